@@ -1,0 +1,114 @@
+/**
+ * Every open client connection, whatever its protocol, with the counts the
+ * drain controller and the metrics need. The registry knows no protocol: a
+ * connection tells it what it is and reacts to `startDrain()` and `cut()` in
+ * its protocol's own way.
+ */
+import { EventEmitter } from 'node:events';
+
+export const PROTOCOLS = ['http1', 'websocket', 'h2', 'tcp'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export const CLOSE_REASONS = [
+  'client', // the client closed or aborted
+  'upstream', // the app closed, asked for close, or failed
+  'idle_timeout', // keep-alive idle longer than KEEPALIVE_TIMEOUT outside a drain
+  'drain_idle', // idle during a drain
+  'drain_hint', // the protocol's "please go" (Connection: close) was honoured
+  'drain_deadline', // still open at the drain deadline: cut
+  'bad_request', // refused with a 4xx
+] as const;
+export type CloseReason = (typeof CLOSE_REASONS)[number];
+
+export interface TrackedConnection {
+  readonly protocol: Protocol;
+  /** A drain has started: tell the peer to go, in the protocol's own way, without cutting anything. */
+  startDrain(): void;
+  /** The deadline has passed: end the connection now. */
+  cut(): void;
+}
+
+export interface RegistryObserver {
+  connectionClosed(protocol: Protocol, reason: CloseReason): void;
+}
+
+export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
+  readonly #connections = new Set<TrackedConnection>();
+  readonly #protocolOf = new Map<TrackedConnection, Protocol>();
+  readonly active: Record<Protocol, number> = { http1: 0, websocket: 0, h2: 0, tcp: 0 };
+  readonly inFlight: Record<Protocol, number> = { http1: 0, websocket: 0, h2: 0, tcp: 0 };
+  /** Requests (or streams) completed since the process started; the drain summary takes a difference. */
+  completed = 0;
+  readonly closedDuringDrain: Record<CloseReason, number> = {
+    client: 0, upstream: 0, idle_timeout: 0, drain_idle: 0, drain_hint: 0, drain_deadline: 0, bad_request: 0,
+  };
+  #draining = false;
+  readonly #observer: RegistryObserver | undefined;
+
+  constructor(observer?: RegistryObserver) {
+    super();
+    this.#observer = observer;
+  }
+
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  add(connection: TrackedConnection): void {
+    this.#connections.add(connection);
+    this.#protocolOf.set(connection, connection.protocol);
+    this.active[connection.protocol]++;
+    if (this.#draining) connection.startDrain();
+  }
+
+  /** A connection changed protocol in place (an HTTP/1.1 upgrade becoming a WebSocket tunnel). */
+  reclassify(connection: TrackedConnection): void {
+    const before = this.#protocolOf.get(connection);
+    if (before === undefined || before === connection.protocol) return;
+    this.active[before]--;
+    this.active[connection.protocol]++;
+    this.#protocolOf.set(connection, connection.protocol);
+  }
+
+  remove(connection: TrackedConnection, reason: CloseReason): void {
+    const protocol = this.#protocolOf.get(connection);
+    if (protocol === undefined) return;
+    this.#connections.delete(connection);
+    this.#protocolOf.delete(connection);
+    this.active[protocol]--;
+    if (this.#draining) this.closedDuringDrain[reason]++;
+    this.#observer?.connectionClosed(protocol, reason);
+    if (this.#connections.size === 0) this.emit('empty');
+  }
+
+  requestStarted(protocol: Protocol): void {
+    this.inFlight[protocol]++;
+  }
+
+  requestFinished(protocol: Protocol): void {
+    this.inFlight[protocol]--;
+    this.completed++;
+  }
+
+  /** A request that ended without a complete response (aborted, failed, cut). */
+  requestAbandoned(protocol: Protocol): void {
+    this.inFlight[protocol]--;
+  }
+
+  startDrain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    for (const connection of [...this.#connections]) connection.startDrain();
+  }
+
+  /** Cuts every remaining connection; returns how many there were. */
+  cutAll(): number {
+    const remaining = [...this.#connections];
+    for (const connection of remaining) connection.cut();
+    return remaining.length;
+  }
+}
