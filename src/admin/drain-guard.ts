@@ -1,0 +1,39 @@
+/**
+ * Who may start a drain. Taking a pod out of rotation is a privileged act: a
+ * pod elsewhere in the cluster must not be able to do it. Allowed: loopback
+ * (the app's own container), the node's address (kubelet lifecycle hooks come
+ * from there), or the shared token.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIPv4 } from 'node:net';
+
+export class DrainGuard {
+  readonly #hostIp: string;
+  readonly #tokenDigest: Buffer | null;
+
+  constructor(hostIp: string, token: string) {
+    this.#hostIp = unmapped(hostIp);
+    this.#tokenDigest = token === '' ? null : digest(token);
+  }
+
+  allows(remoteAddress: string | undefined, tokenHeader: string | string[] | undefined): boolean {
+    const address = unmapped(remoteAddress ?? '');
+    if (isLoopback(address)) return true;
+    if (this.#hostIp !== '' && address === this.#hostIp) return true;
+    if (this.#tokenDigest === null || typeof tokenHeader !== 'string') return false;
+    // Digests of equal length make the comparison constant-time whatever the header's length.
+    return timingSafeEqual(digest(tokenHeader), this.#tokenDigest);
+  }
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+function unmapped(address: string): string {
+  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
+}
+
+function isLoopback(address: string): boolean {
+  return address === '::1' || (isIPv4(address) && address.startsWith('127.'));
+}

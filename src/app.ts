@@ -1,0 +1,89 @@
+/**
+ * Assembles the proxy from its parts for one configuration. `main.ts` adds the
+ * process around it (signals, exit); tests can run it in-process.
+ */
+import type { Socket } from 'node:net';
+import type { Config } from './config/index.ts';
+import { DrainController } from './drain/controller.ts';
+import { ConnectionRegistry } from './listeners/registry.ts';
+import { PublicListener } from './listeners/public.ts';
+import { Http1Connection, type Http1Context } from './http1/connection.ts';
+import { Metrics } from './metrics/index.ts';
+import { UpstreamHealth } from './upstream/health.ts';
+import { AdminServer } from './admin/server.ts';
+import { DrainGuard } from './admin/drain-guard.ts';
+import type { Logger } from './log/index.ts';
+
+export interface DrainProxy {
+  readonly controller: DrainController;
+  readonly registry: ConnectionRegistry;
+  readonly health: UpstreamHealth;
+  readonly admin: AdminServer;
+  readonly metrics: Metrics;
+  /** Binds the admin port, then the public port; resolves with the bound ports. */
+  start(): Promise<{ listenPort: number; adminPort: number }>;
+}
+
+export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
+  const health = new UpstreamHealth(config.upstream, config.upstreamHealth, config.healthInterval);
+  let metrics: Metrics | undefined;
+  const registry = new ConnectionRegistry({
+    connectionClosed: (protocol, reason) => metrics?.connectionClosed(protocol, reason),
+  });
+  const controller = new DrainController(registry, { delayMs: config.drainDelay, timeoutMs: config.drainTimeout });
+  metrics = new Metrics({
+    ready: () => health.healthy && !controller.draining,
+    phase: () => controller.phase,
+    connections: registry,
+  });
+  const admin = new AdminServer({
+    controller,
+    registry,
+    health,
+    metrics,
+    guard: new DrainGuard(config.hostIp, config.drainToken),
+    logger,
+  });
+
+  const http1: Http1Context = {
+    settings: {
+      upstream: config.upstream,
+      connectTimeoutMs: config.upstreamConnectTimeout,
+      keepAliveTimeoutMs: config.keepAliveTimeout,
+      headerTimeoutMs: config.headerTimeout,
+      drainIdleCloseMs: config.drainIdleClose,
+      limits: { maxHeaderSize: config.maxHeaderSize, maxHeaderCount: config.maxHeaderCount },
+      forwardedHeaders: config.forwardedHeaders,
+      accessLog: config.accessLog,
+    },
+    registry,
+    metrics,
+    logger,
+    upstreamFailed: () => health.checkNow(),
+  };
+  const listener = new PublicListener((socket: Socket) => new Http1Connection(socket, http1), logger);
+
+  health.on('change', (healthy) => {
+    logger.info({ upstream: config.upstream.url, healthy }, healthy ? 'upstream healthy' : 'upstream not healthy');
+  });
+  controller.on('phase', (phase) => {
+    if (phase === 'closing') listener.close();
+    logger.info({ phase, elapsedMs: Math.round(controller.elapsedMs() ?? 0) }, `drain phase ${phase}`);
+  });
+  controller.on('drained', (summary) => metrics.drainEnded(summary.durationMs / 1000));
+
+  return {
+    controller,
+    registry,
+    health,
+    admin,
+    metrics,
+    async start() {
+      const adminPort = await admin.listen(config.adminPort, config.adminAddress);
+      health.start();
+      // A drain that started while binding (a signal during startup) must not reopen the public port.
+      const listenPort = controller.draining ? config.listenPort : await listener.listen(config.listenPort, config.listenAddress);
+      return { listenPort, adminPort };
+    },
+  };
+}

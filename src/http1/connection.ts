@@ -1,0 +1,467 @@
+/**
+ * One client connection speaking HTTP/1.1, paired with its own connection to
+ * the app. Bytes go through verbatim; two framers find message boundaries so
+ * the proxy knows when a connection is idle, when it may close it without
+ * cutting a message, and where to rewrite a head.
+ *
+ * What a drain means here (the controller only says when it started):
+ *   - the next response head gets `Connection: close`, and the connection is
+ *     closed once that response is complete;
+ *   - no request after the one in progress is forwarded: a pipelined one is
+ *     held and served next, with the hint, once the current response ends;
+ *   - an idle connection is closed once idle for DRAIN_IDLE_CLOSE, never
+ *     mid-message.
+ * An upgrade answered with 101 hands both sockets to a tunnel.
+ */
+import { connect, type Socket } from 'node:net';
+import type { UpstreamAddress } from '../config/index.ts';
+import type { ErrorCode } from '../errors.ts';
+import type { Logger } from '../log/index.ts';
+import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
+import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
+import { Tunnel } from '../tcp/tunnel.ts';
+import {
+  CONTINUE,
+  PAUSE,
+  RequestFramer,
+  ResponseFramer,
+  STOP,
+  type FramerLimits,
+  type FramerSink,
+  type Verdict,
+} from './framer.ts';
+import { type MessageHead, withConnectionClose, withForwarded } from './head.ts';
+import { errorResponse } from './responses.ts';
+
+export interface Http1Settings {
+  readonly upstream: UpstreamAddress;
+  readonly connectTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  readonly drainIdleCloseMs: number;
+  readonly limits: FramerLimits;
+  readonly forwardedHeaders: boolean;
+  readonly accessLog: boolean;
+}
+
+export interface Http1Context {
+  readonly settings: Http1Settings;
+  readonly registry: ConnectionRegistry;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** A connection to the app failed: re-check its health now. */
+  readonly upstreamFailed: () => void;
+}
+
+/** After our FIN, keep reading (and discarding) this long before a reset, so the client reads the last response. */
+const LINGER_MS = 2000;
+/** Request bytes queued while the upstream connection is being opened, before the client is paused. */
+const MAX_QUEUED_BYTES = 64 * 1024;
+
+interface PendingRequest {
+  readonly startedAt: number;
+  readonly keepAlive: boolean;
+  readonly method: string;
+}
+
+export class Http1Connection implements TrackedConnection {
+  protocol: Protocol = 'http1';
+  readonly #ctx: Http1Context;
+  readonly #client: Socket;
+  readonly #clientAddress: string;
+  readonly #requestFramer: RequestFramer;
+  #responseFramer: ResponseFramer | null = null;
+  #upstream: Socket | null = null;
+  #upstreamConnected = false;
+  #connectTimer: NodeJS.Timeout | undefined;
+  #queued: Buffer[] = [];
+  #queuedBytes = 0;
+  /** Requests forwarded and not yet answered with a complete final response. */
+  readonly #requests: PendingRequest[] = [];
+  /** A final response head went to the client and its body has not ended. */
+  #responseOpen = false;
+  #upgradePending = false;
+  /** Set when the response in progress is the connection's last, with the reason it closes. */
+  #closeAfterResponse: CloseReason | null = null;
+  /** A refused pipelined request, answered once the responses before it are done. */
+  #deferredError: ErrorCode | null = null;
+  /** Cached from the registry's drain notice: read on every response head. */
+  #draining = false;
+  #closing = false;
+  #closed = false;
+  #closeReason: CloseReason = 'client';
+  #idleSince = performance.now();
+  #headerTimer: NodeJS.Timeout | undefined;
+  #drainIdleTimer: NodeJS.Timeout | undefined;
+  #lingerTimer: NodeJS.Timeout | undefined;
+  #tunnel: Tunnel | null = null;
+
+  constructor(client: Socket, ctx: Http1Context) {
+    this.#ctx = ctx;
+    this.#client = client;
+    this.#clientAddress = normalizeAddress(client.remoteAddress);
+    this.#requestFramer = new RequestFramer(this.#requestSink, ctx.settings.limits);
+    client.setNoDelay(true);
+    client.setTimeout(ctx.settings.keepAliveTimeoutMs);
+    client.on('data', this.#onClientData);
+    client.on('end', this.#onClientEnd);
+    client.on('error', this.#onClientError);
+    client.on('close', this.#onClientClose);
+    client.on('drain', this.#onClientDrain);
+    client.on('timeout', this.#onClientTimeout);
+    ctx.registry.add(this);
+  }
+
+  get #idle(): boolean {
+    return this.#requests.length === 0 && !this.#responseOpen && this.#requestFramer.idle;
+  }
+
+  startDrain(): void {
+    this.#draining = true;
+    if (this.#tunnel !== null || this.#closing) return;
+    if (this.#idle && !this.#requestFramer.paused) this.#armDrainIdleClose();
+  }
+
+  cut(): void {
+    this.#abort('drain_deadline');
+  }
+
+  // ---- client side -------------------------------------------------------
+
+  readonly #onClientData = (chunk: Buffer): void => {
+    if (this.#closing) return; // lingering: discard
+    clearTimeout(this.#drainIdleTimer);
+    const framer = this.#requestFramer;
+    framer.push(chunk);
+    if (framer.paused) this.#client.pause();
+    else if (framer.pendingHeadBytes > 0 && this.#headerTimer === undefined && !this.#closing) {
+      this.#headerTimer = setTimeout(this.#onHeaderTimeout, this.#ctx.settings.headerTimeoutMs);
+    }
+  };
+
+  readonly #onHeaderTimeout = (): void => {
+    this.#headerTimer = undefined;
+    if (this.#closing) return;
+    this.#requestFramer.stop();
+    this.#refuse('DP_HEADER_TIMEOUT');
+  };
+
+  readonly #onClientEnd = (): void => {
+    if (this.#closing || this.#idle) {
+      this.#finish(this.#closing ? this.#closeReason : 'client');
+      this.#client.destroy();
+      return;
+    }
+    // A client that goes away with a request outstanding has given up on it.
+    this.#abort('client');
+  };
+
+  readonly #onClientError = (): void => {
+    this.#abort(this.#closing ? this.#closeReason : 'client');
+  };
+
+  readonly #onClientClose = (): void => {
+    this.#finish(this.#closing ? this.#closeReason : 'client');
+  };
+
+  readonly #onClientDrain = (): void => {
+    this.#upstream?.resume();
+  };
+
+  readonly #onClientTimeout = (): void => {
+    if (this.#closing) this.#client.destroy();
+    else if (this.#idle) this.#closeGracefully('idle_timeout');
+  };
+
+  readonly #requestSink: FramerSink = {
+    onHead: (head: MessageHead): Buffer | undefined => {
+      clearTimeout(this.#headerTimer);
+      this.#headerTimer = undefined;
+      const { registry, settings } = this.#ctx;
+      registry.requestStarted(this.protocol);
+      this.#requests.push({ startedAt: performance.now(), keepAlive: head.keepAlive, method: head.method });
+      if (this.#upstream === null) this.#connectUpstream();
+      this.#responseFramer!.expect(head);
+      return settings.forwardedHeaders ? withForwarded(head, this.#clientAddress) : undefined;
+    },
+    onData: (bytes: Buffer): void => {
+      if (this.#upstreamConnected) {
+        if (!this.#upstream!.write(bytes)) this.#client.pause();
+      } else {
+        this.#queued.push(bytes);
+        this.#queuedBytes += bytes.length;
+        if (this.#queuedBytes > MAX_QUEUED_BYTES) this.#client.pause();
+      }
+    },
+    onMessageComplete: (head: MessageHead): Verdict => {
+      if (head.upgrade) {
+        this.#upgradePending = true;
+        return PAUSE;
+      }
+      // While draining, nothing after the request in progress goes upstream: its response will be the last.
+      return this.#draining ? PAUSE : CONTINUE;
+    },
+    onError: (code: ErrorCode): void => this.#refuse(code),
+  };
+
+  /** Refuses the request being read: answered once the responses before it are done, then the connection closes. */
+  #refuse(code: ErrorCode): void {
+    this.#ctx.metrics.requestRejected(code);
+    this.#ctx.logger.debug({ code, client: this.#clientAddress }, 'request refused');
+    if (this.#requests.length === 0 && !this.#responseOpen) this.#respondAndClose(code, 'bad_request');
+    else this.#deferredError = code;
+  }
+
+  #respondAndClose(code: ErrorCode, reason: CloseReason): void {
+    if (this.#closing) return;
+    this.#client.write(errorResponse(code));
+    this.#closeGracefully(reason);
+  }
+
+  // ---- upstream side -----------------------------------------------------
+
+  #connectUpstream(): void {
+    const { upstream, connectTimeoutMs, limits } = this.#ctx.settings;
+    const socket = connect({ host: upstream.host, port: upstream.port, noDelay: true, allowHalfOpen: true });
+    this.#upstream = socket;
+    this.#upstreamConnected = false;
+    this.#responseFramer = new ResponseFramer(this.#responseSink, limits);
+    this.#connectTimer = setTimeout(() => this.#upstreamFailed(socket, 'connect_timeout'), connectTimeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(this.#connectTimer);
+      if (socket !== this.#upstream) return;
+      this.#upstreamConnected = true;
+      const queued = this.#queued;
+      this.#queued = [];
+      this.#queuedBytes = 0;
+      let flowing = true;
+      for (const bytes of queued) flowing = socket.write(bytes);
+      if (flowing && !this.#requestFramer.paused) this.#client.resume();
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (socket !== this.#upstream) return;
+      const client = this.#client;
+      client.cork();
+      this.#responseFramer!.push(chunk);
+      client.uncork();
+    });
+    socket.on('drain', () => {
+      if (socket === this.#upstream && !this.#requestFramer.paused && !this.#closing) this.#client.resume();
+    });
+    socket.on('end', () => this.#upstreamEnded(socket));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.#upstreamFailed(socket, this.#upstreamConnected ? 'reset' : 'connect_refused', err);
+    });
+    socket.on('close', () => {
+      if (socket === this.#upstream && !this.#closing) this.#upstreamFailed(socket, 'reset');
+    });
+  }
+
+  #dropUpstream(): void {
+    const socket = this.#upstream;
+    if (socket === null) return;
+    clearTimeout(this.#connectTimer);
+    this.#upstream = null;
+    this.#upstreamConnected = false;
+    this.#responseFramer?.stop();
+    this.#responseFramer = null;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    socket.destroy();
+  }
+
+  /** The app closed its side. Fine between messages or ending a close-delimited body; a failure otherwise. */
+  #upstreamEnded(socket: Socket): void {
+    if (socket !== this.#upstream || this.#closing) return;
+    const clean = this.#responseFramer!.end();
+    if (this.#closing) return; // a close-delimited response just completed and closed the connection
+    if (clean && this.#requests.length === 0) {
+      // The app closed an idle keep-alive connection: the client keeps its own, the next request opens a new one.
+      this.#dropUpstream();
+      return;
+    }
+    this.#upstreamFailed(socket, this.#responseOpen ? 'truncated' : 'reset');
+  }
+
+  #upstreamFailed(socket: Socket, kind: UpstreamErrorKind, err?: NodeJS.ErrnoException): void {
+    if (socket !== this.#upstream || this.#closing) return;
+    const idle = this.#requests.length === 0 && !this.#responseOpen;
+    this.#dropUpstream();
+    if (idle) return;
+    if (kind === 'reset' && this.#responseOpen) kind = 'truncated';
+    const { metrics, logger, upstreamFailed } = this.#ctx;
+    metrics.upstreamError(kind);
+    logger.warn({ kind, code: err?.code, client: this.#clientAddress }, 'upstream connection failed');
+    if (kind === 'connect_refused' || kind === 'connect_timeout') upstreamFailed();
+    if (this.#responseOpen) {
+      // Part of the response went out: the client must see it cut, not complete.
+      this.#abort('upstream');
+      return;
+    }
+    this.#respondAndClose(
+      kind === 'connect_timeout' ? 'DP_UPSTREAM_CONNECT_TIMEOUT' : kind === 'connect_refused' ? 'DP_UPSTREAM_CONNECT' : 'DP_UPSTREAM_RESET',
+      'upstream',
+    );
+  }
+
+  readonly #responseSink: FramerSink = {
+    onHead: (head: MessageHead): Buffer | undefined => {
+      if (head.status < 200 && head.status !== 101) return undefined;
+      this.#responseOpen = true;
+      if (head.status === 101) return undefined;
+      if (!head.keepAlive) {
+        this.#closeAfterResponse = 'upstream';
+      } else if (!this.#requests[0].keepAlive) {
+        this.#closeAfterResponse = 'client';
+      } else if (this.#draining && this.#requests.length === 1) {
+        this.#closeAfterResponse = 'drain_hint';
+        return withConnectionClose(head);
+      }
+      return undefined;
+    },
+    onData: (bytes: Buffer): void => {
+      if (!this.#client.write(bytes)) this.#upstream?.pause();
+    },
+    onMessageComplete: (head: MessageHead): Verdict => {
+      if (head.status < 200 && head.status !== 101) return CONTINUE;
+      this.#responseOpen = false;
+      this.#responseCompleted(head);
+      if (head.status === 101) {
+        queueMicrotask(() => this.#becomeTunnel(head));
+        return PAUSE;
+      }
+      if (this.#closeAfterResponse !== null) {
+        this.#closeGracefully(this.#closeAfterResponse);
+        return STOP;
+      }
+      if (this.#deferredError !== null && this.#requests.length === 0) {
+        this.#respondAndClose(this.#deferredError, 'bad_request');
+        return STOP;
+      }
+      if (this.#requestFramer.paused) {
+        // An upgrade the app refused, or a request held back by the drain: carry on with the client's bytes.
+        this.#upgradePending = false;
+        queueMicrotask(this.#resumeRequests);
+      } else if (this.#idle) {
+        this.#becameIdle();
+      }
+      return CONTINUE;
+    },
+    onError: (code: ErrorCode): void => {
+      this.#ctx.logger.warn({ code }, 'upstream sent a response that cannot be framed');
+      this.#ctx.metrics.upstreamError('bad_response');
+      const open = this.#responseOpen;
+      this.#dropUpstream();
+      if (open) this.#abort('upstream');
+      else this.#respondAndClose('DP_UPSTREAM_BAD_RESPONSE', 'upstream');
+    },
+  };
+
+  readonly #resumeRequests = (): void => {
+    if (this.#closing) return;
+    this.#client.resume();
+    this.#requestFramer.resume();
+    if (this.#requestFramer.paused) this.#client.pause();
+    else if (this.#idle) this.#becameIdle();
+  };
+
+  #responseCompleted(head: MessageHead): void {
+    const request = this.#requests.shift()!;
+    const { registry, metrics, settings, logger } = this.#ctx;
+    registry.requestFinished(this.protocol);
+    const ms = performance.now() - request.startedAt;
+    metrics.requestCompleted(this.protocol, head.status, ms / 1000);
+    if (settings.accessLog) {
+      logger.info({ client: this.#clientAddress, method: request.method, status: head.status, ms: Math.round(ms * 1000) / 1000 }, 'request');
+    }
+  }
+
+  #becameIdle(): void {
+    this.#idleSince = performance.now();
+    if (this.#draining) this.#armDrainIdleClose();
+  }
+
+  #armDrainIdleClose(): void {
+    clearTimeout(this.#drainIdleTimer);
+    const wait = this.#ctx.settings.drainIdleCloseMs - (performance.now() - this.#idleSince);
+    if (wait <= 0) {
+      this.#closeGracefully('drain_idle');
+      return;
+    }
+    this.#drainIdleTimer = setTimeout(() => {
+      if (this.#idle && !this.#closing) this.#closeGracefully('drain_idle');
+    }, wait);
+  }
+
+  #becomeTunnel(head: MessageHead): void {
+    const upstream = this.#upstream;
+    if (this.#closing || upstream === null) return;
+    const fromClient = this.#requestFramer.takeHeld();
+    const fromUpstream = this.#responseFramer!.takeHeld();
+    const client = this.#client;
+    for (const socket of [client, upstream]) {
+      for (const event of ['data', 'end', 'error', 'close', 'drain', 'timeout', 'connect']) socket.removeAllListeners(event);
+    }
+    client.setTimeout(0);
+    for (const bytes of fromUpstream) client.write(bytes);
+    for (const bytes of fromClient) upstream.write(bytes);
+    this.#upstream = null;
+    this.#tunnel = new Tunnel(client, upstream, (first) => this.#finish(first === 'client' ? 'client' : 'upstream'));
+    this.protocol = this.#requestUpgradeProtocol(head);
+    this.#ctx.registry.reclassify(this);
+  }
+
+  #requestUpgradeProtocol(_response: MessageHead): Protocol {
+    return this.#requestFramer.head.upgradeProtocol === 'websocket' ? 'websocket' : 'tcp';
+  }
+
+  // ---- closing -------------------------------------------------------------
+
+  /** Ends the connection after what was written: FIN, then read and discard until the client closes too. */
+  #closeGracefully(reason: CloseReason): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#closeReason = reason;
+    this.#clearTimers();
+    this.#requestFramer.stop();
+    this.#dropUpstream();
+    const client = this.#client;
+    client.resume();
+    client.end(() => {
+      if (!this.#closed) this.#lingerTimer = setTimeout(() => client.destroy(), LINGER_MS);
+    });
+  }
+
+  /** Ends the connection now; whatever was in flight is cut. */
+  #abort(reason: CloseReason): void {
+    if (!this.#closing) this.#closeReason = reason;
+    this.#finish(reason === 'drain_deadline' ? reason : this.#closeReason);
+    this.#requestFramer.stop();
+    this.#tunnel?.destroy();
+    this.#client.destroy();
+  }
+
+  #finish(reason: CloseReason): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing = true;
+    this.#clearTimers();
+    this.#dropUpstream();
+    const { registry } = this.#ctx;
+    for (let i = 0; i < this.#requests.length; i++) registry.requestAbandoned(this.protocol);
+    this.#requests.length = 0;
+    registry.remove(this, reason);
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#headerTimer);
+    clearTimeout(this.#drainIdleTimer);
+    clearTimeout(this.#lingerTimer);
+    this.#headerTimer = undefined;
+  }
+}
+
+function normalizeAddress(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}

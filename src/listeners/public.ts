@@ -1,0 +1,47 @@
+/**
+ * The public port: accepts client connections and hands each one to its
+ * protocol handler. Closing it (at t0 + DRAIN_DELAY) stops accepting; open
+ * connections are the handlers' to finish.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from '../log/index.ts';
+
+export class PublicListener {
+  readonly #server: Server;
+  readonly #logger: Logger;
+  #listening = false;
+
+  constructor(onConnection: (socket: Socket) => void, logger: Logger) {
+    this.#logger = logger;
+    // allowHalfOpen: a client's FIN must not end our side before its response is written.
+    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+    this.#server.on('error', (err: NodeJS.ErrnoException) => {
+      // Accept failures (EMFILE, ENFILE) must not take the process down: existing connections go on.
+      this.#logger.error({ err: err.message, code: err.code }, 'accept failed');
+    });
+  }
+
+  get listening(): boolean {
+    return this.#listening;
+  }
+
+  listen(port: number, host: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen({ port, host: host === '' ? undefined : host }, () => {
+        this.#server.off('error', onError);
+        this.#listening = true;
+        const address = this.#server.address();
+        resolve(typeof address === 'object' && address !== null ? address.port : port);
+      });
+    });
+  }
+
+  /** Stops accepting new connections (the ones open stay). */
+  close(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
+    this.#server.close();
+  }
+}

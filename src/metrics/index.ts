@@ -1,0 +1,120 @@
+/**
+ * The Prometheus families drain-proxy exports. Names and labels are part of the
+ * public contract (dashboards, alerts and the HPA rely on them); label values
+ * are bounded sets. Gauges that mirror live state read it at scrape time
+ * instead of being updated on the request path; counters and the histogram use
+ * children bound once, so a request costs a few increments and no label hashing.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PROTOCOLS, type CloseReason, type ConnectionRegistry, type Protocol } from '../listeners/registry.ts';
+import { PHASES, type Phase } from '../drain/controller.ts';
+import { errors, type ErrorCode } from '../errors.ts';
+
+export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'reset', 'bad_response', 'truncated'] as const;
+export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
+
+const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+export interface LiveState {
+  readonly ready: () => boolean;
+  readonly phase: () => Phase;
+  readonly connections: ConnectionRegistry;
+}
+
+interface ProtocolChildren {
+  readonly byClass: ReadonlyArray<Counter.Internal>;
+  readonly duration: Histogram.Internal<'protocol'>;
+}
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #protocols = new Map<Protocol, ProtocolChildren>();
+  readonly #closed: Counter<'protocol' | 'reason'>;
+  readonly #upstreamErrors: Counter<'kind'>;
+  readonly #badRequests: Counter<'code'>;
+  readonly #drainDenied: Counter;
+  readonly #drainDuration: Gauge;
+
+  constructor(state: LiveState) {
+    const registry = this.registry;
+    collectDefaultMetrics({ register: registry });
+    const { connections } = state;
+
+    new Gauge({
+      name: 'drain_proxy_ready', help: '1 when the upstream is healthy and no drain has started', registers: [registry],
+      collect() { this.set(state.ready() ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'drain_proxy_draining', help: '1 once a drain has started', registers: [registry],
+      collect() { this.set(state.phase() === 'serving' ? 0 : 1); },
+    });
+    new Gauge({
+      name: 'drain_proxy_drain_phase', help: 'Current drain phase (1 for the current one)', labelNames: ['phase'], registers: [registry],
+      collect() { for (const phase of PHASES) this.set({ phase }, state.phase() === phase ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'drain_proxy_connections_active', help: 'Open client connections', labelNames: ['protocol'], registers: [registry],
+      collect() { for (const protocol of PROTOCOLS) this.set({ protocol }, connections.active[protocol]); },
+    });
+    new Gauge({
+      name: 'drain_proxy_requests_in_flight', help: 'Requests received and not yet answered in full', labelNames: ['protocol'], registers: [registry],
+      collect() { for (const protocol of PROTOCOLS) this.set({ protocol }, connections.inFlight[protocol]); },
+    });
+    const requests = new Counter({
+      name: 'drain_proxy_requests_total', help: 'Requests answered, by status class', labelNames: ['protocol', 'code_class'], registers: [registry],
+    });
+    const duration = new Histogram({
+      name: 'drain_proxy_request_duration_seconds', help: 'Time from a request head to the end of its response', labelNames: ['protocol'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],
+    });
+    for (const protocol of PROTOCOLS) {
+      this.#protocols.set(protocol, {
+        byClass: CODE_CLASSES.map((codeClass) => requests.labels({ protocol, code_class: codeClass })),
+        duration: duration.labels({ protocol }),
+      });
+    }
+    this.#closed = new Counter({
+      name: 'drain_proxy_connections_closed_total', help: 'Client connections closed, by who or what closed them', labelNames: ['protocol', 'reason'], registers: [registry],
+    });
+    this.#upstreamErrors = new Counter({
+      name: 'drain_proxy_upstream_errors_total', help: 'Failures talking to the app', labelNames: ['kind'], registers: [registry],
+    });
+    for (const kind of UPSTREAM_ERROR_KINDS) this.#upstreamErrors.labels({ kind });
+    this.#badRequests = new Counter({
+      name: 'drain_proxy_rejected_requests_total', help: 'Requests refused before reaching the app, by error code', labelNames: ['code'], registers: [registry],
+    });
+    this.#drainDenied = new Counter({
+      name: 'drain_proxy_drain_denied_total', help: '/drain calls refused (not loopback, HOST_IP or a valid token)', registers: [registry],
+    });
+    this.#drainDuration = new Gauge({
+      name: 'drain_proxy_drain_duration_seconds', help: 'Duration of the last drain, set when it ends', registers: [registry],
+    });
+  }
+
+  requestCompleted(protocol: Protocol, status: number, seconds: number): void {
+    const children = this.#protocols.get(protocol)!;
+    const index = ((status / 100) | 0) - 1;
+    children.byClass[index < 0 || index > 4 ? 4 : index].inc();
+    children.duration.observe(seconds);
+  }
+
+  connectionClosed(protocol: Protocol, reason: CloseReason): void {
+    this.#closed.inc({ protocol, reason });
+  }
+
+  upstreamError(kind: UpstreamErrorKind): void {
+    this.#upstreamErrors.inc({ kind });
+  }
+
+  requestRejected(code: ErrorCode): void {
+    this.#badRequests.inc({ code: code in errors ? code : 'unknown' });
+  }
+
+  drainDenied(): void {
+    this.#drainDenied.inc();
+  }
+
+  drainEnded(seconds: number): void {
+    this.#drainDuration.set(seconds);
+  }
+}
