@@ -14,6 +14,9 @@ import { AdminServer } from './admin/server.ts';
 import { DrainGuard } from './admin/drain-guard.ts';
 import type { Logger } from './log/index.ts';
 
+/** Granularity of the keep-alive timeout. */
+const TICK_MS = 1000;
+
 export interface DrainProxy {
   readonly controller: DrainController;
   readonly registry: ConnectionRegistry;
@@ -71,6 +74,7 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     logger.info({ phase, elapsedMs: Math.round(controller.elapsedMs() ?? 0) }, `drain phase ${phase}`);
   });
   controller.on('drained', (summary) => metrics.drainEnded(summary.durationMs / 1000));
+  setInterval(() => registry.tick(performance.now()), TICK_MS).unref();
 
   return {
     controller,

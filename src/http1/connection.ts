@@ -102,13 +102,11 @@ export class Http1Connection implements TrackedConnection {
     this.#clientAddress = normalizeAddress(client.remoteAddress);
     this.#requestFramer = new RequestFramer(this.#requestSink, ctx.settings.limits);
     client.setNoDelay(true);
-    client.setTimeout(ctx.settings.keepAliveTimeoutMs);
     client.on('data', this.#onClientData);
     client.on('end', this.#onClientEnd);
     client.on('error', this.#onClientError);
     client.on('close', this.#onClientClose);
     client.on('drain', this.#onClientDrain);
-    client.on('timeout', this.#onClientTimeout);
     ctx.registry.add(this);
   }
 
@@ -124,6 +122,20 @@ export class Http1Connection implements TrackedConnection {
 
   cut(): void {
     this.#abort('drain_deadline');
+  }
+
+  /**
+   * The keep-alive timeout, checked about once a second rather than by a
+   * per-socket timer that every read and write would have to re-arm.
+   */
+  tick(now: number): void {
+    const timeout = this.#ctx.settings.keepAliveTimeoutMs;
+    if (this.#closing) {
+      // A client that never reads the last response (its FIN never leaves) is let go too.
+      if (!this.#closed && now - this.#idleSince > timeout) this.#client.destroy();
+    } else if (this.#tunnel === null && this.#idle && now - this.#idleSince >= timeout) {
+      this.#closeGracefully('idle_timeout');
+    }
   }
 
   // ---- client side -------------------------------------------------------
@@ -166,11 +178,6 @@ export class Http1Connection implements TrackedConnection {
 
   readonly #onClientDrain = (): void => {
     this.#upstream?.resume();
-  };
-
-  readonly #onClientTimeout = (): void => {
-    if (this.#closing) this.#client.destroy();
-    else if (this.#idle) this.#closeGracefully('idle_timeout');
   };
 
   readonly #requestSink: FramerSink = {
@@ -239,11 +246,7 @@ export class Http1Connection implements TrackedConnection {
       if (flowing && !this.#requestFramer.paused) this.#client.resume();
     });
     socket.on('data', (chunk: Buffer) => {
-      if (socket !== this.#upstream) return;
-      const client = this.#client;
-      client.cork();
-      this.#responseFramer!.push(chunk);
-      client.uncork();
+      if (socket === this.#upstream) this.#responseFramer!.push(chunk);
     });
     socket.on('drain', () => {
       if (socket === this.#upstream && !this.#requestFramer.paused && !this.#closing) this.#client.resume();
@@ -369,7 +372,9 @@ export class Http1Connection implements TrackedConnection {
     const request = this.#requests.shift()!;
     const { registry, metrics, settings, logger } = this.#ctx;
     registry.requestFinished(this.protocol);
-    const ms = performance.now() - request.startedAt;
+    const now = performance.now();
+    this.#idleSince = now;
+    const ms = now - request.startedAt;
     metrics.requestCompleted(this.protocol, head.status, ms / 1000);
     if (settings.accessLog) {
       logger.info({ client: this.#clientAddress, method: request.method, status: head.status, ms: Math.round(ms * 1000) / 1000 }, 'request');
@@ -377,7 +382,6 @@ export class Http1Connection implements TrackedConnection {
   }
 
   #becameIdle(): void {
-    this.#idleSince = performance.now();
     if (this.#draining) this.#armDrainIdleClose();
   }
 
@@ -402,7 +406,6 @@ export class Http1Connection implements TrackedConnection {
     for (const socket of [client, upstream]) {
       for (const event of ['data', 'end', 'error', 'close', 'drain', 'timeout', 'connect']) socket.removeAllListeners(event);
     }
-    client.setTimeout(0);
     for (const bytes of fromUpstream) client.write(bytes);
     for (const bytes of fromClient) upstream.write(bytes);
     this.#upstream = null;
@@ -422,6 +425,7 @@ export class Http1Connection implements TrackedConnection {
     if (this.#closing) return;
     this.#closing = true;
     this.#closeReason = reason;
+    this.#idleSince = performance.now();
     this.#clearTimers();
     this.#requestFramer.stop();
     this.#dropUpstream();

@@ -26,6 +26,8 @@ export interface TrackedConnection {
   startDrain(): void;
   /** The deadline has passed: end the connection now. */
   cut(): void;
+  /** Called about once a second with `performance.now()`, for timeouts too coarse to deserve a timer each. */
+  tick?(now: number): void;
 }
 
 export interface RegistryObserver {
@@ -103,6 +105,10 @@ export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
     if (this.#draining) return;
     this.#draining = true;
     for (const connection of [...this.#connections]) connection.startDrain();
+  }
+
+  tick(now: number): void {
+    for (const connection of this.#connections) connection.tick?.(now);
   }
 
   /** Cuts every remaining connection; returns how many there were. */
