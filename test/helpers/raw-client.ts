@@ -65,10 +65,10 @@ export class RawClient {
   }
 
   /** Reads one response; rejects when the connection ends first. */
-  async response(timeoutMs = 10_000): Promise<RawResponse> {
-    const deadline = performance.now() + timeoutMs;
+  async response(options: { bodyless?: boolean; timeoutMs?: number } = {}): Promise<RawResponse> {
+    const deadline = performance.now() + (options.timeoutMs ?? 10_000);
     for (;;) {
-      const parsed = this.#parse();
+      const parsed = this.#parse(options.bodyless ?? false);
       if (parsed !== null) return parsed;
       if (this.#ended) throw new Error(`connection closed before a complete response (had ${JSON.stringify(this.#buffer.toString('latin1'))})`);
       if (performance.now() > deadline) throw new Error('timed out waiting for a response');
@@ -88,7 +88,7 @@ export class RawClient {
     return this.#buffer.toString('latin1');
   }
 
-  #parse(): RawResponse | null {
+  #parse(bodyless: boolean): RawResponse | null {
     const text = this.#buffer.toString('latin1');
     const end = text.indexOf('\r\n\r\n');
     if (end < 0) return null;
@@ -99,7 +99,7 @@ export class RawClient {
       const colon = line.indexOf(':');
       headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
     }
-    const length = headers['content-length'];
+    const length = bodyless ? '0' : headers['content-length'];
     let bodyEnd: number;
     if (length !== undefined) {
       bodyEnd = end + 4 + Number(length);
