@@ -78,7 +78,7 @@ export const schema = {
   upstream: variable('UPSTREAM', 'http://127.0.0.1:8080', parseUpstream,
     'The app in the same pod: `http://host:port`. The proxy never connects anywhere else.'),
   upstreamConnectTimeout: variable('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration,
-    'Give up connecting to the app after this long and answer 502.'),
+    'Give up connecting to the app after this long and answer 504.'),
   adminPort: variable('ADMIN_PORT', '9901', parsePort,
     'Port of `/readyz`, `/livez`, `/metrics`, `/drain` and `/status`.'),
   adminAddress: variable('ADMIN_ADDRESS', '', parseAddress,
