@@ -1,11 +1,12 @@
 /**
  * The Prometheus families drain-proxy exports. Names and labels are part of the
  * public contract (dashboards, alerts and the HPA rely on them); label values
- * are bounded sets. Gauges that mirror live state read it at scrape time
- * instead of being updated on the request path; counters and the histogram use
- * children bound once, so a request costs a few increments and no label hashing.
+ * are bounded sets. Nothing on the request path touches prom-client: gauges
+ * that mirror live state read it at scrape time, and per-request counts and
+ * durations go through `RequestStats`.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { RequestStats } from './request-stats.ts';
 import { PROTOCOLS, type CloseReason, type ConnectionRegistry, type Protocol } from '../listeners/registry.ts';
 import { PHASES, type Phase } from '../drain/controller.ts';
 import { errors, type ErrorCode } from '../errors.ts';
@@ -13,22 +14,15 @@ import { errors, type ErrorCode } from '../errors.ts';
 export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'reset', 'bad_response', 'truncated'] as const;
 export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 
-const CODE_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-
 export interface LiveState {
   readonly ready: () => boolean;
   readonly phase: () => Phase;
   readonly connections: ConnectionRegistry;
 }
 
-interface ProtocolChildren {
-  readonly byClass: ReadonlyArray<Counter.Internal>;
-  readonly duration: Histogram.Internal<'protocol'>;
-}
-
 export class Metrics {
   readonly registry = new Registry();
-  readonly #protocols = new Map<Protocol, ProtocolChildren>();
+  readonly #requests = new RequestStats();
   readonly #closed: Counter<'protocol' | 'reason'>;
   readonly #upstreamErrors: Counter<'kind'>;
   readonly #badRequests: Counter<'code'>;
@@ -60,19 +54,7 @@ export class Metrics {
       name: 'drain_proxy_requests_in_flight', help: 'Requests received and not yet answered in full', labelNames: ['protocol'], registers: [registry],
       collect() { for (const protocol of PROTOCOLS) this.set({ protocol }, connections.inFlight[protocol]); },
     });
-    const requests = new Counter({
-      name: 'drain_proxy_requests_total', help: 'Requests answered, by status class', labelNames: ['protocol', 'code_class'], registers: [registry],
-    });
-    const duration = new Histogram({
-      name: 'drain_proxy_request_duration_seconds', help: 'Time from a request head to the end of its response', labelNames: ['protocol'],
-      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry],
-    });
-    for (const protocol of PROTOCOLS) {
-      this.#protocols.set(protocol, {
-        byClass: CODE_CLASSES.map((codeClass) => requests.labels({ protocol, code_class: codeClass })),
-        duration: duration.labels({ protocol }),
-      });
-    }
+    this.#requests.register(registry);
     this.#closed = new Counter({
       name: 'drain_proxy_connections_closed_total', help: 'Client connections closed, by who or what closed them', labelNames: ['protocol', 'reason'], registers: [registry],
     });
@@ -92,10 +74,7 @@ export class Metrics {
   }
 
   requestCompleted(protocol: Protocol, status: number, seconds: number): void {
-    const children = this.#protocols.get(protocol)!;
-    const index = ((status / 100) | 0) - 1;
-    children.byClass[index < 0 || index > 4 ? 4 : index].inc();
-    children.duration.observe(seconds);
+    this.#requests.record(protocol, status, seconds);
   }
 
   connectionClosed(protocol: Protocol, reason: CloseReason): void {
