@@ -76,6 +76,10 @@ const S_DEAD = 20;
 const MAX_CHUNK_SIZE_DIGITS = 13;
 const MAX_CHUNK_EXTENSION = 4096;
 
+/** Trailer names that would reframe the message: refused, as llhttp does. */
+const CONTENT_LENGTH = Buffer.from('content-length', 'latin1');
+const TRANSFER_ENCODING = Buffer.from('transfer-encoding', 'latin1');
+
 const HEX = new Int8Array(256).fill(-1);
 for (let c = 0; c < 10; c++) HEX[48 + c] = c;
 for (let c = 0; c < 6; c++) {
@@ -98,6 +102,9 @@ export abstract class MessageFramer {
   #remaining = 0;
   #chunkDigits = 0;
   #lineBytes = 0;
+  /** The trailer name read so far: its length, and which framing names it may still be (bit 1: CL, bit 2: TE). */
+  #nameLength = 0;
+  #framingName = 0;
   #held: Buffer[] = [];
   /** True from the first byte of a message until its end. */
   #inMessage = false;
@@ -267,6 +274,13 @@ export abstract class MessageFramer {
     let base: number;
     let consumedBefore: number;
     const limit = this.#limits.maxHeaderSize;
+    if (this.#partial !== null && this.#partialLength === 1 && this.#partial[0] === CR && chunk[pos] === LF) {
+      // An empty line before the start line, split between chunks: drop it as a whole one would be.
+      this.#partial = null;
+      this.#partialLength = 0;
+      this.#inMessage = false;
+      this.#passStart = ++pos;
+    }
     if (this.#partial === null) {
       // Leading empty lines before a request line are dropped (RFC 9112 §2.2).
       while (chunk[pos] === CR && chunk[pos + 1] === LF) {
@@ -278,7 +292,7 @@ export abstract class MessageFramer {
       this.#inMessage = true;
       buf = chunk;
       base = pos;
-      consumedBefore = pos;
+      consumedBefore = 0;
       this.#lineStart = pos;
       this.#reader.reset();
     } else {
@@ -431,10 +445,22 @@ export abstract class MessageFramer {
         }
         if (TOKEN[c] !== 1) return this.#fail(chunk, pos, c === SP || c === HTAB ? 'DP_OBS_FOLD' : 'DP_BAD_HEADER');
         this.#state = S_TRAILER_NAME;
+        this.#nameLength = 0;
+        this.#framingName = 3;
+        this.#trailerNameByte(c);
         return this.#trailerByte(chunk, pos);
       case S_TRAILER_NAME:
-        if (TOKEN[c] === 1) return this.#trailerByte(chunk, pos);
+        if (TOKEN[c] === 1) {
+          this.#trailerNameByte(c);
+          return this.#trailerByte(chunk, pos);
+        }
         if (c !== 0x3a) return this.#fail(chunk, pos, 'DP_BAD_HEADER');
+        if (this.#framingName & 1 && this.#nameLength === CONTENT_LENGTH.length) {
+          return this.#fail(chunk, pos, 'DP_AMBIGUOUS_LENGTH');
+        }
+        if (this.#framingName & 2 && this.#nameLength === TRANSFER_ENCODING.length) {
+          return this.#fail(chunk, pos, 'DP_BAD_TRANSFER_ENCODING');
+        }
         this.#state = S_TRAILER_VALUE;
         return this.#trailerByte(chunk, pos);
       case S_TRAILER_VALUE:
@@ -451,6 +477,12 @@ export abstract class MessageFramer {
       default:
         return this.#fail(chunk, pos, 'DP_BAD_CHUNK');
     }
+  }
+
+  #trailerNameByte(c: number): void {
+    const i = this.#nameLength++;
+    if (CONTENT_LENGTH[i] !== (c | 0x20)) this.#framingName &= ~1;
+    if (TRANSFER_ENCODING[i] !== (c | 0x20)) this.#framingName &= ~2;
   }
 
   #trailerByte(chunk: Buffer, pos: number): number {

@@ -35,6 +35,30 @@ for (let c = 0x80; c <= 0xff; c++) FIELD_VALUE[c] = 1;
 const TARGET = new Uint8Array(256);
 for (let c = 0x21; c <= 0x7e; c++) TARGET[c] = 1;
 
+/** Bytes of an absolute-form target's authority that llhttp accepts. */
+const AUTHORITY = new Uint8Array(256);
+for (const c of "!$%&'()*+,-.:;=@[]_~") AUTHORITY[c.charCodeAt(0)] = 1;
+for (let c = 48; c <= 57; c++) AUTHORITY[c] = 1;
+for (let c = 65; c <= 90; c++) AUTHORITY[c] = 1;
+for (let c = 97; c <= 122; c++) AUTHORITY[c] = 1;
+
+/**
+ * Origin-form (`/...`), asterisk-form (`*...`) or absolute-form
+ * (`scheme://authority[/...|?...]`, at most one `@`): the target shapes llhttp
+ * accepts (RFC 9112 §3.2), so the app never refuses a target the proxy passed.
+ */
+function validTarget(buf: Buffer, start: number, end: number): boolean {
+  if (buf[start] === 0x2f || buf[start] === 0x2a) return true;
+  let i = start;
+  while (i < end && ((buf[i] | 0x20) >= 0x61 && (buf[i] | 0x20) <= 0x7a)) i++;
+  if (i === start || end - i < 3 || buf[i] !== COLON || buf[i + 1] !== 0x2f || buf[i + 2] !== 0x2f) return false;
+  let at = 0;
+  for (i += 3; i < end && buf[i] !== 0x2f && buf[i] !== 0x3f; i++) {
+    if (AUTHORITY[buf[i]] !== 1 || (buf[i] === 0x40 && ++at > 1)) return false;
+  }
+  return true;
+}
+
 /** The methods llhttp (Node's parser, which the app behind us most likely uses) accepts. */
 const KNOWN_METHODS = new Set(METHODS);
 
@@ -162,6 +186,7 @@ export class HeadReader {
     if (versionError !== undefined) return versionError;
     if (!KNOWN_METHODS.has(method)) return 'DP_BAD_METHOD';
     if (method === 'CONNECT') return 'DP_CONNECT_REFUSED';
+    if (!validTarget(buf, targetStart, i)) return 'DP_BAD_REQUEST_LINE';
     this.head.method = method;
     return undefined;
   }
@@ -229,6 +254,8 @@ export class HeadReader {
       case H_TRANSFER_ENCODING:
         this.#transferEncodings++;
         this.#chunked = equalsIgnoreCase(buf, valueStart, valueEnd, 'chunked');
+        // llhttp takes `chunked` followed by a tab as some other coding (and a response as close-delimited).
+        for (let j = valueEnd; j < end; j++) if (buf[j] === HTAB) this.#chunked = false;
         break;
       case H_CONNECTION:
         head.hopLines.push(start - base, end + 2 - base);
