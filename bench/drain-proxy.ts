@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import { startChild, type StartedChild } from './children.ts';
+import { waitUntilServing } from './http-check.ts';
+
+export const drainProxyEntry = new URL('../dist/main.js', import.meta.url).pathname;
+
+export function drainProxyBuilt(): boolean {
+  return existsSync(drainProxyEntry);
+}
+
+export interface DrainProxyInstance {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly child: StartedChild;
+}
+
+export async function startDrainProxy(port: number, adminPort: number, appPort: number): Promise<DrainProxyInstance> {
+  const child = startChild(process.execPath, [drainProxyEntry], {
+    env: {
+      ...process.env,
+      LISTEN_PORT: String(port),
+      LISTEN_ADDRESS: '127.0.0.1',
+      UPSTREAM: `http://127.0.0.1:${appPort}`,
+      ADMIN_PORT: String(adminPort),
+      ADMIN_ADDRESS: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      // The bench stops it with SIGTERM; nothing is in flight then, so there is no reason to wait.
+      DRAIN_DELAY: '0s',
+      DRAIN_TIMEOUT: '2s',
+    },
+  });
+  await waitUntilServing(`http://127.0.0.1:${adminPort}/readyz`, child, 20_000);
+  return { port, adminPort, child };
+}

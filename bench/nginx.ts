@@ -1,0 +1,113 @@
+import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startChild, type StartedChild } from './children.ts';
+import { waitUntilServing } from './http-check.ts';
+
+/** Debian installs nginx in /usr/sbin, which is not on a non-root PATH. */
+export function nginxBinary(): string {
+  for (const candidate of ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/bin/nginx']) {
+    if (existsSync(candidate)) return candidate;
+  }
+  return 'nginx';
+}
+
+export interface NginxInstance {
+  readonly name: string;
+  readonly port: number;
+  readonly child: StartedChild;
+  readonly errorLog: string;
+}
+
+/**
+ * Settings shared by both instances. One worker, so the comparison with the
+ * single-threaded proxy is per core. Temp paths are overridden because Debian
+ * compiles in /var/lib/nginx, which a bench must not touch.
+ * keepalive_requests is raised from nginx's default 1000 so that neither wrk's
+ * connections nor the proxies' upstream connections are recycled mid-run;
+ * drain-proxy has no such limit, and reconnects would be charged to nginx.
+ */
+function mainConfig(prefix: string, serverBlocks: string): string {
+  const userLine = process.getuid?.() === 0 ? 'user root;' : '';
+  return `${userLine}
+worker_processes 1;
+pid ${join(prefix, 'nginx.pid')};
+error_log ${join(prefix, 'error.log')} warn;
+events {
+  worker_connections 4096;
+}
+http {
+  access_log off;
+  client_body_temp_path ${join(prefix, 'client_body')};
+  proxy_temp_path ${join(prefix, 'proxy')};
+  fastcgi_temp_path ${join(prefix, 'fastcgi')};
+  uwsgi_temp_path ${join(prefix, 'uwsgi')};
+  scgi_temp_path ${join(prefix, 'scgi')};
+  keepalive_requests 10000000;
+  keepalive_timeout 620s;
+${serverBlocks}
+}
+`;
+}
+
+function appServer(port: number, body: string): string {
+  // The body goes into a double-quoted nginx string: keep it free of quotes, backslashes and '$'.
+  if (/["\\$]/.test(body)) throw new Error('app body must not contain quotes, backslashes or $');
+  return `  server {
+    listen 127.0.0.1:${port};
+    location / {
+      default_type text/plain;
+      return 200 "${body}";
+    }
+    # Shows which forwarding headers a proxy added; only the pre-run check asks for it.
+    location = /check {
+      default_type text/plain;
+      add_header X-Seen-Forwarded-For $http_x_forwarded_for;
+      add_header X-Seen-Forwarded-Proto $http_x_forwarded_proto;
+      return 200 "${body}";
+    }
+  }`;
+}
+
+function proxyServer(port: number, appPort: number): string {
+  // Same header work drain-proxy does: keep Host, append X-Forwarded-For, add X-Forwarded-Proto.
+  return `  upstream app {
+    server 127.0.0.1:${appPort};
+    keepalive 64;
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+    }
+  }`;
+}
+
+async function startNginx(name: string, prefix: string, port: number, serverBlocks: string): Promise<NginxInstance> {
+  mkdirSync(prefix, { recursive: true });
+  const configPath = join(prefix, 'nginx.conf');
+  const errorLog = join(prefix, 'error.log');
+  writeFileSync(configPath, mainConfig(prefix, serverBlocks));
+  // -e: nginx opens its compiled-in error log before reading the config; keep even that in the temp dir.
+  const child = startChild(nginxBinary(), ['-p', prefix, '-c', configPath, '-e', errorLog, '-g', 'daemon off;']);
+  try {
+    await waitUntilServing(`http://127.0.0.1:${port}/`, child);
+  } catch (error) {
+    const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
+    throw new Error(`${name} did not start: ${(error as Error).message}\n${log}`);
+  }
+  return { name, port, child, errorLog };
+}
+
+export function startNginxApp(prefix: string, port: number, body: string): Promise<NginxInstance> {
+  return startNginx('app (nginx)', prefix, port, appServer(port, body));
+}
+
+export function startNginxProxy(prefix: string, port: number, appPort: number): Promise<NginxInstance> {
+  return startNginx('nginx proxy', prefix, port, proxyServer(port, appPort));
+}

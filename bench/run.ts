@@ -1,0 +1,212 @@
+// npm run bench: wrk against the app directly, through nginx and through drain-proxy;
+// reports req/s, p99 and the proxies' CPU per request (from /proc), and records it in docs/benchmarks.md.
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir, availableParallelism, release } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { killAllChildrenNow, stopAllChildren } from './children.ts';
+import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
+import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
+import { httpGet } from './http-check.ts';
+import { startNginxApp, startNginxProxy } from './nginx.ts';
+import { freeLoopbackPorts } from './ports.ts';
+import {
+  consoleTable, markdownSection, summarize, verdict, writeResultsSection,
+  type Measurement, type RunContext, type TargetName,
+} from './report.ts';
+import { ensureBenchTools, toolVersions } from './tools.ts';
+import { runWrk } from './wrk.ts';
+
+function positiveIntegerFromEnv(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got '${text}'`);
+  return value;
+}
+
+const settings = {
+  durationSeconds: positiveIntegerFromEnv('BENCH_DURATION', 10),
+  warmupSeconds: positiveIntegerFromEnv('BENCH_WARMUP', 2),
+  connections: positiveIntegerFromEnv('BENCH_CONNECTIONS', 32),
+  rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
+  writeDoc: process.env.BENCH_WRITE_DOC !== '0',
+};
+
+const repoRoot = new URL('..', import.meta.url).pathname;
+const docPath = join(repoRoot, 'docs', 'benchmarks.md');
+// .bench/ is git-ignored; raw wrk output lands there for a second look at odd figures.
+const rawOutputDir = join(repoRoot, '.bench');
+
+const APP_BODY = '0123456789'.repeat(12);
+
+interface Target {
+  readonly name: TargetName;
+  readonly url: string;
+  /** The proxy's pid, whose process tree's CPU is charged to the proxy; undefined for direct. */
+  readonly proxyPid: number | undefined;
+}
+
+const tempDir = mkdtempSync(join(tmpdir(), 'drain-proxy-bench-'));
+
+function removeTempDir(): void {
+  rmSync(tempDir, { recursive: true, force: true });
+}
+
+process.on('exit', () => {
+  killAllChildrenNow();
+  removeTempDir();
+});
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    interrupted = true;
+    console.error(`\n${signal}: stopping`);
+    void stopAllChildren().finally(() => process.exit(130));
+  });
+}
+
+function benchCommand(): string {
+  const overrides = Object.entries(process.env)
+    .filter(([name]) => name.startsWith('BENCH_'))
+    .map(([name, value]) => `${name}=${value}`);
+  const command = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node bench/run.ts';
+  return [...overrides, command].join(' ');
+}
+
+function cpuModel(): string {
+  const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+  return match?.[1].trim() ?? 'unknown CPU';
+}
+
+/** Every target must serve the app's exact body, or the figures compare different work. */
+async function checkTargetServesApp(target: Target): Promise<void> {
+  const answer = await httpGet(target.url);
+  if (answer.status !== 200 || answer.body !== APP_BODY) {
+    throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes, not the app's ${APP_BODY.length}-byte 200`);
+  }
+}
+
+/** The app echoes the forwarding headers on /check, so the proxies can be seen doing the same header work. */
+async function forwardedHeadersSeenByApp(target: Target): Promise<string> {
+  const answer = await httpGet(new URL('/check', target.url).href);
+  return `X-Forwarded-For: ${answer.headers['x-seen-forwarded-for'] ?? '-'}, X-Forwarded-Proto: ${answer.headers['x-seen-forwarded-proto'] ?? '-'}`;
+}
+
+async function measure(target: Target, appPid: number, round: number): Promise<Measurement> {
+  await runWrk({ url: target.url, connections: settings.connections, durationSeconds: settings.warmupSeconds });
+  const proxyCpuBefore = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid);
+  const appCpuBefore = processTreeCpuSeconds(appPid);
+  const ownCpuBefore = ownCpuSeconds();
+  const machineBefore = machineCpu();
+  const wallBefore = performance.now();
+  const wrk = await runWrk({ url: target.url, connections: settings.connections, durationSeconds: settings.durationSeconds });
+  const wallSeconds = (performance.now() - wallBefore) / 1000;
+  const machineAfter = machineCpu();
+  const ownCpu = ownCpuSeconds() - ownCpuBefore;
+  const proxyCpu = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid) - proxyCpuBefore;
+  const appCpu = processTreeCpuSeconds(appPid) - appCpuBefore;
+  // Whatever else ran on the machine meanwhile; it explains a round that stands out.
+  const machineSeconds = wallSeconds * availableParallelism();
+  const otherCpu = machineAfter.busySeconds - machineBefore.busySeconds - proxyCpu - appCpu - ownCpu;
+  writeFileSync(join(rawOutputDir, `wrk-${target.name}-round${round}.txt`), wrk.rawOutput);
+  if (wrk.requests === 0) throw new Error(`${target.name}: wrk completed no request:\n${wrk.rawOutput}`);
+  if (wrk.errors > 0) {
+    console.warn(`  warning: ${target.name} had ${wrk.errors} errors or non-2xx responses in round ${round}`);
+  }
+  const usPerRequest = (cpuSeconds: number) => cpuSeconds * 1e6 / wrk.requests;
+  return {
+    target: target.name,
+    round,
+    wrk,
+    proxyCpuUsPerRequest: target.proxyPid === undefined ? undefined : usPerRequest(proxyCpu),
+    appCpuUsPerRequest: usPerRequest(appCpu),
+    otherCpuPercent: Math.max(0, otherCpu / machineSeconds * 100),
+    stealPercent: (machineAfter.stealSeconds - machineBefore.stealSeconds) / machineSeconds * 100,
+  };
+}
+
+async function main(): Promise<void> {
+  await ensureBenchTools();
+  mkdirSync(rawOutputDir, { recursive: true });
+  const versions = await toolVersions();
+  const [appPort, nginxPort, drainPort, drainAdminPort] = await freeLoopbackPorts(4);
+
+  const app = await startNginxApp(join(tempDir, 'app'), appPort, APP_BODY);
+  const nginxProxy = await startNginxProxy(join(tempDir, 'nginx-proxy'), nginxPort, appPort);
+  const targets: Target[] = [
+    { name: 'direct', url: `http://127.0.0.1:${appPort}/`, proxyPid: undefined },
+    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, proxyPid: nginxProxy.child.pid },
+  ];
+  if (drainProxyBuilt()) {
+    const drainProxy = await startDrainProxy(drainPort, drainAdminPort, appPort);
+    targets.push({ name: 'drain-proxy', url: `http://127.0.0.1:${drainPort}/`, proxyPid: drainProxy.child.pid });
+  } else {
+    console.warn(`warning: ${drainProxyEntry} does not exist; measuring direct and nginx only`);
+  }
+
+  for (const target of targets) {
+    await checkTargetServesApp(target);
+    if (target.proxyPid !== undefined) console.log(`${target.name} forwards ${await forwardedHeadersSeenByApp(target)}`);
+  }
+
+  const perRun = settings.warmupSeconds + settings.durationSeconds;
+  console.log(`\n${targets.length} targets x ${settings.rounds} rounds x ${perRun} s `
+    + `(about ${Math.ceil(targets.length * settings.rounds * perRun / 60)} min), `
+    + `wrk -t1 -c${settings.connections} -d${settings.durationSeconds}s\n`);
+  const measurements: Measurement[] = [];
+  for (let round = 1; round <= settings.rounds; round += 1) {
+    // Rotating the order spreads slow stretches of a shared machine over all targets.
+    const rotation = (round - 1) % targets.length;
+    const order = [...targets.slice(rotation), ...targets.slice(0, rotation)];
+    for (const target of order) {
+      const measurement = await measure(target, app.child.pid, round);
+      measurements.push(measurement);
+      const cpu = measurement.proxyCpuUsPerRequest ?? measurement.appCpuUsPerRequest;
+      console.log(`round ${round}  ${target.name.padEnd(11)} ${measurement.wrk.requestsPerSecond.toFixed(0).padStart(7)} req/s  `
+        + `p99 ${measurement.wrk.p99Ms.toFixed(2).padStart(6)} ms  ${cpu.toFixed(1).padStart(5)} µs CPU/req `
+        + `(${measurement.proxyCpuUsPerRequest === undefined ? 'app  ' : 'proxy'})  `
+        + `other load ${measurement.otherCpuPercent.toFixed(0)}%, steal ${measurement.stealPercent.toFixed(0)}%`);
+      // Lets the proxy's idle connections and the kernel settle before the next target's warm-up.
+      await sleep(500);
+    }
+  }
+
+  const summaries = summarize(targets.map((target) => target.name), measurements);
+  console.log(`\nmedians over ${settings.rounds} rounds:\n${consoleTable(summaries)}\n\n${verdict(summaries)}`);
+
+  const context: RunContext = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    command: benchCommand(),
+    cpus: availableParallelism(),
+    cpuModel: cpuModel(),
+    kernel: release(),
+    versions,
+    connections: settings.connections,
+    durationSeconds: settings.durationSeconds,
+    warmupSeconds: settings.warmupSeconds,
+    rounds: settings.rounds,
+    bodyBytes: Buffer.byteLength(APP_BODY),
+  };
+  writeFileSync(join(rawOutputDir, 'last-run.json'), JSON.stringify({
+    context,
+    measurements: measurements.map(({ wrk: { rawOutput: _raw, ...wrk }, ...rest }) => ({ ...rest, wrk })),
+  }, null, 2));
+  const allMeasured = targets.some((target) => target.name === 'drain-proxy');
+  if (settings.writeDoc && allMeasured) {
+    writeResultsSection(docPath, markdownSection(context, summaries));
+    console.log(`\nrecorded in ${docPath}`);
+  } else if (settings.writeDoc) {
+    console.log(`\n${docPath} left as it was: drain-proxy was not measured`);
+  }
+
+  await stopAllChildren();
+}
+
+main().catch(async (error: unknown) => {
+  // Killing the children on a signal fails whatever was waiting on them; that is not news.
+  if (interrupted) return;
+  console.error(error instanceof Error ? error.stack ?? error.message : error);
+  await stopAllChildren();
+  process.exitCode = 1;
+});

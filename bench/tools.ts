@@ -1,0 +1,52 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { nginxBinary } from './nginx.ts';
+import { runToCompletion } from './children.ts';
+
+function commandExists(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function aptGetInstall(packages: readonly string[]): Promise<void> {
+  const asRoot = process.getuid?.() === 0;
+  if (!asRoot && !commandExists('sudo')) {
+    throw new Error(`missing ${packages.join(', ')}: install them with apt-get (needs root)`);
+  }
+  const apt = (args: string[]) => asRoot
+    ? runToCompletion('apt-get', args, { timeoutMs: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    : runToCompletion('sudo', ['-n', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args], { timeoutMs: 600_000 });
+  try {
+    await apt(['install', '-y', '--no-install-recommends', ...packages]);
+  } catch {
+    // A fresh machine has no package lists yet; only then is an update worth its time.
+    await apt(['update']);
+    await apt(['install', '-y', '--no-install-recommends', ...packages]);
+  }
+}
+
+/** wrk and nginx come from Debian; install whichever is missing. */
+export async function ensureBenchTools(): Promise<void> {
+  const missing: string[] = [];
+  if (!commandExists('wrk')) missing.push('wrk');
+  const nginx = nginxBinary();
+  if (!(nginx.startsWith('/') ? existsSync(nginx) : commandExists(nginx))) missing.push('nginx-light');
+  if (missing.length === 0) return;
+  console.log(`installing ${missing.join(' ')} with apt-get ...`);
+  await aptGetInstall(missing);
+}
+
+export async function toolVersions(): Promise<{ node: string; nginx: string; wrk: string }> {
+  const nginx = await runToCompletion(nginxBinary(), ['-v'], { allowFailure: true });
+  // wrk has no version-only flag: -v prints the version line, then usage, and exits 1.
+  const wrk = await runToCompletion('wrk', ['-v'], { allowFailure: true });
+  return {
+    node: process.version,
+    nginx: /nginx\/(\S+)/.exec(nginx.stderr + nginx.stdout)?.[1] ?? 'unknown',
+    wrk: /^wrk (\S+)/m.exec(wrk.stdout + wrk.stderr)?.[1] ?? 'unknown',
+  };
+}
