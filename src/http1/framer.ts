@@ -307,8 +307,11 @@ export abstract class MessageFramer {
 
     let lineStart = this.#lineStart;
     for (;;) {
-      const lf = buf.indexOf(LF, lineStart);
+      const lf = lineEnd(buf, lineStart);
       const failAt = this.#partial === null ? chunk : null;
+      if (lf === INVALID_BYTE) {
+        return this.#fail(failAt, base, this.#reader.lines === 0 ? 'DP_BAD_REQUEST_LINE' : 'DP_BAD_HEADER');
+      }
       if (lf === -1 ? buf.length - base >= limit : lf + 1 - base > limit) {
         return this.#fail(failAt, base, 'DP_HEAD_TOO_LARGE');
       }
@@ -325,9 +328,6 @@ export abstract class MessageFramer {
           this.#lineStart = lineStart;
         }
         return -1;
-      }
-      if (lf === lineStart || buf[lf - 1] !== CR) {
-        return this.#fail(failAt, base, this.#reader.lines === 0 ? 'DP_BAD_REQUEST_LINE' : 'DP_BAD_HEADER');
       }
       if (lf - 1 === lineStart) {
         if (this.#reader.lines === 0) {
@@ -553,4 +553,23 @@ export class ResponseFramer extends MessageFramer {
     this.#expected.shift();
     return undefined;
   }
+}
+
+const INVALID_BYTE = -2;
+
+/**
+ * The LF ending the line that starts at `from`, -1 when the buffer ends first,
+ * or INVALID_BYTE. Finding the end and validating the bytes is one pass: no
+ * byte outside field-value (HTAB, SP, VCHAR, obs-text) may stand anywhere in a
+ * head line, and CR only right before LF, so the line readers check only
+ * what is stricter than that (tokens, targets, digits).
+ */
+function lineEnd(buf: Buffer, from: number): number {
+  const length = buf.length;
+  let i = from;
+  while (i < length && FIELD_VALUE[buf[i]] === 1) i++;
+  if (i === length) return -1;
+  if (buf[i] !== CR) return INVALID_BYTE;
+  if (i + 1 === length) return -1;
+  return buf[i + 1] === LF ? i + 1 : INVALID_BYTE;
 }
