@@ -351,7 +351,7 @@ export abstract class MessageFramer {
     const pos = end + consumedBefore;
     const failAt = fromPartial ? null : chunk;
     const reader = this.#reader;
-    let error = reader.finish(buf.subarray(base, end), this.bodyless());
+    let error = reader.finish(buf, base, end, this.bodyless());
     const head = reader.head;
     error ??= this.accept(head);
     if (error !== undefined) return this.#fail(failAt, fromPartial ? 0 : base, error);

@@ -1,8 +1,8 @@
 /**
  * One HTTP/1.1 message head: the facts the framer learns while it validates the
  * head line by line, and the two rewrites the proxy ever makes to a head.
- * Positions are offsets into `bytes`, so a rewrite copies head bytes once and
- * never re-parses.
+ * Positions are offsets from the head's first byte, so a rewrite copies head
+ * bytes once and never re-parses.
  */
 import { METHODS } from 'node:http';
 import type { ErrorCode } from '../errors.ts';
@@ -120,8 +120,11 @@ function equalsIgnoreCase(buf: Buffer, start: number, end: number, lower: string
 }
 
 export class MessageHead {
-  /** The head as received, request or status line to the final CRLF CRLF included. */
-  bytes: Buffer = EMPTY;
+  /** The buffer the head was read from, and where in it the head lies. */
+  source: Buffer = EMPTY;
+  start = 0;
+  end = 0;
+  #bytes: Buffer | null = null;
   isRequest = true;
   method = '';
   status = 0;
@@ -138,6 +141,11 @@ export class MessageHead {
   /** Offset just past the last X-Forwarded-For value, or -1. */
   forwardedForEnd = -1;
   hasForwardedProto = false;
+
+  /** The head as received, request or status line to the final CRLF CRLF included. Made only when asked for. */
+  get bytes(): Buffer {
+    return (this.#bytes ??= this.source.subarray(this.start, this.end));
+  }
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -314,9 +322,11 @@ export class HeadReader {
    * The head is complete: decide how its body is delimited (RFC 9112 §6) and
    * whether the connection persists. `bodyless` is set for responses to HEAD.
    */
-  finish(bytes: Buffer, bodyless: boolean): ErrorCode | undefined {
+  finish(source: Buffer, start: number, end: number, bodyless: boolean): ErrorCode | undefined {
     const head = this.head;
-    head.bytes = bytes;
+    head.source = source;
+    head.start = start;
+    head.end = end;
     head.keepAlive = head.versionMinor === 1 ? !this.#connectionClose : this.#connectionKeepAlive && !this.#connectionClose;
     if (this.#transferEncodings > 0 && this.#contentLengths > 0) return 'DP_AMBIGUOUS_LENGTH';
     if (this.#contentLengths > 1) return 'DP_BAD_CONTENT_LENGTH';
@@ -373,22 +383,49 @@ export function withConnectionClose(head: MessageHead): Buffer {
  * new line when there was none) and X-Forwarded-Proto added when absent.
  */
 export function withForwarded(head: MessageHead, clientAddress: string): Buffer {
-  const src = head.bytes;
-  const proto = head.hasForwardedProto ? '' : 'X-Forwarded-Proto: http\r\n';
+  const { source, start, end } = head;
+  const lines = forwardedLines(clientAddress);
+  const proto = head.hasForwardedProto ? 0 : FORWARDED_PROTO.length;
   if (head.forwardedForEnd >= 0) {
-    const at = head.forwardedForEnd;
-    const insert = `, ${clientAddress}`;
-    const out = Buffer.allocUnsafe(src.length + insert.length + proto.length);
-    let to = src.copy(out, 0, 0, at);
-    to += out.write(insert, to, 'latin1');
-    to += src.copy(out, to, at, src.length - 2);
-    to += out.write(proto, to, 'latin1');
-    out.write('\r\n', to, 'latin1');
+    const at = start + head.forwardedForEnd;
+    const out = Buffer.allocUnsafe(end - start + lines.append.length + proto);
+    let to = source.copy(out, 0, start, at);
+    to += lines.append.copy(out, to);
+    to += source.copy(out, to, at, end - 2);
+    if (proto > 0) to += FORWARDED_PROTO.copy(out, to);
+    out[to++] = CR;
+    out[to] = 10;
     return out;
   }
-  const lines = `X-Forwarded-For: ${clientAddress}\r\n${proto}\r\n`;
-  const out = Buffer.allocUnsafe(src.length - 2 + lines.length);
-  const to = src.copy(out, 0, 0, src.length - 2);
-  out.write(lines, to, 'latin1');
+  const out = Buffer.allocUnsafe(end - start - 2 + lines.line.length + proto + 2);
+  let to = source.copy(out, 0, start, end - 2);
+  to += lines.line.copy(out, to);
+  if (proto > 0) to += FORWARDED_PROTO.copy(out, to);
+  out[to++] = CR;
+  out[to] = 10;
   return out;
+}
+
+const FORWARDED_PROTO = Buffer.from('X-Forwarded-Proto: http\r\n', 'latin1');
+
+interface ForwardedLines {
+  readonly address: string;
+  /** `X-Forwarded-For: <address>` CRLF */
+  readonly line: Buffer;
+  /** `, <address>`, appended to an existing X-Forwarded-For value */
+  readonly append: Buffer;
+}
+
+/** The last client's lines: a sidecar sees the same few addresses (its load balancers) over and over. */
+let lastForwarded: ForwardedLines = { address: '', line: EMPTY, append: EMPTY };
+
+function forwardedLines(address: string): ForwardedLines {
+  if (lastForwarded.address !== address) {
+    lastForwarded = {
+      address,
+      line: Buffer.from(`X-Forwarded-For: ${address}\r\n`, 'latin1'),
+      append: Buffer.from(`, ${address}`, 'latin1'),
+    };
+  }
+  return lastForwarded;
 }
