@@ -32,6 +32,7 @@ import {
 } from './framer.ts';
 import { type MessageHead, withConnectionClose, withForwarded } from './head.ts';
 import { errorResponse } from './responses.ts';
+import { Fifo } from './fifo.ts';
 
 export interface Http1Settings {
   readonly upstream: UpstreamAddress;
@@ -58,10 +59,16 @@ const LINGER_MS = 2000;
 /** Request bytes queued while the upstream connection is being opened, before the client is paused. */
 const MAX_QUEUED_BYTES = 64 * 1024;
 
-interface PendingRequest {
+class PendingRequest {
   readonly startedAt: number;
   readonly keepAlive: boolean;
   readonly method: string;
+
+  constructor(startedAt: number, keepAlive: boolean, method: string) {
+    this.startedAt = startedAt;
+    this.keepAlive = keepAlive;
+    this.method = method;
+  }
 }
 
 export class Http1Connection implements TrackedConnection {
@@ -77,7 +84,7 @@ export class Http1Connection implements TrackedConnection {
   #queued: Buffer[] = [];
   #queuedBytes = 0;
   /** Requests forwarded and not yet answered with a complete final response. */
-  readonly #requests: PendingRequest[] = [];
+  readonly #requests = new Fifo<PendingRequest>();
   /** A final response head went to the client and its body has not ended. */
   #responseOpen = false;
   #upgradePending = false;
@@ -186,7 +193,7 @@ export class Http1Connection implements TrackedConnection {
       this.#headerTimer = undefined;
       const { registry, settings } = this.#ctx;
       registry.requestStarted(this.protocol);
-      this.#requests.push({ startedAt: performance.now(), keepAlive: head.keepAlive, method: head.method });
+      this.#requests.push(new PendingRequest(performance.now(), head.keepAlive, head.method));
       if (this.#upstream === null) this.#connectUpstream();
       this.#responseFramer!.expect(head);
       return settings.forwardedHeaders ? withForwarded(head, this.#clientAddress) : undefined;
@@ -314,7 +321,7 @@ export class Http1Connection implements TrackedConnection {
       if (head.status === 101) return undefined;
       if (!head.keepAlive) {
         this.#closeAfterResponse = 'upstream';
-      } else if (!this.#requests[0].keepAlive) {
+      } else if (!this.#requests.peek()!.keepAlive) {
         this.#closeAfterResponse = 'client';
       } else if (this.#draining && this.#requests.length === 1) {
         this.#closeAfterResponse = 'drain_hint';
@@ -453,7 +460,7 @@ export class Http1Connection implements TrackedConnection {
     this.#dropUpstream();
     const { registry } = this.#ctx;
     for (let i = 0; i < this.#requests.length; i++) registry.requestAbandoned(this.protocol);
-    this.#requests.length = 0;
+    this.#requests.clear();
     registry.remove(this, reason);
   }
 

@@ -22,6 +22,7 @@ import {
   type MessageHead,
   TOKEN,
 } from './head.ts';
+import { Fifo } from './fifo.ts';
 
 /** What the sink wants after a message: go on, stop for good, or hold further bytes. */
 export const CONTINUE = 0;
@@ -522,7 +523,7 @@ const EXPECT_UPGRADE = 2;
  * answers, because a response's framing depends on it (HEAD, Upgrade).
  */
 export class ResponseFramer extends MessageFramer {
-  readonly #expected: number[] = [];
+  readonly #expected = new Fifo<number>();
 
   constructor(sink: FramerSink, limits: FramerLimits) {
     super(false, sink, limits);
@@ -539,11 +540,11 @@ export class ResponseFramer extends MessageFramer {
   }
 
   protected bodyless(): boolean {
-    return this.#expected[0] === EXPECT_BODYLESS;
+    return this.#expected.peek() === EXPECT_BODYLESS;
   }
 
   protected accept(head: MessageHead): ErrorCode | undefined {
-    const expected = this.#expected[0];
+    const expected = this.#expected.peek();
     if (expected === undefined) return 'DP_UPSTREAM_BAD_RESPONSE';
     if (head.status === 101) {
       if (expected !== EXPECT_UPGRADE) return 'DP_UPSTREAM_BAD_RESPONSE';

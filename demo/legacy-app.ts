@@ -1,0 +1,117 @@
+/**
+ * The bundled demo app: a deliberately "legacy" HTTP server of the kind
+ * drain-proxy is put in front of. It serves quick and slow requests well
+ * enough, but it knows nothing about Kubernetes termination (see the SIGTERM
+ * handler at the bottom).
+ *
+ *   PORT      port to listen on (default 8080)
+ *   HOST      address to bind (default 127.0.0.1)
+ *   POD_NAME  name put in responses and the X-Served-By header (default legacy-app)
+ *
+ * Routes:
+ *   GET /                quick 200 text
+ *   GET /slow?ms=2000    200 after the given delay (0..60000 ms)
+ *   GET /healthz         200 "ok"
+ *   GET /headers         the request as the app saw it (headers, peer address) as JSON
+ *   ANY /echo            the same plus the request body
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+
+const port = Number(process.env.PORT || 8080);
+const host = process.env.HOST || '127.0.0.1';
+const podName = process.env.POD_NAME || 'legacy-app';
+
+const MAX_SLOW_MS = 60_000;
+const MAX_ECHO_BODY_BYTES = 1 << 20;
+
+type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+
+function sendText(res: ServerResponse, status: number, text: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-served-by': podName });
+  res.end(text);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': podName });
+  res.end(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+function describeRequest(req: IncomingMessage): Record<string, unknown> {
+  return {
+    pod: podName,
+    method: req.method,
+    url: req.url,
+    httpVersion: req.httpVersion,
+    remoteAddress: req.socket.remoteAddress,
+    remotePort: req.socket.remotePort,
+    headers: req.headers,
+  };
+}
+
+const routes: Record<string, RouteHandler> = {
+  '/': (_req, res) => sendText(res, 200, `hello from ${podName}\n`),
+
+  '/healthz': (_req, res) => sendText(res, 200, 'ok\n'),
+
+  '/slow': (req, res, url) => {
+    const ms = Number(url.searchParams.get('ms') ?? 2000);
+    if (!Number.isInteger(ms) || ms < 0 || ms > MAX_SLOW_MS) {
+      sendText(res, 400, `ms must be an integer between 0 and ${MAX_SLOW_MS}\n`);
+      return;
+    }
+    const timer = setTimeout(() => sendText(res, 200, `slow ${ms}ms from ${podName}\n`), ms);
+    // A client that gave up must not leave a timer writing to a dead socket.
+    res.on('close', () => clearTimeout(timer));
+  },
+
+  '/headers': (req, res) => sendJson(res, 200, describeRequest(req)),
+
+  '/echo': (req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_ECHO_BODY_BYTES) {
+        sendText(res, 413, `body larger than ${MAX_ECHO_BODY_BYTES} bytes\n`);
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (res.headersSent) return;
+      sendJson(res, 200, { ...describeRequest(req), body: Buffer.concat(chunks).toString('utf8') });
+    });
+  },
+};
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://app');
+  const handler = routes[url.pathname];
+  if (handler === undefined) {
+    sendText(res, 404, `no route ${url.pathname}\n`);
+    return;
+  }
+  if (url.pathname !== '/echo' && req.method !== 'GET' && req.method !== 'HEAD') {
+    sendText(res, 405, `${req.method} not allowed on ${url.pathname}\n`);
+    return;
+  }
+  handler(req, res, url);
+});
+
+server.on('error', (err) => {
+  console.error(`${podName}: ${err.message}`);
+  process.exit(1);
+});
+
+server.listen(port, host, () => {
+  console.log(`${podName} listening on http://${host}:${port}`);
+});
+
+// Legacy behaviour, on purpose: this models the apps drain-proxy exists for.
+// On SIGTERM it exits at once, without closing its listener gracefully or
+// finishing in-flight requests, so a client mid-request sees a reset and a
+// client still routed here (endpoint removal lags behind the SIGTERM) sees
+// "connection refused". Do not "fix" this: the demo compares exactly this
+// app with and without drain-proxy in front.
+process.on('SIGTERM', () => process.exit(0));

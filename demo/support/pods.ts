@@ -1,0 +1,113 @@
+/**
+ * Emulated pods on one machine: each pod is the legacy app, optionally with
+ * drain-proxy in front, on its own loopback address (127.0.0.2, 127.0.0.3, ...)
+ * with the same ports in every pod, as pod IPs would be.
+ */
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { waitFor200 } from './http-get.ts';
+import { describeExit, type ProcessGroup, type RunningProcess } from './processes.ts';
+import type { Endpoint } from './traffic.ts';
+
+export const LEGACY_APP_SCRIPT = fileURLToPath(new URL('../legacy-app.ts', import.meta.url));
+export const PROXY_SCRIPT = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export interface PodAddress {
+  readonly name: string;
+  readonly ip: string;
+  readonly appPort: number;
+  readonly proxyPort: number;
+  readonly adminPort: number;
+}
+
+export interface ProxySettings {
+  readonly drainDelay: string;
+  readonly drainTimeout: string;
+  readonly drainIdleClose: string;
+  readonly healthInterval: string;
+}
+
+export interface Pod {
+  readonly address: PodAddress;
+  readonly app: RunningProcess;
+  readonly proxy: RunningProcess | undefined;
+  /** Where the Service's clients send requests: drain-proxy when there is one, else the app. */
+  readonly endpoint: Endpoint;
+}
+
+const POD_PORTS = { appPort: 8080, proxyPort: 8000, adminPort: 9901 } as const;
+
+function tryListen(host: string, port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen({ host, port, exclusive: true }, () => {
+      const bound = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
+/**
+ * One loopback address per pod with the pods' usual ports when this machine
+ * lets us bind them; otherwise every pod on 127.0.0.1 with ports of its own.
+ */
+export async function choosePodAddresses(names: readonly string[]): Promise<{ pods: PodAddress[]; layout: string }> {
+  const podIps = names.map((name, index) => ({ name, ip: `127.0.0.${index + 2}`, ...POD_PORTS }));
+  let allFree = true;
+  for (const pod of podIps) {
+    for (const port of Object.values(POD_PORTS)) {
+      if ((await tryListen(pod.ip, port)) === undefined) allFree = false;
+    }
+  }
+  if (allFree) return { pods: podIps, layout: 'one loopback address per pod, same ports in every pod' };
+
+  const pods: PodAddress[] = [];
+  for (const name of names) {
+    const [appPort, proxyPort, adminPort] = [await tryListen('127.0.0.1', 0), await tryListen('127.0.0.1', 0), await tryListen('127.0.0.1', 0)];
+    if (appPort === undefined || proxyPort === undefined || adminPort === undefined) {
+      throw new Error('cannot bind any loopback port for the demo pods');
+    }
+    pods.push({ name, ip: '127.0.0.1', appPort, proxyPort, adminPort });
+  }
+  return { pods, layout: '127.0.0.2+ not bindable here (or ports taken): all pods on 127.0.0.1, ports of their own' };
+}
+
+function exitedReason(running: RunningProcess): () => string | undefined {
+  return () =>
+    running.exitStatus === undefined
+      ? undefined
+      : `${running.name} ${describeExit(running.exitStatus)}:\n    ${running.outputTail.join('\n    ')}`;
+}
+
+export async function startPod(
+  group: ProcessGroup,
+  address: PodAddress,
+  proxySettings: ProxySettings | undefined,
+): Promise<Pod> {
+  const app = group.start(`${address.name} app`, [LEGACY_APP_SCRIPT], {
+    HOST: address.ip,
+    PORT: String(address.appPort),
+    POD_NAME: address.name,
+  });
+  await waitFor200(`http://${address.ip}:${address.appPort}/healthz`, 10_000, exitedReason(app));
+  if (proxySettings === undefined) {
+    return { address, app, proxy: undefined, endpoint: { pod: address.name, host: address.ip, port: address.appPort } };
+  }
+
+  const proxy = group.start(`${address.name} drain-proxy`, [PROXY_SCRIPT], {
+    LISTEN_ADDRESS: address.ip,
+    LISTEN_PORT: String(address.proxyPort),
+    ADMIN_ADDRESS: address.ip,
+    ADMIN_PORT: String(address.adminPort),
+    UPSTREAM: `http://${address.ip}:${address.appPort}`,
+    UPSTREAM_HEALTH: '/healthz',
+    HEALTH_INTERVAL: proxySettings.healthInterval,
+    DRAIN_DELAY: proxySettings.drainDelay,
+    DRAIN_TIMEOUT: proxySettings.drainTimeout,
+    DRAIN_IDLE_CLOSE: proxySettings.drainIdleClose,
+    LOG_LEVEL: 'info',
+  });
+  await waitFor200(`http://${address.ip}:${address.adminPort}/readyz`, 10_000, exitedReason(proxy));
+  return { address, app, proxy, endpoint: { pod: address.name, host: address.ip, port: address.proxyPort } };
+}

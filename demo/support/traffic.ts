@@ -1,0 +1,179 @@
+/**
+ * The clients of the emulated Service: keep-alive HTTP clients that spread
+ * requests over the endpoints they currently know, the way a client behind
+ * kube-proxy or a client-side load balancer does. The endpoint list is updated
+ * from outside, late, like a real one.
+ */
+import http from 'node:http';
+
+export interface Endpoint {
+  readonly pod: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export class EndpointList {
+  #endpoints: Endpoint[];
+
+  constructor(endpoints: readonly Endpoint[]) {
+    this.#endpoints = [...endpoints];
+  }
+
+  get pods(): string[] {
+    return this.#endpoints.map((endpoint) => endpoint.pod);
+  }
+
+  remove(pod: string): void {
+    this.#endpoints = this.#endpoints.filter((endpoint) => endpoint.pod !== pod);
+  }
+
+  /**
+   * Round robin over the endpoints known right now; each client counts its own
+   * turns, so that every client, the slow one included, alternates pods.
+   */
+  pick(turn: number): Endpoint | undefined {
+    if (this.#endpoints.length === 0) return undefined;
+    return this.#endpoints[turn % this.#endpoints.length];
+  }
+}
+
+export const FAILURE_KINDS = ['reset', 'refused', '5xx', 'timeout', 'other'] as const;
+export type FailureKind = (typeof FAILURE_KINDS)[number];
+
+export interface Outcome {
+  readonly pod: string;
+  readonly path: string;
+  readonly kind: 'ok' | FailureKind;
+  /** Status code, or the error code / message of a failure. */
+  readonly detail: string;
+  /** Milliseconds on the load generator's clock. */
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** The response carried `Connection: close`. */
+  readonly connectionClose: boolean;
+}
+
+function failureKindOf(err: NodeJS.ErrnoException): FailureKind {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return 'refused';
+    case 'ECONNRESET': // also "socket hang up" and a response body cut short ("aborted")
+    case 'EPIPE':
+    case 'ERR_STREAM_PREMATURE_CLOSE':
+      return 'reset';
+    case 'ETIMEDOUT':
+      return 'timeout';
+    default:
+      return 'other';
+  }
+}
+
+export function sendRequest(
+  agent: http.Agent,
+  endpoint: Endpoint,
+  path: string,
+  timeoutMs: number,
+  clock: () => number,
+): Promise<Outcome> {
+  const startedAt = clock();
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (kind: Outcome['kind'], detail: string, connectionClose = false): void => {
+      if (settled) return;
+      settled = true;
+      resolve({ pod: endpoint.pod, path, kind, detail, startedAt, endedAt: clock(), connectionClose });
+    };
+    const req = http.get({ host: endpoint.host, port: endpoint.port, path, agent, timeout: timeoutMs }, (res) => {
+      const status = res.statusCode ?? 0;
+      const connectionClose = /\bclose\b/i.test(res.headers.connection ?? '');
+      res.on('error', (err: NodeJS.ErrnoException) => settle(failureKindOf(err), err.code ?? err.message));
+      res.on('close', () => {
+        if (!res.complete) settle('reset', 'response cut short');
+      });
+      res.on('end', () => {
+        if (status >= 500) settle('5xx', String(status), connectionClose);
+        else if (status >= 200 && status < 300) settle('ok', String(status), connectionClose);
+        else settle('other', String(status), connectionClose);
+      });
+      res.resume();
+    });
+    req.on('timeout', () => {
+      const err: NodeJS.ErrnoException = new Error(`no answer within ${timeoutMs} ms`);
+      err.code = 'ETIMEDOUT';
+      req.destroy(err);
+    });
+    req.on('error', (err: NodeJS.ErrnoException) => settle(failureKindOf(err), err.code ?? err.message));
+  });
+}
+
+export interface LoadPlan {
+  /** Sequential clients, each with its own keep-alive agent, sending GET / one after the other. */
+  readonly quickClients: number;
+  readonly quickPauseMs: number;
+  /** One slow request (GET /slow?ms=slowMs) is started every slowEveryMs, without waiting for the previous. */
+  readonly slowEveryMs: number;
+  readonly slowMs: number;
+  /** No request starts after this; slow ones stop starting early enough to end by then. */
+  readonly durationMs: number;
+  readonly requestTimeoutMs: number;
+}
+
+export class LoadGenerator {
+  readonly outcomes: Outcome[] = [];
+  readonly #endpoints: EndpointList;
+  readonly #plan: LoadPlan;
+  readonly #startedAt = performance.now();
+  readonly #agents: http.Agent[] = [];
+
+  constructor(endpoints: EndpointList, plan: LoadPlan) {
+    this.#endpoints = endpoints;
+    this.#plan = plan;
+  }
+
+  /** Milliseconds since the load generator was created. */
+  readonly clock = (): number => performance.now() - this.#startedAt;
+
+  #newAgent(): http.Agent {
+    const agent = new http.Agent({ keepAlive: true });
+    this.#agents.push(agent);
+    return agent;
+  }
+
+  async #send(agent: http.Agent, turn: number, path: string): Promise<void> {
+    const endpoint = this.#endpoints.pick(turn);
+    if (endpoint === undefined) return;
+    this.outcomes.push(await sendRequest(agent, endpoint, path, this.#plan.requestTimeoutMs, this.clock));
+  }
+
+  async #quickClient(firstTurn: number): Promise<void> {
+    const agent = this.#newAgent();
+    const maxRequests = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.quickPauseMs)) + 1;
+    for (let sent = 0; sent < maxRequests && this.clock() < this.#plan.durationMs; sent++) {
+      await this.#send(agent, firstTurn + sent, '/');
+      await new Promise((resolve) => setTimeout(resolve, this.#plan.quickPauseMs));
+    }
+  }
+
+  async #slowClient(): Promise<void> {
+    const agent = this.#newAgent();
+    const inFlight: Promise<void>[] = [];
+    const lastStartMs = this.#plan.durationMs - this.#plan.slowMs;
+    const maxRequests = Math.floor(lastStartMs / this.#plan.slowEveryMs) + 1;
+    for (let sent = 0; sent < maxRequests && this.clock() <= lastStartMs; sent++) {
+      inFlight.push(this.#send(agent, sent, `/slow?ms=${this.#plan.slowMs}`));
+      await new Promise((resolve) => setTimeout(resolve, this.#plan.slowEveryMs));
+    }
+    await Promise.all(inFlight);
+  }
+
+  /** Runs the whole plan; resolves when every request has an outcome. */
+  async run(): Promise<void> {
+    const clients = [this.#slowClient()];
+    for (let i = 0; i < this.#plan.quickClients; i++) clients.push(this.#quickClient(i));
+    try {
+      await Promise.all(clients);
+    } finally {
+      for (const agent of this.#agents) agent.destroy();
+    }
+  }
+}
