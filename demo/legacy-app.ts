@@ -14,8 +14,15 @@
  *   GET /healthz         200 "ok"
  *   GET /headers         the request as the app saw it (headers, peer address) as JSON
  *   ANY /echo            the same plus the request body
+ *   GET /events          server-sent events: `id: n` and `data: ...` every 200 ms, forever; resumes
+ *                        after the Last-Event-ID header when there is one
+ *   WebSocket /ws        echoes every message ("echo <message>") and sends "tick <n> from <pod>" every
+ *                        200 ms; each close is logged to stdout as one JSON line
+ *                        ({"msg":"websocket closed","code":...}) so the demo can tell what the app saw
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || '127.0.0.1';
@@ -23,6 +30,8 @@ const podName = process.env.POD_NAME || 'legacy-app';
 
 const MAX_SLOW_MS = 60_000;
 const MAX_ECHO_BODY_BYTES = 1 << 20;
+const TICK_MS = 200;
+const MAX_WS_MESSAGE_BYTES = 64 * 1024;
 
 type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
 
@@ -66,6 +75,27 @@ const routes: Record<string, RouteHandler> = {
 
   '/headers': (req, res) => sendJson(res, 200, describeRequest(req)),
 
+  '/events': (req, res) => {
+    // Resume after the client's last event, as EventSource asks on reconnect.
+    const lastId = Number(req.headers['last-event-id'] ?? 0);
+    let id = Number.isSafeInteger(lastId) && lastId >= 0 ? lastId : 0;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      'x-served-by': podName,
+    });
+    const send = (): void => {
+      id += 1;
+      // Field by field, as many SSE libraries write: an event spans several
+      // chunks, so whoever ends the stream must find the blank line.
+      res.write(`id: ${id}\n`);
+      res.write(`data: event ${id} from ${podName}\n\n`);
+    };
+    send();
+    const timer = setInterval(send, TICK_MS);
+    res.on('close', () => clearInterval(timer));
+  },
+
   '/echo': (req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -99,6 +129,35 @@ const server = http.createServer((req, res) => {
   handler(req, res, url);
 });
 
+const webSockets = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES });
+
+webSockets.on('connection', (socket: WebSocket) => {
+  let ticks = 0;
+  const timer = setInterval(() => {
+    ticks += 1;
+    socket.send(`tick ${ticks} from ${podName}`);
+  }, TICK_MS);
+  socket.on('message', (data, isBinary) => {
+    socket.send(isBinary ? data : `echo ${data.toString()}`, { binary: isBinary });
+  });
+  socket.on('error', () => {
+    // 'close' follows with the code the connection ended with.
+  });
+  socket.on('close', (code, reason) => {
+    clearInterval(timer);
+    console.log(JSON.stringify({ msg: 'websocket closed', pod: podName, code, reason: reason.toString(), ticks }));
+  });
+});
+
+server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const path = new URL(req.url ?? '/', 'http://app').pathname;
+  if (path !== '/ws') {
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  webSockets.handleUpgrade(req, socket, head, (ws) => webSockets.emit('connection', ws, req));
+});
+
 server.on('error', (err) => {
   console.error(`${podName}: ${err.message}`);
   process.exit(1);
@@ -110,8 +169,9 @@ server.listen(port, host, () => {
 
 // Legacy behaviour, on purpose: this models the apps drain-proxy exists for.
 // On SIGTERM it exits at once, without closing its listener gracefully or
-// finishing in-flight requests, so a client mid-request sees a reset and a
+// finishing in-flight requests, so a client mid-request sees a reset, a
 // client still routed here (endpoint removal lags behind the SIGTERM) sees
-// "connection refused". Do not "fix" this: the demo compares exactly this
-// app with and without drain-proxy in front.
+// "connection refused", and WebSocket and event-stream clients are cut with no
+// close frame (1006) or mid-stream. Do not "fix" this: the demo compares
+// exactly this app with and without drain-proxy in front.
 process.on('SIGTERM', () => process.exit(0));

@@ -3,11 +3,12 @@
  * process around it (signals, exit); tests can run it in-process.
  */
 import type { Socket } from 'node:net';
-import type { Config } from './config/index.ts';
+import { webSocketTimings, type Config } from './config/index.ts';
 import { DrainController } from './drain/controller.ts';
 import { ConnectionRegistry } from './listeners/registry.ts';
 import { PublicListener } from './listeners/public.ts';
 import { Http1Connection, type Http1Context } from './http1/connection.ts';
+import { TcpListeners } from './tcp/listener.ts';
 import { Metrics } from './metrics/index.ts';
 import { UpstreamHealth } from './upstream/health.ts';
 import { AdminServer } from './admin/server.ts';
@@ -63,14 +64,34 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     metrics,
     logger,
     upstreamFailed: () => health.checkNow(),
+    webSocket: {
+      settings: {
+        closeCode: config.wsCloseCode,
+        closeReason: config.wsCloseReason,
+        delayMs: config.drainDelay,
+        ...webSocketTimings(config),
+      },
+      drainElapsedMs: () => controller.elapsedMs(),
+      observer: metrics,
+      logger,
+    },
   };
   const listener = new PublicListener((socket: Socket) => new Http1Connection(socket, http1), logger);
+  const tcp = new TcpListeners(config.tcpPorts, {
+    settings: { upstreamHost: config.upstream.host, connectTimeoutMs: config.upstreamConnectTimeout, idleCloseMs: config.tcpIdleClose },
+    registry,
+    metrics,
+    logger,
+  });
 
   health.on('change', (healthy) => {
     logger.info({ upstream: config.upstream.url, healthy }, healthy ? 'upstream healthy' : 'upstream not healthy');
   });
   controller.on('phase', (phase) => {
-    if (phase === 'closing') listener.close();
+    if (phase === 'closing') {
+      listener.close();
+      tcp.close();
+    }
     logger.info({ phase, elapsedMs: Math.round(controller.elapsedMs() ?? 0) }, `drain phase ${phase}`);
   });
   controller.on('drained', (summary) => metrics.drainEnded(summary.durationMs / 1000));
@@ -87,6 +108,7 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
       health.start();
       // A drain that started while binding (a signal during startup) must not reopen the public port.
       const listenPort = controller.draining ? config.listenPort : await listener.listen(config.listenPort, config.listenAddress);
+      if (!controller.draining) await tcp.listen(config.listenAddress);
       return { listenPort, adminPort };
     },
   };

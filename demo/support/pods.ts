@@ -25,6 +25,10 @@ export interface ProxySettings {
   readonly drainTimeout: string;
   readonly drainIdleClose: string;
   readonly healthInterval: string;
+  /** WebSocket close frames (and event stream ends) are spread over this window from t0 + drainDelay. */
+  readonly wsCloseSpread: string;
+  readonly wsCloseTimeout: string;
+  readonly wsCloseCode: string;
 }
 
 export interface Pod {
@@ -106,6 +110,9 @@ export async function startPod(
     DRAIN_DELAY: proxySettings.drainDelay,
     DRAIN_TIMEOUT: proxySettings.drainTimeout,
     DRAIN_IDLE_CLOSE: proxySettings.drainIdleClose,
+    WS_CLOSE_SPREAD: proxySettings.wsCloseSpread,
+    WS_CLOSE_TIMEOUT: proxySettings.wsCloseTimeout,
+    WS_CLOSE_CODE: proxySettings.wsCloseCode,
     LOG_LEVEL: 'info',
   });
   await waitFor200(`http://${address.ip}:${address.adminPort}/readyz`, 10_000, exitedReason(proxy));

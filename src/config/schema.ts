@@ -67,6 +67,50 @@ function parseOptionalAddress(text: string): string {
   throw new ValueError('expected an IP address (the downward API status.hostIP), or empty');
 }
 
+function parseCloseCode(text: string): number {
+  const value = text.trim();
+  if (value === '1012' || value === '1001') return Number(value);
+  throw new ValueError('expected 1012 (Service Restart) or 1001 (Going Away)');
+}
+
+function parseCloseReason(text: string): string {
+  if (Buffer.byteLength(text) > 123) throw new ValueError('expected at most 123 bytes (a close frame carries 125 with the code)');
+  return text;
+}
+
+export interface TcpPortMapping {
+  readonly listen: number;
+  readonly upstream: number;
+}
+
+function parseTcpPorts(text: string): readonly TcpPortMapping[] {
+  const value = text.trim();
+  if (value === '') return [];
+  const mappings: TcpPortMapping[] = [];
+  for (const item of value.split(',')) {
+    const match = /^\s*(\d{1,5}):(\d{1,5})\s*$/.exec(item);
+    const listen = Number(match?.[1]);
+    const upstream = Number(match?.[2]);
+    if (match === null || listen < 1 || listen > 65535 || upstream < 1 || upstream > 65535) {
+      throw new ValueError(`expected comma-separated listenPort:upstreamPort pairs of ports 1-65535, such as 6379:6380 (got ${JSON.stringify(item.trim())})`);
+    }
+    if (mappings.some((mapping) => mapping.listen === listen)) throw new ValueError(`listen port ${listen} appears twice`);
+    mappings.push({ listen, upstream });
+  }
+  return mappings;
+}
+
+/** `off` or `0` (disabled, returned as 0), or a positive duration in milliseconds. */
+function parseOptionalDuration(text: string): number {
+  const value = text.trim().toLowerCase();
+  if (value === 'off' || value === '0') return 0;
+  try {
+    return parseDuration(value);
+  } catch {
+    throw new ValueError('expected off, or a duration such as 750ms, 5s, 2m or a number of seconds');
+  }
+}
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const anyText = (text: string): string => text;
 
@@ -78,7 +122,7 @@ export const schema = {
   upstream: variable('UPSTREAM', 'http://127.0.0.1:8080', parseUpstream,
     'The app in the same pod: `http://host:port`. The proxy never connects anywhere else.'),
   upstreamConnectTimeout: variable('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration,
-    'Give up connecting to the app after this long and answer 504.'),
+    'Give up connecting to the app after this long: HTTP gets 504, a `TCP_PORTS` connection is closed.'),
   adminPort: variable('ADMIN_PORT', '9901', parsePort,
     'Port of `/readyz`, `/livez`, `/metrics`, `/drain` and `/status`.'),
   adminAddress: variable('ADMIN_ADDRESS', '', parseAddress,
@@ -97,6 +141,14 @@ export const schema = {
     'If set, `/drain` is also accepted from any address with header `X-Drain-Token: <token>`.'),
   hostIp: variable('HOST_IP', '', parseOptionalAddress,
     'The node\'s address (downward API `status.hostIP`); `/drain` is accepted from it because kubelet hooks come from there.'),
+  wsCloseSpread: variable('WS_CLOSE_SPREAD', '5s', parseDuration,
+    'From t0 + DRAIN_DELAY, each WebSocket gets its close frame at a moment drawn uniformly in this window, so reconnects do not hit the other pods at once. Clamped to fit DRAIN_TIMEOUT.'),
+  wsCloseCode: variable('WS_CLOSE_CODE', '1012', parseCloseCode,
+    'Status code of the close frame sent to WebSocket clients at drain: `1012` (Service Restart) or `1001` (Going Away).'),
+  wsCloseReason: variable('WS_CLOSE_REASON', 'draining', parseCloseReason,
+    'Reason text of that close frame (at most 123 bytes of UTF-8).'),
+  wsCloseTimeout: variable('WS_CLOSE_TIMEOUT', '2s', parseDuration,
+    'After sending the close frame, wait this long for the closing handshake (client reply, then the app\'s) before closing both connections.'),
   keepAliveTimeout: variable('KEEPALIVE_TIMEOUT', '620s', parseDuration,
     'Close client connections idle this long outside a drain. Keep it above the idle timeout of every load balancer in front (AWS ALB 60 s, Google Cloud 600 s).'),
   headerTimeout: variable('HEADER_TIMEOUT', '10s', parseDuration,
@@ -112,6 +164,10 @@ export const schema = {
     'Log one line per request at info level.'),
   logLevel: variable('LOG_LEVEL', 'info', (text) => parseChoice(text, LOG_LEVELS),
     'pino log level: trace, debug, info, warn, error, fatal or silent.'),
+  tcpPorts: variable('TCP_PORTS', '', parseTcpPorts,
+    'Raw TCP ports, comma-separated `listenPort:upstreamPort` pairs (`5432:15432,6379:16379`): each listens on `LISTEN_ADDRESS` and forwards bytes both ways, half-close kept, to the host of `UPSTREAM` at `upstreamPort`. Drained like the public port, without a hint: they stop listening at t0 + `DRAIN_DELAY` and open connections are left to finish until the deadline.'),
+  tcpIdleClose: variable('TCP_IDLE_CLOSE', 'off', parseOptionalDuration,
+    'During a drain, close `TCP_PORTS` connections that have carried no bytes either way for this long (idle pooled database connections, which reconnect elsewhere); `off` leaves every connection to the deadline. Off by default: a connection waiting for a slow query or a blocking command carries no bytes either.'),
 } as const;
 
 export type Schema = typeof schema;

@@ -20,6 +20,7 @@ import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
 import { Tunnel } from '../tcp/tunnel.ts';
+import { WebSocketTunnel, type WebSocketContext } from '../websocket/tunnel.ts';
 import {
   CONTINUE,
   PAUSE,
@@ -30,7 +31,8 @@ import {
   type FramerSink,
   type Verdict,
 } from './framer.ts';
-import { type MessageHead, withConnectionClose, withForwarded } from './head.ts';
+import { BODY_CHUNKED, BODY_UNTIL_CLOSE, type MessageHead, withConnectionClose, withForwarded } from './head.ts';
+import { EventBoundary } from './event-stream.ts';
 import { errorResponse } from './responses.ts';
 import { Fifo } from './fifo.ts';
 
@@ -52,7 +54,12 @@ export interface Http1Context {
   readonly logger: Logger;
   /** A connection to the app failed: re-check its health now. */
   readonly upstreamFailed: () => void;
+  /** For connections upgraded to WebSocket. */
+  readonly webSocket: WebSocketContext;
 }
+
+/** Bytes that end a chunked body with no trailers. */
+const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
 /** After our FIN, keep reading (and discarding) this long before a reset, so the client reads the last response. */
 const LINGER_MS = 2000;
@@ -87,7 +94,6 @@ export class Http1Connection implements TrackedConnection {
   readonly #requests = new Fifo<PendingRequest>();
   /** A final response head went to the client and its body has not ended. */
   #responseOpen = false;
-  #upgradePending = false;
   /** Set when the response in progress is the connection's last, with the reason it closes. */
   #closeAfterResponse: CloseReason | null = null;
   /** A refused pipelined request, answered once the responses before it are done. */
@@ -101,14 +107,20 @@ export class Http1Connection implements TrackedConnection {
   #headerTimer: NodeJS.Timeout | undefined;
   #drainIdleTimer: NodeJS.Timeout | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
-  #tunnel: Tunnel | null = null;
+  #tunnel: Tunnel | WebSocketTunnel | null = null;
+  /** The response in progress is a server-sent event stream, ended by the proxy at drain. */
+  #eventStream: EventBoundary | null = null;
+  #streamEndTimer: NodeJS.Timeout | undefined;
+  /** The moment to end the event stream has come; it ends at the next event boundary. */
+  #streamEndDue = false;
+  /** The framer stopped at a chunk end that is also an event boundary: end the stream there. */
+  #streamEndReady = false;
 
   constructor(client: Socket, ctx: Http1Context) {
     this.#ctx = ctx;
     this.#client = client;
     this.#clientAddress = normalizeAddress(client.remoteAddress);
     this.#requestFramer = new RequestFramer(this.#requestSink, ctx.settings.limits);
-    client.setNoDelay(true);
     client.on('data', this.#onClientData);
     client.on('end', this.#onClientEnd);
     client.on('error', this.#onClientError);
@@ -123,6 +135,8 @@ export class Http1Connection implements TrackedConnection {
 
   startDrain(): void {
     this.#draining = true;
+    if (this.#tunnel instanceof WebSocketTunnel) this.#tunnel.scheduleDrainClose();
+    if (this.#eventStream !== null) this.#scheduleStreamEnd();
     if (this.#tunnel !== null || this.#closing) return;
     if (this.#idle && !this.#requestFramer.paused) this.#armDrainIdleClose();
   }
@@ -208,10 +222,7 @@ export class Http1Connection implements TrackedConnection {
       }
     },
     onMessageComplete: (head: MessageHead): Verdict => {
-      if (head.upgrade) {
-        this.#upgradePending = true;
-        return PAUSE;
-      }
+      if (head.upgrade) return PAUSE;
       // While draining, nothing after the request in progress goes upstream: its response will be the last.
       return this.#draining ? PAUSE : CONTINUE;
     },
@@ -253,7 +264,9 @@ export class Http1Connection implements TrackedConnection {
       if (flowing && !this.#requestFramer.paused) this.#client.resume();
     });
     socket.on('data', (chunk: Buffer) => {
-      if (socket === this.#upstream) this.#responseFramer!.push(chunk);
+      if (socket !== this.#upstream) return;
+      this.#responseFramer!.push(chunk);
+      if (this.#streamEndDue) this.#endStreamAtBoundary();
     });
     socket.on('drain', () => {
       if (socket === this.#upstream && !this.#requestFramer.paused && !this.#closing) this.#client.resume();
@@ -319,6 +332,7 @@ export class Http1Connection implements TrackedConnection {
       if (head.status < 200 && head.status !== 101) return undefined;
       this.#responseOpen = true;
       if (head.status === 101) return undefined;
+      if (head.eventStream && (head.body === BODY_CHUNKED || head.body === BODY_UNTIL_CLOSE)) this.#watchEventStream();
       if (!head.keepAlive) {
         this.#closeAfterResponse = 'upstream';
       } else if (!this.#requests.peek()!.keepAlive) {
@@ -335,9 +349,10 @@ export class Http1Connection implements TrackedConnection {
     onMessageComplete: (head: MessageHead): Verdict => {
       if (head.status < 200 && head.status !== 101) return CONTINUE;
       this.#responseOpen = false;
+      this.#unwatchEventStream();
       this.#responseCompleted(head);
       if (head.status === 101) {
-        queueMicrotask(() => this.#becomeTunnel(head));
+        queueMicrotask(() => this.#becomeTunnel());
         return PAUSE;
       }
       if (this.#closeAfterResponse !== null) {
@@ -350,12 +365,16 @@ export class Http1Connection implements TrackedConnection {
       }
       if (this.#requestFramer.paused) {
         // An upgrade the app refused, or a request held back by the drain: carry on with the client's bytes.
-        this.#upgradePending = false;
         queueMicrotask(this.#resumeRequests);
       } else if (this.#idle) {
         this.#becameIdle();
       }
       return CONTINUE;
+    },
+    onChunkEnd: (): boolean => {
+      if (!this.#streamEndDue || this.#eventStream === null || !this.#eventStream.atBoundary) return false;
+      this.#streamEndReady = true;
+      return true;
     },
     onError: (code: ErrorCode): void => {
       this.#ctx.logger.warn({ code }, 'upstream sent a response that cannot be framed');
@@ -366,6 +385,63 @@ export class Http1Connection implements TrackedConnection {
       else this.#respondAndClose('DP_UPSTREAM_BAD_RESPONSE', 'upstream');
     },
   };
+
+  // ---- server-sent events -------------------------------------------------
+  //
+  // An event stream never ends by itself, so waiting for it would only end in
+  // a cut at the deadline. At a moment drawn in the same window as WebSocket
+  // closes, the proxy ends the response itself, after a complete event: with
+  // the last chunk where it is chunked, by closing where it is close-delimited.
+  // EventSource clients then reconnect (to another pod) with Last-Event-ID.
+
+  #watchEventStream(): void {
+    const framer = this.#responseFramer!;
+    this.#eventStream = new EventBoundary();
+    framer.bodyObserver = this.#eventStream.observe;
+    if (this.#draining) this.#scheduleStreamEnd();
+  }
+
+  #unwatchEventStream(): void {
+    if (this.#eventStream === null) return;
+    this.#eventStream = null;
+    clearTimeout(this.#streamEndTimer);
+    this.#streamEndTimer = undefined;
+    this.#streamEndDue = false;
+    const framer = this.#responseFramer;
+    if (framer !== null) {
+      framer.bodyObserver = null;
+      framer.watchChunkEnds = false;
+    }
+  }
+
+  #scheduleStreamEnd(): void {
+    if (this.#streamEndTimer !== undefined || this.#streamEndDue) return;
+    const { delayMs, spreadMs } = this.#ctx.webSocket.settings;
+    const wait = delayMs + Math.random() * spreadMs - (this.#ctx.webSocket.drainElapsedMs() ?? 0);
+    this.#streamEndTimer = setTimeout(() => {
+      this.#streamEndTimer = undefined;
+      this.#streamEndDue = true;
+      this.#responseFramer!.watchChunkEnds = true;
+      this.#endStreamAtBoundary();
+    }, Math.max(0, wait));
+  }
+
+  /** Ends the event stream if it is between events (and between chunks); otherwise the next chunk end decides. */
+  #endStreamAtBoundary(): void {
+    const framer = this.#responseFramer;
+    const events = this.#eventStream;
+    if (framer === null || events === null || this.#closing) return;
+    const chunked = framer.head.body === BODY_CHUNKED;
+    if (!this.#streamEndReady && !(events.atBoundary && (chunked ? framer.betweenChunks : framer.untilClose))) return;
+    this.#streamEndReady = false;
+    framer.stop();
+    if (chunked) this.#client.write(LAST_CHUNK);
+    const head = framer.head;
+    this.#responseOpen = false;
+    this.#unwatchEventStream();
+    this.#responseCompleted(head);
+    this.#closeGracefully('drain_stream_end');
+  }
 
   readonly #resumeRequests = (): void => {
     if (this.#closing) return;
@@ -404,7 +480,7 @@ export class Http1Connection implements TrackedConnection {
     }, wait);
   }
 
-  #becomeTunnel(head: MessageHead): void {
+  #becomeTunnel(): void {
     const upstream = this.#upstream;
     if (this.#closing || upstream === null) return;
     const fromClient = this.#requestFramer.takeHeld();
@@ -413,16 +489,19 @@ export class Http1Connection implements TrackedConnection {
     for (const socket of [client, upstream]) {
       for (const event of ['data', 'end', 'error', 'close', 'drain', 'timeout', 'connect']) socket.removeAllListeners(event);
     }
-    for (const bytes of fromUpstream) client.write(bytes);
-    for (const bytes of fromClient) upstream.write(bytes);
     this.#upstream = null;
-    this.#tunnel = new Tunnel(client, upstream, (first) => this.#finish(first === 'client' ? 'client' : 'upstream'));
-    this.protocol = this.#requestUpgradeProtocol(head);
+    if (this.#requestFramer.head.upgradeProtocol === 'websocket') {
+      const tunnel = new WebSocketTunnel(client, upstream, fromClient, fromUpstream, this.#ctx.webSocket, (reason) => this.#finish(reason));
+      this.#tunnel = tunnel;
+      this.protocol = 'websocket';
+      if (this.#draining) tunnel.scheduleDrainClose();
+    } else {
+      for (const bytes of fromUpstream) client.write(bytes);
+      for (const bytes of fromClient) upstream.write(bytes);
+      this.#tunnel = new Tunnel(client, upstream, (first) => this.#finish(first === 'client' ? 'client' : 'upstream'));
+      this.protocol = 'tcp';
+    }
     this.#ctx.registry.reclassify(this);
-  }
-
-  #requestUpgradeProtocol(_response: MessageHead): Protocol {
-    return this.#requestFramer.head.upgradeProtocol === 'websocket' ? 'websocket' : 'tcp';
   }
 
   // ---- closing -------------------------------------------------------------
@@ -457,6 +536,7 @@ export class Http1Connection implements TrackedConnection {
     this.#closed = true;
     this.#closing = true;
     this.#clearTimers();
+    this.#unwatchEventStream();
     this.#dropUpstream();
     const { registry } = this.#ctx;
     for (let i = 0; i < this.#requests.length; i++) registry.requestAbandoned(this.protocol);

@@ -39,7 +39,16 @@ export interface FramerSink {
   onMessageComplete(head: MessageHead): Verdict;
   /** The stream is malformed or ambiguous here; nothing from this point on was forwarded. */
   onError(code: ErrorCode): void;
+  /**
+   * While `watchChunkEnds` is set: a chunk of a chunked body and its CRLF went
+   * through. Returning true stops the framer right there (nothing after it is
+   * forwarded): the proxy ends the message itself.
+   */
+  onChunkEnd?(): boolean;
 }
+
+/** Sees the payload bytes of bodies (after de-chunking) while set; never copies them. */
+export type BodyObserver = (chunk: Buffer, start: number, end: number) => void;
 
 export interface FramerLimits {
   readonly maxHeaderSize: number;
@@ -109,6 +118,8 @@ export abstract class MessageFramer {
   #held: Buffer[] = [];
   /** True from the first byte of a message until its end. */
   #inMessage = false;
+  bodyObserver: BodyObserver | null = null;
+  watchChunkEnds = false;
 
   constructor(isRequest: boolean, sink: FramerSink, limits: FramerLimits) {
     this.#sink = sink;
@@ -124,6 +135,16 @@ export abstract class MessageFramer {
   /** Between messages: no byte of a message is pending. */
   get idle(): boolean {
     return !this.#inMessage && this.#state === S_HEAD;
+  }
+
+  /** Inside a chunked body, between two chunks: the place a terminating chunk may go. */
+  get betweenChunks(): boolean {
+    return this.#state === S_CHUNK_SIZE && this.#chunkDigits === 0;
+  }
+
+  /** Inside a body delimited by the connection's close. */
+  get untilClose(): boolean {
+    return this.#state === S_UNTIL_CLOSE;
   }
 
   get paused(): boolean {
@@ -206,6 +227,7 @@ export abstract class MessageFramer {
           break;
         case S_BODY_LENGTH: {
           const take = Math.min(this.#remaining, len - pos);
+          this.bodyObserver?.(chunk, pos, pos + take);
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0 && !this.#complete(chunk, pos)) return;
@@ -213,12 +235,14 @@ export abstract class MessageFramer {
         }
         case S_CHUNK_DATA: {
           const take = Math.min(this.#remaining, len - pos);
+          this.bodyObserver?.(chunk, pos, pos + take);
           pos += take;
           this.#remaining -= take;
           if (this.#remaining === 0) this.#state = S_CHUNK_DATA_CR;
           break;
         }
         case S_UNTIL_CLOSE:
+          this.bodyObserver?.(chunk, pos, len);
           pos = len;
           break;
         case S_PAUSED:
@@ -438,6 +462,11 @@ export abstract class MessageFramer {
         if (c !== LF) return this.#fail(chunk, pos, 'DP_BAD_CHUNK');
         this.#state = S_CHUNK_SIZE;
         this.#chunkDigits = 0;
+        if (this.watchChunkEnds && this.#sink.onChunkEnd?.() === true) {
+          this.#flush(chunk, pos + 1);
+          this.#state = S_DEAD;
+          return -1;
+        }
         return pos + 1;
       case S_TRAILER_START:
         if (c === CR) {

@@ -86,6 +86,7 @@ const H_HOST = 5;
 const H_UPGRADE = 6;
 const H_X_FORWARDED_FOR = 7;
 const H_X_FORWARDED_PROTO = 8;
+const H_CONTENT_TYPE = 9;
 const NAMES: ReadonlyArray<readonly [string, number]> = [
   ['content-length', H_CONTENT_LENGTH],
   ['transfer-encoding', H_TRANSFER_ENCODING],
@@ -95,6 +96,7 @@ const NAMES: ReadonlyArray<readonly [string, number]> = [
   ['upgrade', H_UPGRADE],
   ['x-forwarded-for', H_X_FORWARDED_FOR],
   ['x-forwarded-proto', H_X_FORWARDED_PROTO],
+  ['content-type', H_CONTENT_TYPE],
 ];
 const NAMES_BY_LENGTH: Array<Array<readonly [Buffer, number]>> = [];
 for (const [name, id] of NAMES) (NAMES_BY_LENGTH[name.length] ??= []).push([Buffer.from(name, 'latin1'), id]);
@@ -109,6 +111,12 @@ function headerId(buf: Buffer, start: number, end: number): number {
     return id;
   }
   return 0;
+}
+
+function startsWithIgnoreCase(buf: Buffer, start: number, end: number, lower: string): boolean {
+  if (end - start < lower.length) return false;
+  const next = buf[start + lower.length];
+  return equalsIgnoreCase(buf, start, start + lower.length, lower) && (end - start === lower.length || next === 0x3b || next === SP);
 }
 
 function equalsIgnoreCase(buf: Buffer, start: number, end: number, lower: string): boolean {
@@ -141,6 +149,8 @@ export class MessageHead {
   /** Offset just past the last X-Forwarded-For value, or -1. */
   forwardedForEnd = -1;
   hasForwardedProto = false;
+  /** Content-Type is text/event-stream (server-sent events). */
+  eventStream = false;
 
   /** The head as received, request or status line to the final CRLF CRLF included. Made only when asked for. */
   get bytes(): Buffer {
@@ -296,6 +306,9 @@ export class HeadReader {
         break;
       case H_X_FORWARDED_FOR:
         head.forwardedForEnd = valueEnd - base;
+        break;
+      case H_CONTENT_TYPE:
+        head.eventStream = startsWithIgnoreCase(buf, valueStart, valueEnd, 'text/event-stream');
         break;
       case H_X_FORWARDED_PROTO:
         head.hasForwardedProto = true;

@@ -15,6 +15,8 @@ export const CLOSE_REASONS = [
   'idle_timeout', // keep-alive idle longer than KEEPALIVE_TIMEOUT outside a drain
   'drain_idle', // idle during a drain
   'drain_hint', // the protocol's "please go" (Connection: close) was honoured
+  'drain_close_frame', // a WebSocket closed by the proxy's close frame at drain
+  'drain_stream_end', // a server-sent event stream ended by the proxy at an event boundary at drain
   'drain_deadline', // still open at the drain deadline: cut
   'bad_request', // refused with a 4xx
 ] as const;
@@ -42,7 +44,7 @@ export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
   /** Requests (or streams) completed since the process started; the drain summary takes a difference. */
   completed = 0;
   readonly closedDuringDrain: Record<CloseReason, number> = {
-    client: 0, upstream: 0, idle_timeout: 0, drain_idle: 0, drain_hint: 0, drain_deadline: 0, bad_request: 0,
+    client: 0, upstream: 0, idle_timeout: 0, drain_idle: 0, drain_hint: 0, drain_close_frame: 0, drain_stream_end: 0, drain_deadline: 0, bad_request: 0,
   };
   #draining = false;
   readonly #observer: RegistryObserver | undefined;

@@ -5,9 +5,10 @@
  * that mirror live state read it at scrape time, and per-request counts and
  * durations go through `RequestStats`.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { RequestStats } from './request-stats.ts';
-import { PROTOCOLS, type CloseReason, type ConnectionRegistry, type Protocol } from '../listeners/registry.ts';
+import type { WebSocketObserver } from '../websocket/tunnel.ts';
+import { CLOSE_REASONS, PROTOCOLS, type CloseReason, type ConnectionRegistry, type Protocol } from '../listeners/registry.ts';
 import { PHASES, type Phase } from '../drain/controller.ts';
 import { errors, type ErrorCode } from '../errors.ts';
 
@@ -20,7 +21,7 @@ export interface LiveState {
   readonly connections: ConnectionRegistry;
 }
 
-export class Metrics {
+export class Metrics implements WebSocketObserver {
   readonly registry = new Registry();
   readonly #requests = new RequestStats();
   readonly #closed: Counter<'protocol' | 'reason'>;
@@ -28,6 +29,8 @@ export class Metrics {
   readonly #badRequests: Counter<'code'>;
   readonly #drainDenied: Counter;
   readonly #drainDuration: Gauge;
+  readonly #closeHandshake: Histogram;
+  readonly #closeTimeouts: Counter;
 
   constructor(state: LiveState) {
     const registry = this.registry;
@@ -58,6 +61,8 @@ export class Metrics {
     this.#closed = new Counter({
       name: 'drain_proxy_connections_closed_total', help: 'Client connections closed, by who or what closed them', labelNames: ['protocol', 'reason'], registers: [registry],
     });
+    // Every series exists from the start, at 0, so that rate() and alerts see the first increment.
+    for (const protocol of PROTOCOLS) for (const reason of CLOSE_REASONS) this.#closed.labels({ protocol, reason });
     this.#upstreamErrors = new Counter({
       name: 'drain_proxy_upstream_errors_total', help: 'Failures talking to the app', labelNames: ['kind'], registers: [registry],
     });
@@ -67,6 +72,13 @@ export class Metrics {
     });
     this.#drainDenied = new Counter({
       name: 'drain_proxy_drain_denied_total', help: '/drain calls refused (not loopback, HOST_IP or a valid token)', registers: [registry],
+    });
+    this.#closeHandshake = new Histogram({
+      name: 'drain_proxy_websocket_close_handshake_seconds', help: 'From the close frame sent at drain to the end of the closing handshake',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry],
+    });
+    this.#closeTimeouts = new Counter({
+      name: 'drain_proxy_websocket_close_timeouts_total', help: 'WebSockets whose closing handshake did not complete within WS_CLOSE_TIMEOUT', registers: [registry],
     });
     this.#drainDuration = new Gauge({
       name: 'drain_proxy_drain_duration_seconds', help: 'Duration of the last drain, set when it ends', registers: [registry],
@@ -91,6 +103,14 @@ export class Metrics {
 
   drainDenied(): void {
     this.#drainDenied.inc();
+  }
+
+  closeHandshakeCompleted(seconds: number): void {
+    this.#closeHandshake.observe(seconds);
+  }
+
+  closeHandshakeTimedOut(): void {
+    this.#closeTimeouts.inc();
   }
 
   drainEnded(seconds: number): void {

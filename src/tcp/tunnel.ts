@@ -1,9 +1,19 @@
 /**
  * Two sockets joined both ways, bytes forwarded verbatim with backpressure and
- * half-close: an end from one side ends the other side's writing, and the pair
- * is closed once both directions have ended or either side fails (`pipe()`
- * alone would leave the other socket open on error: nodejs #19288). The
- * sockets must come without listeners of their previous owner.
+ * half-close: an end from one side ends the other side's writing, and the
+ * tunnel is over once both sockets have closed, or at once when either fails
+ * (`pipe()` alone would leave the other socket open on error: nodejs #19288).
+ *
+ *   client ──data──▶ upstream        client FIN ──▶ upstream.end()
+ *   client ◀──data── upstream        client.end() ◀── upstream FIN
+ *
+ * After both FINs each socket closes by itself (net sockets auto-destroy once
+ * read and write sides have ended), so bytes still queued for a slow reader are
+ * delivered rather than dropped. A socket that fails (an error, or closed
+ * before its read side ended) takes the other one down with it by a reset, so
+ * neither peer mistakes the failure for a clean end of stream. Both sockets
+ * must be created with `allowHalfOpen` and come without listeners of their
+ * previous owner.
  */
 import type { Socket } from 'node:net';
 
@@ -13,16 +23,24 @@ export class Tunnel {
   readonly #client: Socket;
   readonly #upstream: Socket;
   readonly #onClose: (firstToClose: TunnelEnd) => void;
-  #ended = 0;
+  /** Sockets not yet closed. */
+  #open = 2;
   #closed = false;
-  #firstToClose: TunnelEnd = 'client';
+  #firstToClose: TunnelEnd | null = null;
+  /** `performance.now()` when bytes last went through, either way. */
+  lastActivity = performance.now();
 
   constructor(client: Socket, upstream: Socket, onClose: (firstToClose: TunnelEnd) => void) {
     this.#client = client;
     this.#upstream = upstream;
     this.#onClose = onClose;
-    join(client, upstream, () => this.#end('client'), () => this.#fail('client'));
-    join(upstream, client, () => this.#end('upstream'), () => this.#fail('upstream'));
+    this.#join(client, upstream, 'client');
+    this.#join(upstream, client, 'upstream');
+  }
+
+  /** Bytes queued in the proxy, not yet handed to either socket's kernel buffer. */
+  get pendingBytes(): number {
+    return this.#client.writableLength + this.#upstream.writableLength;
   }
 
   destroy(): void {
@@ -31,35 +49,40 @@ export class Tunnel {
     this.#finish();
   }
 
-  #end(side: TunnelEnd): void {
-    if (this.#ended++ === 0) this.#firstToClose = side;
-    if (this.#ended === 2) this.destroy();
+  #join(from: Socket, to: Socket, side: TunnelEnd): void {
+    from.on('data', (chunk: Buffer) => {
+      this.lastActivity = performance.now();
+      if (!to.write(chunk)) from.pause();
+    });
+    to.on('drain', () => from.resume());
+    from.on('end', () => {
+      this.#firstToClose ??= side;
+      to.end();
+    });
+    from.on('error', () => this.#fail(side));
+    from.on('close', (hadError: boolean) => {
+      if (hadError || !from.readableEnded) this.#fail(side);
+      else if (--this.#open === 0) this.#finish();
+    });
+    from.resume();
   }
 
   #fail(side: TunnelEnd): void {
-    if (this.#ended === 0) this.#firstToClose = side;
-    this.destroy();
+    this.#firstToClose ??= side;
+    reset(this.#client);
+    reset(this.#upstream);
+    this.#finish();
   }
 
   #finish(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#onClose(this.#firstToClose);
+    this.#onClose(this.#firstToClose ?? 'client');
   }
 }
 
-function join(from: Socket, to: Socket, onEnd: () => void, onFail: () => void): void {
-  from.on('data', (chunk: Buffer) => {
-    if (!to.write(chunk)) from.pause();
-  });
-  to.on('drain', () => from.resume());
-  from.on('end', () => {
-    to.end();
-    onEnd();
-  });
-  from.on('error', onFail);
-  from.on('close', (hadError) => {
-    if (hadError || !from.readableEnded) onFail();
-  });
-  from.resume();
+/** Destroys with a TCP reset (RST), or plainly when there is no established connection to reset. */
+export function reset(socket: Socket): void {
+  if (socket.destroyed || socket.connecting) socket.destroy();
+  else socket.resetAndDestroy();
 }

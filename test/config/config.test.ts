@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { loadConfig, ConfigError, schema } from '../../src/config/index.ts';
+import { loadConfig, ConfigError, schema, webSocketTimings } from '../../src/config/index.ts';
 import { parseDuration } from '../../src/config/values.ts';
 import { withConfigurationTable } from '../../src/config/table.ts';
 import { MAIN } from '../helpers/proxy.ts';
@@ -48,7 +48,17 @@ const invalid: Array<[Record<string, string>, RegExp]> = [
   [{ HOST_IP: 'node-1' }, /^invalid HOST_IP="node-1"/],
   [{ ACCESS_LOG: 'maybe' }, /^invalid ACCESS_LOG="maybe": expected on or off/],
   [{ DRAIN_DELAY: '30s', DRAIN_TIMEOUT: '25s' }, /^invalid DRAIN_DELAY=30s: must be shorter than DRAIN_TIMEOUT=25s/],
+  [{ WS_CLOSE_CODE: '1000' }, /^invalid WS_CLOSE_CODE="1000": expected 1012 \(Service Restart\) or 1001 \(Going Away\)$/],
+  [{ WS_CLOSE_REASON: 'x'.repeat(124) }, /^invalid WS_CLOSE_REASON=.*at most 123 bytes/],
+  [{ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '6s', WS_CLOSE_TIMEOUT: '2s' }, /^invalid WS_CLOSE_TIMEOUT=2s: closing handshakes start at DRAIN_DELAY=5s and must end before DRAIN_TIMEOUT=6s$/],
+  [{ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '10s', WS_CLOSE_SPREAD: '4s' }, /^invalid WS_CLOSE_SPREAD=4s: DRAIN_DELAY \+ WS_CLOSE_SPREAD \+ WS_CLOSE_TIMEOUT \(11s\) must not exceed DRAIN_TIMEOUT=10s/],
 ];
+
+test('WebSocket timings left at their defaults are shortened to fit the deadline instead of refused', () => {
+  assert.deepEqual(webSocketTimings(loadConfig({})), { spreadMs: 5000, closeTimeoutMs: 2000 });
+  assert.deepEqual(webSocketTimings(loadConfig({ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '8s' })), { spreadMs: 1000, closeTimeoutMs: 2000 });
+  assert.deepEqual(webSocketTimings(loadConfig({ DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '1s' })), { spreadMs: 0, closeTimeoutMs: 800 });
+});
 
 for (const [env, message] of invalid) {
   test(`refuses ${JSON.stringify(env)} with a message naming the variable`, () => {

@@ -1,0 +1,1 @@
+../../../demo/legacy-app.ts

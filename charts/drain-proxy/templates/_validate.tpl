@@ -1,0 +1,145 @@
+{{/*
+drain-proxy.validate.values: checks the values as a whole and fails with a
+message saying what to change; renders nothing. values.schema.json already
+rejects wrong types and out-of-range numbers when the values come from the
+dependency; these are the checks a JSON schema cannot express (relations
+between values, the cluster version) and a guard for callers that pass values
+from elsewhere. Every public template of this chart calls it first.
+Usage:
+  {{ include "drain-proxy.validate.values" (dict "values" .Values.drainProxy "context" $) }}
+*/}}
+{{- define "drain-proxy.validate.values" -}}
+{{- $v := required "drain-proxy: no values given. Add the chart as a dependency with `alias: drainProxy` and call its templates with (dict \"values\" .Values.drainProxy \"context\" $)" .values -}}
+{{- $ctx := required "drain-proxy: no context given: call its templates with (dict \"values\" .Values.drainProxy \"context\" $)" .context -}}
+{{- $mode := $v.mode | default "auto" -}}
+{{- if not (has $mode (list "auto" "native" "classic")) -}}
+{{- fail (printf "drain-proxy: mode %q is not one of auto, native, classic" $mode) -}}
+{{- end -}}
+{{- if and (eq $mode "native") (not (semverCompare ">=1.29.0-0" $ctx.Capabilities.KubeVersion.Version)) -}}
+{{- fail (printf "drain-proxy: mode native needs Kubernetes 1.29 or later (native sidecars are on by default from 1.29); this cluster is %s: set drainProxy.mode to classic or auto" $ctx.Capabilities.KubeVersion.Version) -}}
+{{- end -}}
+{{- $listenPort := int (required "drain-proxy: listen.port is required (the proxy's public port, e.g. 8000)" ($v.listen).port) -}}
+{{- $adminPort := int (required "drain-proxy: admin.port is required (the admin port of probes and /drain, e.g. 9901)" ($v.admin).port) -}}
+{{- $upstreamPort := int (required "drain-proxy: upstream.port is required: the port your app listens on in the pod" ($v.upstream).port) -}}
+{{- $upstreamHost := required "drain-proxy: upstream.host is required (usually 127.0.0.1)" ($v.upstream).host -}}
+{{- if eq $listenPort $adminPort -}}
+{{- fail (printf "drain-proxy: listen.port and admin.port are both %d: give the admin port another number" $listenPort) -}}
+{{- end -}}
+{{- if and (has $upstreamPort (list $listenPort $adminPort)) (has $upstreamHost (list "127.0.0.1" "localhost" "::1" "[::1]")) -}}
+{{- fail (printf "drain-proxy: upstream.port %d is a port of the proxy itself: set upstream.port to the port your app listens on" $upstreamPort) -}}
+{{- end -}}
+{{- $taken := list $listenPort $adminPort -}}
+{{- $names := list (toString ($v.listen).portName) (toString ($v.admin).portName) -}}
+{{- range (($v.tcp).ports | default list) -}}
+{{- $port := int (required "drain-proxy: each tcp.ports entry needs port (the port the proxy listens on)" .port) -}}
+{{- $_ := int (required "drain-proxy: each tcp.ports entry needs upstreamPort (the app's port it forwards to)" .upstreamPort) -}}
+{{- if has $port $taken -}}
+{{- fail (printf "drain-proxy: tcp.ports: port %d is already taken by the listen, admin or another TCP port: give it another number" $port) -}}
+{{- end -}}
+{{- $taken = append $taken $port -}}
+{{- $name := include "drain-proxy.sidecar.tcpPortName" . -}}
+{{- if has $name $names -}}
+{{- fail (printf "drain-proxy: tcp.ports: port name %s is used twice (port names are unique within a pod): set a distinct name" $name) -}}
+{{- end -}}
+{{- $names = append $names $name -}}
+{{- end -}}
+{{- range (($v.tcp).ports | default list) -}}
+{{- if and (has (int .upstreamPort) $taken) (has $upstreamHost (list "127.0.0.1" "localhost" "::1" "[::1]")) -}}
+{{- fail (printf "drain-proxy: tcp.ports: upstreamPort %d is a port of the proxy itself: set it to the port your app listens on" (int .upstreamPort)) -}}
+{{- end -}}
+{{- end -}}
+{{- if has (($v.admin).address | default "") (list "127.0.0.1" "::1" "localhost") -}}
+{{- fail "drain-proxy: admin.address must not be a loopback address: probes and the preStop hook come from the node. Leave it empty" -}}
+{{- end -}}
+{{- if eq (toString (($v.listen).portName | default "")) (toString (($v.admin).portName | default "")) -}}
+{{- fail "drain-proxy: listen.portName and admin.portName must differ (port names are unique within a pod)" -}}
+{{- end -}}
+{{- $delay := int (required "drain-proxy: drain.delaySeconds is required (seconds of accepting new connections after the drain starts, e.g. 5)" ($v.drain).delaySeconds) -}}
+{{- $timeout := int (required "drain-proxy: drain.timeoutSeconds is required (the drain deadline in seconds, e.g. 25)" ($v.drain).timeoutSeconds) -}}
+{{- if ge $delay $timeout -}}
+{{- fail (printf "drain-proxy: drain.delaySeconds (%d) must be less than drain.timeoutSeconds (%d): the deadline counts from the drain's start and includes the delay. Raise drain.timeoutSeconds or lower drain.delaySeconds" $delay $timeout) -}}
+{{- end -}}
+{{- /* WebSocket closes happen between the delay and the deadline: explicit
+  values must fit there (the proxy refuses them otherwise; empty ones it
+  shortens to fit). 2000 is the proxy's WS_CLOSE_TIMEOUT default. */ -}}
+{{- $room := mul (sub $timeout $delay) 1000 -}}
+{{- $ws := $v.websocket | default dict -}}
+{{- $closeTimeoutMs := 2000 -}}
+{{- if $ws.closeTimeout -}}
+{{- $closeTimeoutMs = include "drain-proxy.util.durationMs" $ws.closeTimeout | int -}}
+{{- if ge $closeTimeoutMs $room -}}
+{{- fail (printf "drain-proxy: websocket.closeTimeout (%s) must be shorter than drain.timeoutSeconds - drain.delaySeconds (%ds): closing handshakes start at the delay and end before the deadline. Lower it, or leave it empty (the proxy then shortens its default to fit)" (toString $ws.closeTimeout) (sub $timeout $delay)) -}}
+{{- end -}}
+{{- end -}}
+{{- $closeTimeoutMs = min $closeTimeoutMs $room -}}
+{{- if $ws.closeSpread -}}
+{{- $spreadMs := include "drain-proxy.util.durationMs" $ws.closeSpread | int -}}
+{{- if gt (add $spreadMs $closeTimeoutMs) $room -}}
+{{- fail (printf "drain-proxy: websocket.closeSpread (%s) plus the close timeout (%dms) must fit between drain.delaySeconds and drain.timeoutSeconds (%ds): lower it, or leave it empty (the proxy then shortens its default to fit)" (toString $ws.closeSpread) $closeTimeoutMs (sub $timeout $delay)) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (kindIs "invalid" $v.terminationGracePeriodSeconds) -}}
+{{- $grace := int $v.terminationGracePeriodSeconds -}}
+{{- if le $grace $timeout -}}
+{{- fail (printf "drain-proxy: terminationGracePeriodSeconds (%d) must be greater than drain.timeoutSeconds (%d), or the kubelet kills the pod before the drain deadline. Raise it (or leave it empty: drain.timeoutSeconds + graceMarginSeconds = %d), or lower drain.timeoutSeconds" $grace $timeout (add $timeout (int ($v.graceMarginSeconds | default 5)))) -}}
+{{- end -}}
+{{- end -}}
+{{- if and ((($v.monitoring).podMonitor).enabled) ((($v.monitoring).serviceMonitor).enabled) -}}
+{{- fail "drain-proxy: monitoring.podMonitor.enabled and monitoring.serviceMonitor.enabled are both true: Prometheus would scrape every pod twice. Enable one of them" -}}
+{{- end -}}
+{{- $pdb := $v.podDisruptionBudget | default dict -}}
+{{- if and $pdb.enabled (not (kindIs "invalid" $pdb.minAvailable)) (not (kindIs "invalid" $pdb.maxUnavailable)) -}}
+{{- fail "drain-proxy: podDisruptionBudget.minAvailable and podDisruptionBudget.maxUnavailable are both set: set one, and the other to null" -}}
+{{- end -}}
+{{- $hpa := $v.autoscaling | default dict -}}
+{{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) -}}
+{{- fail (printf "drain-proxy: autoscaling.minReplicas (%d) is above autoscaling.maxReplicas (%d)" (int $hpa.minReplicas) (int $hpa.maxReplicas)) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+drain-proxy.sidecar.mode: "native" or "classic", from mode and, for auto, the
+cluster version (native sidecars are on by default from Kubernetes 1.29).
+Usage:
+  {{ include "drain-proxy.sidecar.mode" (dict "values" .Values.drainProxy "context" $) }}
+*/}}
+{{- define "drain-proxy.sidecar.mode" -}}
+{{- $mode := (.values).mode | default "auto" -}}
+{{- if eq $mode "auto" -}}
+{{- ternary "native" "classic" (semverCompare ">=1.29.0-0" .context.Capabilities.KubeVersion.Version) -}}
+{{- else -}}
+{{- $mode -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+drain-proxy.pod.gracePeriod: the pod's terminationGracePeriodSeconds as a
+number: the explicit value, or drain.timeoutSeconds + graceMarginSeconds.
+Usage:
+  {{ include "drain-proxy.pod.gracePeriod" (dict "values" .Values.drainProxy "context" $) }}
+*/}}
+{{- define "drain-proxy.pod.gracePeriod" -}}
+{{- $v := .values -}}
+{{- if kindIs "invalid" $v.terminationGracePeriodSeconds -}}
+{{- add (int ($v.drain).timeoutSeconds) (int ($v.graceMarginSeconds | default 5)) -}}
+{{- else -}}
+{{- int $v.terminationGracePeriodSeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+drain-proxy.util.durationMs: a duration as the proxy reads it (750ms, 5s, 2m,
+1h or bare seconds) in whole milliseconds; fails on anything else.
+Usage:
+  {{ include "drain-proxy.util.durationMs" "750ms" | int }}
+*/}}
+{{- define "drain-proxy.util.durationMs" -}}
+{{- $text := toString . | trim -}}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" $text -}}
+{{- $unit := trimPrefix $number $text | default "s" -}}
+{{- $factor := get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000) $unit -}}
+{{- if or (eq $number "") (not $factor) -}}
+{{- fail (printf "drain-proxy: %q is not a duration: use 750ms, 5s, 2m, 1h or a number of seconds" $text) -}}
+{{- end -}}
+{{- int64 (round (mulf (float64 $number) $factor) 0) -}}
+{{- end -}}
