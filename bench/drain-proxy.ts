@@ -14,8 +14,17 @@ export interface DrainProxyInstance {
   readonly child: StartedChild;
 }
 
-export async function startDrainProxy(port: number, adminPort: number, appPort: number): Promise<DrainProxyInstance> {
-  const child = startChild(process.execPath, [drainProxyEntry], {
+/**
+ * `nofileLimit` raises the open-file limit (soft and hard, via prlimit; needs root to go past the
+ * hard limit) for the WebSocket bench, where each idle WebSocket holds two descriptors.
+ */
+export async function startDrainProxy(
+  port: number, adminPort: number, appPort: number, options: { nofileLimit?: number } = {},
+): Promise<DrainProxyInstance> {
+  const command = options.nofileLimit === undefined
+    ? [process.execPath, drainProxyEntry]
+    : ['prlimit', `--nofile=${options.nofileLimit}:${options.nofileLimit}`, '--', process.execPath, drainProxyEntry];
+  const child = startChild(command[0], command.slice(1), {
     env: {
       ...process.env,
       LISTEN_PORT: String(port),

@@ -18,6 +18,12 @@ export interface NginxInstance {
   readonly errorLog: string;
 }
 
+interface ConnectionLimits {
+  readonly workerConnections: number;
+  /** The worker's open-file limit (worker_rlimit_nofile); the master runs as root to set it. */
+  readonly nofileLimit?: number;
+}
+
 /**
  * Settings shared by both instances. One worker, so the comparison with the
  * single-threaded proxy is per core. Temp paths are overridden because Debian
@@ -26,14 +32,17 @@ export interface NginxInstance {
  * connections nor the proxies' upstream connections are recycled mid-run;
  * drain-proxy has no such limit, and reconnects would be charged to nginx.
  */
-function mainConfig(prefix: string, serverBlocks: string): string {
+function mainConfig(prefix: string, serverBlocks: string, limits: ConnectionLimits = { workerConnections: 4096 }): string {
   const userLine = process.getuid?.() === 0 ? 'user root;' : '';
+  const { workerConnections, nofileLimit } = limits;
+  const nofileLine = nofileLimit === undefined ? '' : `worker_rlimit_nofile ${nofileLimit};`;
   return `${userLine}
 worker_processes 1;
+${nofileLine}
 pid ${join(prefix, 'nginx.pid')};
 error_log ${join(prefix, 'error.log')} warn;
 events {
-  worker_connections 4096;
+  worker_connections ${workerConnections};
 }
 http {
   access_log off;
@@ -88,11 +97,34 @@ function proxyServer(port: number, appPort: number): string {
   }`;
 }
 
-async function startNginx(name: string, prefix: string, port: number, serverBlocks: string): Promise<NginxInstance> {
+/**
+ * The WebSocket proxy of the bench: the usual Upgrade hand-over, same forwarding headers as
+ * drain-proxy, and read/send timeouts long enough that idle WebSockets are not cut mid-bench.
+ */
+function webSocketProxyServer(port: number, appPort: number): string {
+  return `  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://127.0.0.1:${appPort};
+      proxy_http_version 1.1;
+      proxy_set_header Upgrade $http_upgrade;
+      proxy_set_header Connection "upgrade";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_read_timeout 3600s;
+      proxy_send_timeout 3600s;
+    }
+  }`;
+}
+
+async function startNginx(
+  name: string, prefix: string, port: number, serverBlocks: string, limits?: ConnectionLimits,
+): Promise<NginxInstance> {
   mkdirSync(prefix, { recursive: true });
   const configPath = join(prefix, 'nginx.conf');
   const errorLog = join(prefix, 'error.log');
-  writeFileSync(configPath, mainConfig(prefix, serverBlocks));
+  writeFileSync(configPath, mainConfig(prefix, serverBlocks, limits));
   // -e: nginx opens its compiled-in error log before reading the config; keep even that in the temp dir.
   const child = startChild(nginxBinary(), ['-p', prefix, '-c', configPath, '-e', errorLog, '-g', 'daemon off;']);
   try {
@@ -110,4 +142,11 @@ export function startNginxApp(prefix: string, port: number, body: string): Promi
 
 export function startNginxProxy(prefix: string, port: number, appPort: number): Promise<NginxInstance> {
   return startNginx('nginx proxy', prefix, port, proxyServer(port, appPort));
+}
+
+/** Each proxied WebSocket takes two of nginx's connections (client and upstream). */
+export function startNginxWebSocketProxy(
+  prefix: string, port: number, appPort: number, limits: ConnectionLimits,
+): Promise<NginxInstance> {
+  return startNginx('nginx WebSocket proxy', prefix, port, webSocketProxyServer(port, appPort), limits);
 }

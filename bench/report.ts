@@ -158,19 +158,28 @@ ${perRoundTable(summaries, context.rounds)}
 export const SECTION_BEGIN = '<!-- bench-results:begin (rewritten by npm run bench) -->';
 export const SECTION_END = '<!-- bench-results:end -->';
 
+export interface SectionMarkers {
+  readonly begin: string;
+  readonly end: string;
+  /** The heading put above the section when the doc does not have it yet. */
+  readonly heading: string;
+}
+
+const HTTP_SECTION: SectionMarkers = { begin: SECTION_BEGIN, end: SECTION_END, heading: 'Latest run' };
+
 /** Replaces the marked results section of the doc, leaving the hand-written text around it alone. */
-export function writeResultsSection(docPath: string, section: string): void {
-  const block = `${SECTION_BEGIN}\n${section}${SECTION_END}`;
+export function writeResultsSection(docPath: string, section: string, markers: SectionMarkers = HTTP_SECTION): void {
+  const block = `${markers.begin}\n${section}${markers.end}`;
   if (!existsSync(docPath)) {
     mkdirSync(dirname(docPath), { recursive: true });
-    writeFileSync(docPath, `# Benchmarks\n\n## Latest run\n\n${block}\n`);
+    writeFileSync(docPath, `# Benchmarks\n\n## ${markers.heading}\n\n${block}\n`);
     return;
   }
   const text = readFileSync(docPath, 'utf8');
-  const begin = text.indexOf(SECTION_BEGIN);
-  const end = text.indexOf(SECTION_END);
+  const begin = text.indexOf(markers.begin);
+  const end = text.indexOf(markers.end);
   const updated = begin === -1 || end === -1 || end < begin
-    ? `${text.trimEnd()}\n\n## Latest run\n\n${block}\n`
-    : text.slice(0, begin) + block + text.slice(end + SECTION_END.length);
+    ? `${text.trimEnd()}\n\n## ${markers.heading}\n\n${block}\n`
+    : text.slice(0, begin) + block + text.slice(end + markers.end.length);
   writeFileSync(docPath, updated);
 }

@@ -1,5 +1,6 @@
 // npm run bench: wrk against the app directly, through nginx and through drain-proxy;
 // reports req/s, p99 and the proxies' CPU per request (from /proc), and records it in docs/benchmarks.md.
+// Then the same for WebSocket echo round trips, and each proxy's memory per idle WebSocket (bench/websocket.ts).
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,8 @@ import {
 } from './report.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { runWrk } from './wrk.ts';
+import { runWebSocketBench } from './websocket.ts';
+import { WS_SECTION } from './ws-report.ts';
 
 function positiveIntegerFromEnv(name: string, fallback: number): number {
   const text = process.env[name];
@@ -31,6 +34,14 @@ const settings = {
   connections: positiveIntegerFromEnv('BENCH_CONNECTIONS', 32),
   rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
   writeDoc: process.env.BENCH_WRITE_DOC !== '0',
+  webSocket: process.env.BENCH_WS !== '0',
+  webSocketSettings: {
+    durationSeconds: positiveIntegerFromEnv('BENCH_WS_DURATION', 5),
+    warmupSeconds: positiveIntegerFromEnv('BENCH_WS_WARMUP', 1),
+    connections: positiveIntegerFromEnv('BENCH_WS_CONNECTIONS', 32),
+    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
+    idleConnections: positiveIntegerFromEnv('BENCH_WS_IDLE', 10_000),
+  },
 };
 
 const repoRoot = new URL('..', import.meta.url).pathname;
@@ -198,6 +209,24 @@ async function main(): Promise<void> {
     console.log(`\nrecorded in ${docPath}`);
   } else if (settings.writeDoc) {
     console.log(`\n${docPath} left as it was: drain-proxy was not measured`);
+  }
+
+  if (settings.webSocket) {
+    // The HTTP targets would only sit idle through the WebSocket figures.
+    await stopAllChildren();
+    const webSocket = await runWebSocketBench({
+      settings: settings.webSocketSettings,
+      tempDir,
+      rawOutputDir,
+      command: context.command,
+      cpuModel: context.cpuModel,
+      kernel: context.kernel,
+      nginxVersion: versions.nginx,
+    });
+    if (settings.writeDoc && webSocket.markdown !== undefined) {
+      writeResultsSection(docPath, webSocket.markdown, WS_SECTION);
+      console.log(`\nWebSocket figures recorded in ${docPath}`);
+    }
   }
 
   await stopAllChildren();

@@ -7,7 +7,9 @@ import { webSocketTimings, type Config } from './config/index.ts';
 import { DrainController } from './drain/controller.ts';
 import { ConnectionRegistry } from './listeners/registry.ts';
 import { PublicListener } from './listeners/public.ts';
+import { ConnectionLimit } from './listeners/connection-limit.ts';
 import { Http1Connection, type Http1Context } from './http1/connection.ts';
+import { publicDispatch } from './h2/index.ts';
 import { TcpListeners } from './tcp/listener.ts';
 import { Metrics } from './metrics/index.ts';
 import { UpstreamHealth } from './upstream/health.ts';
@@ -76,13 +78,15 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
       logger,
     },
   };
-  const listener = new PublicListener((socket: Socket) => new Http1Connection(socket, http1), logger);
+  const limit = new ConnectionLimit(config.maxConnections, (reason) => metrics.connectionRefused(reason), logger);
+  const dispatch = publicDispatch(config, { registry, metrics, logger, controller, upstreamFailed: () => health.checkNow() }, (socket: Socket) => new Http1Connection(socket, http1));
+  const listener = new PublicListener(dispatch, logger, limit);
   const tcp = new TcpListeners(config.tcpPorts, {
     settings: { upstreamHost: config.upstream.host, connectTimeoutMs: config.upstreamConnectTimeout, idleCloseMs: config.tcpIdleClose },
     registry,
     metrics,
     logger,
-  });
+  }, limit);
 
   health.on('change', (healthy) => {
     logger.info({ upstream: config.upstream.url, healthy }, healthy ? 'upstream healthy' : 'upstream not healthy');

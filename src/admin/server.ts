@@ -30,6 +30,11 @@ export class AdminServer {
     this.#ctx = ctx;
     this.#server = createServer((req, res) => this.#route(req, res));
     this.#server.keepAliveTimeout = 5000;
+    // Once listening, an accept failure (EMFILE, ENFILE) must not take the process down: without
+    // a listener the server's 'error' event would throw. (A bind failure is listen()'s to report.)
+    this.#server.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.#server.listening) ctx.logger.error({ err: err.message, code: err.code }, 'admin accept failed');
+    });
   }
 
   listen(port: number, host: string): Promise<number> {

@@ -111,16 +111,19 @@ function parseOptionalDuration(text: string): number {
   }
 }
 
+const UPSTREAM_PROTOCOLS = ['http1', 'h2c'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const anyText = (text: string): string => text;
 
 export const schema = {
   listenPort: variable('LISTEN_PORT', '8000', parsePort,
-    'Public port the pod\'s Service targets (HTTP/1.1, WebSocket).'),
+    'Public port the pod\'s Service targets (HTTP/1.1, WebSocket, and HTTP/2 over cleartext with prior knowledge: h2c, gRPC).'),
   listenAddress: variable('LISTEN_ADDRESS', '', parseAddress,
     'Address the public port binds to; empty binds every interface.'),
   upstream: variable('UPSTREAM', 'http://127.0.0.1:8080', parseUpstream,
     'The app in the same pod: `http://host:port`. The proxy never connects anywhere else.'),
+  upstreamProtocol: variable('UPSTREAM_PROTOCOL', 'http1', (text) => parseChoice(text, UPSTREAM_PROTOCOLS),
+    'Protocol HTTP/2 clients\' streams take to the app: `http1` (each stream becomes an HTTP/1.1 request) or `h2c` (stream to stream over cleartext HTTP/2 with prior knowledge: gRPC apps). HTTP/1.1 clients always reach the app over HTTP/1.1.'),
   upstreamConnectTimeout: variable('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration,
     'Give up connecting to the app after this long: HTTP gets 504, a `TCP_PORTS` connection is closed.'),
   adminPort: variable('ADMIN_PORT', '9901', parsePort,
@@ -158,6 +161,9 @@ export const schema = {
   maxHeaderCount: variable('MAX_HEADER_COUNT', '100',
     (text) => parseInteger(text, 1, 10_000, 'expected a number of header lines between 1 and 10000'),
     'Most header lines in a request (431 beyond) or response (502 beyond).'),
+  maxConnections: variable('MAX_CONNECTIONS', '10000',
+    (text) => parseInteger(text, 1, 1_000_000, 'expected a number of connections between 1 and 1000000'),
+    'Most client connections open at once, the public port and `TCP_PORTS` together. Beyond it a new connection is closed as soon as it is accepted, before anything is read, and counted in `drain_proxy_connections_refused_total`. Each connection holds two file descriptors (client and app): keep the limit under half the process\'s `ulimit -n`.'),
   forwardedHeaders: variable('FORWARDED_HEADERS', 'on', parseBoolean,
     'Append the client address to `X-Forwarded-For` and add `X-Forwarded-Proto: http` when absent.'),
   accessLog: variable('ACCESS_LOG', 'off', parseBoolean,

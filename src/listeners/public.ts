@@ -5,19 +5,26 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
+import type { ConnectionLimit } from './connection-limit.ts';
 
 export class PublicListener {
   readonly #server: Server;
   readonly #logger: Logger;
   #listening = false;
 
-  constructor(onConnection: (socket: Socket) => void, logger: Logger) {
+  /** `limit` (MAX_CONNECTIONS, shared with the other listeners) closes connections beyond it before they are handled. */
+  constructor(onConnection: (socket: Socket) => void, logger: Logger, limit?: ConnectionLimit) {
     this.#logger = logger;
-    // allowHalfOpen: a client's FIN must not end our side before its response is written.
-    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, onConnection);
+    // allowHalfOpen: the handlers decide when our side ends (after a response, or lingering after a FIN), not Node.
+    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket: Socket) => {
+      if (limit === undefined || limit.admit(socket)) onConnection(socket);
+    });
     this.#server.on('error', (err: NodeJS.ErrnoException) => {
       // Accept failures (EMFILE, ENFILE) must not take the process down: existing connections go on.
-      this.#logger.error({ err: err.message, code: err.code }, 'accept failed');
+      // (A bind failure is listen()'s to report.)
+      if (!this.#listening) return;
+      if (limit !== undefined) limit.acceptFailed(err);
+      else this.#logger.error({ err: err.message, code: err.code }, 'accept failed');
     });
   }
 

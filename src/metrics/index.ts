@@ -15,6 +15,9 @@ import { errors, type ErrorCode } from '../errors.ts';
 export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'reset', 'bad_response', 'truncated'] as const;
 export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 
+export const REFUSED_REASONS = ['max_connections', 'accept_failed'] as const;
+export type RefusedReason = (typeof REFUSED_REASONS)[number];
+
 export interface LiveState {
   readonly ready: () => boolean;
   readonly phase: () => Phase;
@@ -26,6 +29,7 @@ export class Metrics implements WebSocketObserver {
   readonly #requests = new RequestStats();
   readonly #closed: Counter<'protocol' | 'reason'>;
   readonly #upstreamErrors: Counter<'kind'>;
+  readonly #refused: Counter<'reason'>;
   readonly #badRequests: Counter<'code'>;
   readonly #drainDenied: Counter;
   readonly #drainDuration: Gauge;
@@ -62,11 +66,16 @@ export class Metrics implements WebSocketObserver {
       name: 'drain_proxy_connections_closed_total', help: 'Client connections closed, by who or what closed them', labelNames: ['protocol', 'reason'], registers: [registry],
     });
     // Every series exists from the start, at 0, so that rate() and alerts see the first increment.
-    for (const protocol of PROTOCOLS) for (const reason of CLOSE_REASONS) this.#closed.labels({ protocol, reason });
+    // (`inc(labels, 0)`: `labels()` alone creates no series in prom-client.)
+    for (const protocol of PROTOCOLS) for (const reason of CLOSE_REASONS) this.#closed.inc({ protocol, reason }, 0);
     this.#upstreamErrors = new Counter({
       name: 'drain_proxy_upstream_errors_total', help: 'Failures talking to the app', labelNames: ['kind'], registers: [registry],
     });
-    for (const kind of UPSTREAM_ERROR_KINDS) this.#upstreamErrors.labels({ kind });
+    for (const kind of UPSTREAM_ERROR_KINDS) this.#upstreamErrors.inc({ kind }, 0);
+    this.#refused = new Counter({
+      name: 'drain_proxy_connections_refused_total', help: 'Client connections closed as soon as accepted, before anything was read', labelNames: ['reason'], registers: [registry],
+    });
+    for (const reason of REFUSED_REASONS) this.#refused.inc({ reason }, 0);
     this.#badRequests = new Counter({
       name: 'drain_proxy_rejected_requests_total', help: 'Requests refused before reaching the app, by error code', labelNames: ['code'], registers: [registry],
     });
@@ -95,6 +104,10 @@ export class Metrics implements WebSocketObserver {
 
   upstreamError(kind: UpstreamErrorKind): void {
     this.#upstreamErrors.inc({ kind });
+  }
+
+  connectionRefused(reason: RefusedReason): void {
+    this.#refused.inc({ reason });
   }
 
   requestRejected(code: ErrorCode): void {

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import type { TcpPortMapping } from '../config/schema.ts';
 import { PublicListener } from '../listeners/public.ts';
+import type { ConnectionLimit } from '../listeners/connection-limit.ts';
 import { TcpConnection, type TcpContext } from './connection.ts';
 
 export class TcpListeners {
@@ -14,11 +15,12 @@ export class TcpListeners {
   readonly #ctx: TcpContext;
   #closed = false;
 
-  constructor(mappings: readonly TcpPortMapping[], ctx: TcpContext) {
+  /** `limit` is MAX_CONNECTIONS, shared with the public port. */
+  constructor(mappings: readonly TcpPortMapping[], ctx: TcpContext, limit?: ConnectionLimit) {
     this.#ctx = ctx;
     this.#ports = mappings.map((mapping) => ({
       mapping,
-      listener: new PublicListener((socket: Socket) => new TcpConnection(socket, mapping.upstream, ctx), ctx.logger),
+      listener: new PublicListener((socket: Socket) => new TcpConnection(socket, mapping.upstream, ctx), ctx.logger, limit),
     }));
   }
 

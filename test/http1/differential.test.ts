@@ -20,12 +20,21 @@
  * extensions and trailers, bare CR/LF, obs-fold, control bytes, odd targets,
  * methods, versions and statuses, random byte mutations).
  *
- * FUZZ_RUNS scales the number of streams per property (default 500);
- * DIFF_STATS=1 prints how often each pair of outcomes occurred, with the
- * shortest stream of each. Every stream that ever failed is kept in
- * REGRESSIONS, byte for byte.
+ * FUZZ_RUNS scales the number of streams per property (default 500, the
+ * bounded run inside `npm test`); FUZZ_SECONDS=N turns the file into a fuzzer
+ * bounded by time instead (`npm run fuzz`, scripts/fuzz.ts): the N seconds are
+ * shared by the four properties, FUZZ_RUNS then only caps them, FUZZ_SEED pins
+ * the seed, each property's runs, seed and verdict are printed as a
+ * `FUZZ_RESULT {json}` line and a counterexample is appended to the file
+ * FUZZ_FAILURES names. DIFF_STATS=1 prints how often each pair of outcomes
+ * occurred, with the shortest stream of each. Every stream that ever failed is
+ * kept in REGRESSIONS, byte for byte.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { ErrorCode } from '../../src/errors.ts';
@@ -33,7 +42,11 @@ import { CONTINUE, type FramerSink, type MessageFramer, PAUSE, RequestFramer, Re
 import { BODY_CHUNKED, type MessageHead } from '../../src/http1/head.ts';
 import { type Asked, type LlhttpResult, llhttpParse, llhttpParseBytewise } from '../helpers/llhttp-oracle.ts';
 
-const RUNS = Number.parseInt(process.env.FUZZ_RUNS ?? '', 10) || 500;
+const FUZZ_SECONDS = Number(process.env.FUZZ_SECONDS ?? '') || 0;
+const RUNS = Number.parseInt(process.env.FUZZ_RUNS ?? '', 10) || (FUZZ_SECONDS > 0 ? 1_000_000_000 : 500);
+const SEED = process.env.FUZZ_SEED === undefined || process.env.FUZZ_SEED === '' ? undefined : Number(process.env.FUZZ_SEED);
+/** The properties that share FUZZ_SECONDS. */
+const PROPERTY_COUNT = 4;
 // Node's default --max-http-header-size is 16 KiB too; the framer counts every head byte, llhttp fewer.
 const LIMITS = { maxHeaderSize: 16384, maxHeaderCount: 100 };
 /** DIFF_STATS=1: count outcomes (framer vs llhttp) and print them with the shortest stream of each. */
@@ -394,6 +407,8 @@ const HOSTILE_FRAMINGS = [
   'cl-neg',
   'cl-hex',
   'cl-huge',
+  'cl-max',
+  'cl-u64',
   'cl-zeros',
   'cl-ows',
   'cl-short',
@@ -575,6 +590,11 @@ function framed(p: Parts, bodyAllowed: boolean, closeDelimited: boolean): [strin
       return [[`Content-Length: 0x${n.toString(16)}`], raw];
     case 'cl-huge':
       return [['Content-Length: 18446744073709551617'], raw];
+    case 'cl-max':
+      // Just past 2^53 (not exactly representable as a double) and just past 2^64.
+      return [['Content-Length: 9007199254740993'], raw];
+    case 'cl-u64':
+      return [['Content-Length: 18446744073709551616'], raw];
     case 'cl-zeros':
       return [[`Content-Length: 0000000000000000${n}`], raw];
     case 'cl-ows':
@@ -663,13 +683,15 @@ function request(h: Hostility): fc.Arbitrary<string> {
           .tuple(fc.constantFrom('http://', 'https://', 'HTTP://', 'ws://', 'h2://', 'a+b://', 'http:/', 'http:'), chars(TARGET_POOL, 10))
           .map(([scheme, rest]) => scheme + rest),
       ],
+      // Authority-form (CONNECT's) and absolute-form pointing elsewhere: the proxy must never act on them.
+      [2, fc.constantFrom('example.com:443', 'h0.example:80', '127.0.0.1:22', '[::1]:443', 'other-host:1234', 'http://other-host:1234/', 'http://127.0.0.1:1/x')],
     ),
     [10, 7],
   );
   const version = pick(
     hostile,
     weighted<string>([4, fc.constant('HTTP/1.1')], [1, fc.constant('HTTP/1.0')]),
-    fc.constantFrom('HTTP/2.0', 'HTTP/0.9', 'HTTP/1.2', 'http/1.1', 'HTTP/1.1 ', 'HTTP/1', '', 'HTTP/1.10'),
+    fc.constantFrom('HTTP/2.0', 'HTTP/0.9', 'HTTP/1.2', 'http/1.1', 'HTTP/1.1 ', 'HTTP/1', '', 'HTTP/1.10', HTTP09),
     [15, 1],
   );
   return fc
@@ -692,9 +714,14 @@ function request(h: Hostility): fc.Arbitrary<string> {
       const lines: string[] = [];
       for (let i = 0; i < r.hosts; i++) lines.push(`Host: h${i}.example`);
       lines.push(...commonLines(r.parts), ...framingLines);
+      // HTTP/0.9: a request line with no version at all (`GET /`), and no headers.
+      if (r.version === HTTP09) return render(`${r.method} ${r.target}`, [], r.parts, body);
       return render(`${r.method} ${r.target} ${r.version}`, lines, r.parts, body);
     });
 }
+
+/** Marks an HTTP/0.9 request line (no version) among the generated versions. */
+const HTTP09 = '<0.9>';
 
 function responseStream(hostile: boolean): fc.Arbitrary<Case> {
   return messages(hostile, response).map((all): Case => {
@@ -832,34 +859,68 @@ describe('framer vs llhttp', () => {
   }
 
   test('requests: hostile streams, cut anywhere', () => {
-    fc.assert(
-      fc.property(requestStream(true), cuts, (c, at) => check(c, cutAt(latin1(c.text), at))),
-      { numRuns: RUNS },
-    );
+    runProperty('requests/hostile', fc.property(requestStream(true), cuts, (c, at) => check(c, cutAt(latin1(c.text), at))));
   });
 
   test('responses: hostile streams, cut anywhere', () => {
-    fc.assert(
-      fc.property(responseStream(true), cuts, (c, at) => check(c, cutAt(latin1(c.text), at))),
-      { numRuns: RUNS },
-    );
+    runProperty('responses/hostile', fc.property(responseStream(true), cuts, (c, at) => check(c, cutAt(latin1(c.text), at))));
   });
 
   // Well-formed streams: besides agreeing with llhttp, the framer must not refuse them (it is not stricter on valid traffic).
   test('requests: well-formed streams are framed exactly like llhttp, none refused', () => {
-    fc.assert(
+    runProperty(
+      'requests/well-formed',
       fc.property(requestStream(false), cuts, (c, at) => check(c, cutAt(latin1(c.text), at), { mustAccept: true })),
-      { numRuns: RUNS },
     );
   });
 
   test('responses: well-formed streams are framed exactly like llhttp, none refused', () => {
-    fc.assert(
+    runProperty(
+      'responses/well-formed',
       fc.property(responseStream(false), cuts, (c, at) => check(c, cutAt(latin1(c.text), at), { mustAccept: true })),
-      { numRuns: RUNS },
     );
   });
 });
+
+// `npm run fuzz` is this file bounded by time: keep the script working (not when this file is the fuzzer's worker).
+test('npm run fuzz: a short run prints its runs and totals, exit 0', { skip: FUZZ_SECONDS > 0 }, () => {
+  const script = fileURLToPath(new URL('../../scripts/fuzz.ts', import.meta.url));
+  const run = spawnSync(process.execPath, [script, '--seconds', '2', '--workers', '1'], { encoding: 'utf8', timeout: 30_000 });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+  assert.match(run.stdout, /\[worker 1\] requests\/hostile +\d+ runs in [\d.]+ s, seed -?\d+: ok/);
+  const total = /\n(\d+) streams in [\d.]+ s \(\d+\/s\), 0 failure\(s\)\n/.exec(run.stdout);
+  assert.ok(total !== null && Number(total[1]) > 100, run.stdout);
+});
+
+/**
+ * Runs a property FUZZ_RUNS times, or for its share of FUZZ_SECONDS. A failure
+ * throws fast-check's report (seed, path, shrunk counterexample); when fuzzing,
+ * the counterexample also goes to FUZZ_FAILURES, ready to become a REGRESSIONS
+ * entry.
+ */
+function runProperty(name: string, property: fc.IProperty<[Case, number[]]>): void {
+  const plugins = FUZZ_SECONDS > 0 ? [fc.interruptAfterTimeLimit((FUZZ_SECONDS * 1000) / PROPERTY_COUNT)] : [];
+  const startedAt = performance.now();
+  const details = fc.check(property, { numRuns: RUNS, seed: SEED, plugins });
+  const failure = details.failed ? (fc.defaultReportMessage(details) ?? 'property failed') : null;
+  if (FUZZ_SECONDS > 0) {
+    const [c, at] = (details.counterexample as [Case, number[]] | null) ?? [undefined, undefined];
+    const result = {
+      name,
+      runs: details.numRuns,
+      seconds: Math.round(performance.now() - startedAt) / 1000,
+      seed: details.seed,
+      failed: details.failed,
+      counterexample: c === undefined ? null : { kind: c.kind, text: c.text, asked: c.asked, chunks: cutAt(latin1(c.text), at ?? []).map((b) => b.length) },
+    };
+    console.log(`FUZZ_RESULT ${JSON.stringify(result)}`);
+    if (details.failed && process.env.FUZZ_FAILURES) {
+      mkdirSync(dirname(process.env.FUZZ_FAILURES), { recursive: true });
+      appendFileSync(process.env.FUZZ_FAILURES, `${JSON.stringify({ ...result, report: failure })}\n`);
+    }
+  }
+  if (failure !== null) assert.fail(failure);
+}
 
 if (STATS !== null) {
   process.on('exit', () => {

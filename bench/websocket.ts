@@ -1,0 +1,357 @@
+// The WebSocket part of `npm run bench`: echo round trips per second and CPU per round trip
+// direct / through nginx / through drain-proxy, then the resident memory each proxy needs per
+// idle WebSocket. The app (bench/ws-echo-app.ts) and the load generator (bench/ws-load.ts) run
+// as their own processes, so each one's CPU is measured on its own.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runToCompletion, startChild, stopChild, type StartedChild } from './children.ts';
+import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
+import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
+import { httpGet, waitUntilServing } from './http-check.ts';
+import { processTree, processTreeRssBytes } from './memory.ts';
+import { startNginxWebSocketProxy } from './nginx.ts';
+import { freeLoopbackPorts } from './ports.ts';
+import type { TargetName } from './report.ts';
+import type { WsEchoResult, WsLoadConfig, WsOpenResult } from './ws-load.ts';
+import {
+  echoConsoleTable, memoryConsoleTable, memoryVerdict, summarizeEcho, throughputVerdict, webSocketMarkdownSection,
+  type WsEchoMeasurement, type WsMemoryMeasurement, type WsRunContext,
+} from './ws-report.ts';
+
+export interface WebSocketBenchSettings {
+  readonly durationSeconds: number;
+  readonly warmupSeconds: number;
+  readonly connections: number;
+  readonly rounds: number;
+  readonly idleConnections: number;
+}
+
+export interface WebSocketBenchOptions {
+  readonly settings: WebSocketBenchSettings;
+  readonly tempDir: string;
+  readonly rawOutputDir: string;
+  readonly command: string;
+  readonly cpuModel: string;
+  readonly kernel: string;
+  readonly nginxVersion: string;
+}
+
+export interface WebSocketBenchOutcome {
+  /** The docs/benchmarks.md section, or undefined when drain-proxy was not measured. */
+  readonly markdown: string | undefined;
+}
+
+const MESSAGE_BYTES = 32;
+const SETTLE_SECONDS = 2;
+/** 127.0.0.2 to 127.0.0.5: each has its own ephemeral ports towards the proxy, and nothing else uses them. */
+const SOURCE_ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+const appEntry = new URL('./ws-echo-app.ts', import.meta.url).pathname;
+const loadEntry = new URL('./ws-load.ts', import.meta.url).pathname;
+const wsVersion = (): string =>
+  (JSON.parse(readFileSync(new URL('../node_modules/ws/package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+interface WsTarget {
+  readonly name: TargetName;
+  readonly port: number;
+  readonly proxyPid: number | undefined;
+  readonly adminPort?: number;
+}
+
+/**
+ * Descriptors a proxy needs besides its two per WebSocket (listeners, stdio, epoll, logs: about 25
+ * for drain-proxy), with room to spare: with 128, drain-proxy once reset the last 32 of 9,936.
+ */
+const OWN_DESCRIPTORS = 256;
+
+function hardNofileLimit(): number {
+  const match = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return match === null || match[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(match[1]);
+}
+
+/**
+ * The open-file limit the WebSocket processes get: enough for 2 descriptors per idle WebSocket
+ * in the proxy, if it can be raised that far; raising the hard limit needs CAP_SYS_RESOURCE,
+ * which a container may lack, and then the hard limit it has is what there is.
+ */
+async function nofileLimitFor(idleConnections: number): Promise<number> {
+  const wanted = Math.max(65_536, 2 * idleConnections + 4096);
+  const hard = hardNofileLimit();
+  if (wanted <= hard) return wanted;
+  const probe = await runToCompletion('prlimit', [`--nofile=${wanted}:${wanted}`, '--', 'true'], { allowFailure: true, timeoutMs: 5000 });
+  return probe.code === 0 ? wanted : hard;
+}
+
+function withNofile(limit: number, command: string, args: readonly string[]): [string, string[]] {
+  return ['prlimit', [`--nofile=${limit}:${limit}`, '--', command, ...args]];
+}
+
+/** The lines a child prints, to wait on one by its first word; fails early if the child exits. */
+class LineReader {
+  readonly #child: StartedChild;
+  readonly #lines: string[] = [];
+  #partial = '';
+  #wake: (() => void) | undefined;
+
+  constructor(child: StartedChild) {
+    this.#child = child;
+    child.process.stdout?.on('data', (chunk: Buffer) => {
+      const parts = (this.#partial + chunk.toString('utf8')).split('\n');
+      this.#partial = parts.pop() ?? '';
+      this.#lines.push(...parts);
+      this.#wake?.();
+    });
+    child.process.once('exit', () => this.#wake?.());
+  }
+
+  /** The rest of the first unread line starting with `word`, skipping lines before it. */
+  async next(word: string, timeoutMs: number): Promise<string> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      while (this.#lines.length > 0) {
+        const line = this.#lines.shift()!;
+        if (line === word || line.startsWith(`${word} `)) return line.slice(word.length + 1);
+      }
+      const { exitCode, signalCode } = this.#child.process;
+      if (exitCode !== null || signalCode !== null) {
+        throw new Error(`load generator exited (${exitCode ?? signalCode}) before '${word}':\n${this.#child.output()}`);
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`load generator: no '${word}' within ${timeoutMs} ms:\n${this.#child.output()}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 1000));
+        this.#wake = () => { clearTimeout(timer); resolve(); };
+      });
+      this.#wake = undefined;
+    }
+  }
+
+  /** The last line starting with `word` read so far, consumed or not. */
+  peekLast(word: string): string | undefined {
+    const line = [...this.#lines].reverse().find((candidate) => candidate.startsWith(`${word} `));
+    return line?.slice(word.length + 1);
+  }
+}
+
+function startLoad(config: WsLoadConfig, nofileLimit: number): StartedChild {
+  const [command, args] = withNofile(nofileLimit, process.execPath, [loadEntry, JSON.stringify(config)]);
+  return startChild(command, args);
+}
+
+/** The settings as run: the idle count may have been lowered to fit the open-file limit. */
+interface EffectiveSettings extends WebSocketBenchSettings {
+  readonly nofileLimit: number;
+}
+
+function loadConfig(mode: WsLoadConfig['mode'], port: number, settings: EffectiveSettings): WsLoadConfig {
+  return {
+    mode,
+    port,
+    path: '/echo',
+    connections: mode === 'echo' ? settings.connections : settings.idleConnections,
+    sourceAddresses: SOURCE_ADDRESSES,
+    openConcurrency: mode === 'echo' ? settings.connections : 256,
+    handshakeTimeoutMs: 10_000,
+    messageBytes: MESSAGE_BYTES,
+    warmupMs: settings.warmupSeconds * 1000,
+    durationMs: settings.durationSeconds * 1000,
+    // Long enough for the settle and the reading; the bench stops it as soon as it has its figure.
+    holdMs: mode === 'echo' ? 10_000 : 60_000 + SETTLE_SECONDS * 1000,
+  };
+}
+
+async function measureEcho(target: WsTarget, appPid: number, round: number, settings: EffectiveSettings): Promise<WsEchoMeasurement> {
+  const load = startLoad(loadConfig('echo', target.port, settings), settings.nofileLimit);
+  try {
+    const lines = new LineReader(load);
+    await lines.next('ready', 30_000);
+    await lines.next('start', settings.warmupSeconds * 1000 + 10_000);
+    const proxyCpuBefore = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid);
+    const appCpuBefore = processTreeCpuSeconds(appPid);
+    const loadCpuBefore = processTreeCpuSeconds(load.pid);
+    const ownCpuBefore = ownCpuSeconds();
+    const machineBefore = machineCpu();
+    const wallBefore = performance.now();
+    const result = JSON.parse(await lines.next('result', settings.durationSeconds * 1000 + 10_000)) as WsEchoResult;
+    const wallSeconds = (performance.now() - wallBefore) / 1000;
+    const machineAfter = machineCpu();
+    const proxyCpu = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid) - proxyCpuBefore;
+    const appCpu = processTreeCpuSeconds(appPid) - appCpuBefore;
+    const loadCpu = processTreeCpuSeconds(load.pid) - loadCpuBefore;
+    const ownCpu = ownCpuSeconds() - ownCpuBefore;
+    const machineSeconds = wallSeconds * availableParallelism();
+    const otherCpu = machineAfter.busySeconds - machineBefore.busySeconds - proxyCpu - appCpu - loadCpu - ownCpu;
+    if (result.roundTrips === 0) throw new Error(`${target.name}: no WebSocket round trip completed:\n${load.output()}`);
+    if (result.errors > 0) console.warn(`  warning: ${target.name} had ${result.errors} wrong echoes or lost connections in round ${round}`);
+    const usPerRoundTrip = (cpuSeconds: number) => cpuSeconds * 1e6 / result.roundTrips;
+    return {
+      target: target.name,
+      round,
+      result,
+      proxyCpuUsPerRoundTrip: target.proxyPid === undefined ? undefined : usPerRoundTrip(proxyCpu),
+      appCpuUsPerRoundTrip: usPerRoundTrip(appCpu),
+      loadCpuUsPerRoundTrip: usPerRoundTrip(loadCpu),
+      otherCpuPercent: Math.max(0, otherCpu / machineSeconds * 100),
+      stealPercent: (machineAfter.stealSeconds - machineBefore.stealSeconds) / machineSeconds * 100,
+    };
+  } finally {
+    await stopChild(load);
+  }
+}
+
+/** Open descriptors of a process tree: each proxied WebSocket holds two. */
+function countFds(rootPid: number): number {
+  let count = 0;
+  for (const pid of processTree(rootPid)) {
+    try {
+      count += readdirSync(`/proc/${pid}/fd`).length;
+    } catch {
+      // The process is gone.
+    }
+  }
+  return count;
+}
+
+/** drain-proxy's own view: WebSockets it counts as open, and V8's used heap. */
+async function drainProxyMetrics(adminPort: number): Promise<{ webSockets: number | undefined; heapUsed: number | undefined }> {
+  try {
+    const { body } = await httpGet(`http://127.0.0.1:${adminPort}/metrics`, 5000);
+    const value = (pattern: RegExp) => {
+      const match = pattern.exec(body);
+      return match === null ? undefined : Number(match[1]);
+    };
+    return {
+      webSockets: value(/^drain_proxy_connections_active\{protocol="websocket"\} (\S+)$/m),
+      heapUsed: value(/^nodejs_heap_size_used_bytes (\S+)$/m),
+    };
+  } catch {
+    return { webSockets: undefined, heapUsed: undefined };
+  }
+}
+
+async function measureIdleMemory(target: WsTarget, settings: EffectiveSettings): Promise<WsMemoryMeasurement> {
+  const proxyPid = target.proxyPid!;
+  const metricsBefore = target.adminPort === undefined ? undefined : await drainProxyMetrics(target.adminPort);
+  await sleep(SETTLE_SECONDS * 1000);
+  const rssBeforeBytes = processTreeRssBytes(proxyPid);
+  const fdsBefore = countFds(proxyPid);
+  const load = startLoad(loadConfig('idle', target.port, settings), settings.nofileLimit);
+  try {
+    const lines = new LineReader(load);
+    const open = JSON.parse(await lines.next('open', 120_000)) as WsOpenResult;
+    if (open.failed > 0) console.warn(`  warning: ${target.name}: ${open.failed} WebSockets failed to open (first: ${open.firstError})`);
+    if (open.opened === 0) throw new Error(`${target.name}: no idle WebSocket opened: ${open.firstError}`);
+    await sleep(SETTLE_SECONDS * 1000);
+    const rssAfterBytes = processTreeRssBytes(proxyPid);
+    const fdDelta = countFds(proxyPid) - fdsBefore;
+    const metricsAfter = target.adminPort === undefined ? undefined : await drainProxyMetrics(target.adminPort);
+    const lost = Number(lines.peekLast('lost') ?? 0);
+    console.log(`  ${target.name}: ${open.opened} idle WebSockets opened in ${open.seconds.toFixed(1)} s`);
+    return {
+      target: target.name === 'nginx' ? 'nginx' : 'drain-proxy',
+      open,
+      rssBeforeBytes,
+      rssAfterBytes,
+      bytesPerConnection: (rssAfterBytes - rssBeforeBytes) / open.opened,
+      fdsBefore,
+      fdDelta,
+      lost,
+      activeWebSockets: metricsAfter?.webSockets,
+      heapUsedBeforeBytes: metricsBefore?.heapUsed,
+      heapUsedAfterBytes: metricsAfter?.heapUsed,
+    };
+  } finally {
+    await stopChild(load);
+    // Let the proxy let go of them before anything else is measured.
+    const deadline = performance.now() + 15_000;
+    while (countFds(proxyPid) > fdsBefore + 16 && performance.now() < deadline) await sleep(200);
+  }
+}
+
+export async function runWebSocketBench(options: WebSocketBenchOptions): Promise<WebSocketBenchOutcome> {
+  const limit = await nofileLimitFor(options.settings.idleConnections);
+  const fitting = Math.floor((limit - OWN_DESCRIPTORS) / 2);
+  const settings: EffectiveSettings = { ...options.settings, idleConnections: Math.min(options.settings.idleConnections, fitting), nofileLimit: limit };
+  if (settings.idleConnections < options.settings.idleConnections) {
+    console.warn(`warning: the open-file limit is ${limit} and cannot be raised (no CAP_SYS_RESOURCE?): `
+      + `${settings.idleConnections} idle WebSockets instead of ${options.settings.idleConnections}, 2 descriptors each in the proxy`);
+  }
+  const [appPort, nginxPort, drainPort, drainAdminPort] = await freeLoopbackPorts(4);
+
+  // Started here, stopped at the end of this section; on an error run.ts stops whatever is left.
+  const started: StartedChild[] = [];
+  const [appCommand, appArgs] = withNofile(limit, process.execPath, [appEntry, String(appPort)]);
+  const app = startChild(appCommand, appArgs);
+  started.push(app);
+  await waitUntilServing(`http://127.0.0.1:${appPort}/`, app);
+  const nginx = await startNginxWebSocketProxy(join(options.tempDir, 'nginx-ws-proxy'), nginxPort, appPort,
+    // 2 per WebSocket, plus 1/8 because nginx starts closing connections still in their handshake
+    // ("worker_connections are not enough, reusing connections") once fewer than 1/16 are free.
+    { workerConnections: Math.ceil(2 * settings.idleConnections * 1.125) + 1024, nofileLimit: limit });
+  started.push(nginx.child);
+  const targets: WsTarget[] = [
+    { name: 'direct', port: appPort, proxyPid: undefined },
+    { name: 'nginx', port: nginxPort, proxyPid: nginx.child.pid },
+  ];
+  if (drainProxyBuilt()) {
+    const drainProxy = await startDrainProxy(drainPort, drainAdminPort, appPort, { nofileLimit: limit });
+    started.push(drainProxy.child);
+    targets.push({ name: 'drain-proxy', port: drainPort, proxyPid: drainProxy.child.pid, adminPort: drainAdminPort });
+  } else {
+    console.warn('warning: dist/main.js does not exist; WebSocket figures for direct and nginx only');
+  }
+
+  const perRun = settings.warmupSeconds + settings.durationSeconds;
+  console.log(`\nWebSocket echo: ${targets.length} targets x ${settings.rounds} rounds x ${perRun} s, `
+    + `${settings.connections} connections doing ping-pong with ${MESSAGE_BYTES}-byte messages\n`);
+  const measurements: WsEchoMeasurement[] = [];
+  for (let round = 1; round <= settings.rounds; round += 1) {
+    const rotation = (round - 1) % targets.length;
+    const order = [...targets.slice(rotation), ...targets.slice(0, rotation)];
+    for (const target of order) {
+      const measurement = await measureEcho(target, app.pid, round, settings);
+      measurements.push(measurement);
+      const cpu = measurement.proxyCpuUsPerRoundTrip ?? measurement.appCpuUsPerRoundTrip;
+      console.log(`round ${round}  ${target.name.padEnd(11)} ${measurement.result.roundTripsPerSecond.toFixed(0).padStart(7)} round trips/s  `
+        + `p99 ${measurement.result.p99Ms.toFixed(2).padStart(6)} ms  ${cpu.toFixed(1).padStart(5)} µs CPU/round trip `
+        + `(${measurement.proxyCpuUsPerRoundTrip === undefined ? 'app  ' : 'proxy'})  `
+        + `load gen ${measurement.loadCpuUsPerRoundTrip.toFixed(1)} µs, `
+        + `other load ${measurement.otherCpuPercent.toFixed(0)}%, steal ${measurement.stealPercent.toFixed(0)}%`);
+      await sleep(500);
+    }
+  }
+  const summaries = summarizeEcho(targets.map((target) => target.name), measurements);
+  console.log(`\nWebSocket echo, medians over ${settings.rounds} rounds:\n${echoConsoleTable(summaries)}\n\n${throughputVerdict(summaries)}`);
+
+  console.log(`\nWebSocket idle memory: ${settings.idleConnections} connections through each proxy`);
+  const memory: WsMemoryMeasurement[] = [];
+  for (const target of targets) {
+    if (target.proxyPid !== undefined) memory.push(await measureIdleMemory(target, settings));
+  }
+  console.log(`\n${memoryConsoleTable(memory)}\n\n${memoryVerdict(memory)}`);
+
+  const context: WsRunContext = {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    command: options.command,
+    cpus: availableParallelism(),
+    cpuModel: options.cpuModel,
+    kernel: options.kernel,
+    versions: { node: process.version, nginx: options.nginxVersion, ws: wsVersion() },
+    connections: settings.connections,
+    durationSeconds: settings.durationSeconds,
+    warmupSeconds: settings.warmupSeconds,
+    rounds: settings.rounds,
+    messageBytes: MESSAGE_BYTES,
+    idleConnections: settings.idleConnections,
+    requestedIdleConnections: options.settings.idleConnections,
+    nofileLimit: settings.nofileLimit,
+    sourceAddresses: SOURCE_ADDRESSES,
+    settleSeconds: SETTLE_SECONDS,
+  };
+  writeFileSync(join(options.rawOutputDir, 'last-run-websocket.json'), JSON.stringify({ context, measurements, memory }, null, 2));
+
+  for (const child of started.reverse()) await stopChild(child);
+  const measuredDrainProxy = targets.some((target) => target.name === 'drain-proxy');
+  return { markdown: measuredDrainProxy ? webSocketMarkdownSection(context, summaries, memory) : undefined };
+}

@@ -1,0 +1,197 @@
+/**
+ * HTTP/2 client sessions on the public port (h2c, handed over by the
+ * sniffer) and what a drain means for them.
+ *
+ * Drain (the controller only says when it started), per session:
+ *
+ *   t0 ── GOAWAY(last-stream-id 2^31-1, NO_ERROR) + PING ──▶ client
+ *          "stop opening streams"; streams already on the wire still count
+ *   PING ACK (or 1 s) ── GOAWAY(last-stream-id = last stream seen) ──▶ client
+ *          streams above it were never processed: clients retry them
+ *          (REFUSED_STREAM), safely, on a new connection
+ *   last stream ends ── the session closes (drain_hint)
+ *   deadline ── open streams RST_STREAM(CANCEL), GOAWAY(NO_ERROR), closed (drain_deadline)
+ *
+ * The first GOAWAY cannot carry the real last stream id: a stream the client
+ * sent before reading it would be refused for no reason. The PING's ACK
+ * proves the client has read the first GOAWAY, so nothing it opens after that
+ * is in flight (what Envoy, nghttp2 and the h2 crate do). node:http2's
+ * `goaway(code, lastStreamID)` sends a GOAWAY without closing; nghttp2 never
+ * raises a last-stream-id once sent, and `session.close()` sends the final
+ * one with the last stream id it processed, refuses (REFUSED_STREAM) any
+ * stream still arriving, and ends the session when its last stream ends.
+ */
+import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
+import type { Logger } from '../log/index.ts';
+import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
+import type { Metrics } from '../metrics/index.ts';
+import type { StreamForwarder } from './forwarder.ts';
+
+/** Largest stream id: the first GOAWAY of a graceful shutdown (RFC 9113 §6.8). */
+export const MAX_STREAM_ID = 2 ** 31 - 1;
+/** Longest wait for the PING ACK before the final GOAWAY. */
+export const GOAWAY_PING_TIMEOUT_MS = 1000;
+
+export interface H2Settings {
+  readonly keepAliveTimeoutMs: number;
+  readonly drainIdleCloseMs: number;
+  readonly forwardedHeaders: boolean;
+  readonly accessLog: boolean;
+}
+
+export interface H2Context {
+  readonly settings: H2Settings;
+  readonly registry: ConnectionRegistry;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly forwarder: StreamForwarder;
+}
+
+/** The node:http2 server that sniffed h2c sockets are handed to (it never listens itself). */
+export class H2Front {
+  readonly #server: Http2Server;
+
+  constructor(ctx: H2Context) {
+    this.#server = createServer();
+    this.#server.on('session', (session: ServerHttp2Session) => new H2Connection(session, ctx));
+  }
+
+  readonly accept = (socket: Socket): void => {
+    this.#server.emit('connection', socket);
+  };
+}
+
+export class H2Connection implements TrackedConnection {
+  readonly protocol: Protocol = 'h2';
+  readonly #session: ServerHttp2Session;
+  readonly #ctx: H2Context;
+  readonly #clientAddress: string;
+  readonly #streams = new Set<ServerHttp2Stream>();
+  #draining = false;
+  #goawaySent = false;
+  #drainIdleTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  /** Why the proxy closed the session, once it has. */
+  #closedBy: CloseReason | null = null;
+  #finished = false;
+  #idleSince = performance.now();
+
+  constructor(session: ServerHttp2Session, ctx: H2Context) {
+    this.#session = session;
+    this.#ctx = ctx;
+    this.#clientAddress = normalizeAddress(session.socket?.remoteAddress);
+    session.on('stream', this.#onStream);
+    session.on('error', (err: NodeJS.ErrnoException) => ctx.logger.debug({ code: err.code, err: err.message }, 'h2 session failed'));
+    session.once('close', this.#onClose);
+    ctx.registry.add(this);
+  }
+
+  startDrain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    if (this.#streams.size > 0) {
+      this.#sendGoaway();
+      return;
+    }
+    // Idle: like an idle HTTP/1.1 connection, told to go once idle for DRAIN_IDLE_CLOSE, or with its next stream.
+    const wait = this.#ctx.settings.drainIdleCloseMs - (performance.now() - this.#idleSince);
+    if (wait <= 0) this.#sendGoaway();
+    else this.#drainIdleTimer = setTimeout(this.#sendGoaway, wait);
+  }
+
+  /** The first GOAWAY (2^31-1) and its PING; the ACK, or a second, brings the final one. */
+  readonly #sendGoaway = (): void => {
+    clearTimeout(this.#drainIdleTimer);
+    if (this.#goawaySent) return;
+    this.#goawaySent = true;
+    const session = this.#session;
+    if (session.closed || session.destroyed) return;
+    // From here on the session ends because of the hint, whichever side closes it first.
+    this.#closedBy ??= this.#streams.size > 0 ? 'drain_hint' : 'drain_idle';
+    try {
+      session.goaway(constants.NGHTTP2_NO_ERROR, MAX_STREAM_ID);
+    } catch {
+      this.#finalGoaway();
+      return;
+    }
+    this.#pingTimer = setTimeout(this.#finalGoaway, GOAWAY_PING_TIMEOUT_MS);
+    // nghttp2 sends PING ahead of queued frames: the PING goes once the GOAWAY is written, so its ACK proves the GOAWAY was read.
+    setImmediate(this.#sendPing);
+  };
+
+  readonly #sendPing = (): void => {
+    const session = this.#session;
+    if (session.closed || session.destroyed) return;
+    try {
+      session.ping(this.#finalGoaway);
+    } catch {
+      this.#finalGoaway();
+    }
+  };
+
+  cut(): void {
+    const session = this.#session;
+    this.#finish('drain_deadline');
+    for (const stream of this.#streams) if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+    if (!session.destroyed) session.destroy();
+  }
+
+  /** The keep-alive timeout, outside a drain: a session with no stream for KEEPALIVE_TIMEOUT is closed. */
+  tick(now: number): void {
+    if (this.#draining || this.#closedBy !== null || this.#streams.size > 0) return;
+    if (now - this.#idleSince < this.#ctx.settings.keepAliveTimeoutMs) return;
+    this.#closedBy = 'idle_timeout';
+    if (!this.#session.closed) this.#session.close();
+  }
+
+  readonly #finalGoaway = (): void => {
+    clearTimeout(this.#pingTimer);
+    const session = this.#session;
+    if (session.closed || session.destroyed) return;
+    this.#closedBy ??= 'drain_hint';
+    session.close();
+  };
+
+  readonly #onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
+    const { registry, metrics, settings, logger, forwarder } = this.#ctx;
+    const startedAt = performance.now();
+    this.#streams.add(stream);
+    registry.requestStarted('h2');
+    // A session idle at t0, or opened during the drain, is served: its first stream carries the hint.
+    if (this.#draining && !this.#goawaySent) this.#sendGoaway();
+    stream.once('close', () => {
+      this.#streams.delete(stream);
+      const now = performance.now();
+      this.#idleSince = now;
+      const status = stream.sentHeaders?.[':status'];
+      if (stream.rstCode === constants.NGHTTP2_NO_ERROR && status !== undefined) {
+        registry.requestFinished('h2');
+        metrics.requestCompleted('h2', Number(status), (now - startedAt) / 1000);
+        if (settings.accessLog) {
+          logger.info({ client: this.#clientAddress, protocol: 'h2', method: headers[':method'], status: Number(status), ms: Math.round((now - startedAt) * 1000) / 1000 }, 'request');
+        }
+      } else {
+        registry.requestAbandoned('h2');
+      }
+    });
+    forwarder.forward(stream, headers, settings.forwardedHeaders ? this.#clientAddress : null);
+  };
+
+  readonly #onClose = (): void => {
+    clearTimeout(this.#pingTimer);
+    clearTimeout(this.#drainIdleTimer);
+    this.#finish(this.#closedBy ?? 'client');
+  };
+
+  #finish(reason: CloseReason): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#ctx.registry.remove(this, reason);
+  }
+}
+
+function normalizeAddress(address: string | undefined): string {
+  if (address === undefined) return 'unknown';
+  return address.startsWith('::ffff:') ? address.slice(7) : address;
+}

@@ -1,0 +1,85 @@
+/**
+ * Header sets crossing between HTTP/2 and the upstream. HTTP/2 forbids the
+ * connection-specific (hop-by-hop) fields, and node:http2 throws
+ * ERR_HTTP2_INVALID_CONNECTION_HEADERS when one is passed to it (nodejs
+ * #23748), so they are stripped both ways, together with any field an
+ * HTTP/1.1 `Connection` header names.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
+
+export type HeaderValue = string | string[] | number | undefined;
+
+function connectionListed(headers: Record<string, HeaderValue>): Set<string> | null {
+  const value = headers.connection;
+  if (value === undefined) return null;
+  const listed = new Set<string>();
+  for (const item of (Array.isArray(value) ? value.join(',') : String(value)).split(',')) {
+    const name = item.trim().toLowerCase();
+    if (name !== '') listed.add(name);
+  }
+  return listed;
+}
+
+/**
+ * Request headers for an HTTP/2 upstream: pseudo-headers kept, hop-by-hop
+ * fields dropped (`te: trailers`, the only TE HTTP/2 allows, is kept), the
+ * client's address appended to X-Forwarded-For when asked.
+ */
+export function h2RequestHeaders(headers: IncomingHttpHeaders, clientAddress: string | null): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
+    if (name === 'te') {
+      if (value === 'trailers') out.te = value;
+      continue;
+    }
+    if (HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  if (clientAddress !== null) forwarded(out, clientAddress);
+  return out;
+}
+
+/**
+ * Request headers for an HTTP/1.1 upstream: no pseudo-headers (`:authority`
+ * becomes Host when there is none), no hop-by-hop fields.
+ */
+export function http1RequestHeaders(headers: IncomingHttpHeaders, clientAddress: string | null): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name of Object.keys(headers)) {
+    if (name.charCodeAt(0) === 0x3a /* : */ || HOP_BY_HOP.has(name)) continue;
+    out[name] = headers[name];
+  }
+  if (out.host === undefined && headers[':authority'] !== undefined) out.host = String(headers[':authority']);
+  if (clientAddress !== null) forwarded(out, clientAddress);
+  return out;
+}
+
+/** Response headers (or trailers) from an HTTP/1.1 upstream, fit for an HTTP/2 response. */
+export function fromHttp1Response(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const listed = connectionListed(headers);
+  const out: OutgoingHttpHeaders = {};
+  for (const name of Object.keys(headers)) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+/** Response headers (or trailers) from an HTTP/2 upstream: pseudo-headers kept, anything connection-specific dropped. */
+export function fromH2Response(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const name of Object.keys(headers)) {
+    if (HOP_BY_HOP.has(name)) continue;
+    out[name] = headers[name];
+  }
+  return out;
+}
+
+function forwarded(out: OutgoingHttpHeaders, clientAddress: string): void {
+  const before = out['x-forwarded-for'];
+  out['x-forwarded-for'] = before === undefined ? clientAddress : `${Array.isArray(before) ? before.join(', ') : String(before)}, ${clientAddress}`;
+  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
+}

@@ -1,0 +1,164 @@
+/**
+ * Which protocol a public-port connection speaks, from its first bytes:
+ * cleartext HTTP/2 with prior knowledge (h2c, what gRPC clients use inside a
+ * cluster) starts with the 24-byte connection preface, anything else is
+ * HTTP/1.1. `node:http2` has no cleartext fallback (nodejs #26795), so the
+ * choice is made here, once per connection:
+ *
+ *   accept ──first chunk──▶ byte 0 is not 'P' ─────────────────────▶ HTTP/1.1
+ *                │
+ *                └─ bytes so far equal the preface's start ─┬─ 24 matched ─▶ h2
+ *                     (a preface may arrive split)          └─ mismatch ───▶ HTTP/1.1
+ *
+ * The bytes read are put back (`unshift`) and the socket handed over; from
+ * then on nothing of this runs for the connection. The common HTTP/1.1 case
+ * costs one byte comparison on the first chunk and no copy; only a preface
+ * split across chunks is joined.
+ *
+ * A connection that has sent nothing yet is not in the connection registry
+ * (its protocol is unknown): until its first byte, a keep-alive timeout
+ * applies, and during a drain it is closed once it has been silent for
+ * DRAIN_IDLE_CLOSE, like an idle HTTP/1.1 connection. A preface begun must
+ * be complete within HEADER_TIMEOUT.
+ */
+import type { Socket } from 'node:net';
+
+export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+export const NEED_MORE = 0;
+export const HTTP1 = 1;
+export const H2 = 2;
+export type Verdict = typeof NEED_MORE | typeof HTTP1 | typeof H2;
+
+/**
+ * Compares `chunk` with the preface from offset `matched` (bytes already seen
+ * and equal). Returns HTTP1 at the first differing byte, H2 once all 24 bytes
+ * are equal, NEED_MORE when the chunk ended first.
+ */
+export function matchPreface(chunk: Uint8Array, matched: number): Verdict {
+  const n = Math.min(chunk.length, PREFACE.length - matched);
+  for (let i = 0; i < n; i++) if (chunk[i] !== PREFACE[matched + i]) return HTTP1;
+  return matched + n === PREFACE.length ? H2 : NEED_MORE;
+}
+
+export interface SniffTimings {
+  readonly keepAliveTimeoutMs: number;
+  readonly headerTimeoutMs: number;
+  readonly drainIdleCloseMs: number;
+}
+
+export interface SniffHandlers {
+  readonly http1: (socket: Socket) => void;
+  readonly h2: (socket: Socket) => void;
+}
+
+class PendingSocket {
+  readonly socket: Socket;
+  readonly acceptedAt = performance.now();
+  readonly #sniffer: ProtocolSniffer;
+  #chunks: Buffer[] = [];
+  #matched = 0;
+
+  constructor(socket: Socket, sniffer: ProtocolSniffer) {
+    this.socket = socket;
+    this.#sniffer = sniffer;
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onGone);
+    socket.on('error', this.#onGone);
+    socket.on('close', this.#onGone);
+    socket.on('timeout', this.#onGone);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    const verdict = matchPreface(chunk, this.#matched);
+    if (verdict === NEED_MORE) {
+      // Part of a preface: the rest must come within HEADER_TIMEOUT, like the rest of a request head.
+      if (this.#chunks.length === 0) this.socket.setTimeout(this.#sniffer.headerTimeoutMs);
+      this.#chunks.push(chunk);
+      this.#matched += chunk.length;
+      return;
+    }
+    const socket = this.socket;
+    this.#detach();
+    socket.pause();
+    const seen = this.#chunks;
+    socket.unshift(seen.length === 0 ? chunk : Buffer.concat([...seen, chunk]));
+    this.#chunks = [];
+    this.#sniffer.decided(this, verdict);
+  };
+
+  /** Closed, failed or silent past its timeout before saying anything: nothing to hand over. */
+  readonly #onGone = (): void => {
+    this.#detach();
+    this.socket.destroy();
+    this.#sniffer.forget(this);
+  };
+
+  #detach(): void {
+    const socket = this.socket;
+    socket.setTimeout(0);
+    socket.off('data', this.#onData);
+    socket.off('end', this.#onGone);
+    socket.off('error', this.#onGone);
+    socket.off('close', this.#onGone);
+    socket.off('timeout', this.#onGone);
+  }
+}
+
+export class ProtocolSniffer {
+  readonly #pending = new Set<PendingSocket>();
+  readonly #handlers: SniffHandlers;
+  readonly #timings: SniffTimings;
+  #draining = false;
+
+  constructor(handlers: SniffHandlers, timings: SniffTimings) {
+    this.#handlers = handlers;
+    this.#timings = timings;
+  }
+
+  get headerTimeoutMs(): number {
+    return this.#timings.headerTimeoutMs;
+  }
+
+  /** Connections that have not sent their first byte yet. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  readonly accept = (socket: Socket): void => {
+    const entry = new PendingSocket(socket, this);
+    this.#pending.add(entry);
+    socket.setTimeout(this.#draining ? Math.max(1, this.#timings.drainIdleCloseMs) : this.#timings.keepAliveTimeoutMs);
+  };
+
+  /** A drain started: connections still silent are closed once silent for DRAIN_IDLE_CLOSE. */
+  startDrain(): void {
+    this.#draining = true;
+    const now = performance.now();
+    for (const entry of [...this.#pending]) {
+      const wait = this.#timings.drainIdleCloseMs - (now - entry.acceptedAt);
+      if (wait <= 0) entry.socket.destroy();
+      else entry.socket.setTimeout(Math.ceil(wait));
+    }
+  }
+
+  /** The deadline: close whatever is still silent. */
+  cut(): void {
+    for (const entry of [...this.#pending]) entry.socket.destroy();
+  }
+
+  decided(entry: PendingSocket, verdict: Verdict): void {
+    this.#pending.delete(entry);
+    const socket = entry.socket;
+    if (verdict === H2) {
+      this.#handlers.h2(socket);
+    } else {
+      this.#handlers.http1(socket);
+      socket.resume();
+    }
+  }
+
+  forget(entry: PendingSocket): void {
+    this.#pending.delete(entry);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * UPSTREAM_PROTOCOL=http1: each client HTTP/2 stream becomes an HTTP/1.1
+ * request to the app on a keep-alive pool (node:http; this is not the
+ * HTTP/1.1 hot path). Pseudo-headers become the request line and Host;
+ * hop-by-hop fields are dropped both ways (HTTP/2 forbids them, and node:http2
+ * throws on them: nodejs #23748); HTTP/1.1 trailers become HTTP/2 trailers.
+ * A client reset aborts the upstream request; a response cut by the app
+ * resets the client stream.
+ */
+import { Agent, request, type IncomingMessage } from 'node:http';
+import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { fromHttp1Response, http1RequestHeaders } from './headers.ts';
+import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
+
+export class Http1Forwarder implements StreamForwarder {
+  readonly #ctx: ForwarderContext;
+  readonly #agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
+
+  constructor(ctx: ForwarderContext) {
+    this.#ctx = ctx;
+  }
+
+  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, clientAddress: string | null): void {
+    const ctx = this.#ctx;
+    const method = String(headers[':method']);
+    if (method === 'CONNECT') {
+      client.on('error', () => {});
+      client.respond({ ':status': 405, 'content-length': 0 }, { endStream: true });
+      return;
+    }
+    const { host, port } = ctx.upstream;
+    const req = request({
+      host,
+      port,
+      method,
+      path: String(headers[':path'] ?? '/'),
+      headers: http1RequestHeaders(headers, clientAddress),
+      agent: this.#agent,
+      timeout: ctx.connectTimeoutMs,
+    });
+    let response: IncomingMessage | null = null;
+    let connected = false;
+    req.once('socket', (socket) => {
+      if (!socket.connecting) connected = true;
+      else socket.once('connect', () => (connected = true));
+    });
+    // `timeout` is the socket's idle timeout: only a connect that takes too long is given up on.
+    req.on('timeout', () => {
+      if (!connected) req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
+    });
+    client.on('error', () => {});
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (response !== null) return; // the response's close handler resets the client
+      const kind = err.code === 'ETIMEDOUT' ? 'connect_timeout' : connected ? 'reset' : 'connect_refused';
+      failStream(client, kind === 'connect_timeout' ? 504 : 502, ctx, kind, err);
+    });
+    req.on('response', (res: IncomingMessage) => {
+      response = res;
+      res.socket.setTimeout(0);
+      if (client.destroyed || client.closed) {
+        res.destroy();
+        return;
+      }
+      const out: OutgoingHttpHeaders = fromHttp1Response(res.headers);
+      out[':status'] = res.statusCode ?? 502;
+      try {
+        client.respond(out, { waitForTrailers: true });
+      } catch (err) {
+        ctx.logger.warn({ err: (err as Error).message }, 'upstream response could not be forwarded over h2');
+        res.destroy();
+        client.close(constants.NGHTTP2_INTERNAL_ERROR);
+        return;
+      }
+      if (client.writableEnded) {
+        res.resume(); // HEAD, 204, 304: no body goes to the client
+        return;
+      }
+      client.on('wantTrailers', () => {
+        try {
+          client.sendTrailers(fromHttp1Response(res.trailers));
+        } catch {
+          // reset meanwhile
+        }
+      });
+      res.pipe(client);
+      res.on('close', () => {
+        if (!res.complete && !client.closed && !client.destroyed) client.close(constants.NGHTTP2_INTERNAL_ERROR);
+      });
+    });
+    client.once('close', () => {
+      if (response === null || !response.complete) req.destroy();
+    });
+    if (client.endAfterHeaders) req.end();
+    else client.pipe(req);
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}

@@ -1,0 +1,334 @@
+/**
+ * HTTP/2 (h2c with prior knowledge) on the public port of the real process,
+ * with node:http2 and nghttp as clients, for both UPSTREAM_PROTOCOL values:
+ * forwarding (headers, bodies under flow control, trailers, resets both ways),
+ * the same port still serving HTTP/1.1, and the drain (two-phase GOAWAY,
+ * in-flight streams finishing, the deadline cutting the rest). Real sockets,
+ * real signals, loopback only.
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:http2';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { startUpstream } from '../helpers/upstream.ts';
+import { startH2cApp } from '../h2/h2c-app.ts';
+import { ensureNghttp, h2request, h2session, nghttp } from '../h2/client.ts';
+import { END_HEADERS, END_STREAM, GOAWAY, HEADERS, RawH2Client, frame, getHeaderBlock, type Frame } from '../h2/raw-client.ts';
+
+const cleanups: Array<() => unknown> = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+async function metrics(proxy: ProxyProcess): Promise<string> {
+  return (await proxy.admin('/metrics')).text();
+}
+
+function metricValue(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (await check()) return true;
+    await sleep(20);
+  }
+  return check();
+}
+
+// ---- UPSTREAM_PROTOCOL=http1 ----------------------------------------------
+
+test('http1 upstream: HTTP/2 requests become HTTP/1.1 requests; hop-by-hop fields stripped both ways; trailers carried; HTTP/1.1 on the same port unaffected', async () => {
+  const upstream = await startUpstream(0, (req, res) => {
+    if (req.url === '/hop') {
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        connection: 'keep-alive, x-private',
+        'keep-alive': 'timeout=5',
+        'x-private': 'hop-by-hop',
+        'x-public': 'end-to-end',
+        trailer: 'x-checksum',
+      });
+      res.write('chunk one ');
+      res.addTrailers({ 'x-checksum': 'abc123' });
+      res.end('chunk two');
+      return true;
+    }
+    return false;
+  });
+  cleanups.push(() => upstream.close());
+  const proxy = await startProxy(upstream.port);
+  cleanups.push(() => proxy.stop());
+  const session = h2session(proxy.listenPort);
+  cleanups.push(() => session.destroy());
+
+  const hop = await h2request(session, { ':path': '/hop' });
+  assert.equal(hop.status, 200);
+  assert.equal(hop.body.toString(), 'chunk one chunk two');
+  assert.equal(hop.headers['x-public'], 'end-to-end');
+  for (const name of ['connection', 'keep-alive', 'x-private', 'transfer-encoding']) assert.equal(hop.headers[name], undefined, `${name} stripped`);
+  assert.equal(hop.trailers?.['x-checksum'], 'abc123', 'HTTP/1.1 trailers arrive as HTTP/2 trailers');
+
+  const seen = await h2request(session, { ':path': '/headers', te: 'trailers', 'x-custom': 'v' });
+  const headers = JSON.parse(seen.body.toString());
+  assert.equal(headers['x-custom'], 'v');
+  assert.equal(headers.host, `127.0.0.1:${proxy.listenPort}`, ':authority becomes Host');
+  assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+  assert.equal(headers.te, undefined, 'TE is hop-by-hop for HTTP/1.1');
+
+  const body = randomBytes(300 * 1024);
+  const posted = await h2request(session, { ':path': '/upload' }, body);
+  assert.equal(posted.body.toString(), `POST /upload ${body.toString().length}\n`);
+
+  const many = await Promise.all(Array.from({ length: 20 }, (_, i) => h2request(session, { ':path': `/n/${i}` })));
+  assert.deepEqual(many.map((r) => r.body.toString()), many.map((_, i) => `GET /n/${i} 0\n`), 'concurrent streams on one session each get their own answer');
+
+  const viaHttp1 = await fetch(proxy.url('/plain'));
+  assert.equal(await viaHttp1.text(), 'GET /plain 0\n', 'HTTP/1.1 on the same port');
+
+  const text = await metrics(proxy);
+  assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="2xx"}'), 23);
+  assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="h2"}'), 1);
+  assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="http1",code_class="2xx"}'), 1);
+});
+
+test('http1 upstream down: 502 for the stream, not a reset session', async () => {
+  const upstream = await startUpstream();
+  const port = upstream.port;
+  await upstream.close();
+  const proxy = await startProxy(port, { ready: false });
+  cleanups.push(() => proxy.stop());
+  const session = h2session(proxy.listenPort);
+  cleanups.push(() => session.destroy());
+  const result = await h2request(session, { ':path': '/' });
+  assert.equal(result.status, 502);
+  assert.match(await metrics(proxy), /drain_proxy_upstream_errors_total\{kind="connect_refused"\} [1-9]/);
+});
+
+test('http1 upstream drain: the request in flight at t0 completes; an idle session is told to go after DRAIN_IDLE_CLOSE; exit 0', async () => {
+  const upstream = await startUpstream();
+  cleanups.push(() => upstream.close());
+  const proxy = await startProxy(upstream.port, { env: { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s', DRAIN_IDLE_CLOSE: '300ms' } });
+  cleanups.push(() => proxy.stop());
+  const busy = h2session(proxy.listenPort);
+  const idle = h2session(proxy.listenPort);
+  cleanups.push(() => busy.destroy(), () => idle.destroy());
+  assert.equal((await h2request(idle, { ':path': '/once' })).status, 200);
+  const idleGoaway = new Promise<number>((resolve) => idle.once('goaway', (_code, lastStreamID) => resolve(lastStreamID)));
+  const idleClosed = new Promise((resolve) => idle.once('close', resolve));
+  const slow = h2request(busy, { ':path': '/slow?ms=2500' });
+  await sleep(200);
+  const t0 = performance.now();
+  proxy.signal('SIGTERM');
+  assert.equal(await idleGoaway, 2 ** 31 - 1, 'the idle session gets the first GOAWAY');
+  await idleClosed;
+  const idleFor = performance.now() - t0;
+  assert.ok(idleFor < 2000, `the idle session went ${Math.round(idleFor)} ms after t0 (DRAIN_IDLE_CLOSE 300ms), before the busy one`);
+  const result = await slow;
+  assert.ok(performance.now() - t0 > idleFor, 'the busy session outlived the idle one');
+  assert.equal(result.status, 200);
+  assert.equal(result.body.toString(), 'slow 2500\n');
+  assert.equal((await proxy.exited).code, 0);
+  const summary = proxy.log('drain finished')!;
+  assert.equal(summary.closedByHint, 1);
+  assert.equal(summary.closedByIdle, 1);
+});
+
+test('an h2 session with no stream for KEEPALIVE_TIMEOUT is closed with a GOAWAY and counted as idle_timeout', async () => {
+  const upstream = await startUpstream();
+  cleanups.push(() => upstream.close());
+  const proxy = await startProxy(upstream.port, { env: { KEEPALIVE_TIMEOUT: '1s' } });
+  cleanups.push(() => proxy.stop());
+  const session = h2session(proxy.listenPort);
+  cleanups.push(() => session.destroy());
+  assert.equal((await h2request(session, { ':path': '/' })).status, 200);
+  const goaway = new Promise<number>((resolve) => session.once('goaway', (code) => resolve(code)));
+  const started = performance.now();
+  assert.equal(await goaway, constants.NGHTTP2_NO_ERROR);
+  const waited = performance.now() - started;
+  assert.ok(waited >= 500 && waited < 6000, `closed after ${Math.round(waited)} ms`);
+  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_connections_closed_total{protocol="h2",reason="idle_timeout"}') === 1));
+});
+
+// ---- UPSTREAM_PROTOCOL=h2c ------------------------------------------------
+
+test('h2c upstream: bodies under flow control both ways, trailers intact, resets carried both ways', async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
+  cleanups.push(() => proxy.stop());
+  const session = h2session(proxy.listenPort);
+  cleanups.push(() => session.destroy());
+
+  const plain = await h2request(session, { ':path': '/hello' });
+  assert.equal(plain.status, 200);
+  assert.equal(plain.body.toString(), 'h2c /hello');
+  assert.equal(plain.headers['x-seen-xff'], '127.0.0.1', 'X-Forwarded-For reaches the app');
+
+  // 4 MiB each way: well beyond the 64 KiB default windows, so flow control has to work on both legs.
+  const body = randomBytes(4 << 20);
+  const echoed = await h2request(session, { ':path': '/echo' }, body);
+  assert.equal(echoed.status, 200);
+  assert.ok(echoed.body.equals(body), 'the body came back unchanged');
+  assert.equal(echoed.trailers?.['x-bytes'], String(body.length));
+  assert.equal(echoed.trailers?.['x-sha256'], createHash('sha256').update(body).digest('hex'));
+
+  const trailers = await h2request(session, { ':path': '/trailers' });
+  assert.equal(trailers.body.toString(), 'body');
+  assert.equal(trailers.trailers?.['grpc-status'], '7');
+  assert.equal(trailers.trailers?.['grpc-message'], 'denied%20here');
+  assert.equal(trailers.trailers?.['x-extra'], 'kept');
+
+  const reset = await h2request(session, { ':path': '/reset' });
+  assert.equal(reset.rstCode, constants.NGHTTP2_ENHANCE_YOUR_CALM, "the app's RST_STREAM code reaches the client");
+
+  // The client cancels a stream mid-response: the app's stream is reset with the client's code.
+  const held = session.request({ ':path': '/hold' });
+  held.on('error', () => {});
+  await new Promise((resolve) => held.once('data', resolve));
+  held.close(constants.NGHTTP2_CANCEL);
+  assert.ok(await eventually(() => app.closes.some((c) => c.path === '/hold')), 'the app saw the stream end');
+  assert.equal(app.closes.find((c) => c.path === '/hold')!.rstCode, constants.NGHTTP2_CANCEL);
+
+  const text = await metrics(proxy);
+  assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="2xx"}'), 3, 'completed streams counted; reset ones not');
+  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
+});
+
+test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; the stream in flight at t0 completes; a new connection during DRAIN_DELAY is served; exit 0', async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1500ms', DRAIN_TIMEOUT: '15s' } });
+  cleanups.push(() => proxy.stop());
+  const session = h2session(proxy.listenPort);
+  const goaways: Array<{ code: number; lastStreamID: number }> = [];
+  session.on('goaway', (code, lastStreamID) => goaways.push({ code, lastStreamID }));
+  await h2request(session, { ':path': '/warm' });
+  const slow = h2request(session, { ':path': '/slow?ms=2500' });
+  await sleep(300);
+  proxy.signal('SIGTERM');
+  await proxy.waitForReady(503);
+  const during = h2session(proxy.listenPort);
+  cleanups.push(() => during.destroy());
+  const served = await h2request(during, { ':path': '/during' });
+  assert.equal(served.status, 200, 'a new connection during DRAIN_DELAY is served');
+  const result = await slow;
+  assert.equal(result.status, 200);
+  assert.equal(result.body.toString(), 'slow 2500', 'the stream in flight at t0 completed');
+  assert.equal(result.rstCode, constants.NGHTTP2_NO_ERROR);
+  assert.ok(goaways.length >= 2, `two GOAWAYs: ${JSON.stringify(goaways)}`);
+  assert.deepEqual(goaways[0], { code: constants.NGHTTP2_NO_ERROR, lastStreamID: 2 ** 31 - 1 });
+  assert.deepEqual(goaways[1], { code: constants.NGHTTP2_NO_ERROR, lastStreamID: result.streamId }, 'the final GOAWAY names the last stream');
+  const exit = await proxy.exited;
+  assert.equal(exit.code, 0);
+  const summary = proxy.log('drain finished')!;
+  assert.equal(summary.cut, 0);
+  assert.ok((summary.closedByHint as number) >= 2, 'both sessions closed by the GOAWAY');
+});
+
+test('h2c drain deadline: a stream still open is reset, its session closed and counted as drain_deadline; exit 3', async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '2s' } });
+  cleanups.push(() => proxy.stop());
+  const session = h2session(proxy.listenPort);
+  cleanups.push(() => session.destroy());
+  const held = h2request(session, { ':path': '/hold' });
+  assert.ok(await eventually(() => app.held.size === 1), 'the app holds the stream');
+  proxy.signal('SIGTERM');
+  await proxy.waitForReady(503);
+  const text = await metrics(proxy);
+  assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="h2"}'), 1);
+  assert.equal(metricValue(text, 'drain_proxy_requests_in_flight{protocol="h2"}'), 1);
+  const result = await held;
+  assert.equal(result.body.toString(), 'first', 'what was sent before the deadline arrived');
+  assert.notEqual(result.rstCode, constants.NGHTTP2_NO_ERROR, 'the client sees its stream cut, not complete');
+  const exit = await proxy.exited;
+  assert.equal(exit.code, 3);
+  const summary = proxy.log('drain finished')!;
+  assert.equal(summary.closedByDeadline, 1);
+  assert.equal(summary.cut, 1);
+  assert.ok(await eventually(() => app.closes.some((c) => c.path === '/hold')), 'the app sees its stream end too');
+});
+
+test('h2c drain: a stream opened after the final GOAWAY is never processed (the client stack refuses it, retryable); the one before it completes', async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s' } });
+  cleanups.push(() => proxy.stop());
+  const client = await RawH2Client.connect(proxy.listenPort);
+  cleanups.push(() => client.socket.destroy());
+  client.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, getHeaderBlock('/slow?ms=1500')));
+  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
+  proxy.signal('SIGTERM');
+  const goawayTo = (last: number) => (f: Frame) => f.type === GOAWAY && f.payload.readUInt32BE(0) === last;
+  assert.ok(await client.waitFor(goawayTo(2 ** 31 - 1)), 'first GOAWAY: 2^31-1');
+  const final = await client.waitFor(goawayTo(1));
+  assert.ok(final, 'final GOAWAY: last stream 1');
+  assert.equal(final.payload.readUInt32BE(4), constants.NGHTTP2_NO_ERROR);
+  client.send(frame(HEADERS, END_STREAM | END_HEADERS, 3, getHeaderBlock('/late')));
+  const done = await client.waitFor((f) => f.stream === 1 && (f.flags & END_STREAM) !== 0, 8000);
+  assert.ok(done, 'stream 1 completed');
+  assert.equal(client.frames.filter((f) => f.stream === 3 && f.type === HEADERS).length, 0, 'stream 3 got no response');
+  assert.ok(!app.closes.some((c) => c.path === '/late'), 'stream 3 never reached the app');
+  assert.equal((await proxy.exited).code, 0);
+});
+
+// ---- nghttp as an outside client --------------------------------------------
+
+const nghttpSkip = ensureNghttp() ?? false;
+
+test('nghttp through both UPSTREAM_PROTOCOL values: status, body and trailers', { skip: nghttpSkip }, async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const h2c = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
+  cleanups.push(() => h2c.stop());
+  const run = await nghttp(['-v', `http://127.0.0.1:${h2c.listenPort}/trailers`]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stdout, /recv \(stream_id=\d+\) :status: 200/);
+  assert.match(run.stdout, /recv \(stream_id=\d+\) grpc-status: 7/);
+  assert.match(run.stdout, /recv \(stream_id=\d+\) grpc-message: denied%20here/);
+  assert.match(run.stdout, /body/);
+
+  const upstream = await startUpstream();
+  cleanups.push(() => upstream.close());
+  const http1 = await startProxy(upstream.port);
+  cleanups.push(() => http1.stop());
+  const plain = await nghttp([`http://127.0.0.1:${http1.listenPort}/from-nghttp`]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(plain.stdout, 'GET /from-nghttp 0\n');
+  const file = join(mkdtempSync(join(tmpdir(), 'drain-proxy-h2-')), 'body');
+  writeFileSync(file, randomBytes(100_000));
+  const posted = await nghttp(['-d', file, `http://127.0.0.1:${http1.listenPort}/post`]);
+  assert.equal(posted.code, 0, posted.stderr);
+  assert.equal(posted.stdout, 'POST /post 100000\n'.replace('100000', String(readFileSync(file).toString().length)));
+});
+
+test('nghttp sees the two-phase GOAWAY on the wire: 2^31-1 and a PING, the ACK, then the real last stream id; its stream completes', { skip: nghttpSkip }, async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '500ms', DRAIN_TIMEOUT: '10s' } });
+  cleanups.push(() => proxy.stop());
+  const run = nghttp(['-v', `http://127.0.0.1:${proxy.listenPort}/slow?ms=1500`]);
+  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
+  proxy.signal('SIGTERM');
+  const { code, stdout } = await run;
+  assert.equal(code, 0);
+  const frames = stdout.split('\n').filter((line) => /recv GOAWAY|recv PING|send PING|last_stream_id/.test(line)).map((line) => line.replace(/^\[[ 0-9.]+\]\s*/, '').trim());
+  const first = frames.findIndex((line) => line.startsWith('(last_stream_id=2147483647'));
+  const ping = frames.findIndex((line) => line.startsWith('recv PING') && line.includes('flags=0x00'));
+  const ack = frames.findIndex((line) => line.startsWith('send PING') && line.includes('flags=0x01'));
+  const streamId = /send HEADERS frame <[^>]*stream_id=(\d+)>/.exec(stdout)?.[1];
+  assert.ok(streamId !== undefined, 'nghttp opened a stream');
+  const final = frames.findIndex((line) => line.startsWith(`(last_stream_id=${streamId},`));
+  assert.ok(first >= 0 && ping > first && ack > ping && final > ack, `frame order: ${frames.join(' | ')}`);
+  assert.match(stdout, /slow 1500/);
+  assert.equal((await proxy.exited).code, 0);
+});
