@@ -19,7 +19,7 @@ export interface DrainProxyInstance {
  * hard limit) for the WebSocket bench, where each idle WebSocket holds two descriptors.
  */
 export async function startDrainProxy(
-  port: number, adminPort: number, appPort: number, options: { nofileLimit?: number } = {},
+  port: number, adminPort: number, appPort: number, options: { nofileLimit?: number; env?: Record<string, string> } = {},
 ): Promise<DrainProxyInstance> {
   const command = options.nofileLimit === undefined
     ? [process.execPath, drainProxyEntry]
@@ -36,6 +36,7 @@ export async function startDrainProxy(
       // The bench stops it with SIGTERM; nothing is in flight then, so there is no reason to wait.
       DRAIN_DELAY: '0s',
       DRAIN_TIMEOUT: '2s',
+      ...options.env,
     },
   });
   await waitUntilServing(`http://127.0.0.1:${adminPort}/readyz`, child, 20_000);

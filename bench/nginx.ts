@@ -144,6 +144,24 @@ export function startNginxProxy(prefix: string, port: number, appPort: number): 
   return startNginx('nginx proxy', prefix, port, proxyServer(port, appPort));
 }
 
+/**
+ * The app over h2c (HTTP/2 with prior knowledge, cleartext) on `h2Port`, for the HTTP/2 bench; the
+ * same body over HTTP/1.1 on `checkPort`, which is how readiness is checked.
+ */
+export function startNginxH2cApp(prefix: string, h2Port: number, checkPort: number, body: string): Promise<NginxInstance> {
+  if (/["\\$]/.test(body)) throw new Error('app body must not contain quotes, backslashes or $');
+  const server = `  server {
+    listen 127.0.0.1:${h2Port} http2;
+    listen 127.0.0.1:${checkPort};
+    http2_max_concurrent_streams 1024;
+    location / {
+      default_type text/plain;
+      return 200 "${body}";
+    }
+  }`;
+  return startNginx('h2c app (nginx)', prefix, checkPort, server);
+}
+
 /** Each proxied WebSocket takes two of nginx's connections (client and upstream). */
 export function startNginxWebSocketProxy(
   prefix: string, port: number, appPort: number, limits: ConnectionLimits,

@@ -1,6 +1,7 @@
 // npm run bench: wrk against the app directly, through nginx and through drain-proxy;
 // reports req/s, p99 and the proxies' CPU per request (from /proc), and records it in docs/benchmarks.md.
-// Then the same for WebSocket echo round trips, and each proxy's memory per idle WebSocket (bench/websocket.ts).
+// Then the same for WebSocket echo round trips, and each proxy's memory per idle WebSocket (bench/websocket.ts),
+// and HTTP/2: h2load direct and through drain-proxy with either UPSTREAM_PROTOCOL (bench/h2.ts).
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir, availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import { ensureBenchTools, toolVersions } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { runWebSocketBench } from './websocket.ts';
 import { WS_SECTION } from './ws-report.ts';
+import { H2_SECTION, runH2Bench } from './h2.ts';
 
 function positiveIntegerFromEnv(name: string, fallback: number): number {
   const text = process.env[name];
@@ -35,6 +37,14 @@ const settings = {
   rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
   writeDoc: process.env.BENCH_WRITE_DOC !== '0',
   webSocket: process.env.BENCH_WS !== '0',
+  h2: process.env.BENCH_H2 !== '0',
+  h2Settings: {
+    durationSeconds: positiveIntegerFromEnv('BENCH_H2_DURATION', 5),
+    warmupSeconds: positiveIntegerFromEnv('BENCH_H2_WARMUP', 1),
+    clients: positiveIntegerFromEnv('BENCH_H2_CLIENTS', 8),
+    streams: positiveIntegerFromEnv('BENCH_H2_STREAMS', 16),
+    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
+  },
   webSocketSettings: {
     durationSeconds: positiveIntegerFromEnv('BENCH_WS_DURATION', 5),
     warmupSeconds: positiveIntegerFromEnv('BENCH_WS_WARMUP', 1),
@@ -226,6 +236,25 @@ async function main(): Promise<void> {
     if (settings.writeDoc && webSocket.markdown !== undefined) {
       writeResultsSection(docPath, webSocket.markdown, WS_SECTION);
       console.log(`\nWebSocket figures recorded in ${docPath}`);
+    }
+  }
+
+  if (settings.h2) {
+    await stopAllChildren();
+    const h2 = await runH2Bench({
+      settings: settings.h2Settings,
+      tempDir,
+      rawOutputDir,
+      command: context.command,
+      cpuModel: context.cpuModel,
+      kernel: context.kernel,
+      nginxVersion: versions.nginx,
+      body: APP_BODY,
+      bodyBytes: Buffer.byteLength(APP_BODY),
+    });
+    if (settings.writeDoc && h2.markdown !== undefined) {
+      writeResultsSection(docPath, h2.markdown, H2_SECTION);
+      console.log(`\nHTTP/2 figures recorded in ${docPath}`);
     }
   }
 

@@ -29,10 +29,11 @@ async function aptGetInstall(packages: readonly string[]): Promise<void> {
   }
 }
 
-/** wrk and nginx come from Debian; install whichever is missing. */
+/** wrk, nginx and h2load (nghttp2-client) come from Debian; install whichever is missing. */
 export async function ensureBenchTools(): Promise<void> {
   const missing: string[] = [];
   if (!commandExists('wrk')) missing.push('wrk');
+  if (!commandExists('h2load')) missing.push('nghttp2-client');
   const nginx = nginxBinary();
   if (!(nginx.startsWith('/') ? existsSync(nginx) : commandExists(nginx))) missing.push('nginx-light');
   if (missing.length === 0) return;

@@ -7,19 +7,28 @@
  *   t0 ── GOAWAY(last-stream-id 2^31-1, NO_ERROR) + PING ──▶ client
  *          "stop opening streams"; streams already on the wire still count
  *   PING ACK (or 1 s) ── GOAWAY(last-stream-id = last stream seen) ──▶ client
- *          streams above it were never processed: clients retry them
- *          (REFUSED_STREAM), safely, on a new connection
+ *          streams above it are never processed: the client's stack fails
+ *          them as refused (REFUSED_STREAM), which clients retry safely
  *   last stream ends ── the session closes (drain_hint)
  *   deadline ── open streams RST_STREAM(CANCEL), GOAWAY(NO_ERROR), closed (drain_deadline)
  *
+ * A session with no stream open at t0 gets its GOAWAY once idle for
+ * DRAIN_IDLE_CLOSE (one idle longer, at once: drain_idle), or with its next
+ * stream: a session opened during DRAIN_DELAY is served, its first stream
+ * carrying the hint, as an HTTP/1.1 response carries `Connection: close`.
+ * (A GOAWAY sent as soon as a new session opens would send clients such as
+ * grpc-js reconnecting in a loop, every call refused.)
+ *
  * The first GOAWAY cannot carry the real last stream id: a stream the client
- * sent before reading it would be refused for no reason. The PING's ACK
+ * sent before reading it would be dropped for no reason. The PING's ACK
  * proves the client has read the first GOAWAY, so nothing it opens after that
  * is in flight (what Envoy, nghttp2 and the h2 crate do). node:http2's
- * `goaway(code, lastStreamID)` sends a GOAWAY without closing; nghttp2 never
- * raises a last-stream-id once sent, and `session.close()` sends the final
- * one with the last stream id it processed, refuses (REFUSED_STREAM) any
- * stream still arriving, and ends the session when its last stream ends.
+ * `goaway(code, lastStreamID)` sends a GOAWAY without closing, and nghttp2
+ * never raises a last-stream-id once sent; `session.close()` then sends the
+ * final one with the last stream id nghttp2 processed, lets the open streams
+ * finish, and destroys the session after the last one. nghttp2 ignores
+ * streams above that id (RFC 9113 §6.8); Node answers REFUSED_STREAM to any
+ * that still reaches it.
  */
 import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -133,8 +142,16 @@ export class H2Connection implements TrackedConnection {
   cut(): void {
     const session = this.#session;
     this.#finish('drain_deadline');
+    clearTimeout(this.#drainIdleTimer);
+    clearTimeout(this.#pingTimer);
+    if (session.destroyed) return;
+    // RST_STREAM(CANCEL) goes out at once (never an END_STREAM: the client must see the cut), then GOAWAY(NO_ERROR);
+    // the socket is destroyed once those frames are written, whatever the client does.
     for (const stream of this.#streams) if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
-    if (!session.destroyed) session.destroy();
+    if (!session.closed) session.close();
+    setImmediate(() => {
+      if (!session.destroyed) session.destroy();
+    });
   }
 
   /** The keep-alive timeout, outside a drain: a session with no stream for KEEPALIVE_TIMEOUT is closed. */

@@ -18,7 +18,7 @@ import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { startH2cApp } from '../h2/h2c-app.ts';
 import { ensureNghttp, h2request, h2session, nghttp } from '../h2/client.ts';
-import { END_HEADERS, END_STREAM, GOAWAY, HEADERS, RawH2Client, frame, getHeaderBlock, type Frame } from '../h2/raw-client.ts';
+import { DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, RST_STREAM, RawH2Client, frame, getHeaderBlock, type Frame } from '../h2/raw-client.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
@@ -256,6 +256,30 @@ test('h2c drain deadline: a stream still open is reset, its session closed and c
   assert.equal(summary.closedByDeadline, 1);
   assert.equal(summary.cut, 1);
   assert.ok(await eventually(() => app.closes.some((c) => c.path === '/hold')), 'the app sees its stream end too');
+});
+
+test('h2c drain deadline after /drain (process stays up): the cut stream is RST_STREAM(CANCEL) on the wire and counted under protocol="h2"', async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '1500ms' } });
+  cleanups.push(() => proxy.stop());
+  const client = await RawH2Client.connect(proxy.listenPort);
+  cleanups.push(() => client.socket.destroy());
+  client.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, getHeaderBlock('/hold')));
+  assert.ok(await eventually(() => app.held.size === 1), 'the app holds the stream');
+  assert.equal((await proxy.admin('/drain', { method: 'POST' })).status, 202);
+  await proxy.waitForLog('drain finished; waiting for a signal to exit');
+  const reset = await client.waitFor((f) => f.type === RST_STREAM && f.stream === 1);
+  assert.ok(reset, 'RST_STREAM for the open stream');
+  assert.equal(reset.payload.readUInt32BE(0), constants.NGHTTP2_CANCEL);
+  assert.ok(!client.frames.some((f) => f.stream === 1 && (f.type === DATA || f.type === HEADERS) && (f.flags & END_STREAM) !== 0), 'the response was never ended cleanly');
+  assert.ok(client.frames.some((f) => f.stream === 1 && f.type === DATA && f.payload.toString() === 'first'), 'what the app sent before the deadline arrived');
+  const text = await metrics(proxy);
+  assert.equal(metricValue(text, 'drain_proxy_connections_closed_total{protocol="h2",reason="drain_deadline"}'), 1);
+  assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="h2"}'), 0);
+  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0), 'the cut stream left in-flight');
+  proxy.signal('SIGTERM');
+  assert.equal((await proxy.exited).code, 3);
 });
 
 test('h2c drain: a stream opened after the final GOAWAY is never processed (the client stack refuses it, retryable); the one before it completes', async () => {
