@@ -4,9 +4,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { connectOutcome } from '../helpers/observe.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
@@ -21,17 +21,6 @@ async function setup(env: Record<string, string>): Promise<{ proxy: ProxyProcess
   const proxy = await startProxy(upstream.port, { env });
   started.push(proxy);
   return { proxy, upstream };
-}
-
-function refused(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
 }
 
 test('a 2 s request in flight at SIGTERM completes with 200 and Connection: close, then the process exits 0', async () => {
@@ -101,7 +90,7 @@ test('new connections are served during DRAIN_DELAY and refused after it', async
   assert.equal(response.status, 200);
   assert.equal(response.headers.connection, 'close');
   await sleep(1000);
-  assert.equal(await refused(proxy.listenPort), 'ECONNREFUSED');
+  assert.equal(await connectOutcome(proxy.listenPort), 'ECONNREFUSED');
   assert.equal((await holder.response()).status, 200);
   assert.equal((await proxy.exited).code, 0);
 });

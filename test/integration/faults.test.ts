@@ -16,6 +16,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort, MAIN, type ProxyProcess, startProxy } from '../helpers/proxy.ts';
+import { metrics, metricValue, proxyStatus } from '../helpers/observe.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
@@ -23,15 +24,12 @@ import { RawClient } from '../helpers/raw-client.ts';
 const FAST_DRAIN = { DRAIN_DELAY: '100ms', DRAIN_TIMEOUT: '10s' };
 
 async function metric(proxy: ProxyProcess, series: string): Promise<number> {
-  const text = await (await proxy.admin('/metrics')).text();
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  assert.ok(line !== undefined, `no series ${series} in ${text.split("\n").filter((l) => l.startsWith("drain_proxy_conn")).join("\n")}`);
-  return Number(line.slice(series.length + 1));
+  const value = metricValue(await metrics(proxy), series);
+  assert.ok(value !== undefined, `no series ${series}`);
+  return value;
 }
 
-async function status(proxy: ProxyProcess): Promise<{ connections: Record<string, number>; inFlight: Record<string, number>; phase: string }> {
-  return (await (await proxy.admin('/status')).json()) as { connections: Record<string, number>; inFlight: Record<string, number>; phase: string };
-}
+const status = proxyStatus;
 
 /** Polls `probe` every 20 ms until it returns true, at most `timeoutMs`. */
 async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { metrics, metricValue, eventually } from '../helpers/observe.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { startH2cApp } from '../h2/h2c-app.ts';
 import { ensureNghttp, h2request, h2session, nghttp } from '../h2/client.ts';
@@ -24,24 +25,6 @@ const cleanups: Array<() => unknown> = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-async function metrics(proxy: ProxyProcess): Promise<string> {
-  return (await proxy.admin('/metrics')).text();
-}
-
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await check()) return true;
-    await sleep(20);
-  }
-  return check();
-}
 
 // ---- UPSTREAM_PROTOCOL=http1 ----------------------------------------------
 

@@ -11,6 +11,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAIN, freePort, startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { connectOutcome, metrics, metricValue, eventually } from '../helpers/observe.ts';
 import { RedisCliSession, ensureRedis, redisCli, startRedis, type RedisServer } from '../tcp/redis.ts';
 import { RespClient } from '../tcp/resp-client.ts';
 
@@ -45,36 +46,6 @@ async function setup(env: Record<string, string>): Promise<Setup> {
   cleanups.push(() => proxy.stop());
   await proxy.waitForLog('tcp port listening');
   return { proxy, redis: server, tcpPort };
-}
-
-function connectResult(port: number): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('connected');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-}
-
-async function metrics(proxy: ProxyProcess): Promise<string> {
-  return (await proxy.admin('/metrics')).text();
-}
-
-function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-/** Polls `check` every 20 ms until it returns true or `timeoutMs` passes; returns its last answer. */
-async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await check()) return true;
-    await sleep(20);
-  }
-  return check();
 }
 
 test('Redis through a TCP port: redis-cli, a 1 MiB value and pipelined commands, byte for byte', { skip }, async () => {
@@ -123,8 +94,8 @@ test('a MULTI/EXEC transaction spanning t0 completes; new connections are served
   assert.deepEqual(await cli.send('EXEC', 3), ['1', 'OK', '2']);
   const waitMs = 2600 - (performance.now() - t0);
   if (waitMs > 0) await sleep(waitMs);
-  assert.equal(await connectResult(tcpPort), 'ECONNREFUSED', 'the TCP port stops listening at t0 + DRAIN_DELAY');
-  assert.equal(await connectResult(proxy.listenPort), 'ECONNREFUSED');
+  assert.equal(await connectOutcome(tcpPort), 'ECONNREFUSED', 'the TCP port stops listening at t0 + DRAIN_DELAY');
+  assert.equal(await connectOutcome(proxy.listenPort), 'ECONNREFUSED');
   assert.deepEqual(await cli.send('GET tx:counter'), ['2'], 'the open connection still works after the port closed');
   assert.equal(proxy.child.exitCode, null, 'the drain waits for the open connection');
   const left = performance.now();
@@ -322,5 +293,5 @@ test('invalid TCP_PORTS: exit 1 before binding, one line on stderr naming the va
     assert.equal(result.stdout, '', 'nothing started, nothing logged');
     assert.match(result.stderr, message);
   }
-  assert.equal(await connectResult(listenPort), 'ECONNREFUSED', 'no port was bound');
+  assert.equal(await connectOutcome(listenPort), 'ECONNREFUSED', 'no port was bound');
 });
