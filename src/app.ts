@@ -55,6 +55,7 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     settings: {
       upstream: config.upstream,
       connectTimeoutMs: config.upstreamConnectTimeout,
+      responseTimeoutMs: config.upstreamResponseTimeout,
       keepAliveTimeoutMs: config.keepAliveTimeout,
       headerTimeoutMs: config.headerTimeout,
       drainIdleCloseMs: config.drainIdleClose,

@@ -25,6 +25,7 @@ export const errors = {
   DP_UPSTREAM_CONNECT: { status: 502, message: 'upstream refused the connection' },
   DP_UPSTREAM_CONNECT_TIMEOUT: { status: 504, message: 'upstream did not accept the connection in time' },
   DP_UPSTREAM_RESET: { status: 502, message: 'upstream closed the connection before responding' },
+  DP_UPSTREAM_RESPONSE_TIMEOUT: { status: 504, message: 'upstream did not begin its response in time' },
   DP_UPSTREAM_BAD_RESPONSE: { status: 502, message: 'upstream sent a malformed or ambiguous response' },
 } as const satisfies Record<string, ProxyErrorSpec>;
 

@@ -124,6 +124,8 @@ export const schema = {
     'The app in the same pod: `http://host:port`. The proxy never connects anywhere else.'),
   upstreamProtocol: variable('UPSTREAM_PROTOCOL', 'http1', (text) => parseChoice(text, UPSTREAM_PROTOCOLS),
     'Protocol HTTP/2 clients\' streams take to the app: `http1` (each stream becomes an HTTP/1.1 request) or `h2c` (stream to stream over cleartext HTTP/2 with prior knowledge: gRPC apps). HTTP/1.1 clients always reach the app over HTTP/1.1.'),
+  upstreamResponseTimeout: variable('UPSTREAM_RESPONSE_TIMEOUT', 'off', parseOptionalDuration,
+    'HTTP/1.1: when the app has not begun its response this long after the request head, the client gets 504 and the app connection is dropped (checked about once a second). `off` leaves stalls to the app\'s own timeouts and the drain deadline; streaming responses are unaffected once their head has come.'),
   upstreamConnectTimeout: variable('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration,
     'Give up connecting to the app after this long: HTTP gets 504, a `TCP_PORTS` connection is closed.'),
   adminPort: variable('ADMIN_PORT', '9901', parsePort,

@@ -39,6 +39,8 @@ import { Fifo } from './fifo.ts';
 export interface Http1Settings {
   readonly upstream: UpstreamAddress;
   readonly connectTimeoutMs: number;
+  /** UPSTREAM_RESPONSE_TIMEOUT; 0 is off. */
+  readonly responseTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly headerTimeoutMs: number;
   readonly drainIdleCloseMs: number;
@@ -57,6 +59,13 @@ export interface Http1Context {
   /** For connections upgraded to WebSocket. */
   readonly webSocket: WebSocketContext;
 }
+
+/** What the client is answered when the app fails before a response began. */
+const UPSTREAM_FAILURE_ANSWERS: Partial<Record<UpstreamErrorKind, ErrorCode>> = {
+  connect_refused: 'DP_UPSTREAM_CONNECT',
+  connect_timeout: 'DP_UPSTREAM_CONNECT_TIMEOUT',
+  response_timeout: 'DP_UPSTREAM_RESPONSE_TIMEOUT',
+};
 
 /** Bytes that end a chunked body with no trailers. */
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
@@ -150,7 +159,14 @@ export class Http1Connection implements TrackedConnection {
    * per-socket timer that every read and write would have to re-arm.
    */
   tick(now: number): void {
-    const timeout = this.#ctx.settings.keepAliveTimeoutMs;
+    const { keepAliveTimeoutMs: timeout, responseTimeoutMs } = this.#ctx.settings;
+    if (responseTimeoutMs > 0 && !this.#closing && !this.#responseOpen && this.#upstream !== null) {
+      const waiting = this.#requests.peek();
+      if (waiting !== undefined && now - waiting.startedAt >= responseTimeoutMs) {
+        this.#upstreamFailed(this.#upstream, 'response_timeout');
+        return;
+      }
+    }
     if (this.#closing) {
       // A client that never reads the last response (its FIN never leaves) is let go too.
       if (!this.#closed && now - this.#idleSince > timeout) this.#client.destroy();
@@ -321,10 +337,7 @@ export class Http1Connection implements TrackedConnection {
       this.#abort('upstream');
       return;
     }
-    this.#respondAndClose(
-      kind === 'connect_timeout' ? 'DP_UPSTREAM_CONNECT_TIMEOUT' : kind === 'connect_refused' ? 'DP_UPSTREAM_CONNECT' : 'DP_UPSTREAM_RESET',
-      'upstream',
-    );
+    this.#respondAndClose(UPSTREAM_FAILURE_ANSWERS[kind] ?? 'DP_UPSTREAM_RESET', 'upstream');
   }
 
   readonly #responseSink: FramerSink = {

@@ -12,7 +12,7 @@ import { CLOSE_REASONS, PROTOCOLS, type CloseReason, type ConnectionRegistry, ty
 import { PHASES, type Phase } from '../drain/controller.ts';
 import { errors, type ErrorCode } from '../errors.ts';
 
-export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'reset', 'bad_response', 'truncated'] as const;
+export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'response_timeout', 'reset', 'bad_response', 'truncated'] as const;
 export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 
 export const REFUSED_REASONS = ['max_connections', 'accept_failed'] as const;

@@ -29,6 +29,7 @@ const MAPPED: Record<string, [string, string | string[], string]> = {
   UPSTREAM: ['upstream.port', '3000', 'http://127.0.0.1:3000'],
   UPSTREAM_PROTOCOL: ['upstream.protocol', 'h2c', 'h2c'],
   UPSTREAM_CONNECT_TIMEOUT: ['upstream.connectTimeout', '750ms', '750ms'],
+  UPSTREAM_RESPONSE_TIMEOUT: ['upstream.responseTimeout', '60s', '60s'],
   ADMIN_PORT: ['admin.port', '9100', '9100'],
   ADMIN_ADDRESS: ['admin.address', '::', '::'],
   UPSTREAM_HEALTH: ['upstream.health', '/ping', '/ping'],

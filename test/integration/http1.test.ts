@@ -269,3 +269,33 @@ test('10,000 connections opened and closed leave no file descriptors behind', as
   const status = (await (await proxy.admin('/status')).json()) as { connections: { http1: number }; inFlight: { http1: number } };
   assert.deepEqual([status.connections.http1, status.inFlight.http1], [0, 0], JSON.stringify(status));
 });
+
+test('UPSTREAM_RESPONSE_TIMEOUT: an app that never starts its response gets the client a 504, counted, and its connection dropped', async () => {
+  const impatient = await startProxy(upstream.port, { env: { UPSTREAM_RESPONSE_TIMEOUT: '1s' } });
+  try {
+    upstreamSockets.delete('/hang');
+    const client = await RawClient.connect(impatient.listenPort);
+    const asked = performance.now();
+    client.write('GET /hang HTTP/1.1\r\nHost: t\r\n\r\n');
+    let socket: Socket | undefined;
+    for (let i = 0; i < 100 && socket === undefined; i++) {
+      await sleep(20);
+      socket = upstreamSockets.get('/hang');
+    }
+    assert.ok(socket, 'the request reached the app');
+    const appSide = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const response = await client.response();
+    const waited = performance.now() - asked;
+    assert.equal(response.status, 504);
+    assert.equal(response.headers.connection, 'close');
+    assert.ok(waited >= 950 && waited < 3500, `answered after ${Math.round(waited)} ms (1 s timeout, checked once a second)`);
+    await appSide;
+    const metrics = await (await impatient.admin('/metrics')).text();
+    assert.match(metrics, /drain_proxy_upstream_errors_total\{kind="response_timeout"\} 1/);
+    const quick = await RawClient.connect(impatient.listenPort);
+    assert.equal((await quick.request('/fine')).status, 200, 'a response that starts in time is not affected');
+    quick.destroy();
+  } finally {
+    await impatient.stop();
+  }
+});

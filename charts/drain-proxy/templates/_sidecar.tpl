@@ -64,6 +64,7 @@ Usage:
   (list "UPSTREAM" (include "drain-proxy.sidecar.upstream" .))
   (list "UPSTREAM_PROTOCOL" ($v.upstream).protocol)
   (list "UPSTREAM_CONNECT_TIMEOUT" ($v.upstream).connectTimeout)
+  (list "UPSTREAM_RESPONSE_TIMEOUT" ($v.upstream).responseTimeout)
   (list "ADMIN_PORT" ($v.admin).port)
   (list "ADMIN_ADDRESS" ($v.admin).address)
   (list "UPSTREAM_HEALTH" ($v.upstream).health)
