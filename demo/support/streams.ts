@@ -83,11 +83,22 @@ export class StreamClients {
   readonly #endpoints: EndpointList;
   readonly #plan: StreamPlan;
   readonly #clock: () => number;
+  /** Sessions are opened until then (the plan's duration, or earlier after `stop()`). */
+  #endMs: number;
+  /** How to end each open session from the client's side, for `stop()`. */
+  readonly #closers = new Set<() => void>();
 
   constructor(endpoints: EndpointList, plan: StreamPlan, clock: () => number) {
     this.#endpoints = endpoints;
     this.#plan = plan;
     this.#clock = clock;
+    this.#endMs = plan.durationMs;
+  }
+
+  /** Ends the run early: open sessions are ended by the clients now, no new one is opened. */
+  stop(): void {
+    this.#endMs = Math.min(this.#endMs, this.#clock());
+    for (const close of [...this.#closers]) close();
   }
 
   /** Runs every client until the end of the plan; resolves when every session has ended. */
@@ -116,7 +127,7 @@ export class StreamClients {
   async #reconnecting(index: number, open: (endpoint: Endpoint) => Promise<{ end: SessionEnd }>): Promise<void> {
     await sleep(index * START_STAGGER_MS);
     let turn = index;
-    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#clock() < this.#plan.durationMs; sessions++) {
+    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#clock() < this.#endMs; sessions++) {
       const endpoint = this.#endpoints.pick(turn++);
       if (endpoint === undefined) return;
       const session = await open(endpoint);
@@ -144,7 +155,7 @@ export class StreamClients {
       // Whatever state the connection is in (a closing handshake the server never finishes included), it ends by then.
       const hardStop = setTimeout(
         () => socket.terminate(),
-        Math.max(0, this.#plan.durationMs - this.#clock()) + this.#plan.connectTimeoutMs + CLIENT_CLOSE_TIMEOUT_MS,
+        Math.max(0, this.#endMs - this.#clock()) + this.#plan.connectTimeoutMs + CLIENT_CLOSE_TIMEOUT_MS,
       );
 
       const closeByClient = (): void => {
@@ -157,7 +168,8 @@ export class StreamClients {
       socket.on('open', () => {
         openedAt = this.#clock();
         pingTimer = setInterval(() => socket.send(`ping ${++pings}`), this.#plan.pingEveryMs);
-        endTimer = setTimeout(closeByClient, Math.max(0, this.#plan.durationMs - this.#clock()));
+        endTimer = setTimeout(closeByClient, Math.max(0, this.#endMs - this.#clock()));
+        this.#closers.add(closeByClient);
       });
       socket.on('message', (data) => {
         const text = data.toString();
@@ -168,6 +180,7 @@ export class StreamClients {
         error ??= err.code ?? err.message;
       });
       socket.on('close', (code, reason) => {
+        this.#closers.delete(closeByClient);
         clearInterval(pingTimer);
         clearTimeout(endTimer);
         clearTimeout(killTimer);
@@ -206,10 +219,12 @@ export class StreamClients {
       let endedByClient = false;
       let settled = false;
       let endTimer: NodeJS.Timeout | undefined;
+      let endByClient: (() => void) | undefined;
       const settle = (end: SessionEnd, detail: string): void => {
         if (settled) return;
         settled = true;
         clearTimeout(endTimer);
+        if (endByClient !== undefined) this.#closers.delete(endByClient);
         resolve({
           client,
           pod: endpoint.pod,
@@ -250,11 +265,13 @@ export class StreamClients {
           }
           openedAt = this.#clock();
           req.setTimeout(0);
-          endTimer = setTimeout(() => {
+          endByClient = (): void => {
             endedByClient = true;
             req.destroy();
             settle('client', 'ended by the client');
-          }, Math.max(0, this.#plan.durationMs - this.#clock()));
+          };
+          this.#closers.add(endByClient);
+          endTimer = setTimeout(endByClient, Math.max(0, this.#endMs - this.#clock()));
           res.setEncoding('utf8');
           res.on('data', (text: string) => {
             pending += text;

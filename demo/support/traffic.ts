@@ -51,6 +51,8 @@ export interface Outcome {
   readonly endedAt: number;
   /** The response carried `Connection: close`. */
   readonly connectionClose: boolean;
+  /** The request went out on a keep-alive connection that had served an earlier request. */
+  readonly reusedSocket?: boolean;
 }
 
 function failureKindOf(err: NodeJS.ErrnoException): FailureKind {
@@ -81,7 +83,7 @@ export function sendRequest(
     const settle = (kind: Outcome['kind'], detail: string, connectionClose = false): void => {
       if (settled) return;
       settled = true;
-      resolve({ pod: endpoint.pod, path, kind, detail, startedAt, endedAt: clock(), connectionClose });
+      resolve({ pod: endpoint.pod, path, kind, detail, startedAt, endedAt: clock(), connectionClose, reusedSocket: req.reusedSocket });
     };
     const req = http.get({ host: endpoint.host, port: endpoint.port, path, agent, timeout: timeoutMs }, (res) => {
       const status = res.statusCode ?? 0;
@@ -124,10 +126,18 @@ export class LoadGenerator {
   readonly #plan: LoadPlan;
   readonly #startedAt = performance.now();
   readonly #agents: http.Agent[] = [];
+  /** No request starts after this (the plan's duration, or earlier after `stop()`). */
+  #endMs: number;
 
   constructor(endpoints: EndpointList, plan: LoadPlan) {
     this.#endpoints = endpoints;
     this.#plan = plan;
+    this.#endMs = plan.durationMs;
+  }
+
+  /** Ends the run early: no request starts from now on (those in flight finish). */
+  stop(): void {
+    this.#endMs = Math.min(this.#endMs, this.clock());
   }
 
   /** Milliseconds since the load generator was created. */
@@ -148,7 +158,7 @@ export class LoadGenerator {
   async #quickClient(firstTurn: number): Promise<void> {
     const agent = this.#newAgent();
     const maxRequests = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.quickPauseMs)) + 1;
-    for (let sent = 0; sent < maxRequests && this.clock() < this.#plan.durationMs; sent++) {
+    for (let sent = 0; sent < maxRequests && this.clock() < this.#endMs; sent++) {
       await this.#send(agent, firstTurn + sent, '/');
       await new Promise((resolve) => setTimeout(resolve, this.#plan.quickPauseMs));
     }
@@ -157,9 +167,8 @@ export class LoadGenerator {
   async #slowClient(): Promise<void> {
     const agent = this.#newAgent();
     const inFlight: Promise<void>[] = [];
-    const lastStartMs = this.#plan.durationMs - this.#plan.slowMs;
-    const maxRequests = Math.floor(lastStartMs / this.#plan.slowEveryMs) + 1;
-    for (let sent = 0; sent < maxRequests && this.clock() <= lastStartMs; sent++) {
+    const maxRequests = Math.floor((this.#plan.durationMs - this.#plan.slowMs) / this.#plan.slowEveryMs) + 1;
+    for (let sent = 0; sent < maxRequests && this.clock() <= this.#endMs - this.#plan.slowMs; sent++) {
       inFlight.push(this.#send(agent, sent, `/slow?ms=${this.#plan.slowMs}`));
       await new Promise((resolve) => setTimeout(resolve, this.#plan.slowEveryMs));
     }

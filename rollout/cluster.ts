@@ -1,0 +1,316 @@
+/**
+ * The emulated cluster of one scenario: pods on 127.0.1.N (the demo's legacy
+ * app, with drain-proxy in front in the drain-proxy scenarios), the kubelet
+ * (readiness probes, termination with preStop hooks, SIGTERM ordering, SIGKILL
+ * at the grace period), the endpoints controller (pushes ready endpoints to the
+ * Service process, late by the propagation lag) and a Deployment rolled with
+ * maxSurge 1, maxUnavailable 0.
+ */
+import { httpGet } from '../demo/support/http-get.ts';
+import { startPod, type Pod, type PodAddress, type ProxySettings } from '../demo/support/pods.ts';
+import { describeExit, type ExitStatus, type ProcessGroup } from '../demo/support/processes.ts';
+
+export type ProxyMode = 'none' | 'classic' | 'native';
+
+export interface ScenarioSpec {
+  readonly id: string;
+  readonly title: string;
+  readonly proxy: ProxyMode;
+  /** `preStop: sleep N` on the app container (baseline b), in ms. */
+  readonly preStopSleepMs?: number;
+}
+
+export interface ClusterSettings {
+  readonly proxySettings: ProxySettings;
+  readonly probePeriodMs: number;
+  readonly probeFailureThreshold: number;
+  readonly probeTimeoutMs: number;
+  readonly propagationLagMs: number;
+  readonly gracePeriodMs: number;
+  /** The Deployment's minReadySeconds: a Ready pod counts as available only after this long. */
+  readonly minReadyMs: number;
+  /** A new pod must be ready within this long, or the rollout gives up. */
+  readonly podReadyTimeoutMs: number;
+}
+
+export interface ClusterEvent {
+  /** On the clients' clock. */
+  readonly atMs: number;
+  readonly kind: 'created' | 'ready' | 'deleted' | 'endpoint-added' | 'endpoint-removed' | 'exited' | 'rollout-done';
+  readonly pod: string;
+  readonly text: string;
+}
+
+export interface Termination {
+  readonly pod: string;
+  readonly deletedAt: number;
+  /** Deletion to the last container's exit. */
+  readonly durationMs: number;
+  readonly appExit: ExitStatus;
+  readonly proxyExit: ExitStatus | undefined;
+  readonly sigkilled: boolean;
+  readonly preStop: string;
+  /** drain-proxy's own "drain finished" line. */
+  readonly proxyDrain: { durationMs?: number; exitCode?: number; cut?: number } | undefined;
+}
+
+interface PodState {
+  readonly name: string;
+  readonly pod: Pod;
+  ready: boolean;
+  deleting: boolean;
+  readonly readyPromise: Promise<void>;
+  markReady: () => void;
+  probeLoop: Promise<void>;
+}
+
+const SERVICE_CONTROL_TIMEOUT_MS = 2000;
+/** Pod addresses are never reused within a run. */
+const MAX_POD_INDEX = 250;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export class Cluster {
+  readonly events: ClusterEvent[] = [];
+  readonly terminations: Termination[] = [];
+  /** Failures of the emulation itself (not of the pods). */
+  readonly errors: string[] = [];
+  readonly #group: ProcessGroup;
+  readonly #spec: ScenarioSpec;
+  readonly #settings: ClusterSettings;
+  readonly #serviceControl: string;
+  readonly #clock: () => number;
+  readonly #nextIndex: { value: number };
+  readonly #pods = new Map<string, PodState>();
+  /** Endpoints as the Service process has them (after the lag). */
+  readonly #propagated = new Map<string, string>();
+  #pushes: Promise<void> = Promise.resolve();
+  readonly #pending: Promise<unknown>[] = [];
+
+  constructor(
+    group: ProcessGroup,
+    spec: ScenarioSpec,
+    settings: ClusterSettings,
+    serviceControl: string,
+    clock: () => number,
+    nextIndex: { value: number },
+  ) {
+    this.#group = group;
+    this.#spec = spec;
+    this.#settings = settings;
+    this.#serviceControl = serviceControl;
+    this.#clock = clock;
+    this.#nextIndex = nextIndex;
+  }
+
+  #record(kind: ClusterEvent['kind'], pod: string, text: string): void {
+    this.events.push({ atMs: this.#clock(), kind, pod, text });
+  }
+
+  /** The endpoints controller's change, reaching the Service process after the propagation lag. */
+  #propagate(name: string, target: string | undefined): void {
+    const applied = sleep(this.#settings.propagationLagMs).then(() => {
+      if (target === undefined) {
+        if (!this.#propagated.delete(name)) return;
+        this.#record('endpoint-removed', name, `${name} removed from the Service`);
+      } else {
+        this.#propagated.set(name, target);
+        this.#record('endpoint-added', name, `${name} added to the Service`);
+      }
+      const list = [...this.#propagated.values()].join(',');
+      this.#pushes = this.#pushes.then(async () => {
+        const answer = await httpGet(`${this.#serviceControl}/endpoints?set=${list}`, SERVICE_CONTROL_TIMEOUT_MS);
+        if (answer.status !== 200) throw new Error(`Service control answered ${answer.status}`);
+      });
+      return this.#pushes;
+    }).catch((err: unknown) => {
+      this.errors.push(`Service endpoint update for ${name} failed: ${(err as Error).message}`);
+    });
+    this.#pending.push(applied);
+  }
+
+  /** Creates a pod; resolves with its name once started (not yet ready). */
+  async createPod(): Promise<string> {
+    const index = this.#nextIndex.value++;
+    if (index > MAX_POD_INDEX) throw new Error('out of pod addresses');
+    const address: PodAddress = { name: `pod-${index}`, ip: `127.0.1.${index}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 };
+    this.#record('created', address.name, `${address.name} created`);
+    const pod = await startPod(this.#group, address, this.#spec.proxy === 'none' ? undefined : this.#settings.proxySettings);
+    let markReady = (): void => {};
+    const readyPromise = new Promise<void>((resolve) => {
+      markReady = resolve;
+    });
+    const state: PodState = { name: address.name, pod, ready: false, deleting: false, readyPromise, markReady, probeLoop: Promise.resolve() };
+    this.#pods.set(address.name, state);
+    state.probeLoop = this.#probe(state);
+    return address.name;
+  }
+
+  /** The kubelet's readiness probe: period, timeout, failure threshold; success threshold 1. */
+  async #probe(state: PodState): Promise<void> {
+    const { pod } = state;
+    const url = pod.proxy === undefined
+      ? `http://${pod.address.ip}:${pod.address.appPort}/healthz`
+      : `http://${pod.address.ip}:${pod.address.adminPort}/readyz`;
+    let failures = 0;
+    const maxProbes = Math.ceil(600_000 / this.#settings.probePeriodMs);
+    for (let probes = 0; probes < maxProbes && !state.deleting; probes++) {
+      let ok = false;
+      try {
+        ok = (await httpGet(url, this.#settings.probeTimeoutMs)).status === 200;
+      } catch {
+        ok = false;
+      }
+      if (state.deleting) return;
+      if (ok) {
+        failures = 0;
+        if (!state.ready) {
+          state.ready = true;
+          this.#record('ready', state.name, `${state.name} Ready`);
+          state.markReady();
+          this.#propagate(state.name, `${pod.endpoint.host}:${pod.endpoint.port}`);
+        }
+      } else if (++failures >= this.#settings.probeFailureThreshold && state.ready) {
+        state.ready = false;
+        this.#record('ready', state.name, `${state.name} NotReady (readiness probe failed ${failures} times)`);
+        this.#propagate(state.name, undefined);
+      }
+      await sleep(this.#settings.probePeriodMs);
+    }
+  }
+
+  async waitReady(name: string): Promise<void> {
+    const state = this.#pods.get(name);
+    if (state === undefined) throw new Error(`no pod ${name}`);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${name} not ready within ${this.#settings.podReadyTimeoutMs} ms`)), this.#settings.podReadyTimeoutMs);
+    });
+    try {
+      await Promise.race([state.readyPromise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get podNames(): string[] {
+    return [...this.#pods.values()].filter((state) => !state.deleting).map((state) => state.name);
+  }
+
+  /** Resolves once every change so far has reached the Service. */
+  async settled(): Promise<void> {
+    await Promise.all(this.#pending);
+    await this.#pushes;
+  }
+
+  /**
+   * `kubectl delete pod`: the endpoints controller drops the endpoint (reaching
+   * the Service after the lag) while the kubelet runs the preStop hooks, then
+   * sends SIGTERM (native sidecar: the proxy only after the app has exited),
+   * SIGKILL at the grace period.
+   */
+  deletePod(name: string): Promise<Termination> {
+    const state = this.#pods.get(name);
+    if (state === undefined || state.deleting) throw new Error(`cannot delete ${name}`);
+    state.deleting = true;
+    const { pod } = state;
+    const deletedAt = this.#clock();
+    const t0 = performance.now();
+    const settings = this.#settings;
+    this.#record('deleted', name, `${name} deleted`);
+    this.#propagate(name, undefined);
+    const remaining = (): number => Math.max(0, settings.gracePeriodMs - (performance.now() - t0));
+    let sigkilled = false;
+    const stop = async (running: Pod['app']): Promise<ExitStatus> => {
+      this.#group.signal(running, 'SIGTERM');
+      // Past the grace period: SIGKILL (at least 2 s after the SIGTERM, as the kubelet grants after a late preStop).
+      const status = await this.#group.waitForExit(running, Math.max(2000, remaining()));
+      if (status.signal === 'SIGKILL') sigkilled = true;
+      return status;
+    };
+    const drainHook = async (): Promise<string> => {
+      try {
+        const answer = await httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/drain?wait=1`, Math.max(1, remaining()));
+        return `httpGet /drain?wait=1: ${answer.status}`;
+      } catch (err) {
+        return `httpGet /drain?wait=1 failed: ${(err as Error).message}`;
+      }
+    };
+
+    const run = async (): Promise<Termination> => {
+      let preStop = 'none';
+      let appExit: ExitStatus;
+      let proxyExit: ExitStatus | undefined;
+      if (pod.proxy === undefined) {
+        if (this.#spec.preStopSleepMs !== undefined) {
+          preStop = `sleep ${this.#spec.preStopSleepMs / 1000}`;
+          await sleep(Math.min(this.#spec.preStopSleepMs, remaining()));
+        }
+        appExit = await stop(pod.app);
+      } else if (this.#spec.proxy === 'classic') {
+        // Two regular containers, each with the preStop hook; each gets SIGTERM after its own hook.
+        const proxy = pod.proxy;
+        const [app, side] = await Promise.all([
+          drainHook().then(async (hook) => ({ hook, exit: await stop(pod.app) })),
+          drainHook().then(async (hook) => ({ hook, exit: await stop(proxy) })),
+        ]);
+        preStop = `app ${app.hook}; proxy ${side.hook}`;
+        appExit = app.exit;
+        proxyExit = side.exit;
+      } else {
+        // Native sidecar: the hook on the app container; the sidecar gets SIGTERM once the app has exited.
+        preStop = `app ${await drainHook()}`;
+        appExit = await stop(pod.app);
+        proxyExit = await stop(pod.proxy);
+      }
+      const durationMs = performance.now() - t0;
+      this.#record('exited', name, `${name} gone after ${(durationMs / 1000).toFixed(1)} s (app ${describeExit(appExit)}` +
+        `${proxyExit === undefined ? '' : `, proxy ${describeExit(proxyExit)}`})`);
+      const drainLine = pod.proxy?.jsonLines.find((line) => line.msg === 'drain finished');
+      const termination: Termination = {
+        pod: name,
+        deletedAt,
+        durationMs,
+        appExit,
+        proxyExit,
+        sigkilled,
+        preStop,
+        proxyDrain: drainLine as Termination['proxyDrain'],
+      };
+      this.terminations.push(termination);
+      this.#pods.delete(name);
+      return termination;
+    };
+    const done = run();
+    this.#pending.push(done);
+    return done;
+  }
+
+  /** Ends the scenario: the remaining pods are stopped at once (not part of the measurement). */
+  async stopAll(): Promise<void> {
+    const states = [...this.#pods.values()].filter((state) => !state.deleting);
+    for (const state of states) state.deleting = true;
+    await Promise.all(states.map((state) => state.probeLoop));
+    await Promise.all(
+      states.flatMap((state) => [state.pod.app, state.pod.proxy]).filter((running) => running !== undefined).map((running) => {
+        this.#group.signal(running, 'SIGTERM');
+        return this.#group.waitForExit(running, 5000);
+      }),
+    );
+    this.#pods.clear();
+  }
+
+  /** A Deployment rollout with maxSurge 1, maxUnavailable 0: one new pod ready, then one old pod deleted; repeated. */
+  async rollout(round: number): Promise<void> {
+    const old = this.podNames;
+    for (const name of old) {
+      const fresh = await this.createPod();
+      await this.waitReady(fresh);
+      await sleep(this.#settings.minReadyMs);
+      void this.deletePod(name);
+    }
+    this.#record('rollout-done', '', `rollout ${round} complete`);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Reproduction of the one loss seen in drain-proxy scenarios: a request sent on a
+ * keep-alive connection that has been idle longer than DRAIN_IDLE_CLOSE, at the
+ * moment a drain starts. drain-proxy closes the idle connection at t0; the request
+ * crosses the close and the client sees ECONNRESET (Node's agent does not retry).
+ * Direct to drain-proxy, no Service process in between.
+ *
+ *   npm run build && node rollout/repro-idle-race.ts [tries]
+ */
+import http from 'node:http';
+import { httpGet } from '../demo/support/http-get.ts';
+import { startPod } from '../demo/support/pods.ts';
+import { ProcessGroup } from '../demo/support/processes.ts';
+import { sendRequest } from '../demo/support/traffic.ts';
+
+const group = new ProcessGroup();
+const tries = Math.min(50, Number(process.argv[2] ?? 10));
+const settings = { drainDelay: '1s', drainTimeout: '5s', drainIdleClose: '1s', healthInterval: '250ms', wsCloseSpread: '0s', wsCloseTimeout: '1s', wsCloseCode: '1012' };
+const DELAYS = (process.env.DELAYS ?? "0,1,2").split(",").map(Number);
+let lost = 0;
+try {
+  for (let i = 0; i < tries; i++) {
+    const pod = await startPod(group, { name: `race-${i}`, ip: `127.0.2.${i + 2}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 }, settings);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const clock = (): number => performance.now();
+    await sendRequest(agent, pod.endpoint, '/', 5000, clock);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // idle > DRAIN_IDLE_CLOSE
+    const drain = httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/drain`, 5000);
+    await new Promise((resolve) => setTimeout(resolve, DELAYS[i % DELAYS.length])); // after the drain request was sent
+    const outcome = await sendRequest(agent, pod.endpoint, '/', 5000, clock);
+    await drain;
+    if (outcome.kind !== 'ok') lost++;
+    console.log(`try ${i} (${DELAYS[i % DELAYS.length]} ms after /drain was sent): ${outcome.kind} (${outcome.detail}) reusedSocket=${outcome.reusedSocket}`);
+    agent.destroy();
+    group.signal(pod.app, 'SIGTERM');
+    if (pod.proxy !== undefined) group.signal(pod.proxy, 'SIGTERM');
+    await Promise.all([pod.app.exited, pod.proxy?.exited]);
+  }
+} finally {
+  await group.stopAll('SIGTERM', 3000);
+}
+console.log(`${lost} of ${tries} requests lost`);
