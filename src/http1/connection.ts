@@ -499,9 +499,13 @@ export class Http1Connection implements TrackedConnection {
     const fromClient = this.#requestFramer.takeHeld();
     const fromUpstream = this.#responseFramer!.takeHeld();
     const client = this.#client;
-    for (const socket of [client, upstream]) {
-      for (const event of ['data', 'end', 'error', 'close', 'drain', 'timeout', 'connect']) socket.removeAllListeners(event);
-    }
+    // Only this connection's own listeners go: others on the client socket (the MAX_CONNECTIONS count) stay.
+    client.off('data', this.#onClientData);
+    client.off('end', this.#onClientEnd);
+    client.off('error', this.#onClientError);
+    client.off('close', this.#onClientClose);
+    client.off('drain', this.#onClientDrain);
+    for (const event of ['data', 'end', 'error', 'close', 'drain', 'connect']) upstream.removeAllListeners(event);
     this.#upstream = null;
     if (this.#requestFramer.head.upgradeProtocol === 'websocket') {
       const tunnel = new WebSocketTunnel(client, upstream, fromClient, fromUpstream, this.#ctx.webSocket, (reason) => this.#finish(reason));

@@ -252,3 +252,21 @@ test('a close the app starts passes through untouched, and the proxy adds nothin
   const metrics = await (await proxy.admin('/metrics')).text();
   assert.match(metrics, /drain_proxy_connections_closed_total\{protocol="websocket",reason="upstream"\} 1/);
 });
+
+test('closed WebSockets give their MAX_CONNECTIONS slot back', async () => {
+  const app = await startApp();
+  const proxy = await proxyFor(app, { MAX_CONNECTIONS: '2' });
+  for (let i = 0; i < 5; i++) {
+    const socket = await open(proxy);
+    socket.close(1000);
+    await once(socket, 'close');
+  }
+  await sleep(100);
+  const last = await open(proxy);
+  last.send('still here');
+  const [reply] = (await once(last, 'message')) as [Buffer];
+  assert.equal(reply.toString(), 'still here');
+  last.close(1000);
+  const metrics = await (await proxy.admin('/metrics')).text();
+  assert.match(metrics, /drain_proxy_connections_refused_total\{reason="max_connections"\} 0/);
+});

@@ -1,0 +1,350 @@
+// npm run soak: drives mixed HTTP/1.1 (keep-alive, new connection, slow), WebSocket and HTTP/2 load through
+// drain-proxy for SOAK_DURATION seconds and samples each proxy's resident memory and open fds (/proc), heap used
+// and event-loop delay (its own /metrics) every SOAK_SAMPLE_INTERVAL seconds. Two proxies front one app, one per
+// UPSTREAM_PROTOCOL (http1: HTTP/2 streams become HTTP/1.1 requests; h2c: stream to stream), each with its own
+// load generator. Passes (exit 0) when, after the load stops and a settle period, every proxy's RSS and fds are
+// within SOAK_TOLERANCE of the baseline taken after a warm-up, no operation failed, and no proxy exited; else exit 1.
+// See docs/reliability.md.
+import { readdirSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { killAllChildrenNow, startChild, stopAllChildren, type StartedChild } from './children.ts';
+import { drainProxyBuilt, drainProxyEntry, startDrainProxy, type DrainProxyInstance } from './drain-proxy.ts';
+import { httpGet, waitUntilServing } from './http-check.ts';
+import { freeLoopbackPorts } from './ports.ts';
+import type { SoakLoadConfig, SoakLoadCounts, SoakLoadResult } from './soak-load.ts';
+
+function envNumber(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    console.error(`${name} must be a number in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return value;
+}
+
+const settings = {
+  durationSeconds: envNumber('SOAK_DURATION', 600, 10, 7 * 24 * 3600),
+  warmupSeconds: envNumber('SOAK_WARMUP', 60, 0, 3600),
+  settleSeconds: envNumber('SOAK_SETTLE', 60, 10, 3600),
+  sampleSeconds: envNumber('SOAK_SAMPLE_INTERVAL', 10, 1, 3600),
+  tolerance: envNumber('SOAK_TOLERANCE', 0.10, 0, 10),
+  /** Multiplies the number of workers of each kind. */
+  concurrency: envNumber('SOAK_CONCURRENCY', 1, 1, 100),
+  pauseMs: envNumber('SOAK_PAUSE_MS', 5, 0, 10_000),
+  newConnectionPauseMs: envNumber('SOAK_NEW_CONNECTION_PAUSE_MS', 50, 0, 10_000),
+  keepAliveTimeout: process.env.SOAK_KEEPALIVE_TIMEOUT ?? '5s',
+  /**
+   * Node/V8 flags for the proxies. By default the young generation has a fixed size (two 16 MB semi-spaces), so that
+   * V8 growing it from 1 MB in steps, at moments of its choosing, does not read as a leak: V8 sizes it from the heap
+   * limit (up to two 64 MB semi-spaces on a machine with 8 GB or more), each step moves RSS by tens of MB at once and
+   * RSS does not come down after. Empty: V8's defaults.
+   */
+  proxyNodeFlags: (process.env.SOAK_PROXY_NODE_FLAGS ?? '--min-semi-space-size=16 --max-semi-space-size=16').split(/\s+/).filter((f) => f !== ''),
+};
+
+/** bench/drain-proxy.ts's startDrainProxy, with Node flags before the entry point (NODE_OPTIONS refuses the semi-space ones). */
+async function startSoakProxy(port: number, adminPort: number, appPort: number, env: Record<string, string>): Promise<DrainProxyInstance> {
+  if (settings.proxyNodeFlags.length === 0) return startDrainProxy(port, adminPort, appPort, { env });
+  const child = startChild(process.execPath, [...settings.proxyNodeFlags, drainProxyEntry], {
+    env: {
+      ...process.env,
+      LISTEN_PORT: String(port),
+      LISTEN_ADDRESS: '127.0.0.1',
+      UPSTREAM: `http://127.0.0.1:${appPort}`,
+      ADMIN_PORT: String(adminPort),
+      ADMIN_ADDRESS: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      DRAIN_DELAY: '0s',
+      DRAIN_TIMEOUT: '2s',
+      ...env,
+    },
+  });
+  await waitUntilServing(`http://127.0.0.1:${adminPort}/readyz`, child, 20_000);
+  return { port, adminPort, child };
+}
+
+const SCRIPT_DIR = new URL('.', import.meta.url).pathname;
+
+type Phase = 'baseline' | 'load' | 'settle';
+
+interface ProxySample {
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  readonly heapTotalBytes: number;
+  readonly fds: number;
+  readonly lagP99Seconds: number;
+  readonly lagMaxSeconds: number;
+  readonly connections: number;
+}
+
+interface Sample {
+  readonly seconds: number;
+  readonly phase: Phase;
+  readonly proxies: ProxySample[];
+  /** Operations completed so far by all load generators (load phase). */
+  readonly operations: number;
+  readonly errors: number;
+}
+
+interface Target {
+  readonly name: string;
+  readonly proxy: DrainProxyInstance;
+}
+
+function rssBytes(pid: number): number {
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (match === null) throw new Error(`no VmRSS for ${pid}`);
+  return Number(match[1]) * 1024;
+}
+
+function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** Value of a metric line `name{...} value` or `name value`, summed over its label sets. */
+function metricValue(text: string, name: string): number {
+  let sum = 0;
+  let found = false;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== ' ' && rest[0] !== '{') continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    found = true;
+  }
+  return found ? sum : Number.NaN;
+}
+
+async function sampleProxy(target: Target): Promise<ProxySample> {
+  const { pid } = target.proxy.child;
+  const metrics = await httpGet(`http://127.0.0.1:${target.proxy.adminPort}/metrics`, 5000);
+  if (metrics.status !== 200) throw new Error(`${target.name}: /metrics answered ${metrics.status}`);
+  return {
+    rssBytes: rssBytes(pid),
+    fds: openFds(pid),
+    heapUsedBytes: metricValue(metrics.body, 'nodejs_heap_size_used_bytes'),
+    heapTotalBytes: metricValue(metrics.body, 'nodejs_heap_size_total_bytes'),
+    lagP99Seconds: metricValue(metrics.body, 'nodejs_eventloop_lag_p99_seconds'),
+    lagMaxSeconds: metricValue(metrics.body, 'nodejs_eventloop_lag_max_seconds'),
+    connections: metricValue(metrics.body, 'drain_proxy_connections_active'),
+  };
+}
+
+function proxyExited(target: Target): string | undefined {
+  const { exitCode, signalCode } = target.proxy.child.process;
+  return exitCode !== null || signalCode !== null ? `${target.name} exited (${exitCode ?? signalCode})` : undefined;
+}
+
+interface LoadRun {
+  readonly child: StartedChild;
+  latest: SoakLoadCounts | undefined;
+  result: SoakLoadResult | undefined;
+  readonly finished: Promise<void>;
+}
+
+function startLoad(port: number, durationSeconds: number): LoadRun {
+  const base = { keepAlive: 4, newConnection: 2, slow: 4, webSocket: 3, h2: 3 };
+  const config: SoakLoadConfig = {
+    port,
+    durationMs: durationSeconds * 1000,
+    keepAliveWorkers: base.keepAlive * settings.concurrency,
+    newConnectionWorkers: base.newConnection * settings.concurrency,
+    slowWorkers: base.slow * settings.concurrency,
+    webSocketWorkers: base.webSocket * settings.concurrency,
+    h2Workers: base.h2 * settings.concurrency,
+    // A bound on top of the time bound: ample for 1 operation per ms per worker.
+    maxOpsPerWorker: Math.ceil(durationSeconds * 1000) + 1,
+    opTimeoutMs: 15_000,
+    pauseMs: settings.pauseMs,
+    newConnectionPauseMs: settings.newConnectionPauseMs,
+    progressMs: 1000,
+  };
+  const child = startChild(process.execPath, [`${SCRIPT_DIR}soak-load.ts`, JSON.stringify(config)]);
+  const run: LoadRun = {
+    child,
+    latest: undefined,
+    result: undefined,
+    finished: new Promise<void>((resolve, reject) => {
+      let buffered = '';
+      child.process.stdout?.on('data', (chunk: Buffer) => {
+        buffered += chunk.toString('utf8');
+        let newline: number;
+        while ((newline = buffered.indexOf('\n')) !== -1) {
+          const line = buffered.slice(0, newline);
+          buffered = buffered.slice(newline + 1);
+          if (line.startsWith('progress ')) run.latest = JSON.parse(line.slice(9)) as SoakLoadCounts;
+          if (line.startsWith('result ')) {
+            run.result = JSON.parse(line.slice(7)) as SoakLoadResult;
+            run.latest = run.result.counts;
+          }
+        }
+      });
+      child.process.once('exit', (code) => {
+        if (code === 0 && run.result !== undefined) resolve();
+        else reject(new Error(`load generator exited with ${code}:\n${child.output().slice(-4000)}`));
+      });
+    }),
+  };
+  return run;
+}
+
+function operations(counts: SoakLoadCounts | undefined): number {
+  if (counts === undefined) return 0;
+  return counts.http1KeepAlive + counts.http1NewConnection + counts.http1Slow + counts.webSockets + counts.webSocketMessages + counts.h2Streams;
+}
+
+const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
+const ms = (seconds: number): string => (seconds * 1000).toFixed(1);
+
+function sampleRow(sample: Sample): string {
+  const cells = sample.proxies.flatMap((p) => [mb(p.rssBytes), mb(p.heapUsedBytes), mb(p.heapTotalBytes), String(p.fds), String(p.connections), ms(p.lagP99Seconds), ms(p.lagMaxSeconds)]);
+  return `| ${sample.seconds.toFixed(0)} | ${sample.phase} | ${cells.join(' | ')} | ${sample.operations} | ${sample.errors} |`;
+}
+
+function sampleHeader(targets: readonly Target[]): string {
+  const columns = targets.flatMap((t) => [`${t.name} RSS MB`, 'heap used MB', 'heap total MB', 'fds', 'conns', 'lag p99 ms', 'lag max ms']);
+  return [
+    `| t (s) | phase | ${columns.join(' | ')} | operations | errors |`,
+    `|---:|---|${columns.map(() => '---:').join('|')}|---:|---:|`,
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  if (!drainProxyBuilt()) throw new Error('dist/main.js does not exist: run npm run build (npm run soak does)');
+  const [appPort, http1Port, http1Admin, h2cPort, h2cAdmin] = await freeLoopbackPorts(5);
+  const app = startChild(process.execPath, [`${SCRIPT_DIR}soak-app.ts`, String(appPort)]);
+  await waitUntilServing(`http://127.0.0.1:${appPort}/`, app);
+  const proxyEnv = { KEEPALIVE_TIMEOUT: settings.keepAliveTimeout, LOG_LEVEL: 'warn' };
+  const targets: Target[] = [
+    { name: 'http1', proxy: await startSoakProxy(http1Port, http1Admin, appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'http1' }) },
+    { name: 'h2c', proxy: await startSoakProxy(h2cPort, h2cAdmin, appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'h2c' }) },
+  ];
+  const nodeVersion = process.version;
+  console.log(`soak: ${settings.durationSeconds} s of load (after ${settings.warmupSeconds} s warm-up), ${settings.settleSeconds} s settle, `
+    + `sample every ${settings.sampleSeconds} s, tolerance ${(settings.tolerance * 100).toFixed(0)}%, node ${nodeVersion}, KEEPALIVE_TIMEOUT=${settings.keepAliveTimeout}, `
+    + `proxy node flags: ${settings.proxyNodeFlags.length === 0 ? 'none' : settings.proxyNodeFlags.join(' ')}`);
+  console.log(`proxies: ${targets.map((t) => `${t.name} (UPSTREAM_PROTOCOL=${t.name}, pid ${t.proxy.child.pid})`).join(', ')}; app pid ${app.pid}\n`);
+
+  const errors: string[] = [];
+  const samples: Sample[] = [];
+  const started = performance.now();
+  const header = sampleHeader(targets);
+  console.log(header);
+  const takeSample = async (phase: Phase, loads: readonly LoadRun[]): Promise<Sample> => {
+    for (const target of targets) {
+      const exited = proxyExited(target);
+      if (exited !== undefined) throw new Error(`${exited}:\n${target.proxy.child.output().slice(-4000)}`);
+    }
+    const sample: Sample = {
+      seconds: (performance.now() - started) / 1000,
+      phase,
+      proxies: await Promise.all(targets.map(sampleProxy)),
+      operations: loads.reduce((sum, load) => sum + operations(load.latest), 0),
+      errors: loads.reduce((sum, load) => sum + (load.latest?.errors ?? 0), 0),
+    };
+    samples.push(sample);
+    console.log(sampleRow(sample));
+    return sample;
+  };
+
+  // Warm-up: the same mix for a short while, so that V8 has compiled the hot paths and sized its heap,
+  // then a settle, so that the baseline is the idle process it will be compared with at the end.
+  if (settings.warmupSeconds > 0) {
+    const warmups = targets.map((t) => startLoad(t.proxy.port, settings.warmupSeconds));
+    await Promise.all(warmups.map((load) => load.finished));
+    for (const load of warmups) {
+      if ((load.result?.counts.errors ?? 0) > 0) errors.push(`warm-up errors: ${JSON.stringify(load.result?.errorSamples)}`);
+    }
+    await sleep(Math.min(settings.settleSeconds, 20) * 1000);
+  }
+  const baseline = await takeSample('baseline', []);
+
+  // Load, sampled every interval.
+  const loads = targets.map((t) => startLoad(t.proxy.port, settings.durationSeconds));
+  let loadDone = false;
+  const allFinished = Promise.all(loads.map((load) => load.finished)).finally(() => { loadDone = true; });
+  allFinished.catch(() => {});
+  const loadStart = performance.now();
+  for (let index = 1; !loadDone; index += 1) {
+    const next = loadStart + index * settings.sampleSeconds * 1000;
+    await Promise.race([sleep(Math.max(0, next - performance.now())), allFinished.catch(() => {})]);
+    if (loadDone) break;
+    await takeSample('load', loads);
+    if (performance.now() - loadStart > (settings.durationSeconds + 120) * 1000) throw new Error('load did not stop in time');
+  }
+  await allFinished;
+  const peak = samples.filter((s) => s.phase === 'load');
+
+  // Settle: no load; idle connections close after KEEPALIVE_TIMEOUT.
+  const settleStart = performance.now();
+  for (let index = 1; index * settings.sampleSeconds <= settings.settleSeconds; index += 1) {
+    await sleep(Math.max(0, settleStart + index * settings.sampleSeconds * 1000 - performance.now()));
+    await takeSample('settle', loads);
+  }
+  const final = samples[samples.length - 1];
+
+  for (const [index, load] of loads.entries()) {
+    const result = load.result!;
+    if (result.counts.errors > 0) errors.push(`${targets[index].name}: ${result.counts.errors} errors: ${JSON.stringify(result.errorSamples)}`);
+  }
+
+  // Verdict.
+  const checks: Array<{ what: string; start: string; peak: string; end: string; change: string; pass: boolean }> = [];
+  for (const [index, target] of targets.entries()) {
+    const b = baseline.proxies[index];
+    const f = final.proxies[index];
+    const peakOf = (pick: (p: ProxySample) => number): number => Math.max(...peak.map((s) => pick(s.proxies[index])), pick(b));
+    const check = (what: string, pick: (p: ProxySample) => number, show: (n: number) => string, gated: boolean): void => {
+      const change = (pick(f) - pick(b)) / pick(b);
+      checks.push({
+        what: `${target.name} ${what}${gated ? '' : ' (not gated)'}`,
+        start: show(pick(b)), peak: show(peakOf(pick)), end: show(pick(f)),
+        change: `${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)}%`,
+        pass: !gated || pick(f) <= pick(b) * (1 + settings.tolerance),
+      });
+    };
+    check('RSS MB', (p) => p.rssBytes, mb, true);
+    check('open fds', (p) => p.fds, String, true);
+    check('heap used MB', (p) => p.heapUsedBytes, mb, false);
+    check('heap total MB', (p) => p.heapTotalBytes, mb, false);
+  }
+  const totals = loads.map((load) => load.result!.counts);
+  const sum = (pick: (c: SoakLoadCounts) => number): number => totals.reduce((s, c) => s + pick(c), 0);
+  const lagP99Max = Math.max(...peak.flatMap((s) => s.proxies.map((p) => p.lagP99Seconds)));
+  const lagMax = Math.max(...peak.flatMap((s) => s.proxies.map((p) => p.lagMaxSeconds)));
+  const passed = errors.length === 0 && checks.every((c) => c.pass);
+
+  console.log(`\nbaseline → end (within ${(settings.tolerance * 100).toFixed(0)}% of the baseline to pass):\n`);
+  console.log('| check | baseline | peak under load | end of settle | change | pass |\n|---|---:|---:|---:|---:|---|');
+  for (const c of checks) console.log(`| ${c.what} | ${c.start} | ${c.peak} | ${c.end} | ${c.change} | ${c.pass ? 'yes' : 'NO'} |`);
+  console.log(`\noperations (both proxies): ${sum((c) => c.http1KeepAlive)} HTTP/1.1 keep-alive requests, `
+    + `${sum((c) => c.http1NewConnection)} on new connections, ${sum((c) => c.http1Slow)} slow; `
+    + `${sum((c) => c.webSockets)} WebSocket sessions with ${sum((c) => c.webSocketMessages)} echoed messages; `
+    + `${sum((c) => c.h2Sessions)} HTTP/2 sessions with ${sum((c) => c.h2Streams)} streams; errors ${sum((c) => c.errors)}`);
+  console.log(`event-loop delay under load: worst p99 ${ms(lagP99Max)} ms, worst max ${ms(lagMax)} ms (per ${settings.sampleSeconds} s sample)`);
+  for (const error of errors) console.log(`error: ${error}`);
+  console.log(`\nsoak ${passed ? 'PASSED' : 'FAILED'}`);
+  process.exitCode = passed ? 0 : 1;
+}
+
+process.on('exit', () => killAllChildrenNow());
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`\n${signal}: stopping the soak's processes`);
+    void stopAllChildren().finally(() => process.exit(130));
+  });
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`soak failed: ${(error as Error)?.stack ?? String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await stopAllChildren();
+}
