@@ -19,11 +19,14 @@ export interface DrainProxyInstance {
  * hard limit) for the WebSocket bench, where each idle WebSocket holds two descriptors.
  */
 export async function startDrainProxy(
-  port: number, adminPort: number, appPort: number, options: { nofileLimit?: number; env?: Record<string, string> } = {},
+  port: number, adminPort: number, appPort: number,
+  options: { nofileLimit?: number; env?: Record<string, string>; nodeFlags?: readonly string[] } = {},
 ): Promise<DrainProxyInstance> {
+  // Node flags go before the entry point: NODE_OPTIONS refuses some (the semi-space sizes the soak pins).
+  const node = [process.execPath, ...(options.nodeFlags ?? []), drainProxyEntry];
   const command = options.nofileLimit === undefined
-    ? [process.execPath, drainProxyEntry]
-    : ['prlimit', `--nofile=${options.nofileLimit}:${options.nofileLimit}`, '--', process.execPath, drainProxyEntry];
+    ? node
+    : ['prlimit', `--nofile=${options.nofileLimit}:${options.nofileLimit}`, '--', ...node];
   const child = startChild(command[0], command.slice(1), {
     env: {
       ...process.env,

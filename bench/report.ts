@@ -115,7 +115,7 @@ export function consoleTable(summaries: readonly TargetSummary[]): string {
     .join('\n');
 }
 
-function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
   const alignment = header.map((_, column) => column === 0 ? '---' : '---:');
   return [line(header), line(alignment), ...rows.map(line)].join('\n');

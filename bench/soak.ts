@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { killAllChildrenNow, startChild, stopAllChildren, type StartedChild } from './children.ts';
-import { drainProxyBuilt, drainProxyEntry, startDrainProxy, type DrainProxyInstance } from './drain-proxy.ts';
+import { drainProxyBuilt, startDrainProxy, type DrainProxyInstance } from './drain-proxy.ts';
 import { httpGet, waitUntilServing } from './http-check.ts';
 import { freeLoopbackPorts } from './ports.ts';
 import type { SoakLoadConfig, SoakLoadCounts, SoakLoadResult } from './soak-load.ts';
@@ -44,25 +44,8 @@ const settings = {
   proxyNodeFlags: (process.env.SOAK_PROXY_NODE_FLAGS ?? '--min-semi-space-size=16 --max-semi-space-size=16').split(/\s+/).filter((f) => f !== ''),
 };
 
-/** bench/drain-proxy.ts's startDrainProxy, with Node flags before the entry point (NODE_OPTIONS refuses the semi-space ones). */
-async function startSoakProxy(port: number, adminPort: number, appPort: number, env: Record<string, string>): Promise<DrainProxyInstance> {
-  if (settings.proxyNodeFlags.length === 0) return startDrainProxy(port, adminPort, appPort, { env });
-  const child = startChild(process.execPath, [...settings.proxyNodeFlags, drainProxyEntry], {
-    env: {
-      ...process.env,
-      LISTEN_PORT: String(port),
-      LISTEN_ADDRESS: '127.0.0.1',
-      UPSTREAM: `http://127.0.0.1:${appPort}`,
-      ADMIN_PORT: String(adminPort),
-      ADMIN_ADDRESS: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      DRAIN_DELAY: '0s',
-      DRAIN_TIMEOUT: '2s',
-      ...env,
-    },
-  });
-  await waitUntilServing(`http://127.0.0.1:${adminPort}/readyz`, child, 20_000);
-  return { port, adminPort, child };
+function startSoakProxy(port: number, adminPort: number, appPort: number, env: Record<string, string>): Promise<DrainProxyInstance> {
+  return startDrainProxy(port, adminPort, appPort, { env, nodeFlags: settings.proxyNodeFlags });
 }
 
 const SCRIPT_DIR = new URL('.', import.meta.url).pathname;

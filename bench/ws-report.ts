@@ -1,6 +1,6 @@
 // Figures, verdicts and the docs/benchmarks.md section of the WebSocket part of the bench.
 import { median } from './stats.ts';
-import type { TargetName } from './report.ts';
+import { markdownTable, type TargetName } from './report.ts';
 import type { WsEchoResult, WsOpenResult } from './ws-load.ts';
 
 export interface WsEchoMeasurement {
@@ -171,12 +171,6 @@ export function echoConsoleTable(summaries: readonly WsEchoSummary[]): string {
 
 export function memoryConsoleTable(memory: readonly WsMemoryMeasurement[]): string {
   return consoleTable(MEMORY_HEADER, memoryRows(memory));
-}
-
-function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const line = (cells: readonly string[]) => `| ${cells.join(' | ')} |`;
-  const alignment = header.map((_, column) => column === 0 ? '---' : '---:');
-  return [line(header), line(alignment), ...rows.map(line)].join('\n');
 }
 
 function perRoundTable(summaries: readonly WsEchoSummary[], rounds: number): string {
