@@ -121,19 +121,31 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   return [line(header), line(alignment), ...rows.map(line)].join('\n');
 }
 
-function perRoundTable(summaries: readonly TargetSummary[], rounds: number): string {
+/** One row per target, one column per round; `cell` says what a run shows. */
+export function perRoundTable<Run extends { readonly round: number }>(
+  summaries: readonly { readonly target: string; readonly runs: readonly Run[] }[],
+  rounds: number,
+  cell: (run: Run) => string,
+): string {
   const header = ['target', ...Array.from({ length: rounds }, (_, index) => `round ${index + 1}`)];
   const rows = summaries.map((summary) => [
     summary.target,
     ...Array.from({ length: rounds }, (_, index) => {
       const run = summary.runs.find((measurement) => measurement.round === index + 1);
-      if (run === undefined) return 'n/a';
-      const cpu = run.proxyCpuUsPerRequest ?? run.appCpuUsPerRequest;
-      return `${run.wrk.requestsPerSecond.toFixed(0)} req/s, ${cpu.toFixed(1)} µs `
-        + `(other ${run.otherCpuPercent.toFixed(0)}%, steal ${run.stealPercent.toFixed(0)}%)`;
+      return run === undefined ? 'n/a' : cell(run);
     }),
   ]);
   return markdownTable(header, rows);
+}
+
+/** The machine's other load during a run, so that an odd round can be explained. */
+export function loadNote(run: { readonly otherCpuPercent: number; readonly stealPercent: number }): string {
+  return `(other ${run.otherCpuPercent.toFixed(0)}%, steal ${run.stealPercent.toFixed(0)}%)`;
+}
+
+function httpRoundCell(run: Measurement): string {
+  const cpu = run.proxyCpuUsPerRequest ?? run.appCpuUsPerRequest;
+  return `${run.wrk.requestsPerSecond.toFixed(0)} req/s, ${cpu.toFixed(1)} µs ${loadNote(run)}`;
 }
 
 export function markdownSection(context: RunContext, summaries: readonly TargetSummary[]): string {
@@ -151,7 +163,7 @@ ${markdownTable(HEADER, tableRows(summaries))}
 Per round: req/s; CPU µs per request of the proxy (of the app for \`direct\`); in parentheses, the CPU
 that other processes on the machine used meanwhile and the hypervisor's steal, as shares of all ${context.cpus} CPUs:
 
-${perRoundTable(summaries, context.rounds)}
+${perRoundTable(summaries, context.rounds, httpRoundCell)}
 `;
 }
 

@@ -221,18 +221,20 @@ async function main(): Promise<void> {
     console.log(`\n${docPath} left as it was: drain-proxy was not measured`);
   }
 
+  // What every later section reports about the run and the machine.
+  const section = {
+    tempDir,
+    rawOutputDir,
+    command: context.command,
+    cpuModel: context.cpuModel,
+    kernel: context.kernel,
+    nginxVersion: versions.nginx,
+  };
+
   if (settings.webSocket) {
     // The HTTP targets would only sit idle through the WebSocket figures.
     await stopAllChildren();
-    const webSocket = await runWebSocketBench({
-      settings: settings.webSocketSettings,
-      tempDir,
-      rawOutputDir,
-      command: context.command,
-      cpuModel: context.cpuModel,
-      kernel: context.kernel,
-      nginxVersion: versions.nginx,
-    });
+    const webSocket = await runWebSocketBench({ ...section, settings: settings.webSocketSettings });
     if (settings.writeDoc && webSocket.markdown !== undefined) {
       writeResultsSection(docPath, webSocket.markdown, WS_SECTION);
       console.log(`\nWebSocket figures recorded in ${docPath}`);
@@ -242,13 +244,8 @@ async function main(): Promise<void> {
   if (settings.h2) {
     await stopAllChildren();
     const h2 = await runH2Bench({
+      ...section,
       settings: settings.h2Settings,
-      tempDir,
-      rawOutputDir,
-      command: context.command,
-      cpuModel: context.cpuModel,
-      kernel: context.kernel,
-      nginxVersion: versions.nginx,
       body: APP_BODY,
       bodyBytes: Buffer.byteLength(APP_BODY),
     });

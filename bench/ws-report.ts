@@ -1,6 +1,6 @@
 // Figures, verdicts and the docs/benchmarks.md section of the WebSocket part of the bench.
 import { median } from './stats.ts';
-import { markdownTable, type TargetName } from './report.ts';
+import { loadNote, markdownTable, perRoundTable, type TargetName } from './report.ts';
 import type { WsEchoResult, WsOpenResult } from './ws-load.ts';
 
 export interface WsEchoMeasurement {
@@ -173,19 +173,9 @@ export function memoryConsoleTable(memory: readonly WsMemoryMeasurement[]): stri
   return consoleTable(MEMORY_HEADER, memoryRows(memory));
 }
 
-function perRoundTable(summaries: readonly WsEchoSummary[], rounds: number): string {
-  const header = ['target', ...Array.from({ length: rounds }, (_, index) => `round ${index + 1}`)];
-  const rows = summaries.map((summary) => [
-    summary.target,
-    ...Array.from({ length: rounds }, (_, index) => {
-      const run = summary.runs.find((measurement) => measurement.round === index + 1);
-      if (run === undefined) return 'n/a';
-      const cpu = run.proxyCpuUsPerRoundTrip ?? run.appCpuUsPerRoundTrip;
-      return `${run.result.roundTripsPerSecond.toFixed(0)}/s, ${cpu.toFixed(1)} µs `
-        + `(other ${run.otherCpuPercent.toFixed(0)}%, steal ${run.stealPercent.toFixed(0)}%)`;
-    }),
-  ]);
-  return markdownTable(header, rows);
+function echoRoundCell(run: WsEchoSummary['runs'][number]): string {
+  const cpu = run.proxyCpuUsPerRoundTrip ?? run.appCpuUsPerRoundTrip;
+  return `${run.result.roundTripsPerSecond.toFixed(0)}/s, ${cpu.toFixed(1)} µs ${loadNote(run)}`;
 }
 
 function heapNote(memory: readonly WsMemoryMeasurement[]): string {
@@ -224,7 +214,7 @@ ${markdownTable(ECHO_HEADER, echoRows(summaries))}
 Per round: round trips per second; CPU µs per round trip of the proxy (of the app for \`direct\`); in parentheses, the CPU
 that other processes on the machine used meanwhile and the hypervisor's steal, as shares of all ${context.cpus} CPUs:
 
-${perRoundTable(summaries, context.rounds)}
+${perRoundTable(summaries, context.rounds, echoRoundCell)}
 
 ${markdownTable(MEMORY_HEADER, memoryRows(memory))}
 

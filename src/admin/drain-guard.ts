@@ -6,18 +6,19 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIPv4 } from 'node:net';
+import { peerAddress } from '../listeners/address.ts';
 
 export class DrainGuard {
   readonly #hostIp: string;
   readonly #tokenDigest: Buffer | null;
 
   constructor(hostIp: string, token: string) {
-    this.#hostIp = unmapped(hostIp);
+    this.#hostIp = peerAddress(hostIp, '');
     this.#tokenDigest = token === '' ? null : digest(token);
   }
 
   allows(remoteAddress: string | undefined, tokenHeader: string | string[] | undefined): boolean {
-    const address = unmapped(remoteAddress ?? '');
+    const address = peerAddress(remoteAddress, '');
     if (isLoopback(address)) return true;
     if (this.#hostIp !== '' && address === this.#hostIp) return true;
     if (this.#tokenDigest === null || typeof tokenHeader !== 'string') return false;
@@ -28,10 +29,6 @@ export class DrainGuard {
 
 function digest(text: string): Buffer {
   return createHash('sha256').update(text).digest();
-}
-
-function unmapped(address: string): string {
-  return address.startsWith('::ffff:') && isIPv4(address.slice(7)) ? address.slice(7) : address;
 }
 
 function isLoopback(address: string): boolean {

@@ -34,6 +34,7 @@ import { constants, createServer, type Http2Server, type IncomingHttpHeaders, ty
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
+import { peerAddress } from '../listeners/address.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { StreamForwarder } from './forwarder.ts';
 
@@ -89,7 +90,7 @@ export class H2Connection implements TrackedConnection {
   constructor(session: ServerHttp2Session, ctx: H2Context) {
     this.#session = session;
     this.#ctx = ctx;
-    this.#clientAddress = normalizeAddress(session.socket?.remoteAddress);
+    this.#clientAddress = peerAddress(session.socket?.remoteAddress);
     session.on('stream', this.#onStream);
     session.on('error', (err: NodeJS.ErrnoException) => ctx.logger.debug({ code: err.code, err: err.message }, 'h2 session failed'));
     session.once('close', this.#onClose);
@@ -206,9 +207,4 @@ export class H2Connection implements TrackedConnection {
     this.#finished = true;
     this.#ctx.registry.remove(this, reason);
   }
-}
-
-function normalizeAddress(address: string | undefined): string {
-  if (address === undefined) return 'unknown';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

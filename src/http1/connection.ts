@@ -18,6 +18,7 @@ import type { UpstreamAddress } from '../config/index.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
+import { peerAddress } from '../listeners/address.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
 import { Tunnel } from '../tcp/tunnel.ts';
 import { WebSocketTunnel, type WebSocketContext } from '../websocket/tunnel.ts';
@@ -128,7 +129,7 @@ export class Http1Connection implements TrackedConnection {
   constructor(client: Socket, ctx: Http1Context) {
     this.#ctx = ctx;
     this.#client = client;
-    this.#clientAddress = normalizeAddress(client.remoteAddress);
+    this.#clientAddress = peerAddress(client.remoteAddress);
     this.#requestFramer = new RequestFramer(this.#requestSink, ctx.settings.limits);
     client.on('data', this.#onClientData);
     client.on('end', this.#onClientEnd);
@@ -567,9 +568,4 @@ export class Http1Connection implements TrackedConnection {
     clearTimeout(this.#lingerTimer);
     this.#headerTimer = undefined;
   }
-}
-
-function normalizeAddress(address: string | undefined): string {
-  if (address === undefined) return 'unknown';
-  return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

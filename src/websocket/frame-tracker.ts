@@ -10,12 +10,7 @@
  *      └── unparseable header ──▶ LOST (the stream is forwarded as it is, untracked)
  */
 
-export const OPCODE_CONTINUATION = 0x0;
-export const OPCODE_TEXT = 0x1;
-export const OPCODE_BINARY = 0x2;
 export const OPCODE_CLOSE = 0x8;
-export const OPCODE_PING = 0x9;
-export const OPCODE_PONG = 0xa;
 
 const S_HEADER = 0;
 const S_PAYLOAD = 1;
