@@ -5,6 +5,7 @@
 import type { Socket } from 'node:net';
 import { webSocketTimings, type Config } from './config/index.ts';
 import { DrainController } from './drain/controller.ts';
+import { CloseSpread } from './drain/spread.ts';
 import { ConnectionRegistry } from './listeners/registry.ts';
 import { PublicListener } from './listeners/public.ts';
 import { ConnectionLimit } from './listeners/connection-limit.ts';
@@ -51,6 +52,8 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     logger,
   });
 
+  const webSocketSettings = { closeCode: config.wsCloseCode, closeReason: config.wsCloseReason, delayMs: config.drainDelay, ...webSocketTimings(config) };
+  const closeSpread = new CloseSpread();
   const http1: Http1Context = {
     settings: {
       upstream: config.upstream,
@@ -68,13 +71,9 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     logger,
     upstreamFailed: () => health.checkNow(),
     webSocket: {
-      settings: {
-        closeCode: config.wsCloseCode,
-        closeReason: config.wsCloseReason,
-        delayMs: config.drainDelay,
-        ...webSocketTimings(config),
-      },
+      settings: webSocketSettings,
       drainElapsedMs: () => controller.elapsedMs(),
+      nextCloseMomentMs: () => webSocketSettings.delayMs + closeSpread.nextFraction() * webSocketSettings.spreadMs,
       observer: metrics,
       logger,
     },

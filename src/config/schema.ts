@@ -147,7 +147,7 @@ export const schema = {
   hostIp: variable('HOST_IP', '', parseOptionalAddress,
     'The node\'s address (downward API `status.hostIP`); `/drain` is accepted from it because kubelet hooks come from there.'),
   wsCloseSpread: variable('WS_CLOSE_SPREAD', '5s', parseDuration,
-    'From t0 + DRAIN_DELAY, each WebSocket gets its close frame at a moment drawn uniformly in this window, so reconnects do not hit the other pods at once. Clamped to fit DRAIN_TIMEOUT.'),
+    'From t0 + DRAIN_DELAY, each WebSocket (and event stream) is told to go at its own moment in this window: each moment uniform, all of them evenly spaced, so the other pods get reconnects at a steady connections/window rate instead of at once. Clamped to fit DRAIN_TIMEOUT.'),
   wsCloseCode: variable('WS_CLOSE_CODE', '1012', parseCloseCode,
     'Status code of the close frame sent to WebSocket clients at drain: `1012` (Service Restart) or `1001` (Going Away).'),
   wsCloseReason: variable('WS_CLOSE_REASON', 'draining', parseCloseReason,

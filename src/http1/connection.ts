@@ -430,8 +430,7 @@ export class Http1Connection implements TrackedConnection {
 
   #scheduleStreamEnd(): void {
     if (this.#streamEndTimer !== undefined || this.#streamEndDue) return;
-    const { delayMs, spreadMs } = this.#ctx.webSocket.settings;
-    const wait = delayMs + Math.random() * spreadMs - (this.#ctx.webSocket.drainElapsedMs() ?? 0);
+    const wait = this.#ctx.webSocket.nextCloseMomentMs() - (this.#ctx.webSocket.drainElapsedMs() ?? 0);
     this.#streamEndTimer = setTimeout(() => {
       this.#streamEndTimer = undefined;
       this.#streamEndDue = true;

@@ -37,6 +37,8 @@ export interface WebSocketContext {
   readonly settings: WebSocketSettings;
   /** Milliseconds since the drain started, or undefined while serving. */
   readonly drainElapsedMs: () => number | undefined;
+  /** The next long-lived stream's moment to be told to go, in milliseconds from t0 (inside the close window). */
+  readonly nextCloseMomentMs: () => number;
   readonly observer: WebSocketObserver;
   readonly logger: Logger;
 }
@@ -118,9 +120,7 @@ export class WebSocketTunnel {
   /** The drain has started: pick this connection's moment in the close window. */
   scheduleDrainClose(): void {
     if (this.#closeTimer !== undefined || this.#state !== FORWARDING || this.#finished) return;
-    const { delayMs, spreadMs } = this.#ctx.settings;
-    const at = delayMs + Math.random() * spreadMs;
-    const wait = Math.max(0, at - (this.#ctx.drainElapsedMs() ?? 0));
+    const wait = Math.max(0, this.#ctx.nextCloseMomentMs() - (this.#ctx.drainElapsedMs() ?? 0));
     this.#closeTimer = setTimeout(() => this.#startClose(), wait);
   }
 
