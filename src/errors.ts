@@ -22,6 +22,7 @@ export const errors = {
   DP_HEAD_TOO_LARGE: { status: 431, message: 'request header section too large' },
   DP_TOO_MANY_HEADERS: { status: 431, message: 'too many header lines' },
   DP_HEADER_TIMEOUT: { status: 408, message: 'request head not received in time' },
+  DP_BODY_TIMEOUT: { status: 408, message: 'request body not received in time' },
   DP_UPSTREAM_CONNECT: { status: 502, message: 'upstream refused the connection' },
   DP_UPSTREAM_CONNECT_TIMEOUT: { status: 504, message: 'upstream did not accept the connection in time' },
   DP_UPSTREAM_RESET: { status: 502, message: 'upstream closed the connection before responding' },

@@ -13,6 +13,7 @@ import {
   parsePort,
   parseSize,
 } from './values.ts';
+import { parseTrustedProxies } from './trusted-proxies.ts';
 
 export interface Variable<T> {
   readonly env: string;
@@ -125,7 +126,7 @@ export const schema = {
   upstreamProtocol: variable('UPSTREAM_PROTOCOL', 'http1', (text) => parseChoice(text, UPSTREAM_PROTOCOLS),
     'Protocol HTTP/2 clients\' streams take to the app: `http1` (each stream becomes an HTTP/1.1 request) or `h2c` (stream to stream over cleartext HTTP/2 with prior knowledge: gRPC apps). HTTP/1.1 clients always reach the app over HTTP/1.1.'),
   upstreamResponseTimeout: variable('UPSTREAM_RESPONSE_TIMEOUT', 'off', parseOptionalDuration,
-    'HTTP/1.1: when the app has not begun its response this long after the request head, the client gets 504 and the app connection is dropped (checked about once a second). `off` leaves stalls to the app\'s own timeouts and the drain deadline; streaming responses are unaffected once their head has come.'),
+    'When the app has not begun its response this long after the request head, the client gets 504 and the app request is dropped: HTTP/1.1 (its app connection is closed) and HTTP/2 streams (`:status 504`, the app\'s stream reset or its HTTP/1.1 request aborted). Checked about once a second. `off` leaves stalls to the app\'s own timeouts and the drain deadline; streaming responses are unaffected once their head has come.'),
   upstreamConnectTimeout: variable('UPSTREAM_CONNECT_TIMEOUT', '5s', parseDuration,
     'Give up connecting to the app after this long: HTTP gets 504, a `TCP_PORTS` connection is closed.'),
   adminPort: variable('ADMIN_PORT', '9901', parsePort,
@@ -158,6 +159,8 @@ export const schema = {
     'Close client connections idle this long outside a drain. Keep it above the idle timeout of every load balancer in front (AWS ALB 60 s, Google Cloud 600 s).'),
   headerTimeout: variable('HEADER_TIMEOUT', '10s', parseDuration,
     'A request head must be complete this long after its first byte, or the client gets 408 (slowloris).'),
+  requestBodyTimeout: variable('REQUEST_BODY_TIMEOUT', '60s', parseOptionalDuration,
+    'HTTP/1.1: the longest wait for the next bytes of a request body (Content-Length or chunked) while the app is ready to take them, as nginx\'s `client_body_timeout`. Beyond it the client gets 408 when no response has begun (otherwise both connections are closed) and the app connection is dropped; checked about once a second. `off` disables it. HTTP/2 streams are not covered (a gRPC stream may rightly send nothing for long).'),
   maxHeaderSize: variable('MAX_HEADER_SIZE', '16k', (text) => parseSize(text, 1024, 1 << 20),
     'Largest request or response head in bytes; a larger request gets 431, a larger response 502.'),
   maxHeaderCount: variable('MAX_HEADER_COUNT', '100',
@@ -167,7 +170,9 @@ export const schema = {
     (text) => parseInteger(text, 1, 1_000_000, 'expected a number of connections between 1 and 1000000'),
     'Most client connections open at once, the public port and `TCP_PORTS` together. Beyond it a new connection is closed as soon as it is accepted, before anything is read, and counted in `drain_proxy_connections_refused_total`. Each connection holds two file descriptors (client and app): keep the limit under half the process\'s `ulimit -n`.'),
   forwardedHeaders: variable('FORWARDED_HEADERS', 'on', parseBoolean,
-    'Append the client address to `X-Forwarded-For` and add `X-Forwarded-Proto: http` when absent.'),
+    'Append the client address to `X-Forwarded-For` and set `X-Forwarded-Proto`: the client\'s value when the peer is in `TRUSTED_PROXIES`, `http` otherwise. `off` passes both headers through untouched.'),
+  trustedProxies: variable('TRUSTED_PROXIES', 'private', parseTrustedProxies,
+    'Direct peers (comma-separated addresses and CIDRs) whose `X-Forwarded-Proto` is passed on: an ingress controller in front knows the client\'s scheme. `private` is loopback, RFC 1918, 100.64.0.0/10, link-local, `::1` and `fc00::/7`, where in-cluster peers come from; it can be combined (`private,203.0.113.0/24`). `none` trusts nobody. X-Forwarded-For is appended to whatever the peer.'),
   accessLog: variable('ACCESS_LOG', 'off', parseBoolean,
     'Log one line per request at info level.'),
   logLevel: variable('LOG_LEVEL', 'info', (text) => parseChoice(text, LOG_LEVELS),

@@ -36,7 +36,9 @@ import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import { peerAddress } from '../listeners/address.ts';
 import type { Metrics } from '../metrics/index.ts';
-import type { StreamForwarder } from './forwarder.ts';
+import type { TrustedProxies } from '../config/trusted-proxies.ts';
+import { timeOutStream, type StreamForwarder } from './forwarder.ts';
+import type { Forwarding } from './headers.ts';
 
 /** Largest stream id: the first GOAWAY of a graceful shutdown (RFC 9113 §6.8). */
 export const MAX_STREAM_ID = 2 ** 31 - 1;
@@ -45,8 +47,11 @@ export const GOAWAY_PING_TIMEOUT_MS = 1000;
 
 export interface H2Settings {
   readonly keepAliveTimeoutMs: number;
+  /** UPSTREAM_RESPONSE_TIMEOUT; 0 is off. */
+  readonly responseTimeoutMs: number;
   readonly drainIdleCloseMs: number;
   readonly forwardedHeaders: boolean;
+  readonly trustedProxies: TrustedProxies;
   readonly accessLog: boolean;
 }
 
@@ -77,7 +82,9 @@ export class H2Connection implements TrackedConnection {
   readonly #session: ServerHttp2Session;
   readonly #ctx: H2Context;
   readonly #clientAddress: string;
-  readonly #streams = new Set<ServerHttp2Stream>();
+  /** Open streams and when each began (for UPSTREAM_RESPONSE_TIMEOUT). */
+  readonly #streams = new Map<ServerHttp2Stream, number>();
+  readonly #forwarding: Forwarding | null;
   #draining = false;
   #goawaySent = false;
   #drainIdleTimer: NodeJS.Timeout | undefined;
@@ -91,6 +98,8 @@ export class H2Connection implements TrackedConnection {
     this.#session = session;
     this.#ctx = ctx;
     this.#clientAddress = peerAddress(session.socket?.remoteAddress);
+    const { forwardedHeaders, trustedProxies } = ctx.settings;
+    this.#forwarding = forwardedHeaders ? { clientAddress: this.#clientAddress, trustedPeer: trustedProxies.includes(this.#clientAddress) } : null;
     session.on('stream', this.#onStream);
     session.on('error', (err: NodeJS.ErrnoException) => ctx.logger.debug({ code: err.code, err: err.message }, 'h2 session failed'));
     session.once('close', this.#onClose);
@@ -148,15 +157,25 @@ export class H2Connection implements TrackedConnection {
     if (session.destroyed) return;
     // RST_STREAM(CANCEL) goes out at once (never an END_STREAM: the client must see the cut), then GOAWAY(NO_ERROR);
     // the socket is destroyed once those frames are written, whatever the client does.
-    for (const stream of this.#streams) if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+    for (const stream of this.#streams.keys()) if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
     if (!session.closed) session.close();
     setImmediate(() => {
       if (!session.destroyed) session.destroy();
     });
   }
 
-  /** The keep-alive timeout, outside a drain: a session with no stream for KEEPALIVE_TIMEOUT is closed. */
+  /**
+   * Once a second: streams whose response has not begun within
+   * UPSTREAM_RESPONSE_TIMEOUT get 504; outside a drain, a session with no
+   * stream for KEEPALIVE_TIMEOUT is closed.
+   */
   tick(now: number): void {
+    const { responseTimeoutMs } = this.#ctx.settings;
+    if (responseTimeoutMs > 0) {
+      for (const [stream, startedAt] of this.#streams) {
+        if (!stream.headersSent && !stream.closed && now - startedAt >= responseTimeoutMs) timeOutStream(stream, this.#ctx);
+      }
+    }
     if (this.#draining || this.#closedBy !== null || this.#streams.size > 0) return;
     if (now - this.#idleSince < this.#ctx.settings.keepAliveTimeoutMs) return;
     this.#closedBy = 'idle_timeout';
@@ -174,7 +193,7 @@ export class H2Connection implements TrackedConnection {
   readonly #onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
     const { registry, metrics, settings, logger, forwarder } = this.#ctx;
     const startedAt = performance.now();
-    this.#streams.add(stream);
+    this.#streams.set(stream, startedAt);
     registry.requestStarted('h2');
     // A session idle at t0, or opened during the drain, is served: its first stream carries the hint.
     if (this.#draining && !this.#goawaySent) this.#sendGoaway();
@@ -193,7 +212,7 @@ export class H2Connection implements TrackedConnection {
         registry.requestAbandoned('h2');
       }
     });
-    forwarder.forward(stream, headers, settings.forwardedHeaders ? this.#clientAddress : null);
+    forwarder.forward(stream, headers, this.#forwarding);
   };
 
   readonly #onClose = (): void => {

@@ -8,28 +8,37 @@ import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'nod
 import type { UpstreamAddress } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
+import type { Forwarding } from './headers.ts';
 
-export interface ForwarderContext {
-  readonly upstream: UpstreamAddress;
-  readonly connectTimeoutMs: number;
+/** Where a stream's failure is counted and logged. */
+export interface FailureContext {
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** A connection to the app failed: re-check its health now. */
+  readonly upstreamFailed?: () => void;
+}
+
+export interface ForwarderContext extends FailureContext {
+  readonly upstream: UpstreamAddress;
+  readonly connectTimeoutMs: number;
   readonly upstreamFailed: () => void;
 }
 
 export interface StreamForwarder {
-  /** Forwards one client stream; `clientAddress` is null when X-Forwarded-For is off. */
-  forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, clientAddress: string | null): void;
+  /**
+   * Forwards one client stream; `forwarding` is null when FORWARDED_HEADERS is off. Closing the client stream (for
+   * whatever reason: a reset, a timeout) cancels the app's side.
+   */
+  forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, forwarding: Forwarding | null): void;
   /** Closes idle upstream connections (the process is ending). */
   close(): void;
 }
 
 /** Answers a stream that never reached the app with a bodiless error status, or resets it if a response already started. */
-export function failStream(stream: ServerHttp2Stream, status: number, ctx: ForwarderContext, kind: UpstreamErrorKind, err?: NodeJS.ErrnoException): void {
+export function failStream(stream: ServerHttp2Stream, status: number, ctx: FailureContext, kind: UpstreamErrorKind, err?: NodeJS.ErrnoException): void {
   ctx.metrics.upstreamError(kind);
   ctx.logger.warn({ kind, code: err?.code, protocol: 'h2' }, 'upstream request failed');
-  if (kind === 'connect_refused' || kind === 'connect_timeout') ctx.upstreamFailed();
+  if (kind === 'connect_refused' || kind === 'connect_timeout') ctx.upstreamFailed?.();
   if (stream.destroyed || stream.closed) return;
   if (!stream.headersSent) {
     try {
@@ -40,4 +49,15 @@ export function failStream(stream: ServerHttp2Stream, status: number, ctx: Forwa
     }
   }
   stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+}
+
+/**
+ * UPSTREAM_RESPONSE_TIMEOUT passed with no response head from the app: the
+ * client gets `:status 504` and the stream is closed (RST_STREAM NO_ERROR
+ * after the complete answer, so a client still sending a body stops), which
+ * makes the forwarder cancel the app's side.
+ */
+export function timeOutStream(stream: ServerHttp2Stream, ctx: FailureContext): void {
+  failStream(stream, 504, ctx, 'response_timeout');
+  if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
 }

@@ -11,6 +11,13 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 
 export type HeaderValue = string | string[] | number | undefined;
 
+/** What a session adds to its streams' requests; null when FORWARDED_HEADERS is off. Decided once per session. */
+export interface Forwarding {
+  readonly clientAddress: string;
+  /** The peer is in TRUSTED_PROXIES: its X-Forwarded-Proto is passed on. */
+  readonly trustedPeer: boolean;
+}
+
 function connectionListed(headers: Record<string, HeaderValue>): Set<string> | null {
   const value = headers.connection;
   if (value === undefined) return null;
@@ -25,9 +32,9 @@ function connectionListed(headers: Record<string, HeaderValue>): Set<string> | n
 /**
  * Request headers for an HTTP/2 upstream: pseudo-headers kept, hop-by-hop
  * fields dropped (`te: trailers`, the only TE HTTP/2 allows, is kept), the
- * client's address appended to X-Forwarded-For when asked.
+ * forwarded headers set when asked.
  */
-export function h2RequestHeaders(headers: IncomingHttpHeaders, clientAddress: string | null): OutgoingHttpHeaders {
+export function h2RequestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding | null): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const name of Object.keys(headers)) {
     const value = headers[name];
@@ -38,7 +45,7 @@ export function h2RequestHeaders(headers: IncomingHttpHeaders, clientAddress: st
     if (HOP_BY_HOP.has(name)) continue;
     out[name] = value;
   }
-  if (clientAddress !== null) forwarded(out, clientAddress);
+  if (forwarding !== null) forwarded(out, forwarding);
   return out;
 }
 
@@ -46,14 +53,14 @@ export function h2RequestHeaders(headers: IncomingHttpHeaders, clientAddress: st
  * Request headers for an HTTP/1.1 upstream: no pseudo-headers (`:authority`
  * becomes Host when there is none), no hop-by-hop fields.
  */
-export function http1RequestHeaders(headers: IncomingHttpHeaders, clientAddress: string | null): OutgoingHttpHeaders {
+export function http1RequestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding | null): OutgoingHttpHeaders {
   const out: OutgoingHttpHeaders = {};
   for (const name of Object.keys(headers)) {
     if (name.charCodeAt(0) === 0x3a /* : */ || HOP_BY_HOP.has(name)) continue;
     out[name] = headers[name];
   }
   if (out.host === undefined && headers[':authority'] !== undefined) out.host = String(headers[':authority']);
-  if (clientAddress !== null) forwarded(out, clientAddress);
+  if (forwarding !== null) forwarded(out, forwarding);
   return out;
 }
 
@@ -78,8 +85,9 @@ export function fromH2Response(headers: IncomingHttpHeaders): OutgoingHttpHeader
   return out;
 }
 
-function forwarded(out: OutgoingHttpHeaders, clientAddress: string): void {
+/** X-Forwarded-For appended to; X-Forwarded-Proto the peer's only when it is trusted, `http` otherwise. */
+function forwarded(out: OutgoingHttpHeaders, { clientAddress, trustedPeer }: Forwarding): void {
   const before = out['x-forwarded-for'];
   out['x-forwarded-for'] = before === undefined ? clientAddress : `${Array.isArray(before) ? before.join(', ') : String(before)}, ${clientAddress}`;
-  if (out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
+  if (!trustedPeer || out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
 }

@@ -36,7 +36,14 @@ export function publicDispatch(config: Config, ctx: PublicDispatchContext, http1
   };
   const forwarder: StreamForwarder = config.upstreamProtocol === 'h2c' ? new H2cForwarder(forwarderContext) : new Http1Forwarder(forwarderContext);
   const front = new H2Front({
-    settings: { keepAliveTimeoutMs: config.keepAliveTimeout, drainIdleCloseMs: config.drainIdleClose, forwardedHeaders: config.forwardedHeaders, accessLog: config.accessLog },
+    settings: {
+      keepAliveTimeoutMs: config.keepAliveTimeout,
+      responseTimeoutMs: config.upstreamResponseTimeout,
+      drainIdleCloseMs: config.drainIdleClose,
+      forwardedHeaders: config.forwardedHeaders,
+      trustedProxies: config.trustedProxies,
+      accessLog: config.accessLog,
+    },
     registry: ctx.registry,
     metrics: ctx.metrics,
     logger: ctx.logger,

@@ -26,7 +26,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { fromH2Response, h2RequestHeaders } from './headers.ts';
+import { fromH2Response, h2RequestHeaders, type Forwarding } from './headers.ts';
 import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = constants;
@@ -88,13 +88,13 @@ export class H2cForwarder implements StreamForwarder {
     if (this.#current === session) this.#current = null;
   };
 
-  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, clientAddress: string | null): void {
+  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
     const upstream = this.#session();
     const endStream = client.endAfterHeaders;
     let up: ClientHttp2Stream;
     try {
-      up = upstream.session.request(h2RequestHeaders(headers, clientAddress), { endStream, waitForTrailers: !endStream });
+      up = upstream.session.request(h2RequestHeaders(headers, forwarding), { endStream, waitForTrailers: !endStream });
     } catch (err) {
       failStream(client, 502, ctx, 'reset', err as NodeJS.ErrnoException);
       return;

@@ -9,7 +9,7 @@
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { fromHttp1Response, http1RequestHeaders } from './headers.ts';
+import { fromHttp1Response, http1RequestHeaders, type Forwarding } from './headers.ts';
 import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
 
 export class Http1Forwarder implements StreamForwarder {
@@ -20,7 +20,7 @@ export class Http1Forwarder implements StreamForwarder {
     this.#ctx = ctx;
   }
 
-  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, clientAddress: string | null): void {
+  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
     const method = String(headers[':method']);
     if (method === 'CONNECT') {
@@ -34,7 +34,7 @@ export class Http1Forwarder implements StreamForwarder {
       port,
       method,
       path: String(headers[':path'] ?? '/'),
-      headers: http1RequestHeaders(headers, clientAddress),
+      headers: http1RequestHeaders(headers, forwarding),
       agent: this.#agent,
       timeout: ctx.connectTimeoutMs,
     });
@@ -49,8 +49,10 @@ export class Http1Forwarder implements StreamForwarder {
       if (!connected) req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
     });
     client.on('error', () => {});
+    /** The client stream closed first and the request was aborted for it: its error is ours, not the app's. */
+    let abandoned = false;
     req.on('error', (err: NodeJS.ErrnoException) => {
-      if (response !== null) return; // the response's close handler resets the client
+      if (response !== null || abandoned) return; // the response's close handler resets the client
       const kind = err.code === 'ETIMEDOUT' ? 'connect_timeout' : connected ? 'reset' : 'connect_refused';
       failStream(client, kind === 'connect_timeout' ? 504 : 502, ctx, kind, err);
     });
@@ -88,7 +90,9 @@ export class Http1Forwarder implements StreamForwarder {
       });
     });
     client.once('close', () => {
-      if (response === null || !response.complete) req.destroy();
+      if (response !== null && response.complete) return;
+      abandoned = true;
+      req.destroy();
     });
     if (client.endAfterHeaders) req.end();
     else client.pipe(req);

@@ -15,6 +15,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { UpstreamAddress } from '../config/index.ts';
+import type { TrustedProxies } from '../config/trusted-proxies.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
@@ -44,9 +45,12 @@ export interface Http1Settings {
   readonly responseTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly headerTimeoutMs: number;
+  /** REQUEST_BODY_TIMEOUT; 0 is off. */
+  readonly requestBodyTimeoutMs: number;
   readonly drainIdleCloseMs: number;
   readonly limits: FramerLimits;
   readonly forwardedHeaders: boolean;
+  readonly trustedProxies: TrustedProxies;
   readonly accessLog: boolean;
 }
 
@@ -118,6 +122,11 @@ export class Http1Connection implements TrackedConnection {
   #drainIdleTimer: NodeJS.Timeout | undefined;
   #lingerTimer: NodeJS.Timeout | undefined;
   #tunnel: Tunnel | WebSocketTunnel | null = null;
+  /** The client's bytes read at the last sweep, and when that count last moved: the request body timeout's clock. */
+  #bytesReadAtSweep = 0;
+  #readProgressAt = performance.now();
+  /** Whether the peer may state the scheme (TRUSTED_PROXIES): decided once, on the first X-Forwarded-Proto it sends. */
+  #trustedPeer: boolean | undefined;
   /** The response in progress is a server-sent event stream, ended by the proxy at drain. */
   #eventStream: EventBoundary | null = null;
   #streamEndTimer: NodeJS.Timeout | undefined;
@@ -156,15 +165,28 @@ export class Http1Connection implements TrackedConnection {
   }
 
   /**
-   * The keep-alive timeout, checked about once a second rather than by a
-   * per-socket timer that every read and write would have to re-arm.
+   * The keep-alive, response and request body timeouts, checked about once a
+   * second rather than by per-socket timers that every read and write would
+   * have to re-arm.
    */
   tick(now: number): void {
-    const { keepAliveTimeoutMs: timeout, responseTimeoutMs } = this.#ctx.settings;
+    const { keepAliveTimeoutMs: timeout, responseTimeoutMs, requestBodyTimeoutMs } = this.#ctx.settings;
     if (responseTimeoutMs > 0 && !this.#closing && !this.#responseOpen && this.#upstream !== null) {
       const waiting = this.#requests.peek();
       if (waiting !== undefined && now - waiting.startedAt >= responseTimeoutMs) {
         this.#upstreamFailed(this.#upstream, 'response_timeout');
+        return;
+      }
+    }
+    if (requestBodyTimeoutMs > 0 && !this.#closing && this.#tunnel === null) {
+      // Progress is the socket's own byte count, compared once a sweep: nothing is measured per chunk. A client
+      // paused by backpressure (the app not reading) is waiting on the app, not stalling.
+      const read = this.#client.bytesRead;
+      if (read !== this.#bytesReadAtSweep || this.#client.isPaused() || !this.#requestFramer.inBody) {
+        this.#bytesReadAtSweep = read;
+        this.#readProgressAt = now;
+      } else if (now - this.#readProgressAt >= requestBodyTimeoutMs) {
+        this.#onRequestBodyTimeout();
         return;
       }
     }
@@ -188,6 +210,19 @@ export class Http1Connection implements TrackedConnection {
       this.#headerTimer = setTimeout(this.#onHeaderTimeout, this.#ctx.settings.headerTimeoutMs);
     }
   };
+
+  /**
+   * The client stopped sending a body it announced. The app holds a request it
+   * will never get whole: its connection goes, and the client gets 408 if
+   * nothing has been answered on its behalf yet; otherwise both are closed.
+   */
+  #onRequestBodyTimeout(): void {
+    this.#requestFramer.stop();
+    this.#countRefusal('DP_BODY_TIMEOUT');
+    this.#dropUpstream();
+    if (this.#requests.length === 1 && !this.#responseOpen) this.#respondAndClose('DP_BODY_TIMEOUT', 'bad_request');
+    else this.#abort('client');
+  }
 
   readonly #onHeaderTimeout = (): void => {
     this.#headerTimer = undefined;
@@ -227,7 +262,9 @@ export class Http1Connection implements TrackedConnection {
       this.#requests.push(new PendingRequest(performance.now(), head.keepAlive, head.method));
       if (this.#upstream === null) this.#connectUpstream();
       this.#responseFramer!.expect(head);
-      return settings.forwardedHeaders ? withForwarded(head, this.#clientAddress) : undefined;
+      if (!settings.forwardedHeaders) return undefined;
+      if (head.hasForwardedProto) this.#trustedPeer ??= settings.trustedProxies.includes(this.#clientAddress);
+      return withForwarded(head, this.#clientAddress, this.#trustedPeer === true);
     },
     onData: (bytes: Buffer): void => {
       if (this.#upstreamConnected) {
@@ -248,10 +285,14 @@ export class Http1Connection implements TrackedConnection {
 
   /** Refuses the request being read: answered once the responses before it are done, then the connection closes. */
   #refuse(code: ErrorCode): void {
-    this.#ctx.metrics.requestRejected(code);
-    this.#ctx.logger.debug({ code, client: this.#clientAddress }, 'request refused');
+    this.#countRefusal(code);
     if (this.#requests.length === 0 && !this.#responseOpen) this.#respondAndClose(code, 'bad_request');
     else this.#deferredError = code;
+  }
+
+  #countRefusal(code: ErrorCode): void {
+    this.#ctx.metrics.requestRejected(code);
+    this.#ctx.logger.debug({ code, client: this.#clientAddress }, 'request refused');
   }
 
   #respondAndClose(code: ErrorCode, reason: CloseReason): void {

@@ -147,6 +147,11 @@ export abstract class MessageFramer {
     return this.#state === S_UNTIL_CLOSE;
   }
 
+  /** Inside a message's body (or trailers): its head is done, its end not yet seen. */
+  get inBody(): boolean {
+    return this.#inMessage && this.#state > S_HEAD && this.#state < S_PAUSED;
+  }
+
   get paused(): boolean {
     return this.#state === S_PAUSED;
   }

@@ -148,9 +148,14 @@ export class MessageHead {
   hopLines: number[] = [];
   /** Offset just past the last X-Forwarded-For value, or -1. */
   forwardedForEnd = -1;
-  hasForwardedProto = false;
+  /** [start, end) of each X-Forwarded-Proto line, CRLF included; null when there is none (most requests). */
+  forwardedProtoLines: number[] | null = null;
   /** Content-Type is text/event-stream (server-sent events). */
   eventStream = false;
+
+  get hasForwardedProto(): boolean {
+    return this.forwardedProtoLines !== null;
+  }
 
   /** The head as received, request or status line to the final CRLF CRLF included. Made only when asked for. */
   get bytes(): Buffer {
@@ -311,7 +316,7 @@ export class HeadReader {
         head.eventStream = startsWithIgnoreCase(buf, valueStart, valueEnd, 'text/event-stream');
         break;
       case H_X_FORWARDED_PROTO:
-        head.hasForwardedProto = true;
+        (head.forwardedProtoLines ??= []).push(start - base, end + 2 - base);
         break;
     }
     return undefined;
@@ -370,53 +375,59 @@ export class HeadReader {
 }
 
 const CONNECTION_CLOSE = Buffer.from('Connection: close\r\n', 'latin1');
+const NO_LINES: readonly number[] = [];
 
-/** The head with its Connection and Keep-Alive lines replaced by `Connection: close`. */
-export function withConnectionClose(head: MessageHead): Buffer {
-  const src = head.bytes;
-  const hop = head.hopLines;
-  let dropped = 0;
-  for (let i = 0; i < hop.length; i += 2) dropped += hop[i + 1] - hop[i];
-  const out = Buffer.allocUnsafe(src.length - dropped + CONNECTION_CLOSE.length);
+/**
+ * A rewritten head: `src` without the [start, end) ranges in `drop` (whole
+ * lines, in order), with `insert` put at offset `at` (-1: nowhere; never
+ * inside a dropped line), and `lines`, then `more`, added before the final
+ * CRLF. One copy of each kept byte.
+ */
+function rewriteHead(src: Buffer, drop: readonly number[], at: number, insert: Buffer, lines: Buffer, more: Buffer): Buffer {
+  let size = src.length + insert.length + lines.length + more.length;
+  for (let i = 0; i < drop.length; i += 2) size -= drop[i + 1] - drop[i];
+  const out = Buffer.allocUnsafe(size);
+  const last = src.length - 2;
   let from = 0;
   let to = 0;
-  for (let i = 0; i < hop.length; i += 2) {
-    to += src.copy(out, to, from, hop[i]);
-    from = hop[i + 1];
+  for (let i = 0; ; i += 2) {
+    const until = i < drop.length ? drop[i] : last;
+    if (at >= from && at <= until) {
+      to += src.copy(out, to, from, at);
+      to += insert.copy(out, to);
+      from = at;
+      at = -1;
+    }
+    to += src.copy(out, to, from, until);
+    if (i >= drop.length) break;
+    from = drop[i + 1];
   }
-  to += src.copy(out, to, from, src.length - 2);
-  to += CONNECTION_CLOSE.copy(out, to);
+  to += lines.copy(out, to);
+  to += more.copy(out, to);
   out[to++] = CR;
   out[to] = 10;
   return out;
 }
 
+/** The head with its Connection and Keep-Alive lines replaced by `Connection: close`. */
+export function withConnectionClose(head: MessageHead): Buffer {
+  return rewriteHead(head.bytes, head.hopLines, -1, EMPTY, CONNECTION_CLOSE, EMPTY);
+}
+
 /**
  * The request head with the client's address appended to X-Forwarded-For (a
- * new line when there was none) and X-Forwarded-Proto added when absent.
+ * new line when there was none) and X-Forwarded-Proto set: the client's own
+ * lines are kept only when `trustedPeer` says its peer may state the scheme
+ * (TRUSTED_PROXIES); otherwise they are replaced with `http`.
  */
-export function withForwarded(head: MessageHead, clientAddress: string): Buffer {
-  const { source, start, end } = head;
+export function withForwarded(head: MessageHead, clientAddress: string, trustedPeer: boolean): Buffer {
   const lines = forwardedLines(clientAddress);
-  const proto = head.hasForwardedProto ? 0 : FORWARDED_PROTO.length;
-  if (head.forwardedForEnd >= 0) {
-    const at = start + head.forwardedForEnd;
-    const out = Buffer.allocUnsafe(end - start + lines.append.length + proto);
-    let to = source.copy(out, 0, start, at);
-    to += lines.append.copy(out, to);
-    to += source.copy(out, to, at, end - 2);
-    if (proto > 0) to += FORWARDED_PROTO.copy(out, to);
-    out[to++] = CR;
-    out[to] = 10;
-    return out;
-  }
-  const out = Buffer.allocUnsafe(end - start - 2 + lines.line.length + proto + 2);
-  let to = source.copy(out, 0, start, end - 2);
-  to += lines.line.copy(out, to);
-  if (proto > 0) to += FORWARDED_PROTO.copy(out, to);
-  out[to++] = CR;
-  out[to] = 10;
-  return out;
+  const protoLines = head.forwardedProtoLines;
+  const keepProto = protoLines !== null && trustedPeer;
+  const drop = protoLines === null || keepProto ? NO_LINES : protoLines;
+  const proto = keepProto ? EMPTY : FORWARDED_PROTO;
+  if (head.forwardedForEnd >= 0) return rewriteHead(head.bytes, drop, head.forwardedForEnd, lines.append, proto, EMPTY);
+  return rewriteHead(head.bytes, drop, -1, EMPTY, lines.line, proto);
 }
 
 const FORWARDED_PROTO = Buffer.from('X-Forwarded-Proto: http\r\n', 'latin1');

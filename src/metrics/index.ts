@@ -77,7 +77,7 @@ export class Metrics implements WebSocketObserver {
     });
     for (const reason of REFUSED_REASONS) this.#refused.inc({ reason }, 0);
     this.#badRequests = new Counter({
-      name: 'drain_proxy_rejected_requests_total', help: 'Requests refused before reaching the app, by error code', labelNames: ['code'], registers: [registry],
+      name: 'drain_proxy_rejected_requests_total', help: 'Requests refused by the proxy, by error code (before reaching the app, except DP_BODY_TIMEOUT)', labelNames: ['code'], registers: [registry],
     });
     this.#drainDenied = new Counter({
       name: 'drain_proxy_drain_denied_total', help: '/drain calls refused (not loopback, HOST_IP or a valid token)', registers: [registry],

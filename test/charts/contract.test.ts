@@ -46,10 +46,12 @@ const MAPPED: Record<string, [string, string | string[], string]> = {
   TCP_IDLE_CLOSE: ['tcp.idleClose', '30s', '30s'],
   KEEPALIVE_TIMEOUT: ['http.keepAliveTimeout', '75s', '75s'],
   HEADER_TIMEOUT: ['http.headerTimeout', '20s', '20s'],
+  REQUEST_BODY_TIMEOUT: ['http.requestBodyTimeout', '30s', '30s'],
   MAX_HEADER_SIZE: ['http.maxHeaderSize', '32k', '32k'],
   MAX_HEADER_COUNT: ['http.maxHeaderCount', '200', '200'],
   MAX_CONNECTIONS: ['http.maxConnections', '20000', '20000'],
   FORWARDED_HEADERS: ['http.forwardedHeaders', 'false', 'off'],
+  TRUSTED_PROXIES: ['http.trustedProxies', ['http.trustedProxies=private\\,203.0.113.0/24'], 'private,203.0.113.0/24'],
   ACCESS_LOG: ['log.access', 'true', 'on'],
   LOG_LEVEL: ['log.level', 'debug', 'debug'],
 };

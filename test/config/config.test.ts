@@ -18,6 +18,9 @@ test('defaults match the public contract', () => {
   assert.equal(config.drainIdleClose, 1000);
   assert.equal(config.drainToken, '');
   assert.equal(config.logLevel, 'info');
+  assert.equal(config.upstreamResponseTimeout, 0, 'off');
+  assert.equal(config.requestBodyTimeout, 60_000, 'as nginx client_body_timeout');
+  assert.equal(config.trustedProxies.text, 'private');
 });
 
 test('durations: 750ms, 5s, 2m, bare seconds', () => {
@@ -36,6 +39,8 @@ test('other value types', () => {
   assert.equal(loadConfig({ MAX_HEADER_SIZE: '32k' }).maxHeaderSize, 32768);
   assert.equal(loadConfig({ FORWARDED_HEADERS: 'off' }).forwardedHeaders, false);
   assert.equal(loadConfig({ HOST_IP: '10.0.0.7' }).hostIp, '10.0.0.7');
+  assert.equal(loadConfig({ REQUEST_BODY_TIMEOUT: 'off' }).requestBodyTimeout, 0);
+  assert.equal(loadConfig({ REQUEST_BODY_TIMEOUT: '15s' }).requestBodyTimeout, 15_000);
 });
 
 const invalid: Array<[Record<string, string>, RegExp]> = [
@@ -47,6 +52,8 @@ const invalid: Array<[Record<string, string>, RegExp]> = [
   [{ LOG_LEVEL: 'verbose' }, /^invalid LOG_LEVEL="verbose": expected one of trace, debug, info/],
   [{ HOST_IP: 'node-1' }, /^invalid HOST_IP="node-1"/],
   [{ ACCESS_LOG: 'maybe' }, /^invalid ACCESS_LOG="maybe": expected on or off/],
+  [{ REQUEST_BODY_TIMEOUT: 'never' }, /^invalid REQUEST_BODY_TIMEOUT="never": expected off, or a duration/],
+  [{ TRUSTED_PROXIES: '10.0.0.0/99' }, /^invalid TRUSTED_PROXIES="10.0.0.0\/99": expected private, none/],
   [{ DRAIN_DELAY: '30s', DRAIN_TIMEOUT: '25s' }, /^invalid DRAIN_DELAY=30s: must be shorter than DRAIN_TIMEOUT=25s/],
   [{ WS_CLOSE_CODE: '1000' }, /^invalid WS_CLOSE_CODE="1000": expected 1012 \(Service Restart\) or 1001 \(Going Away\)$/],
   [{ WS_CLOSE_REASON: 'x'.repeat(124) }, /^invalid WS_CLOSE_REASON=.*at most 123 bytes/],

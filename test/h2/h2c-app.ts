@@ -6,7 +6,7 @@
  *   /hold     headers, one chunk, then nothing until the client goes
  *   /slow?ms  answers after ms
  *   /reset    RST_STREAM ENHANCE_YOUR_CALM right after the headers
- *   anything else: 200 "h2c <path>" with the request's x-forwarded-for echoed in a header
+ *   anything else: 200 "h2c <path>" with the request's x-forwarded-for and -proto echoed in headers
  * Every stream's close code is recorded by path.
  */
 import { createHash } from 'node:crypto';
@@ -78,7 +78,12 @@ export async function startH2cApp(): Promise<H2cApp> {
         return;
       default:
         stream.resume();
-        stream.respond({ ':status': 200, 'content-type': 'text/plain', 'x-seen-xff': String(headers['x-forwarded-for'] ?? '') });
+        stream.respond({
+          ':status': 200,
+          'content-type': 'text/plain',
+          'x-seen-xff': String(headers['x-forwarded-for'] ?? ''),
+          'x-seen-xfp': String(headers['x-forwarded-proto'] ?? ''),
+        });
         stream.end(`h2c ${url.pathname}`);
     }
   });

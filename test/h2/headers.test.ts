@@ -54,10 +54,20 @@ test('the translated headers are accepted by node:http2 (no ERR_HTTP2_INVALID_CO
 test('requests to an HTTP/1.1 app: no pseudo-headers, :authority becomes Host, hop-by-hop dropped, X-Forwarded-For appended', () => {
   const out = http1RequestHeaders(
     { ':method': 'POST', ':path': '/x', ':scheme': 'http', ':authority': 'svc:8000', te: 'trailers', 'x-forwarded-for': '10.0.0.1', 'content-type': 'a/b' },
-    '127.0.0.1',
+    { clientAddress: '127.0.0.1', trustedPeer: true },
   );
   assert.deepEqual(out, { host: 'svc:8000', 'x-forwarded-for': '10.0.0.1, 127.0.0.1', 'x-forwarded-proto': 'http', 'content-type': 'a/b' });
   assert.equal(http1RequestHeaders({ ':authority': 'a', host: 'b' }, null).host, 'b', 'an explicit Host wins');
+});
+
+test('X-Forwarded-Proto: a trusted peer\'s is passed on, an untrusted peer\'s replaced with http, in both upstream protocols', () => {
+  for (const translate of [http1RequestHeaders, h2RequestHeaders]) {
+    const claims = { ':method': 'GET', ':path': '/', ':authority': 'a', 'x-forwarded-proto': 'https' };
+    assert.equal(translate(claims, { clientAddress: '10.1.2.3', trustedPeer: true })['x-forwarded-proto'], 'https');
+    assert.equal(translate(claims, { clientAddress: '203.0.113.5', trustedPeer: false })['x-forwarded-proto'], 'http');
+    assert.equal(translate(claims, { clientAddress: '203.0.113.5', trustedPeer: false })['x-forwarded-for'], '203.0.113.5');
+    assert.equal(translate(claims, null)['x-forwarded-proto'], 'https', 'FORWARDED_HEADERS=off passes it untouched');
+  }
 });
 
 test('requests to an h2c app: pseudo-headers and `te: trailers` kept (gRPC needs it), other TE values dropped', () => {

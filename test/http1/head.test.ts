@@ -288,7 +288,7 @@ describe('withConnectionClose', () => {
 });
 
 describe('withForwarded', () => {
-  const rewriteFrom = (address: string) => (head: MessageHead): Buffer => withForwarded(head, address);
+  const rewriteFrom = (address: string, trustedPeer = true) => (head: MessageHead): Buffer => withForwarded(head, address, trustedPeer);
 
   test('adds X-Forwarded-For and X-Forwarded-Proto when absent', () => {
     const { rewritten } = headOf('GET / HTTP/1.1\r\nHost: a\r\n\r\n', { rewrite: rewriteFrom('192.0.2.7') });
@@ -311,6 +311,16 @@ describe('withForwarded', () => {
       rewritten,
       'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-for: 10.0.0.2, 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n',
     );
+  });
+
+  test('an untrusted peer\'s X-Forwarded-Proto lines, every one, are replaced with http; X-Forwarded-For is still appended to', () => {
+    const raw = 'GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\nx-forwarded-proto: wss\r\nAccept: */*\r\n\r\n';
+    const { rewritten } = headOf(raw, { rewrite: rewriteFrom('192.0.2.7', false) });
+    assert.equal(rewritten, 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.7\r\nAccept: */*\r\nX-Forwarded-Proto: http\r\n\r\n');
+    const last = headOf('GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: https\r\n\r\n', { rewrite: rewriteFrom('192.0.2.7', false) });
+    assert.equal(last.rewritten, 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n\r\n');
+    const trusted = headOf(raw, { rewrite: rewriteFrom('192.0.2.7', true) });
+    assert.equal(trusted.rewritten, 'GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1, 192.0.2.7\r\nx-forwarded-proto: wss\r\nAccept: */*\r\n\r\n');
   });
 
   test('an empty X-Forwarded-For still ends with the client address', () => {

@@ -185,6 +185,96 @@ test('h2c upstream: bodies under flow control both ways, trailers intact, resets
   assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
 });
 
+test('http1 upstream: a client that resets its stream aborts the app\'s request, and is not counted as an app failure (regression)', async () => {
+  const aborted: string[] = [];
+  const upstream = await startUpstream(0, (req) => {
+    if (req.url !== '/never') return false;
+    req.socket.once('close', () => aborted.push(req.url!));
+    return true;
+  });
+  cleanups.push(() => upstream.close());
+  const proxy = await startProxy(upstream.port);
+  cleanups.push(() => proxy.stop());
+  const session = h2session(proxy.listenPort);
+  cleanups.push(() => session.destroy());
+  const stream = session.request({ ':path': '/never' });
+  stream.on('error', () => {});
+  assert.ok(await eventually(() => upstream.received.includes('GET /never')), 'the request reached the app');
+  stream.close(constants.NGHTTP2_CANCEL);
+  assert.ok(await eventually(() => aborted.length === 1), "the app's request was aborted");
+  await sleep(100);
+  const text = await metrics(proxy);
+  for (const kind of ['reset', 'connect_refused', 'truncated']) assert.equal(metricValue(text, `drain_proxy_upstream_errors_total{kind="${kind}"}`), 0, kind);
+  assert.equal(proxy.logs.filter((line) => line.msg === 'upstream request failed').length, 0, 'no failure logged');
+});
+
+// ---- UPSTREAM_RESPONSE_TIMEOUT, both upstream protocols -----------------
+
+/** Opens a stream and resolves with its status (undefined if reset first), the close code and when it closed. */
+function timedStream(session: ReturnType<typeof h2session>, headers: Record<string, string>, body?: string): Promise<{ status: number | undefined; rstCode: number; ms: number }> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    // A body begun and never ended: the client is still sending when the answer comes.
+    const stream = session.request({ ':method': body === undefined ? 'GET' : 'POST', ...headers }, { endStream: body === undefined });
+    if (body !== undefined) stream.write(body);
+    let status: number | undefined;
+    stream.on('response', (h) => (status = Number(h[':status'])));
+    stream.on('error', () => {});
+    stream.resume();
+    stream.once('close', () => resolve({ status, rstCode: stream.rstCode ?? 0, ms: performance.now() - started }));
+  });
+}
+
+for (const protocol of ['http1', 'h2c'] as const) {
+  test(`${protocol} upstream: UPSTREAM_RESPONSE_TIMEOUT answers a stream the app never answers with 504, cancels the app's side, counts it; answered streams unaffected`, async () => {
+    const appClosed: string[] = [];
+    let h2cCloses: Array<{ path: string; rstCode: number }> = [];
+    let port: number;
+    if (protocol === 'h2c') {
+      const app = await startH2cApp();
+      cleanups.push(() => app.close());
+      h2cCloses = app.closes;
+      port = app.port;
+    } else {
+      const app = await startUpstream(0, (req) => {
+        if (!req.url?.startsWith('/slow')) return false;
+        req.resume();
+        req.socket.once('close', () => appClosed.push(req.url!));
+        return true; // never answered
+      });
+      cleanups.push(() => app.close());
+      port = app.port;
+    }
+    const proxy = await startProxy(port, { env: { UPSTREAM_PROTOCOL: protocol, UPSTREAM_RESPONSE_TIMEOUT: '1s' } });
+    cleanups.push(() => proxy.stop());
+    const session = h2session(proxy.listenPort);
+    cleanups.push(() => session.destroy());
+
+    const [stalled, uploading] = await Promise.all([
+      timedStream(session, { ':path': '/slow?ms=30000' }),
+      timedStream(session, { ':path': '/slow?ms=30001' }, 'part of a body'),
+    ]);
+    for (const stream of [stalled, uploading]) {
+      assert.equal(stream.status, 504);
+      assert.equal(stream.rstCode, constants.NGHTTP2_NO_ERROR, 'a complete answer, not a reset');
+      assert.ok(stream.ms >= 950 && stream.ms < 3500, `answered after ${Math.round(stream.ms)} ms (1 s timeout, checked once a second)`);
+    }
+    if (protocol === 'h2c') {
+      assert.ok(await eventually(() => h2cCloses.filter((c) => c.path === '/slow').length === 2), "the app's streams ended");
+      assert.deepEqual(h2cCloses.map((c) => c.rstCode), [constants.NGHTTP2_CANCEL, constants.NGHTTP2_CANCEL], "the app's streams were cancelled");
+    } else {
+      assert.ok(await eventually(() => appClosed.length === 2), "the app's requests were aborted (their connections closed)");
+    }
+    const answered = await h2request(session, { ':path': '/fine' });
+    assert.equal(answered.status, 200, 'the session goes on; a response that starts in time is not affected');
+    const text = await metrics(proxy);
+    assert.equal(metricValue(text, 'drain_proxy_upstream_errors_total{kind="response_timeout"}'), 2);
+    assert.equal(metricValue(text, 'drain_proxy_upstream_errors_total{kind="reset"}'), 0, 'the cancel is not counted again as a failure');
+    assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="5xx"}'), 2);
+    assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
+  });
+}
+
 test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; the stream in flight at t0 completes; a new connection during DRAIN_DELAY is served; exit 0', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());

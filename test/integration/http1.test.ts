@@ -21,6 +21,22 @@ before(async () => {
   upstream = await startUpstream(0, (req, res) => {
     upstreamSockets.set(req.url ?? '', req.socket);
     if (req.url === '/hang') return true;
+    if (req.url === '/held-body') {
+      // Reads nothing for 2.5 s: the proxy must hold the client back, and not take that for a stalled client.
+      let bytes = 0;
+      req.pause();
+      setTimeout(() => req.resume(), 2500);
+      req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      req.on('end', () => res.end(`held ${bytes}\n`));
+      return true;
+    }
+    if (req.url === '/early-answer') {
+      // Begins its response before the request body is in.
+      res.writeHead(200, { 'content-length': '20' });
+      res.write('early ');
+      req.resume();
+      return true;
+    }
     if (req.url === '/big') {
       // Written as fast as the proxy takes it: backpressure must reach here.
       let sent = 0;
@@ -48,6 +64,16 @@ after(async () => {
   await proxy.stop();
   await upstream.close();
 });
+
+/** The app's socket for the request to `url`, once the request has reached it. */
+async function appSocket(url: string): Promise<Socket> {
+  for (let i = 0; i < 150; i++) {
+    const socket = upstreamSockets.get(url);
+    if (socket !== undefined) return socket;
+    await sleep(20);
+  }
+  assert.fail(`the request to ${url} did not reach the app`);
+}
 
 async function exchange(bytes: string | Buffer): Promise<string> {
   const client = await RawClient.connect(proxy.listenPort);
@@ -167,12 +193,7 @@ test('upstream resets before responding: 502; dies mid-body: the client sees the
 test('a client that aborts mid-request makes the proxy drop its upstream connection at once', async () => {
   const client = await RawClient.connect(proxy.listenPort);
   client.write('GET /hang HTTP/1.1\r\nHost: t\r\n\r\n');
-  let socket: Socket | undefined;
-  for (let i = 0; i < 100 && socket === undefined; i++) {
-    await sleep(20);
-    socket = upstreamSockets.get('/hang');
-  }
-  assert.ok(socket, 'the request reached the app');
+  const socket = await appSocket('/hang');
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(performance.now())));
   const abortedAt = performance.now();
   client.destroy();
@@ -277,12 +298,7 @@ test('UPSTREAM_RESPONSE_TIMEOUT: an app that never starts its response gets the 
     const client = await RawClient.connect(impatient.listenPort);
     const asked = performance.now();
     client.write('GET /hang HTTP/1.1\r\nHost: t\r\n\r\n');
-    let socket: Socket | undefined;
-    for (let i = 0; i < 100 && socket === undefined; i++) {
-      await sleep(20);
-      socket = upstreamSockets.get('/hang');
-    }
-    assert.ok(socket, 'the request reached the app');
+    const socket = await appSocket('/hang');
     const appSide = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     const response = await client.response();
     const waited = performance.now() - asked;
@@ -297,5 +313,80 @@ test('UPSTREAM_RESPONSE_TIMEOUT: an app that never starts its response gets the 
     quick.destroy();
   } finally {
     await impatient.stop();
+  }
+});
+
+test('REQUEST_BODY_TIMEOUT: a body that stops coming (Content-Length or chunked) gets 408 and Connection: close, the app connection dropped, counted; a slow body that keeps coming, and one the app holds back, go through', async () => {
+  const patient = await startProxy(upstream.port, { env: { REQUEST_BODY_TIMEOUT: '1s' } });
+  try {
+    const stalled = async (url: string, head: string, part: string): Promise<void> => {
+      const client = await RawClient.connect(patient.listenPort);
+      client.write(`POST ${url} HTTP/1.1\r\nHost: t\r\n${head}\r\n${part}`);
+      const lastByte = performance.now();
+      const appSide = await appSocket(url);
+      const appClosed = new Promise<void>((resolve) => appSide.once('close', () => resolve()));
+      const response = await client.response();
+      const waited = performance.now() - lastByte;
+      assert.equal(response.status, 408, url);
+      assert.equal(response.headers.connection, 'close');
+      assert.equal(response.headers['x-drain-proxy-error'], 'DP_BODY_TIMEOUT');
+      assert.ok(waited >= 950 && waited < 3500, `${url}: answered ${Math.round(waited)} ms after the last byte (1 s, checked once a second)`);
+      await appClosed;
+      await client.closed;
+    };
+    const trickle = async (): Promise<string> => {
+      // Ten bytes, one every 300 ms: 3 s in all, but never 1 s without progress.
+      const client = await RawClient.connect(patient.listenPort);
+      client.write('POST /trickle HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n');
+      for (let i = 0; i < 10; i++) {
+        await sleep(300);
+        client.write('x');
+      }
+      const response = await client.response();
+      client.destroy();
+      return `${response.status} ${response.body}`;
+    };
+    const held = async (): Promise<string> => {
+      const body = Buffer.alloc(32 << 20, 'y');
+      const client = await RawClient.connect(patient.listenPort);
+      client.write(`POST /held-body HTTP/1.1\r\nHost: t\r\nContent-Length: ${body.length}\r\n\r\n`);
+      client.write(body);
+      const response = await client.response();
+      client.destroy();
+      return `${response.status} ${response.body}`;
+    };
+    const [, , trickled, waited] = await Promise.all([
+      stalled('/stalled-length', 'Content-Length: 100\r\n', 'ten bytes.'),
+      stalled('/stalled-chunked', 'Transfer-Encoding: chunked\r\n', '5\r\nhello\r\n'),
+      trickle(),
+      held(),
+    ]);
+    assert.equal(trickled, '200 POST /trickle 10\n', 'a body that keeps coming is not cut');
+    assert.equal(waited, `200 held ${32 << 20}\n`, 'a client held back by backpressure is not taken for a stalled one');
+    const metrics = await (await patient.admin('/metrics')).text();
+    assert.match(metrics, /drain_proxy_rejected_requests_total\{code="DP_BODY_TIMEOUT"\} 2\n/);
+    assert.match(metrics, /drain_proxy_connections_closed_total\{protocol="http1",reason="bad_request"\} 2\n/);
+    assert.match(metrics, /drain_proxy_upstream_errors_total\{kind="reset"\} 0\n/, 'the dropped app connection is not an app failure');
+    assert.match(metrics, /drain_proxy_requests_in_flight\{protocol="http1"\} 0\n/);
+  } finally {
+    await patient.stop();
+  }
+});
+
+test('REQUEST_BODY_TIMEOUT after the app has begun its response: both connections closed, the response cut and no 408 made up; counted', async () => {
+  const patient = await startProxy(upstream.port, { env: { REQUEST_BODY_TIMEOUT: '1s' } });
+  try {
+    const client = await RawClient.connect(patient.listenPort);
+    client.write('POST /early-answer HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nsome');
+    const appSide = await appSocket('/early-answer');
+    const appClosed = new Promise<void>((resolve) => appSide.once('close', () => resolve()));
+    await client.closed;
+    await appClosed;
+    assert.equal(client.unread.replace(/\r\nDate: [^\r]*/, ''), 'HTTP/1.1 200 OK\r\ncontent-length: 20\r\nConnection: keep-alive\r\nKeep-Alive: timeout=30\r\n\r\nearly ');
+    const metrics = await (await patient.admin('/metrics')).text();
+    assert.match(metrics, /drain_proxy_rejected_requests_total\{code="DP_BODY_TIMEOUT"\} 1\n/);
+    assert.match(metrics, /drain_proxy_connections_closed_total\{protocol="http1",reason="client"\} 1\n/);
+  } finally {
+    await patient.stop();
   }
 });

@@ -122,6 +122,70 @@ test('X-Forwarded-For from the client is appended to, never replaced or trusted'
   }
 });
 
+test('X-Forwarded-Proto from a peer outside TRUSTED_PROXIES is replaced with http, over HTTP/1.1 and HTTP/2 (both upstream protocols); from a trusted peer it is passed on', async () => {
+  const { connect: h2connect } = await import('node:http2');
+  const { startH2cApp } = await import('../h2/h2c-app.ts');
+  const http1App = await startUpstream();
+  const h2cApp = await startH2cApp();
+  /** What the app saw as X-Forwarded-Proto when a client on 127.0.0.1 claimed https, per client protocol. */
+  const seenProto = async (trustedProxies: string | undefined): Promise<string[]> => {
+    const env: Record<string, string> = trustedProxies === undefined ? {} : { TRUSTED_PROXIES: trustedProxies };
+    const viaHttp1 = await startProxy(http1App.port, { env });
+    const viaH2c = await startProxy(h2cApp.port, { env: { ...env, UPSTREAM_PROTOCOL: 'h2c' } });
+    try {
+      const client = await RawClient.connect(viaHttp1.listenPort);
+      const claims = 'X-Forwarded-Proto: https\r\nX-Forwarded-For: 198.51.100.1\r\n';
+      const http1 = JSON.parse((await client.request('/headers', claims)).body) as Record<string, string>;
+      // A second request on the same connection: the decision is the connection's, taken once.
+      const again = JSON.parse((await client.request('/headers', claims)).body) as Record<string, string>;
+      client.destroy();
+      assert.equal(http1['x-forwarded-for'], '198.51.100.1, 127.0.0.1', 'X-Forwarded-For is appended to either way');
+      const h2 = async (proxy: ProxyProcess): Promise<string> => {
+        const session = h2connect(`http://127.0.0.1:${proxy.listenPort}`);
+        session.on('error', () => {});
+        try {
+          return await new Promise((resolve, reject) => {
+            const stream = session.request({ ':path': '/headers', 'x-forwarded-proto': 'https' });
+            let body = '';
+            let echoed = '';
+            stream.on('response', (h) => (echoed = String(h['x-seen-xfp'] ?? '')));
+            stream.setEncoding('utf8').on('data', (text: string) => (body += text));
+            stream.on('end', () => resolve(echoed !== '' ? echoed : (JSON.parse(body) as Record<string, string>)['x-forwarded-proto']));
+            stream.on('error', reject);
+          });
+        } finally {
+          session.close();
+        }
+      };
+      return [http1['x-forwarded-proto'], again['x-forwarded-proto'], await h2(viaHttp1), await h2(viaH2c)];
+    } finally {
+      await viaHttp1.stop();
+      await viaH2c.stop();
+    }
+  };
+  try {
+    assert.deepEqual(await seenProto(undefined), ['https', 'https', 'https', 'https'], 'default `private`: loopback is an in-cluster peer');
+    assert.deepEqual(await seenProto('none'), ['http', 'http', 'http', 'http'], 'nobody trusted: the proxy\'s own scheme');
+    assert.deepEqual(await seenProto('10.0.0.0/8,fd00::/8'), ['http', 'http', 'http', 'http'], 'a list without loopback');
+    assert.deepEqual(await seenProto('127.0.0.1'), ['https', 'https', 'https', 'https'], 'a single address');
+  } finally {
+    await http1App.close();
+    await h2cApp.close();
+  }
+});
+
+test('TRUSTED_PROXIES: an invalid value stops the proxy before it binds, exit 1, one line naming the variable', () => {
+  for (const bad of ['everyone', '10.0.0.0/33', '300.1.2.3', 'none,private', '::1/129']) {
+    const result = spawnSync(process.execPath, [MAIN], {
+      env: { PATH: process.env.PATH, TRUSTED_PROXIES: bad, LISTEN_PORT: '1', ADMIN_PORT: '2' },
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    assert.equal(result.status, 1, bad);
+    assert.match(result.stderr, /^drain-proxy: invalid TRUSTED_PROXIES="[^"]*": expected private, none, or comma-separated addresses and CIDRs[^\n]*\n$/, bad);
+  }
+});
+
 test('no request data in the logs at info level: paths, queries, header values and bodies stay out, ACCESS_LOG off or on', async () => {
   const secret = 'zq7SECRETx';
   const upstream = await startUpstream(0, (req, res) => {

@@ -81,10 +81,12 @@ Usage:
   (list "TCP_IDLE_CLOSE" $tcp.idleClose)
   (list "KEEPALIVE_TIMEOUT" $http.keepAliveTimeout)
   (list "HEADER_TIMEOUT" $http.headerTimeout)
+  (list "REQUEST_BODY_TIMEOUT" $http.requestBodyTimeout)
   (list "MAX_HEADER_SIZE" $http.maxHeaderSize)
   (list "MAX_HEADER_COUNT" $http.maxHeaderCount)
   (list "MAX_CONNECTIONS" $http.maxConnections)
   (list "FORWARDED_HEADERS" $http.forwardedHeaders)
+  (list "TRUSTED_PROXIES" $http.trustedProxies)
   (list "ACCESS_LOG" $log.access)
   (list "LOG_LEVEL" $log.level)
 -}}
