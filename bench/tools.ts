@@ -29,13 +29,26 @@ async function aptGetInstall(packages: readonly string[]): Promise<void> {
   }
 }
 
+function nginxInstalled(): boolean {
+  const nginx = nginxBinary();
+  return nginx.startsWith('/') ? existsSync(nginx) : commandExists(nginx);
+}
+
+/** nginx from Debian, installed when missing; resolves with its path. */
+export async function ensureNginx(): Promise<string> {
+  if (!nginxInstalled()) {
+    console.log('installing nginx-light with apt-get ...');
+    await aptGetInstall(['nginx-light']);
+  }
+  return nginxBinary();
+}
+
 /** wrk, nginx and h2load (nghttp2-client) come from Debian; install whichever is missing. */
 export async function ensureBenchTools(): Promise<void> {
   const missing: string[] = [];
   if (!commandExists('wrk')) missing.push('wrk');
   if (!commandExists('h2load')) missing.push('nghttp2-client');
-  const nginx = nginxBinary();
-  if (!(nginx.startsWith('/') ? existsSync(nginx) : commandExists(nginx))) missing.push('nginx-light');
+  if (!nginxInstalled()) missing.push('nginx-light');
   if (missing.length === 0) return;
   console.log(`installing ${missing.join(' ')} with apt-get ...`);
   await aptGetInstall(missing);

@@ -19,8 +19,15 @@
  *   WebSocket /ws        echoes every message ("echo <message>") and sends "tick <n> from <pod>" every
  *                        200 ms; each close is logged to stdout as one JSON line
  *                        ({"msg":"websocket closed","code":...}) so the demo can tell what the app saw
+ *
+ * gRPC, on the same port (cleartext HTTP/2 with prior knowledge is told apart by its preface), service
+ * `drainproxy.demo.Demo` with JSON-encoded messages (gRPC's framing does not require protobuf):
+ *   Echo(EchoRequest) -> EchoReply                  { text } -> { text, pod }
+ *   Ticks(TicksRequest) -> stream TickReply         { count, intervalMs } -> { seq, pod } every intervalMs
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2, { type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 
@@ -158,12 +165,96 @@ server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
   webSockets.handleUpgrade(req, socket, head, (ws) => webSockets.emit('connection', ws, req));
 });
 
-server.on('error', (err) => {
+const GRPC_SERVICE = '/drainproxy.demo.Demo/';
+const MAX_TICKS = 1000;
+
+/** One gRPC length-prefixed message (uncompressed). */
+function grpcMessage(value: unknown): Buffer {
+  const body = Buffer.from(JSON.stringify(value));
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(body.length, 1);
+  return Buffer.concat([prefix, body]);
+}
+
+function grpcEnd(stream: ServerHttp2Stream, status: number, message = ''): void {
+  if (stream.destroyed || stream.closed) return;
+  if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status), 'grpc-message': encodeURIComponent(message) }));
+  stream.end();
+}
+
+const grpcMethods: Record<string, (stream: ServerHttp2Stream, request: Record<string, unknown>) => void> = {
+  Echo: (stream, request) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.write(grpcMessage({ text: String(request.text ?? ''), pod: podName }));
+    grpcEnd(stream, 0);
+  },
+  Ticks: (stream, request) => {
+    const count = Number(request.count ?? 5);
+    const intervalMs = Number(request.intervalMs ?? TICK_MS);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_TICKS || !Number.isInteger(intervalMs) || intervalMs < 1 || intervalMs > MAX_SLOW_MS) {
+      grpcEnd(stream, 3, `count must be 1..${MAX_TICKS} and intervalMs 1..${MAX_SLOW_MS}`); // INVALID_ARGUMENT
+      return;
+    }
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    let seq = 0;
+    const timer = setInterval(() => {
+      stream.write(grpcMessage({ seq: ++seq, pod: podName }));
+      if (seq === count) {
+        clearInterval(timer);
+        grpcEnd(stream, 0);
+      }
+    }, intervalMs);
+    stream.on('close', () => clearInterval(timer));
+  },
+};
+
+const grpcServer = http2.createServer();
+grpcServer.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+  stream.on('error', () => {
+    // The client went away; 'close' cleans up.
+  });
+  const path = String(headers[':path'] ?? '');
+  const method = path.startsWith(GRPC_SERVICE) ? grpcMethods[path.slice(GRPC_SERVICE.length)] : undefined;
+  if (method === undefined) {
+    grpcEnd(stream, 12, `unknown method ${path}`); // UNIMPLEMENTED
+    return;
+  }
+  const chunks: Buffer[] = [];
+  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+  stream.on('end', () => {
+    const body = Buffer.concat(chunks);
+    let request: Record<string, unknown>;
+    try {
+      if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) throw new Error('one uncompressed message expected');
+      request = JSON.parse(body.subarray(5).toString('utf8')) as Record<string, unknown>;
+    } catch (err) {
+      grpcEnd(stream, 3, (err as Error).message);
+      return;
+    }
+    method(stream, request);
+  });
+});
+
+/** HTTP/1.1 and cleartext HTTP/2 on one port: the first bytes tell them apart. */
+const front = net.createServer((socket) => {
+  socket.once('data', (first: Buffer) => {
+    socket.pause();
+    socket.unshift(first);
+    (first.subarray(0, 3).toString('latin1') === 'PRI' ? grpcServer : server).emit('connection', socket);
+    process.nextTick(() => socket.resume());
+  });
+  socket.on('error', () => {
+    // The server the connection went to reports on it; before that there is nothing to do.
+  });
+});
+
+front.on('error', (err) => {
   console.error(`${podName}: ${err.message}`);
   process.exit(1);
 });
 
-server.listen(port, host, () => {
+front.listen(port, host, () => {
   console.log(`${podName} listening on http://${host}:${port}`);
 });
 

@@ -9,15 +9,18 @@
 import { httpGet } from '../demo/support/http-get.ts';
 import { startPod, type Pod, type PodAddress, type ProxySettings } from '../demo/support/pods.ts';
 import { describeExit, type ExitStatus, type ProcessGroup } from '../demo/support/processes.ts';
+import { startNginxPod } from './nginx-pod.ts';
 
-export type ProxyMode = 'none' | 'classic' | 'native';
+export type ProxyMode = 'none' | 'nginx' | 'classic' | 'native';
 
 export interface ScenarioSpec {
   readonly id: string;
   readonly title: string;
   readonly proxy: ProxyMode;
-  /** `preStop: sleep N` on the app container (baseline b), in ms. */
+  /** `preStop: sleep N` on the app container (baselines b and c; in c also before nginx's quit), in ms. */
   readonly preStopSleepMs?: number;
+  /** Overrides of the cluster's drain-proxy settings for this scenario. */
+  readonly proxySettings?: Partial<ProxySettings>;
 }
 
 export interface ClusterSettings {
@@ -31,6 +34,8 @@ export interface ClusterSettings {
   readonly minReadyMs: number;
   /** A new pod must be ready within this long, or the rollout gives up. */
   readonly podReadyTimeoutMs: number;
+  /** Where sidecars that need files (nginx) keep them. */
+  readonly workDir: string;
 }
 
 export interface ClusterEvent {
@@ -137,7 +142,9 @@ export class Cluster {
     if (index > MAX_POD_INDEX) throw new Error('out of pod addresses');
     const address: PodAddress = { name: `pod-${index}`, ip: `127.0.1.${index}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 };
     this.#record('created', address.name, `${address.name} created`);
-    const pod = await startPod(this.#group, address, this.#spec.proxy === 'none' ? undefined : this.#settings.proxySettings);
+    const pod = this.#spec.proxy === 'nginx'
+      ? await startNginxPod(this.#group, address, this.#settings.workDir)
+      : await startPod(this.#group, address, this.#spec.proxy === 'none' ? undefined : { ...this.#settings.proxySettings, ...this.#spec.proxySettings });
     let markReady = (): void => {};
     const readyPromise = new Promise<void>((resolve) => {
       markReady = resolve;
@@ -151,9 +158,9 @@ export class Cluster {
   /** The kubelet's readiness probe: period, timeout, failure threshold; success threshold 1. */
   async #probe(state: PodState): Promise<void> {
     const { pod } = state;
-    const url = pod.proxy === undefined
-      ? `http://${pod.address.ip}:${pod.address.appPort}/healthz`
-      : `http://${pod.address.ip}:${pod.address.adminPort}/readyz`;
+    const url = this.#spec.proxy === 'classic' || this.#spec.proxy === 'native'
+      ? `http://${pod.address.ip}:${pod.address.adminPort}/readyz`
+      : `http://${pod.endpoint.host}:${pod.endpoint.port}/healthz`;
     let failures = 0;
     const maxProbes = Math.ceil(600_000 / this.#settings.probePeriodMs);
     for (let probes = 0; probes < maxProbes && !state.deleting; probes++) {
@@ -170,7 +177,7 @@ export class Cluster {
           state.ready = true;
           this.#record('ready', state.name, `${state.name} Ready`);
           state.markReady();
-          this.#propagate(state.name, `${pod.endpoint.host}:${pod.endpoint.port}`);
+          this.#propagate(state.name, `${pod.endpoint.host}:${pod.endpoint.port}:${pod.grpcPort}`);
         }
       } else if (++failures >= this.#settings.probeFailureThreshold && state.ready) {
         state.ready = false;
@@ -243,12 +250,28 @@ export class Cluster {
       let preStop = 'none';
       let appExit: ExitStatus;
       let proxyExit: ExitStatus | undefined;
+      const preStopSleep = async (): Promise<void> => {
+        if (this.#spec.preStopSleepMs !== undefined) await sleep(Math.min(this.#spec.preStopSleepMs, remaining()));
+      };
+      const sleepText = this.#spec.preStopSleepMs === undefined ? 'none' : `sleep ${this.#spec.preStopSleepMs / 1000}`;
       if (pod.proxy === undefined) {
-        if (this.#spec.preStopSleepMs !== undefined) {
-          preStop = `sleep ${this.#spec.preStopSleepMs / 1000}`;
-          await sleep(Math.min(this.#spec.preStopSleepMs, remaining()));
-        }
+        preStop = sleepText;
+        await preStopSleep();
         appExit = await stop(pod.app);
+      } else if (this.#spec.proxy === 'nginx') {
+        // Two regular containers: the app's hook sleeps; nginx's sleeps, then quits gracefully and waits for nginx to exit.
+        const nginx = pod.proxy;
+        const [app, side] = await Promise.all([
+          preStopSleep().then(() => stop(pod.app)),
+          preStopSleep().then(async () => {
+            this.#group.signal(nginx, 'SIGQUIT');
+            await Promise.race([nginx.exited, sleep(remaining())]);
+            return stop(nginx);
+          }),
+        ]);
+        preStop = `app ${sleepText}; nginx ${sleepText} && nginx -s quit (waits for the exit)`;
+        appExit = app;
+        proxyExit = side;
       } else if (this.#spec.proxy === 'classic') {
         // Two regular containers, each with the preStop hook; each gets SIGTERM after its own hook.
         const proxy = pod.proxy;

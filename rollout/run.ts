@@ -1,35 +1,44 @@
 /**
  * npm run rollout: an emulated Kubernetes rollout under load, scenario by
- * scenario, with what the clients lost in each (issue 6, first increment).
+ * scenario, with what the clients lost in each (issue 6).
  *
- * Each scenario: a Service process on 127.0.1.1:8000 (new connections round
- * robin over the ready endpoints, open ones kept), a Deployment of 3 pods on
- * 127.0.1.N rolled ROLLOUTS times with maxSurge 1 / maxUnavailable 0, while
- * keep-alive HTTP clients (some requests take 2 s), WebSocket clients and
- * server-sent event clients talk to the Service and reconnect when their
- * streams end. Scenarios:
+ * Each scenario: a Service process on 127.0.1.1 (port 8000 for HTTP, 50051 for
+ * gRPC; new connections round robin over the ready endpoints, open ones kept),
+ * a Deployment of 3 pods on 127.0.1.N rolled ROLLOUTS times with maxSurge 1 /
+ * maxUnavailable 0, while keep-alive HTTP clients (some requests take 2 s),
+ * WebSocket clients, server-sent event clients and gRPC clients (unary and
+ * server-streaming) talk to the Service and reconnect when their streams end.
+ * Scenarios:
  *   a  the legacy app alone
  *   b  the app with preStop: sleep N (the usual workaround)
+ *   c  nginx as a sidecar (preStop: sleep N, then nginx -s quit), the app with preStop: sleep N
  *   d  drain-proxy as a classic sidecar (both containers' preStop: httpGet /drain?wait=1)
  *   e  drain-proxy as a native sidecar (preStop on the app; proxy SIGTERM after the app exited)
- * Exits 1 if a drain-proxy scenario lost anything.
+ * Then the reconnect-rate measurement (--spread, on by default): 150 WebSocket
+ * clients on 3 pods, one pod replaced, the reconnects reaching the surviving
+ * pods timed, with WS_CLOSE_SPREAD=5s, without spreading, and the app alone.
+ * Exits 1 if a drain-proxy scenario lost anything or the spread misses 1.2x.
  *
- *   npm run rollout [-- --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,d,e --no-write]
+ *   npm run rollout [-- --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e --no-spread --no-write --summary file.json]
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { waitFor200, httpGet } from '../demo/support/http-get.ts';
 import { PROXY_SCRIPT, type ProxySettings } from '../demo/support/pods.ts';
-import { ProcessGroup } from '../demo/support/processes.ts';
+import { ProcessGroup, type RunningProcess } from '../demo/support/processes.ts';
+import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
 import { StreamClients, type StreamPlan } from '../demo/support/streams.ts';
 import { EndpointList, LoadGenerator, type LoadPlan } from '../demo/support/traffic.ts';
 import { Cluster, type ClusterSettings, type ScenarioSpec } from './cluster.ts';
-import { writeReport, type ScenarioResult } from './report.ts';
+import { summaryOf, writeReport, type ScenarioResult, type SpreadResult } from './report.ts';
 
 const SERVICE_SCRIPT = fileURLToPath(new URL('./service-lb.ts', import.meta.url));
 const SERVICE_HOST = '127.0.1.1';
 const SERVICE_PORT = 8000;
+const SERVICE_GRPC_PORT = 50051;
 const SERVICE_CONTROL_PORT = 9000;
 /** Whole run, whatever happens. */
 const WATCHDOG_MS = 15 * 60_000;
@@ -42,8 +51,10 @@ const { values: args } = parseArgs({
     'prestop-sleep': { type: 'string', default: '3' },
     lag: { type: 'string', default: '1500' },
     'min-ready': { type: 'string' },
-    scenarios: { type: 'string', default: 'a,b,d,e' },
+    scenarios: { type: 'string', default: 'a,b,c,d,e' },
+    'no-spread': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
+    summary: { type: 'string' },
   },
 });
 const ROLLOUTS = boundedInt(args.rollouts, 'rollouts', 1, 10);
@@ -78,6 +89,7 @@ const CLUSTER: ClusterSettings = {
   minReadyMs: MIN_READY_MS,
   gracePeriodMs: DRAIN_DELAY_MS + 15_000,
   podReadyTimeoutMs: 20_000,
+  workDir: mkdtempSync(join(tmpdir(), 'drain-proxy-rollout-')),
 };
 const LOAD: LoadPlan = {
   quickClients: 4,
@@ -95,13 +107,26 @@ const STREAMS: StreamPlan = {
   pingEveryMs: 500,
   connectTimeoutMs: 5000,
 };
+const GRPC: GrpcPlan = {
+  unaryClients: 2,
+  unaryPauseMs: 50,
+  streamClients: 2,
+  streamMessages: 10,
+  streamIntervalMs: 200,
+  durationMs: CLIENTS_MAX_MS,
+  deadlineMs: 10_000,
+};
 const REPLICAS = 3;
+/** The reconnect-rate measurement: this many WebSockets over the replicas, one pod replaced, spread over this window. */
+const SPREAD_CLIENTS = 150;
+const SPREAD_WINDOW_MS = 5000;
 const WARMUP_MS = 1500;
 const TAIL_MS = 1500;
 
 const ALL_SCENARIOS: ScenarioSpec[] = [
   { id: 'a', title: 'app alone', proxy: 'none' },
   { id: 'b', title: `app + preStop sleep ${PRESTOP_SLEEP_S}`, proxy: 'none', preStopSleepMs: PRESTOP_SLEEP_S * 1000 },
+  { id: 'c', title: `nginx sidecar, preStop sleep ${PRESTOP_SLEEP_S} + quit`, proxy: 'nginx', preStopSleepMs: PRESTOP_SLEEP_S * 1000 },
   { id: 'd', title: 'drain-proxy, classic sidecar', proxy: 'classic' },
   { id: 'e', title: 'drain-proxy, native sidecar', proxy: 'native' },
 ];
@@ -115,24 +140,16 @@ function sleep(ms: number): Promise<void> {
 
 async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const started = performance.now();
-  const service = group.start(`service (${spec.id})`, [SERVICE_SCRIPT], {
-    LISTEN_HOST: SERVICE_HOST,
-    LISTEN_PORT: String(SERVICE_PORT),
-    CONTROL_PORT: String(SERVICE_CONTROL_PORT),
-  });
-  const control = `http://${SERVICE_HOST}:${SERVICE_CONTROL_PORT}`;
-  await waitFor200(`${control}/endpoints`, 10_000, () => (service.exitStatus === undefined ? undefined : service.outputTail.join('\n')));
-
+  const { service, control } = await startService(spec.id);
   const serviceEndpoint = new EndpointList([{ pod: 'service', host: SERVICE_HOST, port: SERVICE_PORT }]);
   const load = new LoadGenerator(serviceEndpoint, LOAD);
   const streams = new StreamClients(serviceEndpoint, STREAMS, load.clock);
+  const grpcClients = new GrpcClients({ pod: 'service', host: SERVICE_HOST, port: SERVICE_GRPC_PORT }, GRPC, load.clock);
   const cluster = new Cluster(group, spec, CLUSTER, control, load.clock, podIndex);
   let clients: Promise<unknown> | undefined;
   try {
-    const first = await Promise.all(Array.from({ length: REPLICAS }, () => cluster.createPod()));
-    await Promise.all(first.map((name) => cluster.waitReady(name)));
-    await cluster.settled();
-    clients = Promise.all([load.run(), streams.run()]);
+    await startReplicas(cluster);
+    clients = Promise.all([load.run(), streams.run(), grpcClients.run()]);
     await sleep(WARMUP_MS);
     for (let round = 1; round <= ROLLOUTS; round++) {
       console.log(`  [${spec.id}] rollout ${round}/${ROLLOUTS} at +${(load.clock() / 1000).toFixed(1)} s`);
@@ -143,23 +160,17 @@ async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   } finally {
     load.stop();
     streams.stop();
+    grpcClients.stop();
     await clients;
   }
   const endedAt = load.clock();
-  let serviceStats: ScenarioResult['serviceStats'];
-  try {
-    serviceStats = JSON.parse((await httpGet(`${control}/stats`, 2000)).body) as ScenarioResult['serviceStats'];
-  } catch {
-    serviceStats = undefined;
-  }
-  await cluster.stopAll();
-  group.signal(service, 'SIGTERM');
-  await group.waitForExit(service, 5000);
+  const serviceStats = await stopScenario(cluster, service, control);
   return {
     spec,
     outcomes: load.outcomes,
     webSockets: streams.webSocketSessions,
     eventStreams: streams.eventStreamSessions,
+    grpcCalls: grpcClients.calls,
     events: cluster.events,
     terminations: cluster.terminations,
     errors: cluster.errors,
@@ -169,6 +180,77 @@ async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   };
 }
 
+async function startService(id: string): Promise<{ service: RunningProcess; control: string }> {
+  const service = group.start(`service (${id})`, [SERVICE_SCRIPT], {
+    LISTEN_HOST: SERVICE_HOST,
+    LISTEN_PORTS: `${SERVICE_PORT},${SERVICE_GRPC_PORT}`,
+    CONTROL_PORT: String(SERVICE_CONTROL_PORT),
+  });
+  const control = `http://${SERVICE_HOST}:${SERVICE_CONTROL_PORT}`;
+  await waitFor200(`${control}/endpoints`, 10_000, () => (service.exitStatus === undefined ? undefined : service.outputTail.join('\n')));
+  return { service, control };
+}
+
+async function startReplicas(cluster: Cluster): Promise<void> {
+  const first = await Promise.all(Array.from({ length: REPLICAS }, () => cluster.createPod()));
+  await Promise.all(first.map((name) => cluster.waitReady(name)));
+  await cluster.settled();
+}
+
+/** Stops the scenario's pods and Service; resolves with the Service's counters. */
+async function stopScenario(cluster: Cluster, service: RunningProcess, control: string): Promise<ScenarioResult['serviceStats']> {
+  let serviceStats: ScenarioResult['serviceStats'];
+  try {
+    serviceStats = JSON.parse((await httpGet(`${control}/stats`, 2000)).body) as ScenarioResult['serviceStats'];
+  } catch {
+    serviceStats = undefined;
+  }
+  await cluster.stopAll();
+  group.signal(service, 'SIGTERM');
+  await group.waitForExit(service, 5000);
+  return serviceStats;
+}
+
+const SPREAD_SCENARIOS: ScenarioSpec[] = [
+  { id: 's1', title: `drain-proxy native, WS_CLOSE_SPREAD=${SPREAD_WINDOW_MS / 1000}s`, proxy: 'native', proxySettings: { wsCloseSpread: `${SPREAD_WINDOW_MS}ms` } },
+  { id: 's2', title: 'drain-proxy native, WS_CLOSE_SPREAD=0 (no spreading)', proxy: 'native', proxySettings: { wsCloseSpread: '0s' } },
+  { id: 's3', title: 'app alone', proxy: 'none' },
+];
+
+/**
+ * SPREAD_CLIENTS WebSockets through the Service on the replicas, then one pod
+ * replaced (a new one ready, the oldest deleted): when do its clients' reconnects
+ * reach the surviving pods?
+ */
+async function runSpread(spec: ScenarioSpec): Promise<SpreadResult> {
+  const { service, control } = await startService(spec.id);
+  const serviceEndpoint = new EndpointList([{ pod: 'service', host: SERVICE_HOST, port: SERVICE_PORT }]);
+  const clock = ((startedAt) => () => performance.now() - startedAt)(performance.now());
+  const plan: StreamPlan = { ...STREAMS, webSocketClients: SPREAD_CLIENTS, eventStreamClients: 0, pingEveryMs: 5000 };
+  const streams = new StreamClients(serviceEndpoint, plan, clock);
+  const cluster = new Cluster(group, spec, CLUSTER, control, clock, podIndex);
+  let clients: Promise<unknown> | undefined;
+  let deletedAt = 0;
+  try {
+    await startReplicas(cluster);
+    const [oldest] = cluster.podNames;
+    clients = streams.run();
+    // Every client connected (they start 25 ms apart), then the replacement.
+    await sleep(SPREAD_CLIENTS * 25 + 1000);
+    const fresh = await cluster.createPod();
+    await cluster.waitReady(fresh);
+    await sleep(CLUSTER.minReadyMs);
+    deletedAt = clock();
+    await cluster.deletePod(oldest);
+    await sleep(TAIL_MS);
+  } finally {
+    streams.stop();
+    await clients;
+  }
+  await stopScenario(cluster, service, control);
+  return { spec, webSockets: streams.webSocketSessions, deletedAt, windowMs: SPREAD_WINDOW_MS, clients: SPREAD_CLIENTS, replicas: REPLICAS };
+}
+
 async function main(): Promise<number> {
   if (!existsSync(PROXY_SCRIPT)) {
     console.error(`${PROXY_SCRIPT} is missing: run \`npm run build\` first (npm run rollout does).`);
@@ -176,7 +258,7 @@ async function main(): Promise<number> {
   }
   const wanted = (args.scenarios ?? '').split(',').map((id) => id.trim());
   const scenarios = ALL_SCENARIOS.filter((spec) => wanted.includes(spec.id));
-  if (scenarios.length === 0) throw new Error(`--scenarios: none of ${args.scenarios} is one of a,b,d,e`);
+  if (scenarios.length === 0) throw new Error(`--scenarios: none of ${args.scenarios} is one of a,b,c,d,e`);
   const settings = {
     rollouts: ROLLOUTS,
     replicas: REPLICAS,
@@ -186,6 +268,8 @@ async function main(): Promise<number> {
     cluster: CLUSTER,
     load: LOAD,
     streams: STREAMS,
+    grpc: GRPC,
+    spread: { clients: SPREAD_CLIENTS, windowMs: SPREAD_WINDOW_MS },
   };
   console.log(
     `rollout: ${REPLICAS} replicas rolled ${ROLLOUTS} times (maxSurge 1, maxUnavailable 0) per scenario; ` +
@@ -198,7 +282,15 @@ async function main(): Promise<number> {
     console.log(`scenario ${spec.id}: ${spec.title}`);
     results.push(await runScenario(spec));
   }
-  return writeReport(results, settings, !args['no-write']);
+  const spreads: SpreadResult[] = [];
+  if (!args['no-spread']) {
+    for (const spec of SPREAD_SCENARIOS) {
+      console.log(`reconnect rate ${spec.id}: ${spec.title}`);
+      spreads.push(await runSpread(spec));
+    }
+  }
+  if (args.summary !== undefined) writeFileSync(args.summary, `${JSON.stringify(summaryOf(results, spreads), null, 2)}\n`);
+  return writeReport(results, spreads, settings, !args['no-write']);
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
@@ -221,5 +313,6 @@ try {
   console.error(`rollout failed: ${(err as Error).stack ?? String(err)}`);
 } finally {
   await group.stopAll('SIGTERM', 5000);
+  rmSync(CLUSTER.workDir, { recursive: true, force: true });
 }
 process.exit(exitCode);

@@ -34,9 +34,12 @@ export interface ProxySettings {
 export interface Pod {
   readonly address: PodAddress;
   readonly app: RunningProcess;
+  /** The sidecar in front of the app (drain-proxy, or nginx's master process), if any. */
   readonly proxy: RunningProcess | undefined;
-  /** Where the Service's clients send requests: drain-proxy when there is one, else the app. */
+  /** Where the Service's clients send requests: the sidecar when there is one, else the app. */
   readonly endpoint: Endpoint;
+  /** The port gRPC (cleartext HTTP/2) clients reach on the pod's address. */
+  readonly grpcPort: number;
 }
 
 const POD_PORTS = { appPort: 8080, proxyPort: 8000, adminPort: 9901 } as const;
@@ -77,11 +80,22 @@ export async function choosePodAddresses(names: readonly string[]): Promise<{ po
   return { pods, layout: '127.0.0.2+ not bindable here (or ports taken): all pods on 127.0.0.1, ports of their own' };
 }
 
-function exitedReason(running: RunningProcess): () => string | undefined {
+export function exitedReason(running: RunningProcess): () => string | undefined {
   return () =>
     running.exitStatus === undefined
       ? undefined
       : `${running.name} ${describeExit(running.exitStatus)}:\n    ${running.outputTail.join('\n    ')}`;
+}
+
+/** Starts the pod's app container: the legacy demo app on the pod's address. */
+export async function startApp(group: ProcessGroup, address: PodAddress): Promise<RunningProcess> {
+  const app = group.start(`${address.name} app`, [LEGACY_APP_SCRIPT], {
+    HOST: address.ip,
+    PORT: String(address.appPort),
+    POD_NAME: address.name,
+  });
+  await waitFor200(`http://${address.ip}:${address.appPort}/healthz`, 10_000, exitedReason(app));
+  return app;
 }
 
 export async function startPod(
@@ -89,14 +103,9 @@ export async function startPod(
   address: PodAddress,
   proxySettings: ProxySettings | undefined,
 ): Promise<Pod> {
-  const app = group.start(`${address.name} app`, [LEGACY_APP_SCRIPT], {
-    HOST: address.ip,
-    PORT: String(address.appPort),
-    POD_NAME: address.name,
-  });
-  await waitFor200(`http://${address.ip}:${address.appPort}/healthz`, 10_000, exitedReason(app));
+  const app = await startApp(group, address);
   if (proxySettings === undefined) {
-    return { address, app, proxy: undefined, endpoint: { pod: address.name, host: address.ip, port: address.appPort } };
+    return { address, app, proxy: undefined, endpoint: { pod: address.name, host: address.ip, port: address.appPort }, grpcPort: address.appPort };
   }
 
   const proxy = group.start(`${address.name} drain-proxy`, [PROXY_SCRIPT], {
@@ -105,6 +114,8 @@ export async function startPod(
     ADMIN_ADDRESS: address.ip,
     ADMIN_PORT: String(address.adminPort),
     UPSTREAM: `http://${address.ip}:${address.appPort}`,
+    // The app serves gRPC on its HTTP port (it tells cleartext HTTP/2 apart by the preface).
+    UPSTREAM_PROTOCOL: 'h2c',
     UPSTREAM_HEALTH: '/healthz',
     HEALTH_INTERVAL: proxySettings.healthInterval,
     DRAIN_DELAY: proxySettings.drainDelay,
@@ -116,5 +127,5 @@ export async function startPod(
     LOG_LEVEL: 'info',
   });
   await waitFor200(`http://${address.ip}:${address.adminPort}/readyz`, 10_000, exitedReason(proxy));
-  return { address, app, proxy, endpoint: { pod: address.name, host: address.ip, port: address.proxyPort } };
+  return { address, app, proxy, endpoint: { pod: address.name, host: address.ip, port: address.proxyPort }, grpcPort: address.proxyPort };
 }

@@ -39,8 +39,9 @@ export class ProcessGroup {
     process.on('exit', () => this.killAll('SIGKILL'));
   }
 
-  start(name: string, args: readonly string[], env: Record<string, string>): RunningProcess {
-    const child = spawn(process.execPath, args, {
+  /** Starts `executable` (by default this Node) with `args`; its environment is `env` and PATH only. */
+  start(name: string, args: readonly string[], env: Record<string, string>, executable = process.execPath): RunningProcess {
+    const child = spawn(executable, args, {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

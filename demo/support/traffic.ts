@@ -51,8 +51,10 @@ export interface Outcome {
   readonly endedAt: number;
   /** The response carried `Connection: close`. */
   readonly connectionClose: boolean;
-  /** The request went out on a keep-alive connection that had served an earlier request. */
+  /** The (last) attempt went out on a keep-alive connection that had served an earlier request. */
   readonly reusedSocket?: boolean;
+  /** Errors of earlier attempts on reused connections closed before any response (sent again, RFC 9112 section 9.3.1). */
+  readonly retried: readonly string[];
 }
 
 function failureKindOf(err: NodeJS.ErrnoException): FailureKind {
@@ -70,22 +72,37 @@ function failureKindOf(err: NodeJS.ErrnoException): FailureKind {
   }
 }
 
-export function sendRequest(
-  agent: http.Agent,
-  endpoint: Endpoint,
-  path: string,
-  timeoutMs: number,
-  clock: () => number,
-): Promise<Outcome> {
-  const startedAt = clock();
+/**
+ * How often a request that failed on a reused keep-alive connection before any
+ * response arrived is sent again on another one. HTTP/1.1 gives a server no
+ * way to close an idle connection without racing a request the client sends at
+ * that instant, and leaves the race to clients (RFC 9112 section 9.3.1): Go's
+ * net/http retries idempotent requests in exactly this case, as do browsers
+ * and curl; Node's http.Agent does not, so the emulated clients do it here.
+ */
+const REUSED_CONNECTION_RETRIES = 2;
+
+interface Attempt {
+  readonly kind: Outcome['kind'];
+  readonly detail: string;
+  readonly connectionClose: boolean;
+  readonly reusedSocket: boolean;
+  /** Failed on a reused connection before any byte of a response: safe to send again (GET). */
+  readonly retryable: boolean;
+}
+
+function attempt(agent: http.Agent, endpoint: Endpoint, path: string, timeoutMs: number): Promise<Attempt> {
   return new Promise((resolve) => {
     let settled = false;
+    let answered = false;
     const settle = (kind: Outcome['kind'], detail: string, connectionClose = false): void => {
       if (settled) return;
       settled = true;
-      resolve({ pod: endpoint.pod, path, kind, detail, startedAt, endedAt: clock(), connectionClose, reusedSocket: req.reusedSocket });
+      const retryable = !answered && req.reusedSocket && kind === 'reset';
+      resolve({ kind, detail, connectionClose, reusedSocket: req.reusedSocket, retryable });
     };
     const req = http.get({ host: endpoint.host, port: endpoint.port, path, agent, timeout: timeoutMs }, (res) => {
+      answered = true;
       const status = res.statusCode ?? 0;
       const connectionClose = /\bclose\b/i.test(res.headers.connection ?? '');
       res.on('error', (err: NodeJS.ErrnoException) => settle(failureKindOf(err), err.code ?? err.message));
@@ -106,6 +123,34 @@ export function sendRequest(
     });
     req.on('error', (err: NodeJS.ErrnoException) => settle(failureKindOf(err), err.code ?? err.message));
   });
+}
+
+/** One GET, sent again (at most REUSED_CONNECTION_RETRIES times) when a reused connection was closed under it. */
+export async function sendRequest(
+  agent: http.Agent,
+  endpoint: Endpoint,
+  path: string,
+  timeoutMs: number,
+  clock: () => number,
+): Promise<Outcome> {
+  const startedAt = clock();
+  let result = await attempt(agent, endpoint, path, timeoutMs);
+  const retried: string[] = [];
+  while (result.retryable && retried.length < REUSED_CONNECTION_RETRIES) {
+    retried.push(result.detail);
+    result = await attempt(agent, endpoint, path, timeoutMs);
+  }
+  return {
+    pod: endpoint.pod,
+    path,
+    kind: result.kind,
+    detail: result.detail,
+    startedAt,
+    endedAt: clock(),
+    connectionClose: result.connectionClose,
+    reusedSocket: result.reusedSocket,
+    retried,
+  };
 }
 
 export interface LoadPlan {

@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CloseSpread } from '../../src/drain/spread.ts';
-
-/** Most moments inside any window of `width` (a fraction of the close window), sliding over sorted moments. */
-function busiestWindow(moments: number[], width: number): number {
-  const sorted = [...moments].sort((a, b) => a - b);
-  let best = 0;
-  for (let first = 0, last = 0; first < sorted.length; first++) {
-    while (last < sorted.length && sorted[last] < sorted[first] + width) last++;
-    best = Math.max(best, last - first);
-  }
-  return best;
-}
+import { busiestWindow } from '../../rollout/rates.ts';
 
 describe('CloseSpread', () => {
   it('starts at a random point and stays inside the window', () => {
