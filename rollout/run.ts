@@ -19,7 +19,12 @@
  * pods timed, with WS_CLOSE_SPREAD=5s, without spreading, and the app alone.
  * Exits 1 if a drain-proxy scenario lost anything or the spread misses 1.2x.
  *
- *   npm run rollout [-- --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e --no-spread --no-write --summary file.json]
+ * --service iptables: the Service as kube-proxy's iptables mode makes it (DNAT
+ * rules with random probabilities, conntrack keeping open connections), in a
+ * network namespace created for the run (root and `ip netns` needed); the
+ * default is a userspace load balancer process.
+ *
+ *   npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e --no-spread --no-write --summary file.json]
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,10 +37,15 @@ import { ProcessGroup, type RunningProcess } from '../demo/support/processes.ts'
 import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
 import { StreamClients, type StreamPlan } from '../demo/support/streams.ts';
 import { EndpointList, LoadGenerator, type LoadPlan } from '../demo/support/traffic.ts';
+import { ensureNginx } from '../bench/tools.ts';
 import { Cluster, type ClusterSettings, type ScenarioSpec } from './cluster.ts';
+import { enterFreshNetns, netnsAvailable } from './netns.ts';
 import { summaryOf, writeReport, type ScenarioResult, type SpreadResult } from './report.ts';
 
-const SERVICE_SCRIPT = fileURLToPath(new URL('./service-lb.ts', import.meta.url));
+const SERVICE_SCRIPTS = {
+  userspace: fileURLToPath(new URL('./service-lb.ts', import.meta.url)),
+  iptables: fileURLToPath(new URL('./service-iptables.ts', import.meta.url)),
+} as const;
 const SERVICE_HOST = '127.0.1.1';
 const SERVICE_PORT = 8000;
 const SERVICE_GRPC_PORT = 50051;
@@ -55,8 +65,12 @@ const { values: args } = parseArgs({
     'no-spread': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     summary: { type: 'string' },
+    service: { type: 'string', default: 'userspace' },
   },
 });
+const SERVICE_KIND = args.service as keyof typeof SERVICE_SCRIPTS;
+if (!(SERVICE_KIND in SERVICE_SCRIPTS)) throw new Error(`--service must be userspace or iptables, got ${args.service}`);
+const SERVICE_SCRIPT = SERVICE_SCRIPTS[SERVICE_KIND];
 const ROLLOUTS = boundedInt(args.rollouts, 'rollouts', 1, 10);
 const PRESTOP_SLEEP_S = boundedInt(args['prestop-sleep'], 'prestop-sleep', 0, 30);
 const PROPAGATION_LAG_MS = boundedInt(args.lag, 'lag', 0, 10_000);
@@ -262,6 +276,7 @@ async function main(): Promise<number> {
   const settings = {
     rollouts: ROLLOUTS,
     replicas: REPLICAS,
+    service: SERVICE_KIND,
     propagationLagMs: PROPAGATION_LAG_MS,
     minReadyMs: MIN_READY_MS,
     preStopSleepS: PRESTOP_SLEEP_S,
@@ -291,6 +306,13 @@ async function main(): Promise<number> {
   }
   if (args.summary !== undefined) writeFileSync(args.summary, `${JSON.stringify(summaryOf(results, spreads), null, 2)}\n`);
   return writeReport(results, spreads, settings, !args['no-write']);
+}
+
+if (SERVICE_KIND === 'iptables') {
+  if (!netnsAvailable()) throw new Error('--service iptables needs root and `ip netns`');
+  // Packages come from the network, which a fresh namespace does not have.
+  if ((args.scenarios ?? '').includes('c')) await ensureNginx();
+  await enterFreshNetns();
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
