@@ -1,9 +1,11 @@
 /**
- * Reproduction of the one loss seen in drain-proxy scenarios: a request sent on a
- * keep-alive connection that has been idle longer than DRAIN_IDLE_CLOSE, at the
- * moment a drain starts. drain-proxy closes the idle connection at t0; the request
- * crosses the close and the client sees ECONNRESET (Node's agent does not retry).
- * Direct to drain-proxy, no Service process in between.
+ * Reproduction of HTTP/1.1's keep-alive close race at drain start: a request sent
+ * on a keep-alive connection that has been idle longer than DRAIN_IDLE_CLOSE, at
+ * the moment a drain starts. drain-proxy closes the idle connection at t0; the
+ * request crosses the close and the first attempt sees ECONNRESET. The emulated
+ * client sends it again on a new connection (RFC 9112 section 9.3.1, as Go and
+ * browsers do; Node's http.Agent would report the error). Direct to drain-proxy,
+ * no Service in between.
  *
  *   npm run build && node rollout/repro-idle-race.ts [tries]
  */
@@ -18,6 +20,7 @@ const tries = Math.min(50, Number(process.argv[2] ?? 10));
 const settings = { drainDelay: '1s', drainTimeout: '5s', drainIdleClose: '1s', healthInterval: '250ms', wsCloseSpread: '0s', wsCloseTimeout: '1s', wsCloseCode: '1012' };
 const DELAYS = (process.env.DELAYS ?? "0,1,2").split(",").map(Number);
 let lost = 0;
+let raced = 0;
 try {
   for (let i = 0; i < tries; i++) {
     const pod = await startPod(group, { name: `race-${i}`, ip: `127.0.2.${i + 2}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 }, settings);
@@ -30,7 +33,9 @@ try {
     const outcome = await sendRequest(agent, pod.endpoint, '/', 5000, clock);
     await drain;
     if (outcome.kind !== 'ok') lost++;
-    console.log(`try ${i} (${DELAYS[i % DELAYS.length]} ms after /drain was sent): ${outcome.kind} (${outcome.detail}) reusedSocket=${outcome.reusedSocket}`);
+    if (outcome.retried.length > 0) raced++;
+    const first = outcome.retried.length > 0 ? `first attempt ${outcome.retried[0]}, then ` : '';
+    console.log(`try ${i} (${DELAYS[i % DELAYS.length]} ms after /drain was sent): ${first}${outcome.kind} (${outcome.detail})`);
     agent.destroy();
     group.signal(pod.app, 'SIGTERM');
     if (pod.proxy !== undefined) group.signal(pod.proxy, 'SIGTERM');
@@ -39,4 +44,4 @@ try {
 } finally {
   await group.stopAll('SIGTERM', 3000);
 }
-console.log(`${lost} of ${tries} requests lost`);
+console.log(`${raced} of ${tries} requests crossed the close (sent again); ${lost} lost`);
