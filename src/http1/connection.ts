@@ -97,7 +97,8 @@ export class Http1Connection implements TrackedConnection {
   readonly #ctx: Http1Context;
   readonly #client: Socket;
   readonly #clientAddress: string;
-  readonly #requestFramer: RequestFramer;
+  /** Null once the connection is a tunnel: the HTTP/1.1 state goes with it (see #releaseHttpState). */
+  #requestFramer: RequestFramer | null;
   #responseFramer: ResponseFramer | null = null;
   #upstream: Socket | null = null;
   #upstreamConnected = false;
@@ -139,7 +140,7 @@ export class Http1Connection implements TrackedConnection {
     this.#ctx = ctx;
     this.#client = client;
     this.#clientAddress = peerAddress(client.remoteAddress);
-    this.#requestFramer = new RequestFramer(this.#requestSink, ctx.settings.limits);
+    this.#requestFramer = new RequestFramer(this.#requestSink!, ctx.settings.limits);
     client.on('data', this.#onClientData);
     client.on('end', this.#onClientEnd);
     client.on('error', this.#onClientError);
@@ -149,7 +150,7 @@ export class Http1Connection implements TrackedConnection {
   }
 
   get #idle(): boolean {
-    return this.#requests.length === 0 && !this.#responseOpen && this.#requestFramer.idle;
+    return this.#requests.length === 0 && !this.#responseOpen && this.#requestFramer!.idle;
   }
 
   startDrain(): void {
@@ -157,7 +158,7 @@ export class Http1Connection implements TrackedConnection {
     if (this.#tunnel instanceof WebSocketTunnel) this.#tunnel.scheduleDrainClose();
     if (this.#eventStream !== null) this.#scheduleStreamEnd();
     if (this.#tunnel !== null || this.#closing) return;
-    if (this.#idle && !this.#requestFramer.paused) this.#armDrainIdleClose();
+    if (this.#idle && !this.#requestFramer!.paused) this.#armDrainIdleClose();
   }
 
   cut(): void {
@@ -182,7 +183,7 @@ export class Http1Connection implements TrackedConnection {
       // Progress is the socket's own byte count, compared once a sweep: nothing is measured per chunk. A client
       // paused by backpressure (the app not reading) is waiting on the app, not stalling.
       const read = this.#client.bytesRead;
-      if (read !== this.#bytesReadAtSweep || this.#client.isPaused() || !this.#requestFramer.inBody) {
+      if (read !== this.#bytesReadAtSweep || this.#client.isPaused() || !this.#requestFramer!.inBody) {
         this.#bytesReadAtSweep = read;
         this.#readProgressAt = now;
       } else if (now - this.#readProgressAt >= requestBodyTimeoutMs) {
@@ -203,7 +204,7 @@ export class Http1Connection implements TrackedConnection {
   readonly #onClientData = (chunk: Buffer): void => {
     if (this.#closing) return; // lingering: discard
     clearTimeout(this.#drainIdleTimer);
-    const framer = this.#requestFramer;
+    const framer = this.#requestFramer!;
     framer.push(chunk);
     if (framer.paused) this.#client.pause();
     else if (framer.pendingHeadBytes > 0 && this.#headerTimer === undefined && !this.#closing) {
@@ -217,7 +218,7 @@ export class Http1Connection implements TrackedConnection {
    * nothing has been answered on its behalf yet; otherwise both are closed.
    */
   #onRequestBodyTimeout(): void {
-    this.#requestFramer.stop();
+    this.#requestFramer!.stop();
     this.#countRefusal('DP_BODY_TIMEOUT');
     this.#dropUpstream();
     if (this.#requests.length === 1 && !this.#responseOpen) this.#respondAndClose('DP_BODY_TIMEOUT', 'bad_request');
@@ -227,7 +228,7 @@ export class Http1Connection implements TrackedConnection {
   readonly #onHeaderTimeout = (): void => {
     this.#headerTimer = undefined;
     if (this.#closing) return;
-    this.#requestFramer.stop();
+    this.#requestFramer!.stop();
     this.#refuse('DP_HEADER_TIMEOUT');
   };
 
@@ -253,7 +254,8 @@ export class Http1Connection implements TrackedConnection {
     this.#upstream?.resume();
   };
 
-  readonly #requestSink: FramerSink = {
+  /** Held only by the framers (and here until the hand-over to a tunnel lets them go). */
+  #requestSink: FramerSink | null = {
     onHead: (head: MessageHead): Buffer | undefined => {
       clearTimeout(this.#headerTimer);
       this.#headerTimer = undefined;
@@ -308,7 +310,7 @@ export class Http1Connection implements TrackedConnection {
     const socket = connect({ host: upstream.host, port: upstream.port, noDelay: true, allowHalfOpen: true });
     this.#upstream = socket;
     this.#upstreamConnected = false;
-    this.#responseFramer = new ResponseFramer(this.#responseSink, limits);
+    this.#responseFramer = new ResponseFramer(this.#responseSink!, limits);
     this.#connectTimer = setTimeout(() => this.#upstreamFailed(socket, 'connect_timeout'), connectTimeoutMs);
     socket.once('connect', () => {
       clearTimeout(this.#connectTimer);
@@ -319,7 +321,7 @@ export class Http1Connection implements TrackedConnection {
       this.#queuedBytes = 0;
       let flowing = true;
       for (const bytes of queued) flowing = socket.write(bytes);
-      if (flowing && !this.#requestFramer.paused) this.#client.resume();
+      if (flowing && !this.#requestFramer!.paused) this.#client.resume();
     });
     socket.on('data', (chunk: Buffer) => {
       if (socket !== this.#upstream) return;
@@ -327,7 +329,7 @@ export class Http1Connection implements TrackedConnection {
       if (this.#streamEndDue) this.#endStreamAtBoundary();
     });
     socket.on('drain', () => {
-      if (socket === this.#upstream && !this.#requestFramer.paused && !this.#closing) this.#client.resume();
+      if (socket === this.#upstream && !this.#requestFramer!.paused && !this.#closing) this.#client.resume();
     });
     socket.on('end', () => this.#upstreamEnded(socket));
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -382,7 +384,7 @@ export class Http1Connection implements TrackedConnection {
     this.#respondAndClose(UPSTREAM_FAILURE_ANSWERS[kind] ?? 'DP_UPSTREAM_RESET', 'upstream');
   }
 
-  readonly #responseSink: FramerSink = {
+  #responseSink: FramerSink | null = {
     onHead: (head: MessageHead): Buffer | undefined => {
       if (head.status < 200 && head.status !== 101) return undefined;
       this.#responseOpen = true;
@@ -418,7 +420,7 @@ export class Http1Connection implements TrackedConnection {
         this.#respondAndClose(this.#deferredError, 'bad_request');
         return STOP;
       }
-      if (this.#requestFramer.paused) {
+      if (this.#requestFramer!.paused) {
         // An upgrade the app refused, or a request held back by the drain: carry on with the client's bytes.
         queueMicrotask(this.#resumeRequests);
       } else if (this.#idle) {
@@ -498,10 +500,11 @@ export class Http1Connection implements TrackedConnection {
   }
 
   readonly #resumeRequests = (): void => {
-    if (this.#closing) return;
+    const framer = this.#requestFramer;
+    if (this.#closing || framer === null) return;
     this.#client.resume();
-    this.#requestFramer.resume();
-    if (this.#requestFramer.paused) this.#client.pause();
+    framer.resume();
+    if (framer.paused) this.#client.pause();
     else if (this.#idle) this.#becameIdle();
   };
 
@@ -536,9 +539,11 @@ export class Http1Connection implements TrackedConnection {
 
   #becomeTunnel(): void {
     const upstream = this.#upstream;
+    const requestFramer = this.#requestFramer!;
     if (this.#closing || upstream === null) return;
-    const fromClient = this.#requestFramer.takeHeld();
+    const fromClient = requestFramer.takeHeld();
     const fromUpstream = this.#responseFramer!.takeHeld();
+    const upgradeProtocol = requestFramer.head.upgradeProtocol;
     const client = this.#client;
     // Only this connection's own listeners go: others on the client socket (the MAX_CONNECTIONS count) stay.
     client.off('data', this.#onClientData);
@@ -548,7 +553,8 @@ export class Http1Connection implements TrackedConnection {
     client.off('drain', this.#onClientDrain);
     for (const event of ['data', 'end', 'error', 'close', 'drain', 'connect']) upstream.removeAllListeners(event);
     this.#upstream = null;
-    if (this.#requestFramer.head.upgradeProtocol === 'websocket') {
+    this.#releaseHttpState();
+    if (upgradeProtocol === 'websocket') {
       const tunnel = new WebSocketTunnel(client, upstream, fromClient, fromUpstream, this.#ctx.webSocket, (reason) => this.#finish(reason));
       this.#tunnel = tunnel;
       this.protocol = 'websocket';
@@ -562,6 +568,27 @@ export class Http1Connection implements TrackedConnection {
     this.#ctx.registry.reclassify(this);
   }
 
+  /**
+   * After the 101 nothing here parses HTTP again, but the connection object lives as long as the
+   * tunnel (the registry and the drain reach the tunnel through it). What only HTTP/1.1 needed is
+   * let go, so an idle WebSocket does not keep about 1.5 KB of parser state: both framers with
+   * their heads and head readers, the sinks' closures, a cleared timer.
+   */
+  #releaseHttpState(): void {
+    this.#requestFramer!.stop();
+    this.#requestFramer = null;
+    this.#responseFramer?.stop();
+    this.#responseFramer = null;
+    this.#requestSink = null;
+    this.#responseSink = null;
+    clearTimeout(this.#connectTimer);
+    this.#connectTimer = undefined;
+    this.#clearTimers();
+    this.#drainIdleTimer = undefined;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+  }
+
   // ---- closing -------------------------------------------------------------
 
   /** Ends the connection after what was written: FIN, then read and discard until the client closes too. */
@@ -571,7 +598,7 @@ export class Http1Connection implements TrackedConnection {
     this.#closeReason = reason;
     this.#idleSince = performance.now();
     this.#clearTimers();
-    this.#requestFramer.stop();
+    this.#requestFramer?.stop();
     this.#dropUpstream();
     const client = this.#client;
     client.resume();
@@ -584,7 +611,7 @@ export class Http1Connection implements TrackedConnection {
   #abort(reason: CloseReason): void {
     if (!this.#closing) this.#closeReason = reason;
     this.#finish(reason === 'drain_deadline' ? reason : this.#closeReason);
-    this.#requestFramer.stop();
+    this.#requestFramer?.stop();
     this.#tunnel?.destroy();
     this.#client.destroy();
   }
