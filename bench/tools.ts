@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { nginxBinary } from './nginx.ts';
 import { runToCompletion } from './children.ts';
 
-function commandExists(name: string): boolean {
+export function commandExists(name: string): boolean {
   try {
     execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
     return true;
@@ -12,7 +12,8 @@ function commandExists(name: string): boolean {
   }
 }
 
-async function aptGetInstall(packages: readonly string[]): Promise<void> {
+/** apt-get install (as root, or through sudo -n), updating the package lists only when a first try fails. */
+export async function aptGetInstall(packages: readonly string[]): Promise<void> {
   const asRoot = process.getuid?.() === 0;
   if (!asRoot && !commandExists('sudo')) {
     throw new Error(`missing ${packages.join(', ')}: install them with apt-get (needs root)`);

@@ -24,6 +24,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
+import { aptGetInstall, commandExists } from '../bench/tools.ts';
 
 /** Set in the re-executed child to its namespace's name; its presence means "already inside, do not re-exec". */
 export const NETNS_ENV = 'DRAIN_PROXY_NETNS';
@@ -36,15 +37,6 @@ const CHILD_GRACE_MS = 10_000;
 
 function ip(args: readonly string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function commandExists(name: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Root, Linux and a working `ip netns`: what creating a namespace needs. */
@@ -98,21 +90,10 @@ export function inNetworkNamespace(): boolean {
  * iptables from Debian, installed with apt-get when missing. The parent must
  * do this: a fresh namespace has no network to download it through.
  */
-export function ensureIptables(): void {
+export async function ensureIptables(): Promise<void> {
   if (commandExists('iptables-restore') && commandExists('iptables-save')) return;
-  if (process.getuid?.() !== 0) throw new Error('iptables is missing: install it with apt-get (needs root)');
   console.log('installing iptables with apt-get ...');
-  const apt = (args: string[]): void => {
-    execFileSync('apt-get', args, { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  };
-  const install = ['install', '-y', '--no-install-recommends', 'iptables'];
-  try {
-    apt(install);
-  } catch {
-    // A fresh machine has no package lists yet; only then is an update worth its time.
-    apt(['update']);
-    apt(install);
-  }
+  await aptGetInstall(['iptables']);
 }
 
 /** Kills whatever still runs in the namespace (processes this run started), then deletes it. Synchronous: also used on 'exit'. */
@@ -146,7 +127,7 @@ export function deleteNetns(name: string): void {
 export async function reexecInNetns(): Promise<number> {
   if (process.env[NETNS_ENV] !== undefined) throw new Error(`already inside network namespace ${process.env[NETNS_ENV]}`);
   if (!netnsAvailable()) throw new Error('a network namespace needs root and a working `ip netns` (iproute2)');
-  ensureIptables();
+  await ensureIptables();
   const name = `drain-proxy-${process.pid}-${randomBytes(3).toString('hex')}`;
   ip(['netns', 'add', name]);
   const removeNow = (): void => deleteNetns(name);

@@ -402,9 +402,9 @@ function documentText(rows: readonly Row[], spreadRows: readonly SpreadRow[], lo
     '',
     markdownTable(rows, COLUMNS),
     '',
-    '"refused" counts what clients saw; a refused backend connect at the Service reaches the client as a reset (as it would',
-    'through a userspace proxy), so the Service\'s own count of refused backend connects is shown beside it. Pod drain time is',
-    'from the deletion to the exit of the last container.',
+    settings.service === 'iptables'
+      ? 'Through DNAT the clients see a pod that no longer listens themselves ("refused"); the Service\'s own column does not apply. Pod drain time is from the deletion to the exit of the last container.'
+      : '"refused" counts what clients saw; a refused backend connect at the Service reaches the client as a reset (as it would through a userspace proxy), so the Service\'s own count of refused backend connects is shown beside it. Pod drain time is from the deletion to the exit of the last container.',
     '',
     '![errors per second during the rollouts](rollout.svg)',
     '',

@@ -5,8 +5,7 @@
  * connection and conntrack keeps the connection there for its whole life,
  * whatever later happens to the endpoint list.
  *
- *   LISTEN_HOST, LISTEN_PORTS   the Service's virtual address and ports (127.0.1.1, 8000,50051)
- *   CONTROL_PORT                control on LISTEN_HOST: GET /endpoints?set=ip:t1:t2,ip:t1:t2  GET /stats
+ * Environment and control API: service-control.ts.
  *
  * The chains, named like kube-proxy's (KUBE-SERVICES, KUBE-SVC-*, KUBE-SEP-*);
  * clients are local processes, so the hooks are on OUTPUT:
@@ -40,13 +39,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import http from 'node:http';
 import net from 'node:net';
 import { inNetworkNamespace } from './netns.ts';
-
-const host = process.env.LISTEN_HOST ?? '127.0.1.1';
-const ports = (process.env.LISTEN_PORTS ?? '8000').split(',').map(Number);
-const controlPort = Number(process.env.CONTROL_PORT ?? 9000);
+import { controlPort, countNewConnections, host, ports, startControl, startedAt, stats, type Endpoint } from './service-control.ts';
 
 /** Every chain this process owns starts with this; cleanup finds them by it. */
 const PREFIX = 'DP-';
@@ -72,48 +67,7 @@ try {
   fail('iptables-restore not found: install iptables (rollout/netns.ts ensureIptables() does, before entering the namespace)');
 }
 
-interface Endpoint {
-  readonly host: string;
-  /** Target port per Service port, in LISTEN_PORTS order. */
-  readonly targetPorts: readonly number[];
-}
-
 let endpoints: Endpoint[] = [];
-const stats = {
-  connections: 0,
-  noEndpoint: 0,
-  /** Always empty: refusals reach the client directly (see the top of the file). */
-  backendConnectErrors: {} as Record<string, number>,
-  /** Always 0: resets reach the client directly. */
-  backendResets: 0,
-  /** New connections per endpoint per second since start: { "ip:targetPort": { "12": 3 } }. */
-  newConnectionsPerSecond: {} as Record<string, Record<string, number>>,
-};
-const startedAt = performance.now();
-
-function log(line: Record<string, unknown>): void {
-  console.log(JSON.stringify({ time: Date.now(), ...line }));
-}
-
-function parseEndpoint(text: string): Endpoint {
-  const [address, ...targets] = text.split(':');
-  const targetPorts = targets.map(Number);
-  // The address goes into iptables-restore input: nothing but an IPv4 address may pass.
-  if (!net.isIPv4(address) || targetPorts.length !== ports.length || targetPorts.some((p) => !Number.isInteger(p) || p < 1 || p > 65535)) {
-    throw new Error(`endpoint ${text}: expected an IPv4 address and ${ports.length} target port(s)`);
-  }
-  return { host: address, targetPorts };
-}
-
-function parseEndpoints(set: string): Endpoint[] {
-  const parsed = set === '' ? [] : set.split(',').map(parseEndpoint);
-  const seen = new Set<string>();
-  for (const endpoint of parsed) {
-    if (seen.has(endpoint.host)) throw new Error(`endpoint ${endpoint.host} appears twice`);
-    seen.add(endpoint.host);
-  }
-  return parsed;
-}
 
 const svcChain = (port: number): string => `${PREFIX}SVC-${port}`;
 const noEndpointChain = (port: number): string => `${PREFIX}NOEP-${port}`;
@@ -223,7 +177,7 @@ const COUNTED_RULE = new RegExp(`^\\[(\\d+):\\d+\\] -A (${PREFIX}(?:SEP-\\w+|NOE
 /** Reads the counters and adds what is new since the last read to the stats, attributed to the second the interval began in. */
 function pollCounters(): void {
   const now = performance.now();
-  const second = String(Math.floor((lastPollAt - startedAt) / 1000));
+  const intervalStart = lastPollAt - startedAt;
   lastPollAt = now;
   for (const line of (save('nat', true) + save('filter', true)).split('\n')) {
     const match = COUNTED_RULE.exec(line);
@@ -238,8 +192,7 @@ function pollCounters(): void {
     if (target === undefined) {
       stats.noEndpoint += delta;
     } else {
-      const perSecond = (stats.newConnectionsPerSecond[target] ??= {});
-      perSecond[second] = (perSecond[second] ?? 0) + delta;
+      countNewConnections(target, intervalStart, delta);
     }
   }
 }
@@ -255,43 +208,6 @@ function setEndpoints(next: Endpoint[]): void {
   endpoints = next;
 }
 
-const control = http.createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://control');
-  if (url.pathname === '/endpoints') {
-    const set = url.searchParams.get('set');
-    if (set !== null) {
-      let next: Endpoint[];
-      try {
-        next = parseEndpoints(set);
-      } catch (err) {
-        res.writeHead(400, { 'content-type': 'text/plain' });
-        res.end(`${(err as Error).message}\n`);
-        return;
-      }
-      try {
-        setEndpoints(next);
-      } catch (err) {
-        log({ msg: 'iptables-restore failed', error: (err as Error).message });
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`iptables-restore failed: ${(err as Error).message}\n`);
-        return;
-      }
-      log({ msg: 'endpoints', endpoints: set });
-    }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ endpoints }));
-    return;
-  }
-  if (url.pathname === '/stats') {
-    pollCounters();
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(stats));
-    return;
-  }
-  res.writeHead(404);
-  res.end();
-});
-
 process.on('exit', () => {
   try {
     removeRules();
@@ -306,5 +222,4 @@ process.on('SIGINT', () => process.exit(0));
 removeRules();
 installBase();
 setInterval(pollCounters, POLL_INTERVAL_MS);
-control.on('error', (err) => fail(err.message));
-control.listen(controlPort, host, () => log({ msg: 'service listening', mode: 'iptables', host, ports, controlPort }));
+await startControl({ setEndpoints, endpoints: () => endpoints, refreshStats: pollCounters }, 'iptables').catch((err: Error) => fail(err.message));
