@@ -38,7 +38,8 @@ import { peerAddress } from '../listeners/address.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { TrustedProxies } from '../config/trusted-proxies.ts';
 import { timeOutStream, type StreamForwarder } from './forwarder.ts';
-import type { Forwarding } from './headers.ts';
+import { headerListTooLarge, type Forwarding } from './headers.ts';
+import { errors } from '../errors.ts';
 
 /** Largest stream id: the first GOAWAY of a graceful shutdown (RFC 9113 §6.8). */
 export const MAX_STREAM_ID = 2 ** 31 - 1;
@@ -53,7 +54,13 @@ export interface H2Settings {
   readonly forwardedHeaders: boolean;
   readonly trustedProxies: TrustedProxies;
   readonly accessLog: boolean;
+  /** MAX_HEADER_SIZE and MAX_HEADER_COUNT, as for HTTP/1.1. */
+  readonly maxHeaderSize: number;
+  readonly maxHeaderCount: number;
 }
+
+/** :method, :scheme, :authority, :path: node:http2 counts pseudo-headers as entries, MAX_HEADER_COUNT does not. */
+const PSEUDO_HEADERS = 4;
 
 export interface H2Context {
   readonly settings: H2Settings;
@@ -68,7 +75,10 @@ export class H2Front {
   readonly #server: Http2Server;
 
   constructor(ctx: H2Context) {
-    this.#server = createServer();
+    // Header blocks over the limits never reach a stream handler: the stream is reset with ENHANCE_YOUR_CALM
+    // and the session goes on (the size limit, advertised in SETTINGS, only once the client has acknowledged it).
+    const { maxHeaderSize, maxHeaderCount } = ctx.settings;
+    this.#server = createServer({ settings: { maxHeaderListSize: maxHeaderSize }, maxHeaderListPairs: maxHeaderCount + PSEUDO_HEADERS });
     this.#server.on('session', (session: ServerHttp2Session) => new H2Connection(session, ctx));
   }
 
@@ -190,8 +200,14 @@ export class H2Connection implements TrackedConnection {
     session.close();
   };
 
-  readonly #onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void => {
+  readonly #onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
     const { registry, metrics, settings, logger, forwarder } = this.#ctx;
+    if (headerListTooLarge(rawHeaders, settings.maxHeaderSize)) {
+      metrics.requestRejected('DP_HEAD_TOO_LARGE');
+      stream.on('error', () => {});
+      stream.respond({ ':status': errors.DP_HEAD_TOO_LARGE.status }, { endStream: true });
+      return;
+    }
     const startedAt = performance.now();
     this.#streams.set(stream, startedAt);
     registry.requestStarted('h2');

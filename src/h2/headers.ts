@@ -18,6 +18,22 @@ export interface Forwarding {
   readonly trustedPeer: boolean;
 }
 
+/** RFC 9113 §6.5.2: each field counts its name, its value and 32 octets of overhead. */
+const FIELD_OVERHEAD = 32;
+
+/**
+ * Whether a request's header block is over MAX_HEADER_SIZE, counted as
+ * SETTINGS_MAX_HEADER_LIST_SIZE is. nghttp2 enforces that setting itself only
+ * once the client has acknowledged it; this covers the streams of the client's
+ * first flight. (MAX_HEADER_COUNT needs no such check: node:http2 applies
+ * maxHeaderListPairs to every stream.)
+ */
+export function headerListTooLarge(rawHeaders: readonly string[], maxSize: number): boolean {
+  let size = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i].length + rawHeaders[i + 1].length + FIELD_OVERHEAD;
+  return size > maxSize;
+}
+
 function connectionListed(headers: Record<string, HeaderValue>): Set<string> | null {
   const value = headers.connection;
   if (value === undefined) return null;

@@ -43,6 +43,8 @@ export function publicDispatch(config: Config, ctx: PublicDispatchContext, http1
       forwardedHeaders: config.forwardedHeaders,
       trustedProxies: config.trustedProxies,
       accessLog: config.accessLog,
+      maxHeaderSize: config.maxHeaderSize,
+      maxHeaderCount: config.maxHeaderCount,
     },
     registry: ctx.registry,
     metrics: ctx.metrics,

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:http2';
 import { once } from 'node:events';
-import { fromH2Response, fromHttp1Response, h2RequestHeaders, http1RequestHeaders } from '../../src/h2/headers.ts';
+import { fromH2Response, fromHttp1Response, h2RequestHeaders, headerListTooLarge, http1RequestHeaders } from '../../src/h2/headers.ts';
 
 test('HTTP/1.1 response headers lose hop-by-hop fields and those Connection names; end-to-end ones stay', () => {
   const out = fromHttp1Response({
@@ -75,4 +75,12 @@ test('requests to an h2c app: pseudo-headers and `te: trailers` kept (gRPC needs
   assert.deepEqual(out, { ':method': 'POST', ':path': '/svc/M', ':scheme': 'http', ':authority': 'a', te: 'trailers', 'content-type': 'application/grpc' });
   assert.equal(h2RequestHeaders({ te: 'gzip' }, null).te, undefined);
   assert.deepEqual(fromH2Response({ ':status': 200, 'grpc-status': '0', connection: 'x' } as never), { ':status': 200, 'grpc-status': '0' });
+});
+
+test('headerListTooLarge counts each field as name + value + 32 octets (SETTINGS_MAX_HEADER_LIST_SIZE)', () => {
+  const raw = [':method', 'GET', ':path', '/', 'x-a', 'b'.repeat(50)];
+  const size = (7 + 3 + 32) + (5 + 1 + 32) + (3 + 50 + 32);
+  assert.equal(headerListTooLarge(raw, size), false);
+  assert.equal(headerListTooLarge(raw, size - 1), true);
+  assert.equal(headerListTooLarge([], 0), false);
 });

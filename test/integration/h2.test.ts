@@ -429,3 +429,51 @@ test('nghttp sees the two-phase GOAWAY on the wire: 2^31-1 and a PING, the ACK, 
   assert.match(stdout, /slow 1500/);
   assert.equal((await proxy.exited).code, 0);
 });
+
+/** An HPACK literal header field without indexing, new name (RFC 7541 §6.2.2), lengths as 7-bit-prefix integers. */
+function hpackLiteral(name: string, value: string): Buffer {
+  const integer = (n: number): number[] => {
+    if (n < 127) return [n];
+    const bytes = [127];
+    for (n -= 127; n >= 128; n >>= 7) bytes.push((n & 0x7f) | 0x80);
+    return [...bytes, n];
+  };
+  return Buffer.concat([Buffer.from([0x00, ...integer(name.length)]), Buffer.from(name), Buffer.from(integer(value.length)), Buffer.from(value)]);
+}
+
+test('MAX_HEADER_SIZE and MAX_HEADER_COUNT bound HTTP/2 header blocks: too large gets 431 before the client has our SETTINGS and a reset (ENHANCE_YOUR_CALM) after, too many a reset; nothing reaches the app; the session goes on', async () => {
+  const seen: string[] = [];
+  const upstream = await startUpstream(0, (req, res) => {
+    seen.push(req.url ?? '');
+    res.end('ok');
+    return true;
+  });
+  cleanups.push(() => upstream.close());
+  const proxy = await startProxy(upstream.port, { env: { MAX_HEADER_SIZE: '2k', MAX_HEADER_COUNT: '10' } });
+  cleanups.push(() => proxy.stop());
+  const tooMany = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`x-field-${i}`, 'v']));
+
+  // A stream in the client's first flight arrives before it has acknowledged our SETTINGS: drain-proxy checks its size itself.
+  const early = await RawH2Client.connect(proxy.listenPort);
+  cleanups.push(() => early.socket.destroy());
+  early.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, Buffer.concat([getHeaderBlock('/early'), hpackLiteral('x-big', 'a'.repeat(3000))])));
+  const answer = await early.waitFor((f) => f.type === HEADERS && f.stream === 1);
+  assert.ok(answer?.payload.includes(Buffer.from('431')), 'the first-flight stream over MAX_HEADER_SIZE is answered 431');
+  early.send(frame(HEADERS, END_STREAM | END_HEADERS, 3, Buffer.concat([getHeaderBlock('/early'), ...Object.keys(tooMany).map((name) => hpackLiteral(name, 'v'))])));
+  const reset = await early.waitFor((f) => f.type === RST_STREAM && f.stream === 3);
+  assert.equal(reset?.payload.readUInt32BE(0), constants.NGHTTP2_ENHANCE_YOUR_CALM, 'more fields than MAX_HEADER_COUNT: reset');
+  const session = h2session(proxy.listenPort);
+  cleanups.push(() => session.destroy());
+  assert.equal((await h2request(session, { ':path': '/first' })).status, 200);
+  // Once SETTINGS are acknowledged, nghttp2 resets a larger header block before drain-proxy sees it.
+  const big = await h2request(session, { ':path': '/big', 'x-big': 'a'.repeat(3000) });
+  assert.equal(big.status, undefined, 'no response to a header block over MAX_HEADER_SIZE');
+  assert.equal(big.rstCode, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  const many = await h2request(session, { ':path': '/many', ...tooMany });
+  assert.equal(many.rstCode, constants.NGHTTP2_ENHANCE_YOUR_CALM, 'more header fields than MAX_HEADER_COUNT');
+  const within = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`x-field-${i}`, 'v']));
+  const fine = await h2request(session, { ':path': '/fine', ...within, 'x-medium': 'a'.repeat(1000) });
+  assert.equal(fine.status, 200, 'within both limits, on the same session');
+  assert.deepEqual(seen, ['/first', '/fine'], 'nothing of the refused streams reached the app');
+  assert.equal(metricValue(await metrics(proxy), 'drain_proxy_rejected_requests_total{code="DP_HEAD_TOO_LARGE"}'), 1, 'the 431 is counted');
+});
