@@ -2,10 +2,14 @@
 // direct / through nginx / through drain-proxy, then the resident memory each proxy needs per
 // idle WebSocket. The app (bench/ws-echo-app.ts) and the load generator (bench/ws-load.ts) run
 // as their own processes, so each one's CPU is measured on its own.
+// The echo is measured twice: on shared CPUs (every process wherever the scheduler puts it), and
+// with a "sidecar CPU" (load generator and app pinned to one CPU, the proxy to another), which is
+// how a pod runs a sidecar with its own CPU request.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { allowedCpus, onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
 import { runToCompletion, startChild, stopChild, type StartedChild } from './children.ts';
 import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
@@ -17,7 +21,7 @@ import type { TargetName } from './report.ts';
 import type { WsEchoResult, WsLoadConfig, WsOpenResult } from './ws-load.ts';
 import {
   echoConsoleTable, memoryConsoleTable, memoryVerdict, summarizeEcho, throughputVerdict, webSocketMarkdownSection,
-  type WsEchoMeasurement, type WsMemoryMeasurement, type WsRunContext,
+  type CpuPlacement, type WsEchoMeasurement, type WsEchoSummary, type WsMemoryMeasurement, type WsRunContext,
 } from './ws-report.ts';
 
 export interface WebSocketBenchSettings {
@@ -134,9 +138,9 @@ class LineReader {
   }
 }
 
-function startLoad(config: WsLoadConfig, nofileLimit: number): StartedChild {
+function startLoad(config: WsLoadConfig, nofileLimit: number, placement?: CpuPlacement): StartedChild {
   const [command, args] = withNofile(nofileLimit, process.execPath, [loadEntry, JSON.stringify(config)]);
-  return startChild(command, args);
+  return placement === undefined ? startChild(command, args) : startChild(...onCpus(placement.loadAndAppCpus, command, args));
 }
 
 /** The settings as run: the idle count may have been lowered to fit the open-file limit. */
@@ -161,8 +165,10 @@ function loadConfig(mode: WsLoadConfig['mode'], port: number, settings: Effectiv
   };
 }
 
-async function measureEcho(target: WsTarget, appPid: number, round: number, settings: EffectiveSettings): Promise<WsEchoMeasurement> {
-  const load = startLoad(loadConfig('echo', target.port, settings), settings.nofileLimit);
+async function measureEcho(
+  target: WsTarget, appPid: number, round: number, settings: EffectiveSettings, placement: CpuPlacement | undefined,
+): Promise<WsEchoMeasurement> {
+  const load = startLoad(loadConfig('echo', target.port, settings), settings.nofileLimit, placement);
   try {
     const lines = new LineReader(load);
     await lines.next('ready', 30_000);
@@ -269,6 +275,40 @@ async function measureIdleMemory(target: WsTarget, settings: EffectiveSettings):
   }
 }
 
+/** Every target for `settings.rounds` rounds, the order rotated each round to spread a slow stretch of a shared machine. */
+async function echoRounds(
+  targets: readonly WsTarget[], appPid: number, settings: EffectiveSettings, placement: CpuPlacement | undefined,
+): Promise<WsEchoMeasurement[]> {
+  const measurements: WsEchoMeasurement[] = [];
+  for (let round = 1; round <= settings.rounds; round += 1) {
+    const rotation = (round - 1) % targets.length;
+    const order = [...targets.slice(rotation), ...targets.slice(0, rotation)];
+    for (const target of order) {
+      const measurement = await measureEcho(target, appPid, round, settings, placement);
+      measurements.push(measurement);
+      const cpu = measurement.proxyCpuUsPerRoundTrip ?? measurement.appCpuUsPerRoundTrip;
+      console.log(`round ${round}  ${target.name.padEnd(11)} ${measurement.result.roundTripsPerSecond.toFixed(0).padStart(7)} round trips/s  `
+        + `p99 ${measurement.result.p99Ms.toFixed(2).padStart(6)} ms  ${cpu.toFixed(1).padStart(5)} µs CPU/round trip `
+        + `(${measurement.proxyCpuUsPerRoundTrip === undefined ? 'app  ' : 'proxy'})  `
+        + `load gen ${measurement.loadCpuUsPerRoundTrip.toFixed(1)} µs, `
+        + `other load ${measurement.otherCpuPercent.toFixed(0)}%, steal ${measurement.stealPercent.toFixed(0)}%`);
+      await sleep(500);
+    }
+  }
+  return measurements;
+}
+
+/**
+ * The sidecar layout: load generator and app on the first CPU this process may use, the proxy on
+ * the second. Skipped, with the reason, on a machine with fewer than 2 CPUs or without taskset.
+ */
+async function sidecarPlacement(): Promise<{ placement: CpuPlacement; skipped?: undefined } | { placement?: undefined; skipped: string }> {
+  const cpus = allowedCpus();
+  if (cpus.length < 2) return { skipped: `this process may use ${cpus.length} CPU${cpus.length === 1 ? '' : 's'} and a sidecar CPU needs 2` };
+  if (!await tasksetAvailable()) return { skipped: 'taskset (util-linux) is not available to pin the processes' };
+  return { placement: { loadAndAppCpus: [cpus[0]], proxyCpus: [cpus[1]] } };
+}
+
 export async function runWebSocketBench(options: WebSocketBenchOptions): Promise<WebSocketBenchOutcome> {
   const limit = await nofileLimitFor(options.settings.idleConnections);
   const fitting = Math.floor((limit - OWN_DESCRIPTORS) / 2);
@@ -303,26 +343,36 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
   }
 
   const perRun = settings.warmupSeconds + settings.durationSeconds;
-  console.log(`\nWebSocket echo: ${targets.length} targets x ${settings.rounds} rounds x ${perRun} s, `
+  console.log(`\nWebSocket echo, shared CPUs: ${targets.length} targets x ${settings.rounds} rounds x ${perRun} s, `
     + `${settings.connections} connections doing ping-pong with ${MESSAGE_BYTES}-byte messages\n`);
-  const measurements: WsEchoMeasurement[] = [];
-  for (let round = 1; round <= settings.rounds; round += 1) {
-    const rotation = (round - 1) % targets.length;
-    const order = [...targets.slice(rotation), ...targets.slice(0, rotation)];
-    for (const target of order) {
-      const measurement = await measureEcho(target, app.pid, round, settings);
-      measurements.push(measurement);
-      const cpu = measurement.proxyCpuUsPerRoundTrip ?? measurement.appCpuUsPerRoundTrip;
-      console.log(`round ${round}  ${target.name.padEnd(11)} ${measurement.result.roundTripsPerSecond.toFixed(0).padStart(7)} round trips/s  `
-        + `p99 ${measurement.result.p99Ms.toFixed(2).padStart(6)} ms  ${cpu.toFixed(1).padStart(5)} µs CPU/round trip `
-        + `(${measurement.proxyCpuUsPerRoundTrip === undefined ? 'app  ' : 'proxy'})  `
-        + `load gen ${measurement.loadCpuUsPerRoundTrip.toFixed(1)} µs, `
-        + `other load ${measurement.otherCpuPercent.toFixed(0)}%, steal ${measurement.stealPercent.toFixed(0)}%`);
-      await sleep(500);
-    }
-  }
+  const measurements = await echoRounds(targets, app.pid, settings, undefined);
   const summaries = summarizeEcho(targets.map((target) => target.name), measurements);
-  console.log(`\nWebSocket echo, medians over ${settings.rounds} rounds:\n${echoConsoleTable(summaries)}\n\n${throughputVerdict(summaries)}`);
+  console.log(`\nWebSocket echo on shared CPUs, medians over ${settings.rounds} rounds:\n${echoConsoleTable(summaries)}`);
+
+  const pinning = await sidecarPlacement();
+  let pinnedMeasurements: WsEchoMeasurement[] = [];
+  let pinnedSummaries: WsEchoSummary[] | undefined;
+  if (pinning.placement === undefined) {
+    console.log(`\nWebSocket echo with a sidecar CPU: skipped, ${pinning.skipped}`);
+  } else {
+    const { placement } = pinning;
+    console.log(`\nWebSocket echo with a sidecar CPU: load generator and app on CPU ${placement.loadAndAppCpus.join(',')}, `
+      + `the proxy on CPU ${placement.proxyCpus.join(',')} (nothing there for direct); same load\n`);
+    try {
+      await pinProcessTree(app.pid, placement.loadAndAppCpus);
+      for (const target of targets) {
+        if (target.proxyPid !== undefined) await pinProcessTree(target.proxyPid, placement.proxyCpus);
+      }
+      pinnedMeasurements = await echoRounds(targets, app.pid, settings, placement);
+    } finally {
+      // The idle-memory part runs as before, wherever the scheduler puts things.
+      const everywhere = allowedCpus();
+      for (const child of started) await pinProcessTree(child.pid, everywhere);
+    }
+    pinnedSummaries = summarizeEcho(targets.map((target) => target.name), pinnedMeasurements);
+    console.log(`\nWebSocket echo with a sidecar CPU, medians over ${settings.rounds} rounds:\n${echoConsoleTable(pinnedSummaries)}`);
+  }
+  console.log(`\n${throughputVerdict(summaries, pinnedSummaries, pinning.skipped)}`);
 
   console.log(`\nWebSocket idle memory: ${settings.idleConnections} connections through each proxy`);
   const memory: WsMemoryMeasurement[] = [];
@@ -348,10 +398,13 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
     nofileLimit: settings.nofileLimit,
     sourceAddresses: SOURCE_ADDRESSES,
     settleSeconds: SETTLE_SECONDS,
+    placement: pinning.placement,
+    pinnedSkipped: pinning.skipped,
   };
-  writeFileSync(join(options.rawOutputDir, 'last-run-websocket.json'), JSON.stringify({ context, measurements, memory }, null, 2));
+  writeFileSync(join(options.rawOutputDir, 'last-run-websocket.json'),
+    JSON.stringify({ context, measurements, pinnedMeasurements, memory }, null, 2));
 
   for (const child of started.reverse()) await stopChild(child);
   const measuredDrainProxy = targets.some((target) => target.name === 'drain-proxy');
-  return { markdown: measuredDrainProxy ? webSocketMarkdownSection(context, summaries, memory) : undefined };
+  return { markdown: measuredDrainProxy ? webSocketMarkdownSection(context, summaries, pinnedSummaries, memory) : undefined };
 }

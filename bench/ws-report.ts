@@ -46,6 +46,14 @@ export interface WsMemoryMeasurement {
   readonly heapUsedAfterBytes?: number | undefined;
 }
 
+/** The sidecar layout of the pinned echo measurement: which CPUs each process may run on. */
+export interface CpuPlacement {
+  /** The load generator and the app, as the pod's other containers and its clients. */
+  readonly loadAndAppCpus: readonly number[];
+  /** The proxy (nginx's master and worker, or drain-proxy): its own CPU, as a sidecar's CPU request gives it. */
+  readonly proxyCpus: readonly number[];
+}
+
 export interface WsRunContext {
   readonly date: string;
   readonly command: string;
@@ -64,6 +72,9 @@ export interface WsRunContext {
   readonly nofileLimit: number;
   readonly sourceAddresses: readonly string[];
   readonly settleSeconds: number;
+  /** The pinned echo measurement's layout, or undefined when it was skipped (for `pinnedSkipped`). */
+  readonly placement: CpuPlacement | undefined;
+  readonly pinnedSkipped: string | undefined;
 }
 
 /** The issue's targets. */
@@ -101,15 +112,34 @@ export function summarizeEcho(targets: readonly TargetName[], measurements: read
   });
 }
 
-export function throughputVerdict(summaries: readonly WsEchoSummary[]): string {
-  const runsOf = (target: TargetName) => summaries.find((summary) => summary.target === target)?.runs ?? [];
-  const shares = pairedRatios(runsOf('drain-proxy'), runsOf('direct'), (run) => run.result.roundTripsPerSecond);
+/** Per-round ratios of `target`'s round trips per second to direct's, taken back to back. */
+function sharesOfDirect(summaries: readonly WsEchoSummary[], target: TargetName): number[] {
+  const runsOf = (name: TargetName) => summaries.find((summary) => summary.target === name)?.runs ?? [];
+  return pairedRatios(runsOf(target), runsOf('direct'), (run) => run.result.roundTripsPerSecond);
+}
+
+const shareText = (shares: readonly number[]): string =>
+  shares.length === 0 ? 'n/a' : `${(median(shares) * 100).toFixed(0)}%`;
+
+/**
+ * The ">= 90% of direct" verdict. It rests on the sidecar-CPU measurement when there is one: in a
+ * pod the proxy runs on its own CPU request, while on shared cores any proxy's CPU is taken from
+ * the app and the load generator. The shared-CPU shares are given beside it.
+ */
+export function throughputVerdict(
+  shared: readonly WsEchoSummary[], pinned: readonly WsEchoSummary[] | undefined, pinnedSkipped?: string,
+): string {
+  const measured = pinned ?? shared;
+  const shares = sharesOfDirect(measured, 'drain-proxy');
   if (shares.length === 0) return 'drain-proxy was not measured: no throughput verdict.';
   const share = median(shares);
-  const nginx = summaries.find((summary) => summary.target === 'nginx')?.shareOfDirect;
-  return `${share >= THROUGHPUT_SHARE_TARGET ? 'MET' : 'MISSED'}: drain-proxy echoes ${(share * 100).toFixed(0)}% of direct's `
+  const where = pinned === undefined ? 'on shared CPUs' : 'with a sidecar CPU';
+  const sharedNote = pinned === undefined
+    ? ` (no sidecar-CPU measurement: ${pinnedSkipped ?? 'skipped'})`
+    : `; on shared CPUs: drain-proxy ${shareText(sharesOfDirect(shared, 'drain-proxy'))}, nginx ${shareText(sharesOfDirect(shared, 'nginx'))}`;
+  return `${share >= THROUGHPUT_SHARE_TARGET ? 'MET' : 'MISSED'}: ${where}, drain-proxy echoes ${(share * 100).toFixed(0)}% of direct's `
     + `round trips per second (median of per-round ratios; rounds ${shares.map((r) => `${(r * 100).toFixed(0)}%`).join(', ')}; `
-    + `target >= ${THROUGHPUT_SHARE_TARGET * 100}%; nginx: ${nginx === undefined ? 'n/a' : `${(nginx * 100).toFixed(0)}%`}).`;
+    + `target >= ${THROUGHPUT_SHARE_TARGET * 100}%; nginx: ${shareText(sharesOfDirect(measured, 'nginx'))})${sharedNote}.`;
 }
 
 export function memoryVerdict(memory: readonly WsMemoryMeasurement[]): string {
@@ -194,8 +224,29 @@ function cappedNote(context: WsRunContext): string {
     + `and could not be raised, and each proxied WebSocket takes 2 descriptors in the proxy)`;
 }
 
+function echoMarkdown(summaries: readonly WsEchoSummary[], context: WsRunContext): string {
+  return `${markdownTable(ECHO_HEADER, echoRows(summaries))}
+
+Per round: round trips per second; CPU µs per round trip of the proxy (of the app for \`direct\`); in parentheses, the CPU
+that other processes on the machine used meanwhile and the hypervisor's steal, as shares of all ${context.cpus} CPUs:
+
+${perRoundTable(summaries, context.rounds, echoRoundCell)}`;
+}
+
+function pinnedMarkdown(context: WsRunContext, pinned: readonly WsEchoSummary[] | undefined): string {
+  if (context.placement === undefined || pinned === undefined) {
+    return `Skipped: ${context.pinnedSkipped ?? 'not measured'}. The verdict below rests on the shared-CPU figures.`;
+  }
+  const { loadAndAppCpus, proxyCpus } = context.placement;
+  return `Load generator and app pinned to CPU ${loadAndAppCpus.join(',')}, the proxy to CPU ${proxyCpus.join(',')} `
+    + `(\`taskset\`, every thread); for \`direct\` CPU ${proxyCpus.join(',')} runs none of them. Same load and rounds as above.
+
+${echoMarkdown(pinned, context)}`;
+}
+
 export function webSocketMarkdownSection(
-  context: WsRunContext, summaries: readonly WsEchoSummary[], memory: readonly WsMemoryMeasurement[],
+  context: WsRunContext, summaries: readonly WsEchoSummary[], pinned: readonly WsEchoSummary[] | undefined,
+  memory: readonly WsMemoryMeasurement[],
 ): string {
   return `Measured ${context.date} with \`${context.command}\`.
 
@@ -207,14 +258,19 @@ export function webSocketMarkdownSection(
 - Idle memory: ${context.idleConnections} WebSockets opened through each proxy (clients bound to ${context.sourceAddresses.join(', ')}), `
     + `RSS of the proxy's process tree from \`/proc\` ${context.settleSeconds} s before and ${context.settleSeconds} s after opening them${cappedNote(context)}
 
-${markdownTable(ECHO_HEADER, echoRows(summaries))}
+**${throughputVerdict(summaries, pinned, context.pinnedSkipped)}**
 
-**${throughputVerdict(summaries)}**
+### Echo with a sidecar CPU
 
-Per round: round trips per second; CPU µs per round trip of the proxy (of the app for \`direct\`); in parentheses, the CPU
-that other processes on the machine used meanwhile and the hypervisor's steal, as shares of all ${context.cpus} CPUs:
+${pinnedMarkdown(context, pinned)}
 
-${perRoundTable(summaries, context.rounds, echoRoundCell)}
+### Echo on shared CPUs
+
+Load generator, app and proxy wherever the scheduler puts them, on all ${context.cpus} CPUs.
+
+${echoMarkdown(summaries, context)}
+
+### Idle memory
 
 ${markdownTable(MEMORY_HEADER, memoryRows(memory))}
 
