@@ -4,7 +4,7 @@
  * Responses are read with Content-Length framing (the test upstream always
  * sends it) or until close.
  */
-import { connect, type Socket } from 'node:net';
+import { openSocket, type Parsed, SocketClient } from './socket-client.ts';
 
 export interface RawResponse {
   readonly status: number;
@@ -13,50 +13,9 @@ export interface RawResponse {
   readonly head: string;
 }
 
-export class RawClient {
-  readonly socket: Socket;
-  readonly closed: Promise<{ at: number; error: string | null }>;
-  #buffer = Buffer.alloc(0);
-  #waiter: (() => void) | null = null;
-  #ended = false;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', (chunk: Buffer) => {
-      this.#buffer = Buffer.concat([this.#buffer, chunk]);
-      this.#waiter?.();
-    });
-    let error: string | null = null;
-    socket.on('error', (err: NodeJS.ErrnoException) => (error = err.code ?? err.message));
-    socket.on('end', () => {
-      // As HTTP clients do: the server's FIN ends the connection (allowHalfOpen only lets tests see it first).
-      this.#ended = true;
-      socket.end();
-      this.#waiter?.();
-    });
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.#ended = true;
-        this.#waiter?.();
-        resolve({ at: performance.now(), error });
-      }),
-    );
-  }
-
-  static connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ port, host, allowHalfOpen: true });
-      socket.once('connect', () => resolve(new RawClient(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  get isClosed(): boolean {
-    return this.#ended;
-  }
-
-  write(bytes: string | Buffer): void {
-    this.socket.write(bytes);
+export class RawClient extends SocketClient {
+  static async connect(port: number, host = '127.0.0.1'): Promise<RawClient> {
+    return new RawClient(await openSocket(port, { host }));
   }
 
   async request(path: string, headers = ''): Promise<RawResponse> {
@@ -65,33 +24,14 @@ export class RawClient {
   }
 
   /** Reads one response; rejects when the connection ends first. */
-  async response(options: { bodyless?: boolean; timeoutMs?: number } = {}): Promise<RawResponse> {
-    const deadline = performance.now() + (options.timeoutMs ?? 10_000);
-    for (;;) {
-      const parsed = this.#parse(options.bodyless ?? false);
-      if (parsed !== null) return parsed;
-      if (this.#ended) throw new Error(`connection closed before a complete response (had ${JSON.stringify(this.#buffer.toString('latin1'))})`);
-      if (performance.now() > deadline) throw new Error('timed out waiting for a response');
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, 50);
-        this.#waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#waiter = null;
-    }
+  response(options: { bodyless?: boolean; timeoutMs?: number } = {}): Promise<RawResponse> {
+    return this.read((buffer) => this.#parse(buffer, options.bodyless ?? false), 'a complete response', options.timeoutMs ?? 10_000);
   }
 
-  /** Everything received and not yet parsed as a response. */
-  get unread(): string {
-    return this.#buffer.toString('latin1');
-  }
-
-  #parse(bodyless: boolean): RawResponse | null {
-    const text = this.#buffer.toString('latin1');
+  #parse(buffer: Buffer, bodyless: boolean): Parsed<RawResponse> | undefined {
+    const text = buffer.toString('latin1');
     const end = text.indexOf('\r\n\r\n');
-    if (end < 0) return null;
+    if (end < 0) return undefined;
     const head = text.slice(0, end);
     const [statusLine, ...lines] = head.split('\r\n');
     const headers: Record<string, string> = {};
@@ -103,17 +43,12 @@ export class RawClient {
     let bodyEnd: number;
     if (length !== undefined) {
       bodyEnd = end + 4 + Number(length);
-      if (this.#buffer.length < bodyEnd) return null;
+      if (buffer.length < bodyEnd) return undefined;
     } else {
-      if (!this.#ended) return null;
-      bodyEnd = this.#buffer.length;
+      if (!this.isClosed) return undefined;
+      bodyEnd = buffer.length;
     }
-    const body = this.#buffer.subarray(end + 4, bodyEnd).toString('latin1');
-    this.#buffer = this.#buffer.subarray(bodyEnd);
-    return { status: Number(statusLine.split(' ')[1]), headers, body, head };
-  }
-
-  destroy(): void {
-    this.socket.destroy();
+    const body = buffer.subarray(end + 4, bodyEnd).toString('latin1');
+    return { value: { status: Number(statusLine.split(' ')[1]), headers, body, head }, end: bodyEnd };
   }
 }

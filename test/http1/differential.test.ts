@@ -38,8 +38,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import type { ErrorCode } from '../../src/errors.ts';
-import { CONTINUE, type FramerSink, type MessageFramer, PAUSE, RequestFramer, ResponseFramer, STOP, type Verdict } from '../../src/http1/framer.ts';
+import { CONTINUE, type FramerSink, PAUSE, STOP, type Verdict } from '../../src/http1/framer.ts';
 import { BODY_CHUNKED, type MessageHead } from '../../src/http1/head.ts';
+import { framerFor, LIMITS, requestHead } from '../helpers/framing.ts';
 import { type Asked, type LlhttpResult, llhttpParse, llhttpParseBytewise } from '../helpers/llhttp-oracle.ts';
 
 const FUZZ_SECONDS = Number(process.env.FUZZ_SECONDS ?? '') || 0;
@@ -47,8 +48,6 @@ const RUNS = Number.parseInt(process.env.FUZZ_RUNS ?? '', 10) || (FUZZ_SECONDS >
 const SEED = process.env.FUZZ_SEED === undefined || process.env.FUZZ_SEED === '' ? undefined : Number(process.env.FUZZ_SEED);
 /** The properties that share FUZZ_SECONDS. */
 const PROPERTY_COUNT = 4;
-// Node's default --max-http-header-size is 16 KiB too; the framer counts every head byte, llhttp fewer.
-const LIMITS = { maxHeaderSize: 16384, maxHeaderCount: 100 };
 /** DIFF_STATS=1: count outcomes (framer vs llhttp) and print them with the shortest stream of each. */
 const STATS = process.env.DIFF_STATS === '1' ? new Map<string, { count: number; sample: string }>() : null;
 
@@ -65,25 +64,6 @@ const ASKED_HEADS: Record<Asked, MessageHead> = {
   head: requestHead('HEAD / HTTP/1.1\r\nHost: a\r\n\r\n'),
   upgrade: requestHead('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'),
 };
-
-function requestHead(raw: string): MessageHead {
-  let head: MessageHead | undefined;
-  const framer = new RequestFramer(
-    {
-      onHead: (h) => {
-        head = h;
-        return undefined;
-      },
-      onData: () => {},
-      onMessageComplete: () => CONTINUE,
-      onError: (code) => assert.fail(code),
-    },
-    LIMITS,
-  );
-  framer.push(latin1(raw));
-  assert.ok(head !== undefined);
-  return head;
-}
 
 interface OurMessage {
   head: MessageHead;
@@ -141,14 +121,7 @@ function runOurs(kind: Kind, chunks: readonly Buffer[], asked: readonly Asked[],
       error = code;
     },
   };
-  let framer: MessageFramer;
-  if (kind === 'request') {
-    framer = new RequestFramer(sink, LIMITS);
-  } else {
-    const responses = new ResponseFramer(sink, LIMITS);
-    for (const a of asked) responses.expect(ASKED_HEADS[a]);
-    framer = responses;
-  }
+  const framer = framerFor(sink, LIMITS, kind === 'request' ? undefined : asked.map((a) => ASKED_HEADS[a]));
   let held: Buffer[] | null = null;
   for (const chunk of chunks) {
     if (held !== null) {

@@ -10,7 +10,6 @@ import type { ErrorCode } from '../../src/errors.ts';
 import {
   CONTINUE,
   type FramerLimits,
-  type MessageFramer,
   PAUSE,
   RequestFramer,
   ResponseFramer,
@@ -18,8 +17,8 @@ import {
   type Verdict,
 } from '../../src/http1/framer.ts';
 import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE, type MessageHead, withConnectionClose } from '../../src/http1/head.ts';
+import { framerFor, LIMITS, requestHead } from '../helpers/framing.ts';
 
-const LIMITS: FramerLimits = { maxHeaderSize: 16384, maxHeaderCount: 100 };
 const BODY_NAMES = { [BODY_NONE]: 'none', [BODY_LENGTH]: 'length', [BODY_CHUNKED]: 'chunked', [BODY_UNTIL_CLOSE]: 'until-close' };
 
 const bytes = (text: string): Buffer => Buffer.from(text, 'latin1');
@@ -56,25 +55,6 @@ function describeHead(head: MessageHead): string {
   return text;
 }
 
-function requestHead(raw: string): MessageHead {
-  let head: MessageHead | undefined;
-  const framer = new RequestFramer(
-    {
-      onHead: (h) => {
-        head = h;
-        return undefined;
-      },
-      onData: () => {},
-      onMessageComplete: () => CONTINUE,
-      onError: (code) => assert.fail(`request head ${JSON.stringify(raw)} refused: ${code}`),
-    },
-    LIMITS,
-  );
-  framer.push(bytes(raw));
-  assert.ok(head !== undefined, `request head ${JSON.stringify(raw)} incomplete`);
-  return head;
-}
-
 const GET = 'GET / HTTP/1.1\r\nHost: a\r\n\r\n';
 const HEAD_REQUEST = 'HEAD / HTTP/1.1\r\nHost: a\r\n\r\n';
 const UPGRADE_REQUEST = 'GET /chat HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
@@ -103,15 +83,7 @@ function run(chunks: readonly Buffer[], script: Script): Outcome {
       log.push(`error ${code} @${forwarded}`);
     },
   };
-  const limits = script.limits ?? LIMITS;
-  let framer: MessageFramer;
-  if (script.asked === undefined) {
-    framer = new RequestFramer(sink, limits);
-  } else {
-    const response = new ResponseFramer(sink, limits);
-    for (const raw of script.asked) response.expect(requestHead(raw));
-    framer = response;
-  }
+  const framer = framerFor(sink, script.limits ?? LIMITS, script.asked?.map((raw) => requestHead(raw)));
   let held: Buffer[] | null = null;
   for (const chunk of chunks) {
     if (held !== null) {

@@ -41,6 +41,28 @@ async function until(what: string, probe: () => boolean | Promise<boolean>, time
   assert.fail(`timed out waiting for: ${what}`);
 }
 
+/** SIGTERM; the process must exit 0. */
+async function exitsCleanly(proxy: ProxyProcess): Promise<void> {
+  proxy.signal('SIGTERM');
+  assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+}
+
+/** The process goes on: a new connection is served; then it exits cleanly on SIGTERM. */
+async function servesNextThenExits(proxy: ProxyProcess): Promise<void> {
+  const next = await RawClient.connect(proxy.listenPort);
+  assert.equal((await next.request('/after')).status, 200);
+  next.destroy();
+  await exitsCleanly(proxy);
+}
+
+/** Destroys the client mid-exchange; resolves with how many ms later the app's side of its connection closed. */
+async function abort(client: RawClient, appSide: Socket): Promise<number> {
+  const closed = new Promise<number>((resolve) => appSide.once('close', () => resolve(performance.now())));
+  const abortedAt = performance.now();
+  client.destroy();
+  return (await closed) - abortedAt;
+}
+
 function listen(server: Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
 }
@@ -103,8 +125,7 @@ test('MAX_CONNECTIONS: beyond it new connections on the public and TCP ports are
     a.destroy();
     c.destroy();
     tcp.destroy();
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await exitsCleanly(proxy);
   } finally {
     await proxy.stop();
     await upstream.close();
@@ -179,8 +200,7 @@ test('EMFILE: out of file descriptors, the process stays up, serves the connecti
     assert.ok(openFds <= baseline + 2, `descriptors back to the baseline: ${openFds} open, ${baseline} before`);
     assert.equal((await survivor.request('/still')).status, 200);
     survivor.destroy();
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await exitsCleanly(proxy);
   } finally {
     for (const socket of held) socket.destroy();
     await proxy.stop();
@@ -189,7 +209,7 @@ test('EMFILE: out of file descriptors, the process stays up, serves the connecti
 });
 
 /** An app on a raw socket: answers `/ok`, never answers `/stall`, and for `/chunked-reset` sends part of a chunked body, then resets. */
-async function rawApp(): Promise<{ server: Server; port: number; sockets: Socket[] }> {
+async function rawApp(): Promise<{ close: () => void; port: number }> {
   const sockets: Socket[] = [];
   const server = createServer((socket) => {
     sockets.push(socket);
@@ -205,7 +225,11 @@ async function rawApp(): Promise<{ server: Server; port: number; sockets: Socket
       socket.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n');
     });
   });
-  return { server, port: await listen(server), sockets };
+  const close = (): void => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  };
+  return { close, port: await listen(server) };
 }
 
 test('upstream stalls: no response timeout fires; other connections are served; the request is held until the client leaves or the drain deadline cuts it (exit 3)', async () => {
@@ -236,8 +260,7 @@ test('upstream stalls: no response timeout fires; other connections are served; 
     assert.equal(summary?.closedByDeadline, 1, JSON.stringify(summary));
   } finally {
     await proxy.stop();
-    for (const socket of app.sockets) socket.destroy();
-    app.server.close();
+    app.close();
   }
 });
 
@@ -256,12 +279,10 @@ test('upstream resets during a chunked body: the client sees the body cut (no la
     assert.equal((await idle.request('/ok')).status, 200, 'the idle keep-alive connection is unaffected');
     assert.equal((await status(proxy)).inFlight.http1, 0);
     idle.destroy();
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await exitsCleanly(proxy);
   } finally {
     await proxy.stop();
-    for (const socket of app.sockets) socket.destroy();
-    app.server.close();
+    app.close();
   }
 });
 
@@ -279,20 +300,13 @@ test('a client that aborts during its request body: the app\'s connection is dro
     client.write('POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n');
     client.write(Buffer.alloc(64 * 1024, 'x'));
     await until('the request reached the app', () => uploadSocket !== undefined);
-    const closed = new Promise<number>((resolve) => uploadSocket!.once('close', () => resolve(performance.now())));
-    const abortedAt = performance.now();
-    client.destroy();
-    assert.ok((await closed) - abortedAt < 1000, 'the app\'s connection closed promptly');
+    assert.ok((await abort(client, uploadSocket!)) < 1000, 'the app\'s connection closed promptly');
     await until('nothing in flight', async () => {
       const s = await status(proxy);
       return s.inFlight.http1 === 0 && s.connections.http1 === 0;
     });
     assert.equal(await metric(proxy, 'drain_proxy_connections_closed_total{protocol="http1",reason="client"}'), 1);
-    const next = await RawClient.connect(proxy.listenPort);
-    assert.equal((await next.request('/after')).status, 200);
-    next.destroy();
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await servesNextThenExits(proxy);
   } finally {
     await proxy.stop();
     await upstream.close();
@@ -306,8 +320,7 @@ test('SIGTERM during startup, before the upstream is ready: the process drains a
     const ready = await proxy.admin('/readyz');
     assert.deepEqual([ready.status, await ready.text()], [503, 'upstream not ready\n']);
     const sentAt = performance.now();
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await exitsCleanly(proxy);
     assert.ok(proxy.exitedAt - sentAt < 3000, `exited ${Math.round(proxy.exitedAt - sentAt)} ms after SIGTERM`);
     assert.ok(proxy.log('drain finished'), 'the drain summary is logged');
   } finally {
@@ -336,8 +349,7 @@ test('/drain hammered by 200 concurrent callers: every one answered, one drain; 
     assert.equal(await metric(proxy, 'drain_proxy_drain_denied_total'), 0);
     assert.equal(await metric(proxy, 'drain_proxy_draining'), 1);
     assert.equal(proxy.child.exitCode, null, 'a drain from /drain alone leaves the process up');
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await exitsCleanly(proxy);
   } finally {
     await proxy.stop();
     await upstream.close();
@@ -399,8 +411,7 @@ test('drain with 5,000 idle keep-alive connections: all closed cleanly, counted,
       fds = readdirSync(`/proc/${proxy.pid}/fd`).length;
     }
     assert.ok(fds <= baseline, `descriptors: ${baseline} before, ${fds} after (closing ${count} took ${Math.round(tookMs)} ms)`);
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await exitsCleanly(proxy);
   } finally {
     for (const socket of sockets) socket.destroy();
     await proxy.stop();
@@ -429,17 +440,10 @@ test('a client that aborts during the response body: the app\'s connection is dr
     const client = await RawClient.connect(proxy.listenPort);
     client.write('GET /stream HTTP/1.1\r\nHost: t\r\n\r\n');
     await until('part of the body arrived', () => client.unread.includes('0123456789'));
-    const closed = new Promise<number>((resolve) => app.streams[0].once('close', () => resolve(performance.now())));
-    const abortedAt = performance.now();
-    client.destroy();
-    assert.ok((await closed) - abortedAt < 1000, 'the app\'s connection closed promptly');
+    assert.ok((await abort(client, app.streams[0])) < 1000, 'the app\'s connection closed promptly');
     await until('nothing in flight', async () => (await status(proxy)).inFlight.http1 === 0);
     assert.equal(await metric(proxy, 'drain_proxy_connections_closed_total{protocol="http1",reason="client"}'), 1);
-    const next = await RawClient.connect(proxy.listenPort);
-    assert.equal((await next.request('/after')).status, 200);
-    next.destroy();
-    proxy.signal('SIGTERM');
-    assert.deepEqual(await proxy.exited, { code: 0, signal: null });
+    await servesNextThenExits(proxy);
   } finally {
     await proxy.stop();
     await app.close();

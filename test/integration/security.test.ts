@@ -65,16 +65,22 @@ test('admin port: nothing but /drain (GET|POST) changes state; every other path 
   }
 });
 
+/** A loopback listener standing for "elsewhere": it counts the connections it gets and closes each at once. */
+async function listenElsewhere(): Promise<{ address: string; connections: Socket[]; close: () => void }> {
+  const connections: Socket[] = [];
+  const server = createServer((socket) => {
+    connections.push(socket);
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, connections, close: () => server.close() };
+}
+
 test('no open proxy: absolute-form targets, a Host naming elsewhere, CONNECT and upgrades never reach anything but UPSTREAM', async () => {
   const upstream = await startUpstream();
   // The "elsewhere" every request below names: it must not see a single connection.
-  const elsewhereConnections: Socket[] = [];
-  const elsewhere = createServer((socket) => {
-    elsewhereConnections.push(socket);
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
-  const other = `127.0.0.1:${(elsewhere.address() as { port: number }).port}`;
+  const elsewhere = await listenElsewhere();
+  const other = elsewhere.address;
   const proxy = await startProxy(upstream.port);
   try {
     const client = await RawClient.connect(proxy.listenPort);
@@ -98,7 +104,7 @@ test('no open proxy: absolute-form targets, a Host naming elsewhere, CONNECT and
 
     assert.deepEqual(upstream.received, [`GET http://${other}/abs`, 'GET /host', 'GET http://other-host:1234/', `POST http://${other}/post`, 'GET /up']);
     await sleep(200);
-    assert.equal(elsewhereConnections.length, 0, 'the other listener received a connection');
+    assert.equal(elsewhere.connections.length, 0, 'the other listener received a connection');
   } finally {
     await proxy.stop();
     await upstream.close();
@@ -293,13 +299,8 @@ test('/drain from another pod is refused even when X-Forwarded-For, X-Real-IP or
 test('no open proxy over HTTP/2 either: an :authority naming elsewhere reaches UPSTREAM only, with either UPSTREAM_PROTOCOL', async () => {
   const { connect: h2connect } = await import('node:http2');
   const { startH2cApp } = await import('../h2/h2c-app.ts');
-  const elsewhereConnections: Socket[] = [];
-  const elsewhere = createServer((socket) => {
-    elsewhereConnections.push(socket);
-    socket.destroy();
-  });
-  await new Promise<void>((resolve) => elsewhere.listen(0, '127.0.0.1', resolve));
-  const other = `127.0.0.1:${(elsewhere.address() as { port: number }).port}`;
+  const elsewhere = await listenElsewhere();
+  const other = elsewhere.address;
   try {
     for (const protocol of ['http1', 'h2c']) {
       const http1App = protocol === 'http1' ? await startUpstream() : null;
@@ -331,7 +332,7 @@ test('no open proxy over HTTP/2 either: an :authority naming elsewhere reaches U
       }
     }
     await sleep(200);
-    assert.equal(elsewhereConnections.length, 0, 'the other listener received a connection');
+    assert.equal(elsewhere.connections.length, 0, 'the other listener received a connection');
   } finally {
     elsewhere.close();
   }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../helpers/proxy.ts';
+import { Wakeup } from '../helpers/wakeup.ts';
 
 const INSTALL_TIMEOUT_MS = 300_000;
 
@@ -102,7 +103,7 @@ export class RedisCliSession {
   readonly exited: Promise<number | null>;
   #lines: string[] = [];
   #pending = '';
-  #waiter: (() => void) | null = null;
+  readonly #wakeup = new Wakeup();
 
   constructor(port: number) {
     this.child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -113,7 +114,7 @@ export class RedisCliSession {
         this.#lines.push(this.#pending.slice(0, newline));
         this.#pending = this.#pending.slice(newline + 1);
       }
-      this.#waiter?.();
+      this.#wakeup.notify();
     };
     this.child.stdout!.setEncoding('utf8').on('data', onText);
     this.child.stderr!.setEncoding('utf8').on('data', onText);
@@ -127,14 +128,7 @@ export class RedisCliSession {
     while (this.#lines.length < lines) {
       const left = deadline - performance.now();
       if (left <= 0) throw new Error(`redis-cli: no reply to ${JSON.stringify(command)} within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#waiter = null;
+      await this.#wakeup.wait(left);
     }
     return this.#lines.splice(0, lines);
   }

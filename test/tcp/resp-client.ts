@@ -1,9 +1,10 @@
 /**
  * A Redis client on a raw socket (RESP2), for tests that must control the
  * connection itself: when it is idle, when it half-closes, how it ends (FIN or
- * reset). Replies are read in order; a reply's error is a `RespError` value.
+ * reset); the socket side is test/helpers/socket-client.ts. Replies are read
+ * in order; a reply's error is a `RespError` value.
  */
-import { connect, type Socket } from 'node:net';
+import { openSocket, type Parsed, SocketClient } from '../helpers/socket-client.ts';
 
 export class RespError {
   readonly message: string;
@@ -14,60 +15,15 @@ export class RespError {
 
 export type Reply = string | number | null | RespError | Reply[];
 
-export class RespClient {
-  readonly socket: Socket;
-  /** Resolves when the socket closes: when, and the error code if it ended with one (ECONNRESET for a reset). */
-  readonly closed: Promise<{ at: number; error: string | null }>;
-  readonly #replies: Reply[] = [];
-  #buffer: Buffer = Buffer.alloc(0);
-  #waiter: (() => void) | null = null;
-  #ended = false;
-
-  private constructor(socket: Socket) {
-    this.socket = socket;
-    let error: string | null = null;
-    socket.on('data', (chunk: Buffer) => {
-      this.#buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk]);
-      for (;;) {
-        const parsed = parse(this.#buffer, 0);
-        if (parsed === undefined) break;
-        this.#replies.push(parsed.value);
-        this.#buffer = this.#buffer.subarray(parsed.end);
-      }
-      this.#waiter?.();
-    });
-    socket.on('error', (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message));
-    socket.on('end', () => {
-      // As Redis clients do: the server's FIN ends the connection (allowHalfOpen only lets a test half-close first).
-      this.#ended = true;
-      socket.end();
-      this.#waiter?.();
-    });
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.#ended = true;
-        this.#waiter?.();
-        resolve({ at: performance.now(), error });
-      }),
-    );
-  }
-
+export class RespClient extends SocketClient {
   /** Connects with allowHalfOpen: the client decides when its own write side ends. */
-  static connect(port: number): Promise<RespClient> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true, noDelay: true });
-      socket.once('connect', () => resolve(new RespClient(socket)));
-      socket.once('error', reject);
-    });
-  }
-
-  get ended(): boolean {
-    return this.#ended;
+  static async connect(port: number): Promise<RespClient> {
+    return new RespClient(await openSocket(port, { noDelay: true }));
   }
 
   /** Writes one command without waiting for its reply. */
   send(...args: Array<string | Buffer>): void {
-    this.socket.write(encode(args));
+    this.write(encode(args));
   }
 
   async command(...args: Array<string | Buffer>): Promise<Reply> {
@@ -76,22 +32,8 @@ export class RespClient {
   }
 
   /** The next reply in order; rejects if the connection ends first or nothing comes within `timeoutMs`. */
-  async reply(timeoutMs = 5000): Promise<Reply> {
-    const deadline = performance.now() + timeoutMs;
-    while (this.#replies.length === 0) {
-      if (this.#ended) throw new Error('connection ended before a reply');
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`no reply within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.#waiter = null;
-    }
-    return this.#replies.shift()!;
+  reply(timeoutMs = 5000): Promise<Reply> {
+    return this.read((bytes) => parse(bytes, 0), 'a reply', timeoutMs);
   }
 }
 
@@ -105,7 +47,7 @@ export function encode(args: ReadonlyArray<string | Buffer>): Buffer {
 }
 
 /** One RESP2 value at `offset`, or undefined while incomplete. */
-function parse(buffer: Buffer, offset: number): { value: Reply; end: number } | undefined {
+function parse(buffer: Buffer, offset: number): Parsed<Reply> | undefined {
   const lineEnd = buffer.indexOf('\r\n', offset);
   if (lineEnd < 0) return undefined;
   const type = String.fromCharCode(buffer[offset]);
