@@ -19,7 +19,9 @@
  * (its protocol is unknown): until its first byte, a keep-alive timeout
  * applies, and during a drain it is closed once it has been silent for
  * DRAIN_IDLE_CLOSE, like an idle HTTP/1.1 connection. A preface begun must
- * be complete within HEADER_TIMEOUT.
+ * be complete within HEADER_TIMEOUT. Those two are checked by a sweep once a
+ * second, not by socket timeouts: `socket.setTimeout()` costs a timer per
+ * accept, and a cleared one stays referenced by the socket for its whole life.
  */
 import type { Socket } from 'node:net';
 
@@ -52,12 +54,19 @@ export interface SniffHandlers {
   readonly h2: (socket: Socket) => void;
 }
 
+/** How often silent connections and unfinished prefaces are checked against their timeouts. */
+const SWEEP_INTERVAL_MS = 1000;
+
 class PendingSocket {
   readonly socket: Socket;
   readonly acceptedAt = performance.now();
+  /** When the first part of a preface arrived: the rest is due within HEADER_TIMEOUT, like the rest of a request head. */
+  partSince: number | undefined;
   readonly #sniffer: ProtocolSniffer;
   #chunks: Buffer[] = [];
   #matched = 0;
+  /** During a drain only: closes the connection once it has been silent for DRAIN_IDLE_CLOSE. */
+  #drainTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, sniffer: ProtocolSniffer) {
     this.socket = socket;
@@ -66,14 +75,16 @@ class PendingSocket {
     socket.on('end', this.#onGone);
     socket.on('error', this.#onGone);
     socket.on('close', this.#onGone);
-    socket.on('timeout', this.#onGone);
+  }
+
+  closeIn(ms: number): void {
+    this.#drainTimer = setTimeout(this.#onGone, ms);
   }
 
   readonly #onData = (chunk: Buffer): void => {
     const verdict = matchPreface(chunk, this.#matched);
     if (verdict === NEED_MORE) {
-      // Part of a preface: the rest must come within HEADER_TIMEOUT, like the rest of a request head.
-      if (this.#chunks.length === 0) this.socket.setTimeout(this.#sniffer.headerTimeoutMs);
+      this.partSince ??= performance.now();
       this.#chunks.push(chunk);
       this.#matched += chunk.length;
       return;
@@ -89,6 +100,7 @@ class PendingSocket {
 
   /** Closed, failed or silent past its timeout before saying anything: nothing to hand over. */
   readonly #onGone = (): void => {
+    clearTimeout(this.#drainTimer);
     this.#detach();
     this.socket.destroy();
     this.#sniffer.forget(this);
@@ -96,12 +108,17 @@ class PendingSocket {
 
   #detach(): void {
     const socket = this.socket;
-    socket.setTimeout(0);
+    clearTimeout(this.#drainTimer);
     socket.off('data', this.#onData);
     socket.off('end', this.#onGone);
     socket.off('error', this.#onGone);
     socket.off('close', this.#onGone);
-    socket.off('timeout', this.#onGone);
+  }
+
+  /** Closes the connection when it is past its timeout at `now`. */
+  expireAt(now: number, keepAliveTimeoutMs: number, headerTimeoutMs: number): void {
+    const expired = this.partSince === undefined ? now - this.acceptedAt >= keepAliveTimeoutMs : now - this.partSince >= headerTimeoutMs;
+    if (expired) this.#onGone();
   }
 }
 
@@ -110,14 +127,11 @@ export class ProtocolSniffer {
   readonly #handlers: SniffHandlers;
   readonly #timings: SniffTimings;
   #draining = false;
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(handlers: SniffHandlers, timings: SniffTimings) {
     this.#handlers = handlers;
     this.#timings = timings;
-  }
-
-  get headerTimeoutMs(): number {
-    return this.#timings.headerTimeoutMs;
   }
 
   /** Connections that have not sent their first byte yet. */
@@ -128,7 +142,14 @@ export class ProtocolSniffer {
   readonly accept = (socket: Socket): void => {
     const entry = new PendingSocket(socket, this);
     this.#pending.add(entry);
-    socket.setTimeout(this.#draining ? Math.max(1, this.#timings.drainIdleCloseMs) : this.#timings.keepAliveTimeoutMs);
+    if (this.#draining) entry.closeIn(Math.max(1, this.#timings.drainIdleCloseMs));
+    this.#sweep ??= setInterval(this.#expire, SWEEP_INTERVAL_MS).unref();
+  };
+
+  readonly #expire = (): void => {
+    const now = performance.now();
+    const { keepAliveTimeoutMs, headerTimeoutMs } = this.#timings;
+    for (const entry of [...this.#pending]) entry.expireAt(now, keepAliveTimeoutMs, headerTimeoutMs);
   };
 
   /** A drain started: connections still silent are closed once silent for DRAIN_IDLE_CLOSE. */
@@ -138,12 +159,13 @@ export class ProtocolSniffer {
     for (const entry of [...this.#pending]) {
       const wait = this.#timings.drainIdleCloseMs - (now - entry.acceptedAt);
       if (wait <= 0) entry.socket.destroy();
-      else entry.socket.setTimeout(Math.ceil(wait));
+      else entry.closeIn(Math.ceil(wait));
     }
   }
 
-  /** The deadline: close whatever is still silent. */
+  /** The deadline: close whatever is still silent; nothing is swept any more. */
   cut(): void {
+    clearInterval(this.#sweep);
     for (const entry of [...this.#pending]) entry.socket.destroy();
   }
 
