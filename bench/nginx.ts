@@ -158,8 +158,60 @@ export function startNginxH2cApp(prefix: string, h2Port: number, checkPort: numb
       default_type text/plain;
       return 200 "${body}";
     }
+    # Shows which forwarding headers a proxy added; only the pre-run check asks for it.
+    location = /check {
+      default_type text/plain;
+      add_header X-Seen-Forwarded-For $http_x_forwarded_for;
+      add_header X-Seen-Forwarded-Proto $http_x_forwarded_proto;
+      add_header X-Seen-Host $http_host;
+      return 200 "${body}";
+    }
   }`;
   return startNginx('h2c app (nginx)', prefix, checkPort, server);
+}
+
+/** Which protocol an HTTP/2 proxy speaks to the app: as drain-proxy's UPSTREAM_PROTOCOL. */
+export type H2UpstreamProtocol = 'h2c' | 'http1';
+
+/**
+ * nginx as an HTTP/2 proxy doing drain-proxy's job: h2c with prior knowledge on `port` (and
+ * HTTP/1.1 on `checkPort`, how readiness is checked), each request forwarded with the same header
+ * work (Host kept, X-Forwarded-For appended, X-Forwarded-Proto set).
+ *
+ * - `h2c`: `grpc_pass grpc://` is nginx's only HTTP/2 upstream; it forwards any request, gRPC or
+ *   not, as an HTTP/2 stream. Unlike drain-proxy it does not multiplex: each request in flight holds
+ *   an upstream connection of its own (kept alive and reused), so `keepalive` is set above the
+ *   bench's concurrency (h2load -c x -m) and nothing is reconnected mid-run.
+ * - `http1`: `proxy_pass` over HTTP/1.1 with a keep-alive pool, as in the HTTP/1.1 bench.
+ */
+export function startNginxH2Proxy(
+  prefix: string, port: number, checkPort: number, upstream: H2UpstreamProtocol, appPort: number, concurrency: number,
+): Promise<NginxInstance> {
+  const location = upstream === 'h2c'
+    ? `      grpc_pass grpc://app;
+      grpc_set_header Host $http_host;
+      grpc_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      grpc_set_header X-Forwarded-Proto $scheme;`
+    : `      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;`;
+  const server = `  upstream app {
+    server 127.0.0.1:${appPort};
+    keepalive ${Math.max(64, 2 * concurrency)};
+    keepalive_requests 10000000;
+  }
+  server {
+    listen 127.0.0.1:${port} http2;
+    listen 127.0.0.1:${checkPort};
+    http2_max_concurrent_streams 1024;
+    location / {
+${location}
+    }
+  }`;
+  return startNginx(`nginx HTTP/2 proxy (${upstream} upstream)`, prefix, checkPort, server);
 }
 
 /** Each proxied WebSocket takes two of nginx's connections (client and upstream). */
