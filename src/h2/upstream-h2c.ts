@@ -4,10 +4,10 @@
  *
  *   client stream                      upstream stream
  *   HEADERS ─────────────────────────▶ HEADERS (hop-by-hop dropped, X-Forwarded-For)
- *   DATA ···· pipe (flow control) ···▶ DATA
+ *   DATA ···· pump (flow control) ···▶ DATA
  *   trailers / END_STREAM ───────────▶ trailers / END_STREAM
  *   HEADERS ◀───────────────────────── HEADERS (END_STREAM kept: gRPC trailers-only)
- *   DATA ◀··· pipe (flow control) ···· DATA
+ *   DATA ◀··· pump (flow control) ···· DATA
  *   trailers ◀──────────────────────── trailers (grpc-status, grpc-message)
  *   RST_STREAM ◀──────────────────────▶ RST_STREAM (the code carried over)
  *
@@ -28,6 +28,7 @@ import {
 } from 'node:http2';
 import { fromH2Response, h2RequestHeaders, type Forwarding } from './headers.ts';
 import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
+import { pump } from './pump.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = constants;
 
@@ -108,75 +109,131 @@ export class H2cForwarder implements StreamForwarder {
   }
 }
 
+/** Errors of a stream whose outcome its close handler deals with. */
+function ignore(): void {}
+
+const kPair = Symbol('drain-proxy.h2c.pair');
+
+/**
+ * A client stream and its upstream stream: the state their listeners share.
+ * The listeners are module-level functions that find it on the stream they
+ * are called on (`this[kPair]`): no closures per stream.
+ */
+class StreamPair {
+  readonly client: ServerHttp2Stream;
+  readonly up: ClientHttp2Stream;
+  readonly upstream: UpstreamSession;
+  readonly ctx: ForwarderContext;
+  requestTrailers: OutgoingHttpHeaders | undefined = undefined;
+  responseTrailers: OutgoingHttpHeaders | undefined = undefined;
+  responded = false;
+  upError: NodeJS.ErrnoException | undefined = undefined;
+
+  constructor(client: ServerHttp2Stream, up: ClientHttp2Stream, upstream: UpstreamSession, ctx: ForwarderContext) {
+    this.client = client;
+    this.up = up;
+    this.upstream = upstream;
+    this.ctx = ctx;
+  }
+}
+
+type Paired<Stream> = Stream & { [kPair]: StreamPair };
+
 function pair(client: ServerHttp2Stream, up: ClientHttp2Stream, upstream: UpstreamSession, ctx: ForwarderContext, endStream: boolean): void {
-  let requestTrailers: OutgoingHttpHeaders | undefined;
-  let responseTrailers: OutgoingHttpHeaders | undefined;
-  let responded = false;
-  let upError: NodeJS.ErrnoException | undefined;
-
-  up.on('error', (err: NodeJS.ErrnoException) => (upError = err));
-  client.on('error', () => {});
-
+  const streams = new StreamPair(client, up, upstream, ctx);
+  (client as Paired<ServerHttp2Stream>)[kPair] = streams;
+  (up as Paired<ClientHttp2Stream>)[kPair] = streams;
+  up.on('error', upOnError);
+  client.on('error', ignore);
   // ---- client to app ----
   if (!endStream) {
-    client.on('trailers', (trailers: IncomingHttpHeaders) => (requestTrailers = fromH2Response(trailers)));
-    up.on('wantTrailers', () => {
-      try {
-        up.sendTrailers(requestTrailers ?? {});
-      } catch {
-        // the stream went away meanwhile; its close handler deals with it
-      }
-    });
-    client.pipe(up);
+    client.on('trailers', clientOnTrailers);
+    pump(client, up);
   }
-
   // ---- app to client ----
-  up.on('response', (headers: IncomingHttpHeaders, flags: number) => {
-    responded = true;
-    if (client.destroyed || client.closed) return;
-    const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
-    try {
-      client.respond(fromH2Response(headers), { endStream: end, waitForTrailers: !end });
-    } catch (err) {
-      ctx.logger.warn({ err: (err as Error).message }, 'upstream h2 response could not be forwarded');
-      client.close(constants.NGHTTP2_INTERNAL_ERROR);
-      up.close(NGHTTP2_CANCEL);
-      return;
-    }
-    if (end || client.writableEnded) {
-      up.resume();
-      return;
-    }
-    client.on('wantTrailers', () => {
-      try {
-        client.sendTrailers(responseTrailers ?? {});
-      } catch {
-        // reset meanwhile
-      }
-    });
-    up.pipe(client);
-  });
-  up.on('trailers', (trailers: IncomingHttpHeaders) => (responseTrailers = fromH2Response(trailers)));
-
+  up.on('response', upOnResponse);
+  up.on('trailers', upOnTrailers);
   // ---- ends and resets, both ways ----
-  up.once('close', () => {
-    const code = up.rstCode ?? NGHTTP2_NO_ERROR;
-    if (client.destroyed || client.closed) return;
-    if (!responded) {
-      if (code === NGHTTP2_REFUSED_STREAM) {
-        client.close(NGHTTP2_REFUSED_STREAM);
-        return;
-      }
-      const kind = upstream.connected ? 'reset' : upError?.code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused';
-      failStream(client, kind === 'connect_timeout' ? 504 : 502, ctx, kind, upError);
+  up.on('close', upOnClose);
+  client.on('close', clientOnClose);
+}
+
+function upOnError(this: Paired<ClientHttp2Stream>, err: NodeJS.ErrnoException): void {
+  this[kPair].upError = err;
+}
+
+// Trailers are waited for on both legs (`waitForTrailers`); the `wantTrailers` listener that sends them is added
+// only when some have come. Without one, node:http2 ends the stream itself with an empty frame.
+
+function clientOnTrailers(this: Paired<ServerHttp2Stream>, trailers: IncomingHttpHeaders): void {
+  const streams = this[kPair];
+  streams.requestTrailers = fromH2Response(trailers);
+  streams.up.on('wantTrailers', upOnWantTrailers);
+}
+
+function upOnWantTrailers(this: Paired<ClientHttp2Stream>): void {
+  try {
+    this.sendTrailers(this[kPair].requestTrailers ?? {});
+  } catch {
+    // the stream went away meanwhile; its close handler deals with it
+  }
+}
+
+function upOnResponse(this: Paired<ClientHttp2Stream>, headers: IncomingHttpHeaders, flags: number): void {
+  const streams = this[kPair];
+  const { client } = streams;
+  streams.responded = true;
+  if (client.destroyed || client.closed) return;
+  const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+  try {
+    client.respond(fromH2Response(headers), { endStream: end, waitForTrailers: !end });
+  } catch (err) {
+    streams.ctx.logger.warn({ err: (err as Error).message }, 'upstream h2 response could not be forwarded');
+    client.close(constants.NGHTTP2_INTERNAL_ERROR);
+    this.close(NGHTTP2_CANCEL);
+    return;
+  }
+  if (end || client.writableEnded) {
+    this.resume();
+    return;
+  }
+  pump(this, client);
+}
+
+function upOnTrailers(this: Paired<ClientHttp2Stream>, trailers: IncomingHttpHeaders): void {
+  const streams = this[kPair];
+  streams.responseTrailers = fromH2Response(trailers);
+  streams.client.on('wantTrailers', clientOnWantTrailers);
+}
+
+function clientOnWantTrailers(this: Paired<ServerHttp2Stream>): void {
+  try {
+    this.sendTrailers(this[kPair].responseTrailers ?? {});
+  } catch {
+    // reset meanwhile
+  }
+}
+
+function upOnClose(this: Paired<ClientHttp2Stream>): void {
+  const { client, upstream, ctx, responded, upError } = this[kPair];
+  const code = this.rstCode ?? NGHTTP2_NO_ERROR;
+  if (client.destroyed || client.closed) return;
+  if (!responded) {
+    if (code === NGHTTP2_REFUSED_STREAM) {
+      client.close(NGHTTP2_REFUSED_STREAM);
       return;
     }
-    // A reset by the app, or a response cut short, reaches the client as a reset with the app's code.
-    if (code !== NGHTTP2_NO_ERROR || !up.readableEnded) client.close(code !== NGHTTP2_NO_ERROR ? code : constants.NGHTTP2_INTERNAL_ERROR);
-  });
-  client.once('close', () => {
-    if (up.destroyed || up.closed) return;
-    const code = client.rstCode ?? NGHTTP2_NO_ERROR;
-    up.close(code !== NGHTTP2_NO_ERROR ? code : NGHTTP2_CANCEL);
-  });
+    const kind = upstream.connected ? 'reset' : upError?.code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused';
+    failStream(client, kind === 'connect_timeout' ? 504 : 502, ctx, kind, upError);
+    return;
+  }
+  // A reset by the app, or a response cut short, reaches the client as a reset with the app's code.
+  if (code !== NGHTTP2_NO_ERROR || !this.readableEnded) client.close(code !== NGHTTP2_NO_ERROR ? code : constants.NGHTTP2_INTERNAL_ERROR);
+}
+
+function clientOnClose(this: Paired<ServerHttp2Stream>): void {
+  const { up } = this[kPair];
+  if (up.destroyed || up.closed) return;
+  const code = this.rstCode ?? NGHTTP2_NO_ERROR;
+  up.close(code !== NGHTTP2_NO_ERROR ? code : NGHTTP2_CANCEL);
 }

@@ -6,11 +6,22 @@
  * throws on them: nodejs #23748); HTTP/1.1 trailers become HTTP/2 trailers.
  * A client reset aborts the upstream request; a response cut by the app
  * resets the client stream.
+ *
+ * Per stream, only what the exchange needs: the connect timeout is a timer
+ * armed for a new connection alone (a `timeout` request option would set and
+ * clear a socket timer on every request of a kept-alive connection), and
+ * trailers are waited for only on a chunked response, the only HTTP/1.1 body
+ * that can carry them (otherwise END_STREAM goes with the last DATA frame).
  */
 import { Agent, request, type IncomingMessage } from 'node:http';
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import { fromHttp1Response, http1RequestHeaders, type Forwarding } from './headers.ts';
 import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
+import { pump } from './pump.ts';
+
+/** Errors of a stream whose outcome is handled elsewhere (its close, the request's error). */
+function ignore(): void {}
 
 export class Http1Forwarder implements StreamForwarder {
   readonly #ctx: ForwarderContext;
@@ -23,8 +34,8 @@ export class Http1Forwarder implements StreamForwarder {
   forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
     const method = String(headers[':method']);
+    client.on('error', ignore);
     if (method === 'CONNECT') {
-      client.on('error', () => {});
       client.respond({ ':status': 405, 'content-length': 0 }, { endStream: true });
       return;
     }
@@ -36,19 +47,23 @@ export class Http1Forwarder implements StreamForwarder {
       path: String(headers[':path'] ?? '/'),
       headers: http1RequestHeaders(headers, forwarding),
       agent: this.#agent,
-      timeout: ctx.connectTimeoutMs,
     });
     let response: IncomingMessage | null = null;
     let connected = false;
-    req.once('socket', (socket) => {
-      if (!socket.connecting) connected = true;
-      else socket.once('connect', () => (connected = true));
+    req.once('socket', (socket: Socket) => {
+      if (!socket.connecting) {
+        connected = true;
+        return;
+      }
+      // A new connection: given up on after UPSTREAM_CONNECT_TIMEOUT.
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), ctx.connectTimeoutMs);
+      const settle = (): void => clearTimeout(timer);
+      socket.once('connect', () => {
+        connected = true;
+        settle();
+      });
+      socket.once('close', settle);
     });
-    // `timeout` is the socket's idle timeout: only a connect that takes too long is given up on.
-    req.on('timeout', () => {
-      if (!connected) req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' }));
-    });
-    client.on('error', () => {});
     /** The client stream closed first and the request was aborted for it: its error is ours, not the app's. */
     let abandoned = false;
     req.on('error', (err: NodeJS.ErrnoException) => {
@@ -58,15 +73,16 @@ export class Http1Forwarder implements StreamForwarder {
     });
     req.on('response', (res: IncomingMessage) => {
       response = res;
-      res.socket.setTimeout(0);
       if (client.destroyed || client.closed) {
         res.destroy();
         return;
       }
       const out: OutgoingHttpHeaders = fromHttp1Response(res.headers);
       out[':status'] = res.statusCode ?? 502;
+      // Only a chunked body can end in trailers.
+      const chunked = res.headers['transfer-encoding'] !== undefined;
       try {
-        client.respond(out, { waitForTrailers: true });
+        client.respond(out, { waitForTrailers: chunked });
       } catch (err) {
         ctx.logger.warn({ err: (err as Error).message }, 'upstream response could not be forwarded over h2');
         res.destroy();
@@ -77,14 +93,16 @@ export class Http1Forwarder implements StreamForwarder {
         res.resume(); // HEAD, 204, 304: no body goes to the client
         return;
       }
-      client.on('wantTrailers', () => {
-        try {
-          client.sendTrailers(fromHttp1Response(res.trailers));
-        } catch {
-          // reset meanwhile
-        }
-      });
-      res.pipe(client);
+      if (chunked) {
+        client.on('wantTrailers', () => {
+          try {
+            client.sendTrailers(fromHttp1Response(res.trailers));
+          } catch {
+            // reset meanwhile
+          }
+        });
+      }
+      pump(res, client);
       res.on('close', () => {
         if (!res.complete && !client.closed && !client.destroyed) client.close(constants.NGHTTP2_INTERNAL_ERROR);
       });
@@ -95,7 +113,7 @@ export class Http1Forwarder implements StreamForwarder {
       req.destroy();
     });
     if (client.endAfterHeaders) req.end();
-    else client.pipe(req);
+    else pump(client, req);
   }
 
   close(): void {
