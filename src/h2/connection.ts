@@ -229,7 +229,7 @@ export class H2Connection implements TrackedConnection {
         registry.requestAbandoned('h2');
       }
     });
-    forwarder.forward(stream, headers, this.#forwarding);
+    forwarder.forward(stream, headers, rawHeaders, this.#forwarding);
   };
 
   readonly #onClose = (): void => {

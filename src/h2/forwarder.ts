@@ -26,10 +26,11 @@ export interface ForwarderContext extends FailureContext {
 
 export interface StreamForwarder {
   /**
-   * Forwards one client stream; `forwarding` is null when FORWARDED_HEADERS is off. Closing the client stream (for
-   * whatever reason: a reset, a timeout) cancels the app's side.
+   * Forwards one client stream: its headers as an object and as the flat list they came in (`rawHeaders`);
+   * `forwarding` is null when FORWARDED_HEADERS is off. Closing the client stream (for whatever reason: a reset,
+   * a timeout) cancels the app's side.
    */
-  forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, forwarding: Forwarding | null): void;
+  forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], forwarding: Forwarding | null): void;
   /** Closes idle upstream connections (the process is ending). */
   close(): void;
 }

@@ -46,22 +46,42 @@ function connectionListed(headers: Record<string, HeaderValue>): Set<string> | n
 }
 
 /**
- * Request headers for an HTTP/2 upstream: pseudo-headers kept, hop-by-hop
- * fields dropped (`te: trailers`, the only TE HTTP/2 allows, is kept), the
- * forwarded headers set when asked.
+ * Request headers for an HTTP/2 upstream, as a flat list (`[name, value, ...]`)
+ * from the client's own list, which node:http2 takes as it is (an object would
+ * be copied and walked again): pseudo-headers kept, hop-by-hop fields dropped
+ * (`te: trailers`, the only TE HTTP/2 allows, is kept), the forwarded headers
+ * set when asked. Repeated X-Forwarded-* fields are joined with `, `, as
+ * node:http2 joins them into a headers object.
  */
-export function h2RequestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding | null): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const name of Object.keys(headers)) {
-    const value = headers[name];
+export function h2RequestHeaderList(raw: readonly string[], forwarding: Forwarding | null): string[] {
+  const out: string[] = [];
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
     if (name === 'te') {
-      if (value === 'trailers') out.te = value;
+      if (value === 'trailers') out.push(name, value);
       continue;
     }
     if (HOP_BY_HOP.has(name)) continue;
-    out[name] = value;
+    if (forwarding !== null) {
+      if (name === 'x-forwarded-for') {
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      }
+      if (name === 'x-forwarded-proto') {
+        forwardedProto = forwardedProto === undefined ? value : `${forwardedProto}, ${value}`;
+        continue;
+      }
+    }
+    out.push(name, value);
   }
-  if (forwarding !== null) forwarded(out, forwarding);
+  if (forwarding !== null) {
+    const { clientAddress, trustedPeer } = forwarding;
+    out.push('x-forwarded-for', forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`);
+    out.push('x-forwarded-proto', trustedPeer && forwardedProto !== undefined ? forwardedProto : 'http');
+  }
   return out;
 }
 

@@ -26,7 +26,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { fromH2Response, h2RequestHeaders, type Forwarding } from './headers.ts';
+import { fromH2Response, h2RequestHeaderList, type Forwarding } from './headers.ts';
 import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
 import { pump } from './pump.ts';
 
@@ -89,13 +89,13 @@ export class H2cForwarder implements StreamForwarder {
     if (this.#current === session) this.#current = null;
   };
 
-  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, forwarding: Forwarding | null): void {
+  forward(client: ServerHttp2Stream, _headers: IncomingHttpHeaders, rawHeaders: readonly string[], forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
     const upstream = this.#session();
     const endStream = client.endAfterHeaders;
     let up: ClientHttp2Stream;
     try {
-      up = upstream.session.request(h2RequestHeaders(headers, forwarding), { endStream, waitForTrailers: !endStream });
+      up = upstream.session.request(h2RequestHeaderList(rawHeaders, forwarding), { endStream, waitForTrailers: !endStream });
     } catch (err) {
       failStream(client, 502, ctx, 'reset', err as NodeJS.ErrnoException);
       return;

@@ -31,7 +31,7 @@ export class Http1Forwarder implements StreamForwarder {
     this.#ctx = ctx;
   }
 
-  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, forwarding: Forwarding | null): void {
+  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, _rawHeaders: readonly string[], forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
     const method = String(headers[':method']);
     client.on('error', ignore);

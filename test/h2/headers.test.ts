@@ -7,7 +7,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:http2';
 import { once } from 'node:events';
-import { fromH2Response, fromHttp1Response, h2RequestHeaders, headerListTooLarge, http1RequestHeaders } from '../../src/h2/headers.ts';
+import { fromH2Response, fromHttp1Response, h2RequestHeaderList, headerListTooLarge, http1RequestHeaders, type Forwarding } from '../../src/h2/headers.ts';
+
+/** h2RequestHeaderList over a headers object: the client's list is the object's entries in order. */
+function h2RequestHeaders(headers: Record<string, string>, forwarding: Forwarding | null): Record<string, string> {
+  const list = h2RequestHeaderList(Object.entries(headers).flat(), forwarding);
+  const out: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) {
+    assert.equal(out[list[i]], undefined, `${list[i]} appears once`);
+    out[list[i]] = list[i + 1];
+  }
+  return out;
+}
 
 test('HTTP/1.1 response headers lose hop-by-hop fields and those Connection names; end-to-end ones stay', () => {
   const out = fromHttp1Response({
@@ -74,6 +85,11 @@ test('requests to an h2c app: pseudo-headers and `te: trailers` kept (gRPC needs
   const out = h2RequestHeaders({ ':method': 'POST', ':path': '/svc/M', ':scheme': 'http', ':authority': 'a', te: 'trailers', 'content-type': 'application/grpc' }, null);
   assert.deepEqual(out, { ':method': 'POST', ':path': '/svc/M', ':scheme': 'http', ':authority': 'a', te: 'trailers', 'content-type': 'application/grpc' });
   assert.equal(h2RequestHeaders({ te: 'gzip' }, null).te, undefined);
+  assert.deepEqual(
+    h2RequestHeaderList([':method', 'GET', 'x-forwarded-for', '10.0.0.1', 'connection', 'x', 'x-forwarded-for', '10.0.0.2', 'cookie', 'a=1', 'cookie', 'b=2'], { clientAddress: '127.0.0.1', trustedPeer: false }),
+    [':method', 'GET', 'cookie', 'a=1', 'cookie', 'b=2', 'x-forwarded-for', '10.0.0.1, 10.0.0.2, 127.0.0.1', 'x-forwarded-proto', 'http'],
+    'repeated X-Forwarded-For fields joined and appended to; other repeated fields (cookie crumbs) passed on as they came',
+  );
   assert.deepEqual(fromH2Response({ ':status': 200, 'grpc-status': '0', connection: 'x' } as never), { ':status': 200, 'grpc-status': '0' });
 });
 
