@@ -58,22 +58,27 @@ ${serverBlocks}
 `;
 }
 
-function appServer(port: number, body: string): string {
+/** The app's routes: the body at `/`, and `/check`, which shows the forwarding headers a proxy added (only the pre-run check asks for it). */
+function appLocations(body: string): string {
   // The body goes into a double-quoted nginx string: keep it free of quotes, backslashes and '$'.
   if (/["\\$]/.test(body)) throw new Error('app body must not contain quotes, backslashes or $');
-  return `  server {
-    listen 127.0.0.1:${port};
-    location / {
+  return `    location / {
       default_type text/plain;
       return 200 "${body}";
     }
-    # Shows which forwarding headers a proxy added; only the pre-run check asks for it.
     location = /check {
       default_type text/plain;
       add_header X-Seen-Forwarded-For $http_x_forwarded_for;
       add_header X-Seen-Forwarded-Proto $http_x_forwarded_proto;
+      add_header X-Seen-Host $http_host;
       return 200 "${body}";
-    }
+    }`;
+}
+
+function appServer(port: number, body: string): string {
+  return `  server {
+    listen 127.0.0.1:${port};
+${appLocations(body)}
   }`;
 }
 
@@ -149,23 +154,11 @@ export function startNginxProxy(prefix: string, port: number, appPort: number): 
  * same body over HTTP/1.1 on `checkPort`, which is how readiness is checked.
  */
 export function startNginxH2cApp(prefix: string, h2Port: number, checkPort: number, body: string): Promise<NginxInstance> {
-  if (/["\\$]/.test(body)) throw new Error('app body must not contain quotes, backslashes or $');
   const server = `  server {
     listen 127.0.0.1:${h2Port} http2;
     listen 127.0.0.1:${checkPort};
     http2_max_concurrent_streams 1024;
-    location / {
-      default_type text/plain;
-      return 200 "${body}";
-    }
-    # Shows which forwarding headers a proxy added; only the pre-run check asks for it.
-    location = /check {
-      default_type text/plain;
-      add_header X-Seen-Forwarded-For $http_x_forwarded_for;
-      add_header X-Seen-Forwarded-Proto $http_x_forwarded_proto;
-      add_header X-Seen-Host $http_host;
-      return 200 "${body}";
-    }
+${appLocations(body)}
   }`;
   return startNginx('h2c app (nginx)', prefix, checkPort, server);
 }

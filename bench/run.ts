@@ -2,11 +2,11 @@
 // reports req/s, p99 and the proxies' CPU per request (from /proc), and records it in docs/benchmarks.md.
 // Then the same for WebSocket echo round trips, and each proxy's memory per idle WebSocket (bench/websocket.ts),
 // and HTTP/2: h2load direct and through drain-proxy with either UPSTREAM_PROTOCOL (bench/h2.ts).
-import { mkdtempSync, rmSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir, availableParallelism, release } from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killAllChildrenNow, stopAllChildren } from './children.ts';
+import { stopAllChildren } from './children.ts';
 import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
 import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
 import { httpGet } from './http-check.ts';
@@ -16,19 +16,12 @@ import {
   consoleTable, markdownSection, summarize, verdict, writeResultsSection,
   type Measurement, type RunContext, type TargetName,
 } from './report.ts';
+import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { runWebSocketBench } from './websocket.ts';
 import { WS_SECTION } from './ws-report.ts';
 import { H2_SECTION, runH2Bench } from './h2.ts';
-
-function positiveIntegerFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got '${text}'`);
-  return value;
-}
 
 const settings = {
   durationSeconds: positiveIntegerFromEnv('BENCH_DURATION', 10),
@@ -38,13 +31,7 @@ const settings = {
   writeDoc: process.env.BENCH_WRITE_DOC !== '0',
   webSocket: process.env.BENCH_WS !== '0',
   h2: process.env.BENCH_H2 !== '0',
-  h2Settings: {
-    durationSeconds: positiveIntegerFromEnv('BENCH_H2_DURATION', 5),
-    warmupSeconds: positiveIntegerFromEnv('BENCH_H2_WARMUP', 1),
-    clients: positiveIntegerFromEnv('BENCH_H2_CLIENTS', 8),
-    streams: positiveIntegerFromEnv('BENCH_H2_STREAMS', 16),
-    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
-  },
+  h2Settings: h2SettingsFromEnv(),
   webSocketSettings: {
     durationSeconds: positiveIntegerFromEnv('BENCH_WS_DURATION', 5),
     warmupSeconds: positiveIntegerFromEnv('BENCH_WS_WARMUP', 1),
@@ -54,13 +41,6 @@ const settings = {
   },
 };
 
-const repoRoot = new URL('..', import.meta.url).pathname;
-const docPath = join(repoRoot, 'docs', 'benchmarks.md');
-// .bench/ is git-ignored; raw wrk output lands there for a second look at odd figures.
-const rawOutputDir = join(repoRoot, '.bench');
-
-const APP_BODY = '0123456789'.repeat(12);
-
 interface Target {
   readonly name: TargetName;
   readonly url: string;
@@ -68,37 +48,8 @@ interface Target {
   readonly proxyPid: number | undefined;
 }
 
-const tempDir = mkdtempSync(join(tmpdir(), 'drain-proxy-bench-'));
+const { tempDir, interrupted } = benchSession('drain-proxy-bench-');
 
-function removeTempDir(): void {
-  rmSync(tempDir, { recursive: true, force: true });
-}
-
-process.on('exit', () => {
-  killAllChildrenNow();
-  removeTempDir();
-});
-let interrupted = false;
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.once(signal, () => {
-    interrupted = true;
-    console.error(`\n${signal}: stopping`);
-    void stopAllChildren().finally(() => process.exit(130));
-  });
-}
-
-function benchCommand(): string {
-  const overrides = Object.entries(process.env)
-    .filter(([name]) => name.startsWith('BENCH_'))
-    .map(([name, value]) => `${name}=${value}`);
-  const command = process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node bench/run.ts';
-  return [...overrides, command].join(' ');
-}
-
-function cpuModel(): string {
-  const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-  return match?.[1].trim() ?? 'unknown CPU';
-}
 
 /** Every target must serve the app's exact body, or the figures compare different work. */
 async function checkTargetServesApp(target: Target): Promise<void> {
@@ -198,7 +149,7 @@ async function main(): Promise<void> {
 
   const context: RunContext = {
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
-    command: benchCommand(),
+    command: benchCommand(process.env.npm_lifecycle_event === 'bench' ? 'npm run bench' : 'node bench/run.ts'),
     cpus: availableParallelism(),
     cpuModel: cpuModel(),
     kernel: release(),
@@ -260,7 +211,7 @@ async function main(): Promise<void> {
 
 main().catch(async (error: unknown) => {
   // Killing the children on a signal fails whatever was waiting on them; that is not news.
-  if (interrupted) return;
+  if (interrupted()) return;
   console.error(error instanceof Error ? error.stack ?? error.message : error);
   await stopAllChildren();
   process.exitCode = 1;

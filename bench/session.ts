@@ -1,0 +1,68 @@
+// What every bench entry point (bench/run.ts, bench/h2-run.ts) sets up the same way: settings from BENCH_*
+// variables, the doc and raw-output paths, a temp dir removed at exit, child processes stopped on a signal,
+// and the command line that reproduces the run.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killAllChildrenNow, stopAllChildren } from './children.ts';
+
+export function positiveIntegerFromEnv(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got '${text}'`);
+  return value;
+}
+
+/** The HTTP/2 section's settings (bench/h2.ts), the same whichever entry point runs it. */
+export function h2SettingsFromEnv(): { durationSeconds: number; warmupSeconds: number; clients: number; streams: number; rounds: number } {
+  return {
+    durationSeconds: positiveIntegerFromEnv('BENCH_H2_DURATION', 5),
+    warmupSeconds: positiveIntegerFromEnv('BENCH_H2_WARMUP', 1),
+    clients: positiveIntegerFromEnv('BENCH_H2_CLIENTS', 8),
+    streams: positiveIntegerFromEnv('BENCH_H2_STREAMS', 16),
+    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
+  };
+}
+
+const repoRoot = new URL('..', import.meta.url).pathname;
+export const docPath = join(repoRoot, 'docs', 'benchmarks.md');
+// .bench/ is git-ignored; raw tool output lands there for a second look at odd figures.
+export const rawOutputDir = join(repoRoot, '.bench');
+
+/** The body every section's app answers with, so that the sections compare the same response. */
+export const APP_BODY = '0123456789'.repeat(12);
+
+export function cpuModel(): string {
+  const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+  return match?.[1].trim() ?? 'unknown CPU';
+}
+
+/** `BENCH_*` overrides in effect, then `command`: how to run this bench again. */
+export function benchCommand(command: string): string {
+  const overrides = Object.entries(process.env)
+    .filter(([name]) => name.startsWith('BENCH_'))
+    .map(([name, value]) => `${name}=${value}`);
+  return [...overrides, command].join(' ');
+}
+
+/**
+ * A temp dir removed at exit, children killed at exit and stopped on SIGINT/SIGTERM/SIGHUP (exit 130).
+ * `interrupted()` tells a failing main whether the failure is only the interruption.
+ */
+export function benchSession(tempPrefix: string): { tempDir: string; interrupted: () => boolean } {
+  const tempDir = mkdtempSync(join(tmpdir(), tempPrefix));
+  let interrupted = false;
+  process.on('exit', () => {
+    killAllChildrenNow();
+    rmSync(tempDir, { recursive: true, force: true });
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      interrupted = true;
+      console.error(`\n${signal}: stopping`);
+      void stopAllChildren().finally(() => process.exit(130));
+    });
+  }
+  return { tempDir, interrupted: () => interrupted };
+}
