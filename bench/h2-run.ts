@@ -4,9 +4,8 @@
 import { mkdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { stopAllChildren } from './children.ts';
-import { H2_SECTION, runH2Bench } from './h2.ts';
-import { writeResultsSection } from './report.ts';
-import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, rawOutputDir } from './session.ts';
+import { recordH2Bench } from './h2.ts';
+import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, rawOutputDir, runBench } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 
 const settings = h2SettingsFromEnv();
@@ -17,7 +16,7 @@ async function main(): Promise<void> {
   await ensureBenchTools();
   mkdirSync(rawOutputDir, { recursive: true });
   const versions = await toolVersions();
-  const h2 = await runH2Bench({
+  await recordH2Bench({
     settings,
     tempDir,
     rawOutputDir,
@@ -27,17 +26,8 @@ async function main(): Promise<void> {
     nginxVersion: versions.nginx,
     body: APP_BODY,
     bodyBytes: Buffer.byteLength(APP_BODY),
-  });
-  if (writeDoc && h2.markdown !== undefined) {
-    writeResultsSection(docPath, h2.markdown, H2_SECTION);
-    console.log(`\nHTTP/2 figures recorded in ${docPath}`);
-  }
+  }, writeDoc ? docPath : undefined);
   await stopAllChildren();
 }
 
-main().catch(async (error: unknown) => {
-  if (interrupted()) return;
-  console.error(error instanceof Error ? error.stack ?? error.message : error);
-  await stopAllChildren();
-  process.exitCode = 1;
-});
+runBench(main, interrupted);

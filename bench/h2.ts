@@ -16,7 +16,7 @@ import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { freeLoopbackPorts } from './ports.ts';
-import { loadNote, markdownTable, perRoundTable } from './report.ts';
+import { loadNote, markdownTable, perRoundTable, writeResultsSection } from './report.ts';
 import { median } from './stats.ts';
 
 export interface H2BenchSettings {
@@ -230,6 +230,15 @@ export interface H2BenchContext {
 }
 
 /** Runs the HTTP/2 figures; resolves with the markdown section, or undefined when drain-proxy is not built. */
+/** Runs the HTTP/2 section and, when asked, records it in its section of `docPath` (the others stay as they are). */
+export async function recordH2Bench(context: H2BenchContext, docPath: string | undefined): Promise<void> {
+  const h2 = await runH2Bench(context);
+  if (docPath !== undefined && h2.markdown !== undefined) {
+    writeResultsSection(docPath, h2.markdown, H2_SECTION);
+    console.log(`\nHTTP/2 figures recorded in ${docPath}`);
+  }
+}
+
 export async function runH2Bench(context: H2BenchContext): Promise<{ markdown: string | undefined }> {
   const { settings } = context;
   if (!drainProxyBuilt()) {

@@ -16,12 +16,12 @@ import {
   consoleTable, markdownSection, summarize, verdict, writeResultsSection,
   type Measurement, type RunContext, type TargetName,
 } from './report.ts';
-import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir } from './session.ts';
+import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir, runBench } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { runWebSocketBench } from './websocket.ts';
 import { WS_SECTION } from './ws-report.ts';
-import { H2_SECTION, runH2Bench } from './h2.ts';
+import { recordH2Bench } from './h2.ts';
 
 const settings = {
   durationSeconds: positiveIntegerFromEnv('BENCH_DURATION', 10),
@@ -194,25 +194,10 @@ async function main(): Promise<void> {
 
   if (settings.h2) {
     await stopAllChildren();
-    const h2 = await runH2Bench({
-      ...section,
-      settings: settings.h2Settings,
-      body: APP_BODY,
-      bodyBytes: Buffer.byteLength(APP_BODY),
-    });
-    if (settings.writeDoc && h2.markdown !== undefined) {
-      writeResultsSection(docPath, h2.markdown, H2_SECTION);
-      console.log(`\nHTTP/2 figures recorded in ${docPath}`);
-    }
+    await recordH2Bench({ ...section, settings: settings.h2Settings, body: APP_BODY, bodyBytes: Buffer.byteLength(APP_BODY) }, settings.writeDoc ? docPath : undefined);
   }
 
   await stopAllChildren();
 }
 
-main().catch(async (error: unknown) => {
-  // Killing the children on a signal fails whatever was waiting on them; that is not news.
-  if (interrupted()) return;
-  console.error(error instanceof Error ? error.stack ?? error.message : error);
-  await stopAllChildren();
-  process.exitCode = 1;
-});
+runBench(main, interrupted);

@@ -66,3 +66,13 @@ export function benchSession(tempPrefix: string): { tempDir: string; interrupted
   }
   return { tempDir, interrupted: () => interrupted };
 }
+
+/** Runs a bench's main; a failure sets exit code 1, unless it only follows an interruption (the children were killed). */
+export function runBench(main: () => Promise<void>, interrupted: () => boolean): void {
+  main().catch(async (error: unknown) => {
+    if (interrupted()) return;
+    console.error(error instanceof Error ? error.stack ?? error.message : error);
+    await stopAllChildren();
+    process.exitCode = 1;
+  });
+}
