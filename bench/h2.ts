@@ -17,6 +17,7 @@ import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { freeLoopbackPorts } from './ports.ts';
 import { loadNote, markdownTable, perRoundTable, writeResultsSection } from './report.ts';
+import type { BenchSectionContext } from './session.ts';
 import { median } from './stats.ts';
 
 export interface H2BenchSettings {
@@ -217,14 +218,8 @@ function consoleTable(summaries: readonly H2Summary[]): string {
   return all.map((row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')).join('\n');
 }
 
-export interface H2BenchContext {
+export interface H2BenchContext extends BenchSectionContext {
   readonly settings: H2BenchSettings;
-  readonly tempDir: string;
-  readonly rawOutputDir: string;
-  readonly command: string;
-  readonly cpuModel: string;
-  readonly kernel: string;
-  readonly nginxVersion: string;
   readonly bodyBytes: number;
   readonly body: string;
 }

@@ -30,6 +30,16 @@ export const docPath = join(repoRoot, 'docs', 'benchmarks.md');
 // .bench/ is git-ignored; raw tool output lands there for a second look at odd figures.
 export const rawOutputDir = join(repoRoot, '.bench');
 
+/** What every bench section reports about the run and the machine, and where it may write. */
+export interface BenchSectionContext {
+  readonly tempDir: string;
+  readonly rawOutputDir: string;
+  readonly command: string;
+  readonly cpuModel: string;
+  readonly kernel: string;
+  readonly nginxVersion: string;
+}
+
 /** The body every section's app answers with, so that the sections compare the same response. */
 export const APP_BODY = '0123456789'.repeat(12);
 

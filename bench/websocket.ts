@@ -18,6 +18,7 @@ import { processTree, processTreeRssBytes } from './memory.ts';
 import { startNginxWebSocketProxy } from './nginx.ts';
 import { freeLoopbackPorts } from './ports.ts';
 import type { TargetName } from './report.ts';
+import type { BenchSectionContext } from './session.ts';
 import type { WsEchoResult, WsLoadConfig, WsOpenResult } from './ws-load.ts';
 import {
   echoConsoleTable, memoryConsoleTable, memoryVerdict, summarizeEcho, throughputVerdict, webSocketMarkdownSection,
@@ -32,14 +33,8 @@ export interface WebSocketBenchSettings {
   readonly idleConnections: number;
 }
 
-export interface WebSocketBenchOptions {
+export interface WebSocketBenchOptions extends BenchSectionContext {
   readonly settings: WebSocketBenchSettings;
-  readonly tempDir: string;
-  readonly rawOutputDir: string;
-  readonly command: string;
-  readonly cpuModel: string;
-  readonly kernel: string;
-  readonly nginxVersion: string;
 }
 
 export interface WebSocketBenchOutcome {

@@ -30,7 +30,8 @@ export type SessionEnd =
   | 'client' // the client itself, at the end of the run
   | 'connect-failed'; // never opened
 
-export interface WebSocketSession {
+/** One stream of one client, from the connect attempt to its end. */
+interface StreamSession {
   readonly client: number;
   readonly pod: string;
   /** On the load generator's clock. */
@@ -38,6 +39,9 @@ export interface WebSocketSession {
   readonly openedAt: number | undefined;
   readonly endedAt: number;
   readonly end: SessionEnd;
+}
+
+export interface WebSocketSession extends StreamSession {
   /** The close code the client saw (1006: no close frame was received). */
   readonly code: number;
   readonly reason: string;
@@ -47,13 +51,7 @@ export interface WebSocketSession {
   readonly echoes: number;
 }
 
-export interface EventStreamSession {
-  readonly client: number;
-  readonly pod: string;
-  readonly startedAt: number;
-  readonly openedAt: number | undefined;
-  readonly endedAt: number;
-  readonly end: SessionEnd;
+export interface EventStreamSession extends StreamSession {
   readonly detail: string;
   /** The Last-Event-ID header sent, when resuming. */
   readonly resumedAfter: number | undefined;
