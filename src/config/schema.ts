@@ -142,7 +142,7 @@ export const schema = {
   drainTimeout: variable('DRAIN_TIMEOUT', '25s', parseDuration,
     'Deadline, counted from the drain\'s start, for all in-flight work; what is still open then is cut (exit code 3).'),
   drainIdleClose: variable('DRAIN_IDLE_CLOSE', '1s', parseDuration,
-    'During a drain, close keep-alive connections idle this long (`0` closes idle ones at once).'),
+    'During a drain, close keep-alive connections idle this long (`0` closes idle ones at once). A connection accepted during the drain gets at least 1 s to send its first request.'),
   drainToken: variable('DRAIN_TOKEN', '', anyText,
     'If set, `/drain` is also accepted from any address with header `X-Drain-Token: <token>`.'),
   hostIp: variable('HOST_IP', '', parseOptionalAddress,

@@ -56,6 +56,13 @@ export interface SniffHandlers {
 
 /** How often silent connections and unfinished prefaces are checked against their timeouts. */
 const SWEEP_INTERVAL_MS = 1000;
+/**
+ * A connection accepted during the drain is served (endpoint removal is still
+ * propagating), so it gets at least this long to send its first bytes even
+ * when DRAIN_IDLE_CLOSE is shorter: that setting is about connections already
+ * quiet, not ones that have had no time to speak.
+ */
+const FIRST_BYTES_GRACE_MS = 1000;
 
 class PendingSocket {
   readonly socket: Socket;
@@ -142,7 +149,7 @@ export class ProtocolSniffer {
   readonly accept = (socket: Socket): void => {
     const entry = new PendingSocket(socket, this);
     this.#pending.add(entry);
-    if (this.#draining) entry.closeIn(Math.max(1, this.#timings.drainIdleCloseMs));
+    if (this.#draining) entry.closeIn(Math.max(FIRST_BYTES_GRACE_MS, this.#timings.drainIdleCloseMs));
     this.#sweep ??= setInterval(this.#expire, SWEEP_INTERVAL_MS).unref();
   };
 

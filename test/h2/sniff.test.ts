@@ -128,6 +128,22 @@ test('a connection silent since before the drain is closed at drain start (DRAIN
   assert.equal((await handed).protocol, 'http1');
 });
 
+test('a connection accepted during the drain gets time to send its first bytes, even with DRAIN_IDLE_CLOSE 0', async () => {
+  const { port, sniffer, next } = await sniffingServer({ keepAliveTimeoutMs: 60_000, headerTimeoutMs: 60_000, drainIdleCloseMs: 0 });
+  sniffer.startDrain();
+  const late = connect({ port, host: '127.0.0.1' });
+  late.on('error', () => {});
+  await once(late, 'connect');
+  let closedByServer = false;
+  late.once('end', () => (closedByServer = true));
+  late.resume();
+  await sleep(300);
+  assert.equal(closedByServer, false, 'not closed before it could speak');
+  const handed = next();
+  late.end('GET / HTTP/1.1\r\nHost: a\r\n\r\n');
+  assert.equal((await handed).protocol, 'http1', 'still open 300 ms after it was accepted, and served');
+});
+
 test('a silent connection is closed after the keep-alive timeout', async () => {
   const { port, sniffer } = await sniffingServer({ keepAliveTimeoutMs: 200, headerTimeoutMs: 60_000, drainIdleCloseMs: 0 });
   const silent = connect({ port, host: '127.0.0.1' });
