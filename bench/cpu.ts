@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { execFileSync } from 'node:child_process';
 
 /** Kernel clock ticks per second, the unit of utime/stime in /proc/PID/stat. */
@@ -91,5 +92,48 @@ export function machineCpu(): MachineCpu {
   return {
     busySeconds: (user + nice + system + irq + softirq) / clockTicksPerSecond,
     stealSeconds: (steal ?? 0) / clockTicksPerSecond,
+  };
+}
+
+/** What a measurement window used: CPU seconds per measured process tree, and the rest of the machine's load. */
+export interface CpuWindow<Name extends string> {
+  readonly seconds: Record<Name, number>;
+  /** CPU that other processes used meanwhile, as a share of all CPUs (this process's own is accounted for). */
+  readonly otherCpuPercent: number;
+  /** The hypervisor's steal, as a share of all CPUs. */
+  readonly stealPercent: number;
+}
+
+/**
+ * Starts a measurement window over the process trees given by root pid
+ * (undefined: nothing to measure, counted as 0); the returned function ends it.
+ * Whatever else ran on the machine meanwhile explains a round that stands out.
+ */
+export function startCpuWindow<Name extends string>(trees: Record<Name, number | undefined>): () => CpuWindow<Name> {
+  const names = Object.keys(trees) as Name[];
+  const treeSeconds = (): Record<Name, number> => {
+    const seconds = {} as Record<Name, number>;
+    for (const name of names) seconds[name] = trees[name] === undefined ? 0 : processTreeCpuSeconds(trees[name]);
+    return seconds;
+  };
+  const before = treeSeconds();
+  const ownBefore = ownCpuSeconds();
+  const machineBefore = machineCpu();
+  const wallBefore = performance.now();
+  return () => {
+    const machineSeconds = (performance.now() - wallBefore) / 1000 * availableParallelism();
+    const machineAfter = machineCpu();
+    const after = treeSeconds();
+    const seconds = {} as Record<Name, number>;
+    let measured = ownCpuSeconds() - ownBefore;
+    for (const name of names) {
+      seconds[name] = after[name] - before[name];
+      measured += seconds[name];
+    }
+    return {
+      seconds,
+      otherCpuPercent: Math.max(0, (machineAfter.busySeconds - machineBefore.busySeconds - measured) / machineSeconds * 100),
+      stealPercent: (machineAfter.stealSeconds - machineBefore.stealSeconds) / machineSeconds * 100,
+    };
   };
 }

@@ -12,7 +12,7 @@ import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runToCompletion, stopAllChildren } from './children.ts';
-import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
+import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { freeLoopbackPorts } from './ports.ts';
@@ -97,19 +97,9 @@ async function runH2load(url: string, settings: H2BenchSettings, durationSeconds
 
 async function measure(target: H2Target, appPid: number, settings: H2BenchSettings, round: number, rawOutputDir: string): Promise<H2Measurement> {
   await runH2load(target.url, settings, settings.warmupSeconds);
-  const proxyCpu = () => (target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid));
-  const proxyBefore = proxyCpu();
-  const appBefore = processTreeCpuSeconds(appPid);
-  const ownBefore = ownCpuSeconds();
-  const machineBefore = machineCpu();
-  const wallBefore = performance.now();
+  const endWindow = startCpuWindow({ proxy: target.proxyPid, app: appPid });
   const result = await runH2load(target.url, settings, settings.durationSeconds);
-  const wallSeconds = (performance.now() - wallBefore) / 1000;
-  const machineAfter = machineCpu();
-  const own = ownCpuSeconds() - ownBefore;
-  const proxy = proxyCpu() - proxyBefore;
-  const app = processTreeCpuSeconds(appPid) - appBefore;
-  const machineSeconds = wallSeconds * availableParallelism();
+  const { seconds: { proxy, app }, otherCpuPercent, stealPercent } = endWindow();
   writeFileSync(join(rawOutputDir, `h2load-${target.name.replace(/ /g, '-')}-round${round}.txt`), result.rawOutput);
   if (result.requests === 0) throw new Error(`${target.name}: h2load completed no request:\n${result.rawOutput}`);
   if (result.failed > 0) console.warn(`  warning: ${target.name} had ${result.failed} failed or errored requests in round ${round}`);
@@ -119,8 +109,8 @@ async function measure(target: H2Target, appPid: number, settings: H2BenchSettin
     result,
     proxyCpuUsPerRequest: target.proxyPid === undefined ? undefined : proxy * 1e6 / result.requests,
     appCpuUsPerRequest: app * 1e6 / result.requests,
-    otherCpuPercent: Math.max(0, (machineAfter.busySeconds - machineBefore.busySeconds - proxy - app - own) / machineSeconds * 100),
-    stealPercent: (machineAfter.stealSeconds - machineBefore.stealSeconds) / machineSeconds * 100,
+    otherCpuPercent,
+    stealPercent,
   };
 }
 

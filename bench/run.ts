@@ -7,7 +7,7 @@ import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stopAllChildren } from './children.ts';
-import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
+import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
 import { httpGet } from './http-check.ts';
 import { startNginxApp, startNginxProxy } from './nginx.ts';
@@ -67,20 +67,9 @@ async function forwardedHeadersSeenByApp(target: Target): Promise<string> {
 
 async function measure(target: Target, appPid: number, round: number): Promise<Measurement> {
   await runWrk({ url: target.url, connections: settings.connections, durationSeconds: settings.warmupSeconds });
-  const proxyCpuBefore = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid);
-  const appCpuBefore = processTreeCpuSeconds(appPid);
-  const ownCpuBefore = ownCpuSeconds();
-  const machineBefore = machineCpu();
-  const wallBefore = performance.now();
+  const endWindow = startCpuWindow({ proxy: target.proxyPid, app: appPid });
   const wrk = await runWrk({ url: target.url, connections: settings.connections, durationSeconds: settings.durationSeconds });
-  const wallSeconds = (performance.now() - wallBefore) / 1000;
-  const machineAfter = machineCpu();
-  const ownCpu = ownCpuSeconds() - ownCpuBefore;
-  const proxyCpu = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid) - proxyCpuBefore;
-  const appCpu = processTreeCpuSeconds(appPid) - appCpuBefore;
-  // Whatever else ran on the machine meanwhile; it explains a round that stands out.
-  const machineSeconds = wallSeconds * availableParallelism();
-  const otherCpu = machineAfter.busySeconds - machineBefore.busySeconds - proxyCpu - appCpu - ownCpu;
+  const { seconds: { proxy: proxyCpu, app: appCpu }, otherCpuPercent, stealPercent } = endWindow();
   writeFileSync(join(rawOutputDir, `wrk-${target.name}-round${round}.txt`), wrk.rawOutput);
   if (wrk.requests === 0) throw new Error(`${target.name}: wrk completed no request:\n${wrk.rawOutput}`);
   if (wrk.errors > 0) {
@@ -93,8 +82,8 @@ async function measure(target: Target, appPid: number, round: number): Promise<M
     wrk,
     proxyCpuUsPerRequest: target.proxyPid === undefined ? undefined : usPerRequest(proxyCpu),
     appCpuUsPerRequest: usPerRequest(appCpu),
-    otherCpuPercent: Math.max(0, otherCpu / machineSeconds * 100),
-    stealPercent: (machineAfter.stealSeconds - machineBefore.stealSeconds) / machineSeconds * 100,
+    otherCpuPercent,
+    stealPercent,
   };
 }
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { allowedCpus, onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
 import { runToCompletion, startChild, stopChild, type StartedChild } from './children.ts';
-import { machineCpu, ownCpuSeconds, processTreeCpuSeconds } from './cpu.ts';
+import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
 import { httpGet, waitUntilServing } from './http-check.ts';
 import { processTree, processTreeRssBytes } from './memory.ts';
@@ -168,21 +168,9 @@ async function measureEcho(
     const lines = new LineReader(load);
     await lines.next('ready', 30_000);
     await lines.next('start', settings.warmupSeconds * 1000 + 10_000);
-    const proxyCpuBefore = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid);
-    const appCpuBefore = processTreeCpuSeconds(appPid);
-    const loadCpuBefore = processTreeCpuSeconds(load.pid);
-    const ownCpuBefore = ownCpuSeconds();
-    const machineBefore = machineCpu();
-    const wallBefore = performance.now();
+    const endWindow = startCpuWindow({ proxy: target.proxyPid, app: appPid, load: load.pid });
     const result = JSON.parse(await lines.next('result', settings.durationSeconds * 1000 + 10_000)) as WsEchoResult;
-    const wallSeconds = (performance.now() - wallBefore) / 1000;
-    const machineAfter = machineCpu();
-    const proxyCpu = target.proxyPid === undefined ? 0 : processTreeCpuSeconds(target.proxyPid) - proxyCpuBefore;
-    const appCpu = processTreeCpuSeconds(appPid) - appCpuBefore;
-    const loadCpu = processTreeCpuSeconds(load.pid) - loadCpuBefore;
-    const ownCpu = ownCpuSeconds() - ownCpuBefore;
-    const machineSeconds = wallSeconds * availableParallelism();
-    const otherCpu = machineAfter.busySeconds - machineBefore.busySeconds - proxyCpu - appCpu - loadCpu - ownCpu;
+    const { seconds: { proxy: proxyCpu, app: appCpu, load: loadCpu }, otherCpuPercent, stealPercent } = endWindow();
     if (result.roundTrips === 0) throw new Error(`${target.name}: no WebSocket round trip completed:\n${load.output()}`);
     if (result.errors > 0) console.warn(`  warning: ${target.name} had ${result.errors} wrong echoes or lost connections in round ${round}`);
     const usPerRoundTrip = (cpuSeconds: number) => cpuSeconds * 1e6 / result.roundTrips;
@@ -193,8 +181,8 @@ async function measureEcho(
       proxyCpuUsPerRoundTrip: target.proxyPid === undefined ? undefined : usPerRoundTrip(proxyCpu),
       appCpuUsPerRoundTrip: usPerRoundTrip(appCpu),
       loadCpuUsPerRoundTrip: usPerRoundTrip(loadCpu),
-      otherCpuPercent: Math.max(0, otherCpu / machineSeconds * 100),
-      stealPercent: (machineAfter.stealSeconds - machineBefore.stealSeconds) / machineSeconds * 100,
+      otherCpuPercent,
+      stealPercent,
     };
   } finally {
     await stopChild(load);
