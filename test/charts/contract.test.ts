@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
 import { schema } from '../../src/config/schema.ts';
-import { exampleChart, libraryChart, only, render, renderFailure, repoRoot } from './helm.ts';
+import { eachHelm, exampleChart, libraryChart, only, repoRoot } from './helm.ts';
 import { schemaEnvNames, wiring } from './pod.ts';
 
 /**
@@ -74,6 +74,30 @@ describe('chart values <-> src/config/schema.ts', () => {
     }
   });
 
+  test('values.yaml names only contract variables in its [VARIABLE] comments, each once', () => {
+    const text = readFileSync(path.join(libraryChart, 'values.yaml'), 'utf8');
+    const named = [...text.matchAll(/\[([A-Z][A-Z0-9_]+)\]/g)].map((m) => m[1]);
+    for (const name of named) assert.ok(schemaEnvNames.has(name), `values.yaml mentions [${name}], which src/config/schema.ts does not define`);
+    for (const name of Object.keys(MAPPED)) assert.ok(named.includes(name), `values.yaml documents which value sets ${name}`);
+  });
+
+  test('metrics used by the alerts, dashboard and HPA are exported by the proxy', () => {
+    const exported = new Set<string>();
+    for (const file of readdirSync(path.join(repoRoot, 'src/metrics'))) {
+      for (const m of readFileSync(path.join(repoRoot, 'src/metrics', file), 'utf8').matchAll(/'(drain_proxy_[a-z_]+)'/g)) exported.add(m[1]);
+    }
+    assert.ok(exported.size > 5, 'found the metric names in src/metrics');
+    const templates = path.join(libraryChart, 'templates');
+    const used = new Set<string>();
+    for (const file of readdirSync(templates)) {
+      for (const m of readFileSync(path.join(templates, file), 'utf8').matchAll(/drain_proxy_[a-z_]+/g)) used.add(m[0].replace(/_(bucket|sum|count)$/, ''));
+    }
+    assert.ok(used.size >= 6, `the chart uses metrics: ${[...used].join(', ')}`);
+    for (const name of used) assert.ok(exported.has(name), `${name} is used by the chart but not exported by src/metrics`);
+  });
+});
+
+eachHelm((helm) => {
   test('each value lands in its variable, and the chart sets nothing else', () => {
     const set: string[] = [];
     const setString: string[] = [];
@@ -81,7 +105,7 @@ describe('chart values <-> src/config/schema.ts', () => {
       if (Array.isArray(value)) set.push(...value.map((assignment) => `drainProxy.${assignment}`));
       else (SET_STRING.has(valuePath) ? setString : set).push(`drainProxy.${valuePath}=${value}`);
     }
-    const w = wiring(render({ set, setString }));
+    const w = wiring(helm.render({ set, setString }));
     const rendered = new Set(w.proxy.env.map((e: { name: string }) => e.name));
     for (const [name, [valuePath, , expected]] of Object.entries(MAPPED)) {
       assert.equal(w.env.get(name), expected, `drainProxy.${valuePath} -> ${name}`);
@@ -90,7 +114,7 @@ describe('chart values <-> src/config/schema.ts', () => {
   });
 
   test("the chart's defaults are the proxy's defaults", () => {
-    const w = wiring(render());
+    const w = wiring(helm.render());
     for (const variable of Object.values(schema)) {
       if (variable.env in NOT_EXPOSED) continue;
       const value = w.env.get(variable.env);
@@ -123,13 +147,13 @@ describe('chart values <-> src/config/schema.ts', () => {
           }
           const label = `delay ${delay}s, spread ${spread || 'default'}, close timeout ${closeTimeout || 'default'}`;
           if (proxyError === undefined) {
-            const w = wiring(render({ set: [`drainProxy.drain.delaySeconds=${delay}`], setString }));
+            const w = wiring(helm.render({ set: [`drainProxy.drain.delaySeconds=${delay}`], setString }));
             assert.equal(w.env.get('WS_CLOSE_SPREAD'), env.WS_CLOSE_SPREAD, label);
             assert.equal(w.env.get('WS_CLOSE_TIMEOUT'), env.WS_CLOSE_TIMEOUT, label);
             loadConfig(Object.fromEntries(w.env));
             accepted++;
           } else {
-            assert.match(renderFailure({ set: [`drainProxy.drain.delaySeconds=${delay}`], setString }), /drain-proxy: websocket\.close(Spread|Timeout) \(/, `${label}: the proxy refuses it (${(proxyError as Error).message}), so must the chart`);
+            assert.match(helm.renderFailure({ set: [`drainProxy.drain.delaySeconds=${delay}`], setString }), /drain-proxy: websocket\.close(Spread|Timeout) \(/, `${label}: the proxy refuses it (${(proxyError as Error).message}), so must the chart`);
             refused++;
           }
         }
@@ -138,40 +162,18 @@ describe('chart values <-> src/config/schema.ts', () => {
     assert.ok(accepted > 3 && refused > 3, `both outcomes covered (${accepted} accepted, ${refused} refused)`);
   });
 
-  test('values.yaml names only contract variables in its [VARIABLE] comments, each once', () => {
-    const text = readFileSync(path.join(libraryChart, 'values.yaml'), 'utf8');
-    const named = [...text.matchAll(/\[([A-Z][A-Z0-9_]+)\]/g)].map((m) => m[1]);
-    for (const name of named) assert.ok(schemaEnvNames.has(name), `values.yaml mentions [${name}], which src/config/schema.ts does not define`);
-    for (const name of Object.keys(MAPPED)) assert.ok(named.includes(name), `values.yaml documents which value sets ${name}`);
-  });
-
-  test('metrics used by the alerts, dashboard and HPA are exported by the proxy', () => {
-    const exported = new Set<string>();
-    for (const file of readdirSync(path.join(repoRoot, 'src/metrics'))) {
-      for (const m of readFileSync(path.join(repoRoot, 'src/metrics', file), 'utf8').matchAll(/'(drain_proxy_[a-z_]+)'/g)) exported.add(m[1]);
-    }
-    assert.ok(exported.size > 5, 'found the metric names in src/metrics');
-    const templates = path.join(libraryChart, 'templates');
-    const used = new Set<string>();
-    for (const file of readdirSync(templates)) {
-      for (const m of readFileSync(path.join(templates, file), 'utf8').matchAll(/drain_proxy_[a-z_]+/g)) used.add(m[0].replace(/_(bucket|sum|count)$/, ''));
-    }
-    assert.ok(used.size >= 6, `the chart uses metrics: ${[...used].join(', ')}`);
-    for (const name of used) assert.ok(exported.has(name), `${name} is used by the chart but not exported by src/metrics`);
-  });
-
   test('image tag, chart appVersion and package version agree', () => {
     const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8'));
     const library = parseYaml(readFileSync(path.join(libraryChart, 'values.yaml'), 'utf8'));
     const chart = parseYaml(readFileSync(path.join(libraryChart, 'Chart.yaml'), 'utf8'));
     assert.equal(library.image.tag, pkg.version);
     assert.equal(chart.appVersion, pkg.version);
-    assert.equal(wiring(render()).proxy.image, `${library.image.repository}:${pkg.version}`);
+    assert.equal(wiring(helm.render()).proxy.image, `${library.image.repository}:${pkg.version}`);
   });
 
   test("the example runs the demo's legacy app, with the npm packages it imports", () => {
     const demo = readFileSync(path.join(repoRoot, 'demo/legacy-app.ts'), 'utf8');
-    const objects = render();
+    const objects = helm.render();
     const code = objects.find((o) => o.kind === 'ConfigMap' && o.data?.['legacy-app.ts'] !== undefined);
     assert.ok(code, 'a ConfigMap holds the app');
     assert.equal(code.data!['legacy-app.ts'], demo.replace(/\n$/, ''), 'the ConfigMap holds demo/legacy-app.ts (files/legacy-app.ts links to it)');

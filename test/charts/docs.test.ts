@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
-import { type K8sObject, libraryChart, only, render, repoRoot } from './helm.ts';
+import { type ChartHelm, eachHelm, type K8sObject, libraryChart, only, repoRoot, threeLinesChart } from './helm.ts';
 import { validateAll } from './kube-models.ts';
 import { checkWiring, schemaByEnv, wiring } from './pod.ts';
 
@@ -24,8 +24,8 @@ function block(name: string): string {
 }
 
 /** The container as the chart renders it with the library's defaults (native mode). */
-function renderedSidecar(): any {
-  return wiring(render({ set: ['drainProxy.upstream.health=tcp'] })).proxy;
+function renderedSidecar(helm: ChartHelm): any {
+  return wiring(helm.render({ set: ['drainProxy.upstream.health=tcp'] })).proxy;
 }
 
 function checkContainerEnv(container: any): Record<string, string> {
@@ -57,24 +57,6 @@ describe('docs/helm.md', () => {
     assert.match(block('own-chart'), /drain-proxy\.pod\.spec[\s\S]*drain-proxy\.pod\.containers[\s\S]*drain-proxy\.app\.lifecycle/);
   });
 
-  test('third-party values, native sidecar: as the chart renders it', () => {
-    const values = parseYaml(block('third-party-native'));
-    const [container] = values.initContainers;
-    const rendered = renderedSidecar();
-    assert.equal(container.restartPolicy, 'Always');
-    for (const key of ['startupProbe', 'readinessProbe', 'livenessProbe', 'securityContext', 'resources']) {
-      assert.deepEqual(container[key], rendered[key], `${key} as rendered by the chart`);
-    }
-    assert.deepEqual(container.ports.map((p: any) => p.containerPort), rendered.ports.map((p: any) => p.containerPort));
-    const env = checkContainerEnv(container);
-    for (const [name, value] of Object.entries(env)) {
-      assert.equal(value, rendered.env.find((e: any) => e.name === name)?.value, `${name} as rendered by the chart`);
-    }
-    const config = loadConfig(env);
-    assert.deepEqual(values.lifecycleHooks.preStop, { httpGet: { path: '/drain?wait=1', port: config.adminPort, scheme: 'HTTP' } });
-    assert.ok(values.terminationGracePeriodSeconds * 1000 > config.drainTimeout);
-  });
-
   test('third-party values, classic sidecar: contract variables and the preStop', () => {
     const [container] = parseYaml(block('third-party-classic')).sidecars;
     assert.equal(container.restartPolicy, undefined);
@@ -91,41 +73,61 @@ describe('docs/helm.md', () => {
     await validateAll(objects);
   });
 
-  test('prometheus-adapter rule serves the metric the HPA asks for', () => {
-    const rule = parseYaml(block('prometheus-adapter')).rules.custom[0];
-    const hpa = only(render({ set: ['drainProxy.autoscaling.enabled=true'] }), 'HorizontalPodAutoscaler');
-    const metric = hpa.spec.metrics[0].pods.metric.name;
-    assert.equal(rule.name.as, metric);
-    assert.match(rule.seriesQuery, new RegExp(`^'?${metric}\\{`));
-    assert.deepEqual(rule.resources.overrides, { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } });
-  });
-});
-
-describe('docs/helm.md: your own chart in three lines', () => {
-  const fixture = path.join(import.meta.dirname, 'fixtures/three-lines');
-
   test('the fixture chart holds the three lines as the page shows them', () => {
-    const template = readFileSync(path.join(fixture, 'templates/deployment.yaml'), 'utf8');
+    const template = readFileSync(path.join(threeLinesChart, 'templates/deployment.yaml'), 'utf8');
     const lines = block('own-chart').split('\n').filter((line) => line.includes('include "drain-proxy.'));
     assert.equal(lines.length, 3);
     for (const line of lines) assert.ok(template.includes(line), `fixture template has: ${line.trim()}`);
   });
+});
 
-  for (const [version, native] of [['1.28.0', false], ['1.31.0', true]] as const) {
-    test(`renders the whole wiring on Kubernetes ${version}`, async () => {
-      const objects = render({ chart: fixture, kubeVersion: version });
-      const w = checkWiring(objects);
-      assert.equal(w.native, native);
-      assert.equal(w.pod.terminationGracePeriodSeconds, 30);
+eachHelm((helm) => {
+  describe('docs/helm.md', () => {
+    test('third-party values, native sidecar: as the chart renders it', () => {
+      const values = parseYaml(block('third-party-native'));
+      const [container] = values.initContainers;
+      const rendered = renderedSidecar(helm);
+      assert.equal(container.restartPolicy, 'Always');
+      for (const key of ['startupProbe', 'readinessProbe', 'livenessProbe', 'securityContext', 'resources']) {
+        assert.deepEqual(container[key], rendered[key], `${key} as rendered by the chart`);
+      }
+      assert.deepEqual(container.ports.map((p: any) => p.containerPort), rendered.ports.map((p: any) => p.containerPort));
+      const env = checkContainerEnv(container);
+      for (const [name, value] of Object.entries(env)) {
+        assert.equal(value, rendered.env.find((e: any) => e.name === name)?.value, `${name} as rendered by the chart`);
+      }
+      const config = loadConfig(env);
+      assert.deepEqual(values.lifecycleHooks.preStop, { httpGet: { path: '/drain?wait=1', port: config.adminPort, scheme: 'HTTP' } });
+      assert.ok(values.terminationGracePeriodSeconds * 1000 > config.drainTimeout);
+    });
+
+    test('prometheus-adapter rule serves the metric the HPA asks for', () => {
+      const rule = parseYaml(block('prometheus-adapter')).rules.custom[0];
+      const hpa = only(helm.render({ set: ['drainProxy.autoscaling.enabled=true'] }), 'HorizontalPodAutoscaler');
+      const metric = hpa.spec.metrics[0].pods.metric.name;
+      assert.equal(rule.name.as, metric);
+      assert.match(rule.seriesQuery, new RegExp(`^'?${metric}\\{`));
+      assert.deepEqual(rule.resources.overrides, { namespace: { resource: 'namespace' }, pod: { resource: 'pod' } });
+    });
+  });
+
+  describe('docs/helm.md: your own chart in three lines', () => {
+    for (const [version, native] of [['1.28.0', false], ['1.31.0', true]] as const) {
+      test(`renders the whole wiring on Kubernetes ${version}`, async () => {
+        const objects = helm.render({ chart: helm.threeLinesChart, kubeVersion: version });
+        const w = checkWiring(objects);
+        assert.equal(w.native, native);
+        assert.equal(w.pod.terminationGracePeriodSeconds, 30);
+        await validateAll(objects);
+      });
+    }
+
+    test('the optional objects from one line, for the pods of the release', async () => {
+      const objects = helm.render({ chart: helm.threeLinesChart, set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true'] });
+      const labels = only(objects, 'Deployment').spec.template.metadata.labels;
+      assert.deepEqual(only(objects, 'PodMonitor').spec.selector.matchLabels, labels);
+      assert.deepEqual(only(objects, 'PodDisruptionBudget').spec.selector.matchLabels, labels);
       await validateAll(objects);
     });
-  }
-
-  test('the optional objects from one line, for the pods of the release', async () => {
-    const objects = render({ chart: fixture, set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true'] });
-    const labels = only(objects, 'Deployment').spec.template.metadata.labels;
-    assert.deepEqual(only(objects, 'PodMonitor').spec.selector.matchLabels, labels);
-    assert.deepEqual(only(objects, 'PodDisruptionBudget').spec.selector.matchLabels, labels);
-    await validateAll(objects);
   });
 });
