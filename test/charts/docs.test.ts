@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { loadConfig } from '../../src/config/index.ts';
-import { type ChartHelm, eachHelm, type K8sObject, libraryChart, only, repoRoot, threeLinesChart } from './helm.ts';
+import { type ChartHelm, eachHelm, type K8sObject, libraryChart, only, OPERATOR_API, ownChart, repoRoot } from './helm.ts';
 import { validateAll } from './kube-models.ts';
 import { checkWiring, schemaByEnv, wiring } from './pod.ts';
 
@@ -74,7 +74,7 @@ describe('docs/helm.md', () => {
   });
 
   test('the fixture chart holds the three lines as the page shows them', () => {
-    const template = readFileSync(path.join(threeLinesChart, 'templates/deployment.yaml'), 'utf8');
+    const template = readFileSync(path.join(ownChart, 'templates/deployment.yaml'), 'utf8');
     const lines = block('own-chart').split('\n').filter((line) => line.includes('include "drain-proxy.'));
     assert.equal(lines.length, 3);
     for (const line of lines) assert.ok(template.includes(line), `fixture template has: ${line.trim()}`);
@@ -114,7 +114,7 @@ eachHelm((helm) => {
   describe('docs/helm.md: your own chart in three lines', () => {
     for (const [version, native] of [['1.28.0', false], ['1.31.0', true]] as const) {
       test(`renders the whole wiring on Kubernetes ${version}`, async () => {
-        const objects = helm.render({ chart: helm.threeLinesChart, kubeVersion: version });
+        const objects = helm.render({ chart: helm.ownChart, kubeVersion: version });
         const w = checkWiring(objects);
         assert.equal(w.native, native);
         assert.equal(w.pod.terminationGracePeriodSeconds, 30);
@@ -123,7 +123,7 @@ eachHelm((helm) => {
     }
 
     test('the optional objects from one line, for the pods of the release', async () => {
-      const objects = helm.render({ chart: helm.threeLinesChart, set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true'] });
+      const objects = helm.render({ chart: helm.ownChart, set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true'], apiVersions: OPERATOR_API });
       const labels = only(objects, 'Deployment').spec.template.metadata.labels;
       assert.deepEqual(only(objects, 'PodMonitor').spec.selector.matchLabels, labels);
       assert.deepEqual(only(objects, 'PodDisruptionBudget').spec.selector.matchLabels, labels);

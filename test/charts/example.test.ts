@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { eachHelm, exampleChart, find, type K8sObject, only } from './helm.ts';
+import { eachHelm, exampleChart, find, type K8sObject, only, OPERATOR_API } from './helm.ts';
 import { checkWiring, wiring } from './pod.ts';
 
 const ciDir = path.join(exampleChart, 'ci');
@@ -49,7 +49,7 @@ eachHelm((helm) => {
 
     for (const file of ciFiles) {
       test(`ci/${file}`, () => {
-        checkWiring(helm.render({ values: [path.join(ciDir, file)] }), path.join(ciDir, file));
+        checkWiring(helm.render({ values: [path.join(ciDir, file)], apiVersions: OPERATOR_API }), path.join(ciDir, file));
       });
     }
 
@@ -104,7 +104,7 @@ eachHelm((helm) => {
 
   describe('example chart: monitoring and scaling objects only when enabled', () => {
     test('PodMonitor, PrometheusRule and dashboard', () => {
-      const objects = helm.render({ values: [ci('monitoring')] });
+      const objects = helm.render({ values: [ci('monitoring')], apiVersions: OPERATOR_API });
       const w = wiring(objects);
       const pm = only(objects, 'PodMonitor');
       assert.equal(find(objects, 'ServiceMonitor').length, 0);
@@ -140,7 +140,7 @@ eachHelm((helm) => {
     });
 
     test('ServiceMonitor: the Service exposes the admin port it scrapes', () => {
-      const objects = helm.render({ values: [ci('servicemonitor')] });
+      const objects = helm.render({ values: [ci('servicemonitor')], apiVersions: OPERATOR_API });
       const w = wiring(objects);
       const sm = only(objects, 'ServiceMonitor');
       assert.equal(find(objects, 'PodMonitor').length, 0);

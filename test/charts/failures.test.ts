@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { eachHelm } from './helm.ts';
+import { eachHelm, OPERATOR_API } from './helm.ts';
 import { checkWiring } from './pod.ts';
 
 /**
@@ -95,7 +95,7 @@ eachHelm((helm) => {
     test('the same values one step inside the limits render, and the proxy accepts them', () => {
       checkWiring(helm.render({ set: ['drainProxy.drain.delaySeconds=24', 'drainProxy.drain.timeoutSeconds=25', 'drainProxy.terminationGracePeriodSeconds=26'] }));
       checkWiring(helm.render({ set: ['drainProxy.drain.delaySeconds=5'], setString: ['drainProxy.websocket.closeSpread=18s', 'drainProxy.websocket.closeTimeout=1999ms'] }));
-      helm.render({ set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true', 'drainProxy.autoscaling.enabled=true', 'drainProxy.autoscaling.minReplicas=10'] });
+      helm.render({ set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true', 'drainProxy.autoscaling.enabled=true', 'drainProxy.autoscaling.minReplicas=10'], apiVersions: OPERATOR_API });
       helm.render({ set: ['drainProxy.tcp.ports[0].port=9902', 'drainProxy.tcp.ports[0].upstreamPort=6379', 'drainProxy.drain.delaySeconds=0'] });
       helm.render({ set: ['global.imageRegistry=registry.example.com'] }); // the library's schema allows Helm's global values
     });

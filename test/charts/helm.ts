@@ -9,7 +9,7 @@
  *
  * A file:// dependency renders only once `helm dependency build` has packed
  * it into the chart's charts/. Each version builds its own: the charts
- * (library, example, the three-lines fixture, in their repository layout) are
+ * (library, example, the fixtures, in their repository layout) are
  * copied to node_modules/.cache/drain-proxy/charts/<version>-<hash of their
  * files>, built there in a scratch directory and renamed into place, so test
  * processes running at once never see a half-built copy and an edited template
@@ -27,7 +27,8 @@ import { helmInstalls, repoRoot, runHelm, type HelmInstall, type HelmResult } fr
 export { repoRoot, type HelmResult };
 export const libraryChart = path.join(repoRoot, 'charts/drain-proxy');
 export const exampleChart = path.join(repoRoot, 'charts/drain-proxy-example');
-export const threeLinesChart = path.join(repoRoot, 'test/charts/fixtures/three-lines');
+export const ownChart = path.join(repoRoot, 'test/charts/fixtures/own-chart');
+export const workloadsChart = path.join(repoRoot, 'test/charts/fixtures/workloads');
 
 export interface K8sObject {
   apiVersion: string;
@@ -51,8 +52,11 @@ export interface RenderOptions {
   namespace?: string;
 }
 
+/** `--api-versions` of a cluster running the Prometheus Operator (its PodMonitor, ServiceMonitor, PrometheusRule). */
+export const OPERATOR_API = ['monitoring.coreos.com/v1'];
+
 /** The charts the tests render, as repository paths relative to the root (dependencies point along them). */
-const CHART_DIRS = ['charts/drain-proxy', 'charts/drain-proxy-example', 'test/charts/fixtures/three-lines'];
+const CHART_DIRS = ['charts/drain-proxy', 'charts/drain-proxy-example', 'test/charts/fixtures/own-chart', 'test/charts/fixtures/workloads'];
 const stageRoot = path.join(repoRoot, 'node_modules/.cache/drain-proxy/charts');
 const PRUNE_AFTER_MS = 10 * 60_000;
 
@@ -120,9 +124,10 @@ export class ChartHelm {
   readonly install: HelmInstall;
   readonly version: string;
   readonly major: number;
-  /** This version's built copies of the example chart and the three-lines fixture. */
+  /** This version's built copies of the example chart and the fixtures. */
   readonly exampleChart: string;
-  readonly threeLinesChart: string;
+  readonly ownChart: string;
+  readonly workloadsChart: string;
   /** `.Capabilities.KubeVersion` when no cluster and no --kube-version say otherwise. */
   readonly defaultKubeVersion: string;
   /** Whose words values.schema.json errors come in: gojsonschema's up to Helm 3.17, santhosh-tekuri/jsonschema's since 3.18. */
@@ -136,7 +141,8 @@ export class ChartHelm {
     this.schemaValidator = install.major === 3 && minor < 18 ? 'gojsonschema' : 'jsonschema';
     const stage = stageCharts(this, hash);
     this.exampleChart = path.join(stage, 'charts/drain-proxy-example');
-    this.threeLinesChart = path.join(stage, 'test/charts/fixtures/three-lines');
+    this.ownChart = path.join(stage, 'test/charts/fixtures/own-chart');
+    this.workloadsChart = path.join(stage, 'test/charts/fixtures/workloads');
     this.defaultKubeVersion = this.#reportedKubeVersion(stage);
   }
 

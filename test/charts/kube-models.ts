@@ -65,6 +65,13 @@ function walk(value: unknown, file: string | null, at: string, found: string[]):
   }
 }
 
+/** The fields an API type defines, e.g. apiFields('kubernetes-models/v1/SecurityContext'). */
+export function apiFields(specifier: string): string[] {
+  const shape = shapeOf(declarationFile(specifier, ''));
+  assert.ok(shape, `${specifier} declares an interface`);
+  return [...shape.properties.keys()];
+}
+
 /** Paths of the fields in an object that its API type does not define. */
 export function unknownFields(object: K8sObject, specifier: string): string[] {
   const found: string[] = [];

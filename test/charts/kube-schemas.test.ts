@@ -9,19 +9,19 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { type ChartHelm, eachHelm, exampleChart, type K8sObject } from './helm.ts';
+import { type ChartHelm, eachHelm, exampleChart, type K8sObject, OPERATOR_API } from './helm.ts';
 import { validateAll } from './kube-models.ts';
 
 const ciDir = path.join(exampleChart, 'ci');
 const renderings: [string, (helm: ChartHelm) => K8sObject[]][] = [
   ['default values', (helm) => helm.render()],
   ['Kubernetes 1.28 (classic mode)', (helm) => helm.render({ kubeVersion: '1.28.0' })],
-  ...readdirSync(ciDir).filter((f) => f.endsWith('.yaml')).sort().map((f): [string, (helm: ChartHelm) => K8sObject[]] => [`ci/${f}`, (helm) => helm.render({ values: [path.join(ciDir, f)] })]),
+  ...readdirSync(ciDir).filter((f) => f.endsWith('.yaml')).sort().map((f): [string, (helm: ChartHelm) => K8sObject[]] => [`ci/${f}`, (helm) => helm.render({ values: [path.join(ciDir, f)], apiVersions: OPERATOR_API })]),
   ['every optional object and a TCP port', (helm) => helm.render({ set: [
     'drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.monitoring.prometheusRule.enabled=true', 'drainProxy.monitoring.dashboard.enabled=true',
     'drainProxy.autoscaling.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true', 'drainProxy.drain.token=abc',
     'drainProxy.tcp.ports[0].port=6379', 'drainProxy.tcp.ports[0].upstreamPort=16379',
-  ] })],
+  ], apiVersions: OPERATOR_API })],
 ];
 
 eachHelm((helm) => {
@@ -49,7 +49,7 @@ eachHelm((helm) => {
         assert.match(err.message, /preStop\.httpGet\.timeoutSeconds/);
         return true;
       });
-      const [podMonitor] = helm.render({ set: ['drainProxy.monitoring.podMonitor.enabled=true'] }).filter((o) => o.kind === 'PodMonitor');
+      const [podMonitor] = helm.render({ set: ['drainProxy.monitoring.podMonitor.enabled=true'], apiVersions: OPERATOR_API }).filter((o) => o.kind === 'PodMonitor');
       podMonitor.spec.podMetricsEndpoints[0].scrapeInterval = '5s';
       await assert.rejects(validateAll([podMonitor]), /podMetricsEndpoints\[0\]\.scrapeInterval/);
     });

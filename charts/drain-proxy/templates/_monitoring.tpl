@@ -9,6 +9,7 @@ Usage:
 {{- include "drain-proxy.validate.values" . -}}
 {{- $m := ((.values).monitoring).podMonitor | default dict -}}
 {{- if $m.enabled }}
+{{- include "drain-proxy.monitoring.requireCRDs" (dict "values" .values "context" .context "value" "monitoring.podMonitor.enabled") }}
 apiVersion: monitoring.coreos.com/v1
 kind: PodMonitor
 metadata:
@@ -39,6 +40,7 @@ Usage:
 {{- include "drain-proxy.validate.values" . -}}
 {{- $m := ((.values).monitoring).serviceMonitor | default dict -}}
 {{- if $m.enabled }}
+{{- include "drain-proxy.monitoring.requireCRDs" (dict "values" .values "context" .context "value" "monitoring.serviceMonitor.enabled") }}
 apiVersion: monitoring.coreos.com/v1
 kind: ServiceMonitor
 metadata:
@@ -81,6 +83,7 @@ Usage:
 {{- include "drain-proxy.validate.values" . -}}
 {{- $r := ((.values).monitoring).prometheusRule | default dict -}}
 {{- if $r.enabled }}
+{{- include "drain-proxy.monitoring.requireCRDs" (dict "values" .values "context" .context "value" "monitoring.prometheusRule.enabled") }}
 {{- $name := include "drain-proxy.names.object" (dict "name" .name "suffix" "drain-proxy") }}
 {{- $match := printf "namespace=%q, pod=~%q" .context.Release.Namespace (printf "%s-.*" (.name | regexQuoteMeta)) }}
 apiVersion: monitoring.coreos.com/v1
@@ -131,4 +134,21 @@ spec:
               If they are the kubelet's preStop hooks (arriving from an address other than the node's on some
               networks), pods are not drained before SIGTERM: set drainProxy.drain.token.
 {{- end }}
+{{- end -}}
+
+{{/*
+drain-proxy.monitoring.requireCRDs: renders nothing; fails unless the cluster
+serves the Prometheus Operator's API (monitoring.coreos.com/v1), which
+PodMonitor, ServiceMonitor and PrometheusRule need, so that an object the API
+server would refuse is not rendered. Without a cluster (helm template, Argo CD)
+Helm knows only the APIs given with --api-versions; monitoring.checkCRDs: false
+skips the check.
+Usage:
+  {{ include "drain-proxy.monitoring.requireCRDs" (dict "values" .Values.drainProxy "context" $ "value" "monitoring.podMonitor.enabled") }}
+*/}}
+{{- define "drain-proxy.monitoring.requireCRDs" -}}
+{{- $check := ((.values).monitoring).checkCRDs -}}
+{{- if and (or (kindIs "invalid" $check) $check) (not (.context.Capabilities.APIVersions.Has "monitoring.coreos.com/v1")) -}}
+{{- fail (printf "drain-proxy: %s needs the Prometheus Operator's CRDs (monitoring.coreos.com/v1), which this cluster does not serve. Install them (kube-prometheus-stack, or the prometheus-operator-crds chart); with helm template, pass --api-versions monitoring.coreos.com/v1, or set drainProxy.monitoring.checkCRDs: false" .value) -}}
+{{- end -}}
 {{- end -}}

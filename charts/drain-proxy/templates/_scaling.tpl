@@ -35,7 +35,9 @@ the workload on the average number of open client connections per pod
 metrics API: the prometheus-adapter rule is in docs/helm.md), when autoscaling
 is enabled. Long-lived connections (WebSocket, streaming) load a pod without
 using CPU, so connections are the signal. Scale-downs are stabilized, since
-each removed pod drains its clients.
+each removed pod drains its clients, and remove one pod per drain deadline
+(drain.timeoutSeconds + 5 s), capped at 1800 s, the longest period the API
+server accepts: with drains longer than 1795 s, two pods may drain at once.
 Usage:
   {{ include "drain-proxy.scaling.horizontalPodAutoscaler" (dict "values" .Values.drainProxy "context" $ "name" (include "mychart.fullname" .)) }}
 */}}
@@ -71,6 +73,6 @@ spec:
       policies:
         - type: Pods
           value: 1
-          periodSeconds: {{ add (int ((.values).drain).timeoutSeconds) 5 }}
+          periodSeconds: {{ min (add (int ((.values).drain).timeoutSeconds) 5) 1800 }}
 {{- end }}
 {{- end -}}

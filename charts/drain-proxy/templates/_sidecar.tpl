@@ -1,17 +1,13 @@
 {{/*
-drain-proxy.sidecar.image: the image reference, repository@digest when a digest
-is set, repository:tag otherwise.
+drain-proxy.sidecar.image: the sidecar's image reference (see
+drain-proxy.images.image): [registry/]repository@digest when a digest is set,
+[registry/]repository:tag otherwise; global.imageRegistry overrides
+image.registry.
 Usage:
   {{ include "drain-proxy.sidecar.image" (dict "values" .Values.drainProxy "context" $) }}
 */}}
 {{- define "drain-proxy.sidecar.image" -}}
-{{- $image := (.values).image | default dict -}}
-{{- $repository := required "drain-proxy: image.repository is required: the registry path of the image built from drain-proxy's Dockerfile" $image.repository -}}
-{{- if $image.digest -}}
-{{- printf "%s@%s" $repository $image.digest -}}
-{{- else -}}
-{{- printf "%s:%s" $repository (toString (required "drain-proxy: image.tag (or image.digest) is required" $image.tag)) -}}
-{{- end -}}
+{{- include "drain-proxy.images.image" (dict "image" (required "drain-proxy: image.repository is required: the registry path of the image built from drain-proxy's Dockerfile" ((.values).image)) "values" .values "context" .context) -}}
 {{- end -}}
 
 {{/*
@@ -226,6 +222,6 @@ Usage:
   {{- end }}
   {{- with $v.securityContext }}
   securityContext:
-    {{- toYaml . | nindent 4 }}
+    {{- include "drain-proxy.compatibility.securityContext" (dict "securityContext" . "values" $v "context" $.context) | nindent 4 }}
   {{- end }}
 {{- end -}}

@@ -11,6 +11,10 @@ Usage:
 {{- define "drain-proxy.validate.values" -}}
 {{- $v := required "drain-proxy: no values given. Add the chart as a dependency with `alias: drainProxy` and call its templates with (dict \"values\" .Values.drainProxy \"context\" $)" .values -}}
 {{- $ctx := required "drain-proxy: no context given: call its templates with (dict \"values\" .Values.drainProxy \"context\" $)" .context -}}
+{{- /* The chart's own kubeVersion (Chart.yaml), which Helm checks only for the root chart. */ -}}
+{{- if not (semverCompare ">=1.23.0-0" $ctx.Capabilities.KubeVersion.Version) -}}
+{{- fail (printf "drain-proxy: needs Kubernetes 1.23 or later (its HorizontalPodAutoscaler is autoscaling/v2, its PodDisruptionBudget policy/v1); this cluster is %s" $ctx.Capabilities.KubeVersion.Version) -}}
+{{- end -}}
 {{- $mode := $v.mode | default "auto" -}}
 {{- if not (has $mode (list "auto" "native" "classic")) -}}
 {{- fail (printf "drain-proxy: mode %q is not one of auto, native, classic" $mode) -}}
@@ -109,6 +113,23 @@ Usage:
 {{- ternary "native" "classic" (semverCompare ">=1.29.0-0" .context.Capabilities.KubeVersion.Version) -}}
 {{- else -}}
 {{- $mode -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+drain-proxy.sidecar.modeReason: one line saying what chose the mode: the mode
+value, or for auto the Kubernetes version Helm reported, with the caveat that
+under helm template it is Helm's own default unless --kube-version is given.
+Usage:
+  {{ include "drain-proxy.sidecar.modeReason" (dict "values" .Values.drainProxy "context" $) }}
+*/}}
+{{- define "drain-proxy.sidecar.modeReason" -}}
+{{- $mode := (.values).mode | default "auto" -}}
+{{- $kube := .context.Capabilities.KubeVersion.Version -}}
+{{- if eq $mode "auto" -}}
+{{- printf "auto: Kubernetes %s as Helm reports it is %s 1.29; under helm template that is Helm's own default unless --kube-version is given" $kube (ternary "at or after" "before" (semverCompare ">=1.29.0-0" $kube)) -}}
+{{- else -}}
+{{- printf "drainProxy.mode is %s" $mode -}}
 {{- end -}}
 {{- end -}}
 
