@@ -54,7 +54,7 @@ describe('docs/helm.md', () => {
     for (const m of doc.matchAll(/`(drain-proxy\.[a-zA-Z.]+)`/g)) named.add(m[1]);
     assert.ok(named.size >= 6);
     for (const name of named) assert.ok(defined.has(name), `${name} is defined in charts/drain-proxy/templates`);
-    assert.match(block('own-chart'), /drain-proxy\.pod\.spec[\s\S]*drain-proxy\.pod\.containers[\s\S]*drain-proxy\.app\.lifecycle/);
+    assert.match(block('own-chart'), /drain-proxy\.pod\.annotations[\s\S]*drain-proxy\.pod\.spec[\s\S]*drain-proxy\.pod\.containers[\s\S]*drain-proxy\.app\.lifecycle/);
   });
 
   test('third-party values, classic sidecar: contract variables and the preStop', () => {
@@ -73,10 +73,10 @@ describe('docs/helm.md', () => {
     await validateAll(objects);
   });
 
-  test('the fixture chart holds the three lines as the page shows them', () => {
+  test('the fixture chart holds the four lines as the page shows them', () => {
     const template = readFileSync(path.join(ownChart, 'templates/deployment.yaml'), 'utf8');
     const lines = block('own-chart').split('\n').filter((line) => line.includes('include "drain-proxy.'));
-    assert.equal(lines.length, 3);
+    assert.equal(lines.length, 4);
     for (const line of lines) assert.ok(template.includes(line), `fixture template has: ${line.trim()}`);
   });
 });
@@ -111,7 +111,7 @@ eachHelm((helm) => {
     });
   });
 
-  describe('docs/helm.md: your own chart in three lines', () => {
+  describe('docs/helm.md: your own chart in four lines', () => {
     for (const [version, native] of [['1.28.0', false], ['1.31.0', true]] as const) {
       test(`renders the whole wiring on Kubernetes ${version}`, async () => {
         const objects = helm.render({ chart: helm.ownChart, kubeVersion: version });

@@ -40,12 +40,12 @@ export interface K8sObject {
 }
 
 export interface RenderOptions {
-  values?: string[];
-  set?: string[];
-  setString?: string[];
+  values?: readonly string[];
+  set?: readonly string[];
+  setString?: readonly string[];
   kubeVersion?: string;
   /** `--api-versions`, e.g. monitoring.coreos.com/v1 for the Prometheus Operator's kinds. */
-  apiVersions?: string[];
+  apiVersions?: readonly string[];
   /** A chart path; the example chart (this version's built copy) when absent. */
   chart?: string;
   release?: string;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { eachHelm, find, libraryChart, only, OPERATOR_API, parseObjects, type ChartHelm, type K8sObject } from './helm.ts';
+import { eachHelm, find, libraryChart, only, OPERATOR_API, parseObjects, repoRoot, type ChartHelm, type K8sObject } from './helm.ts';
 import { apiFields } from './kube-models.ts';
 import { checkWiring, wiring } from './pod.ts';
 
@@ -62,6 +62,8 @@ describe('chart sources agree', () => {
     const limitMiB = Number(/^(\d+)Mi$/.exec(libraryValues.resources.limits.memory)?.[1]);
     for (const figure of figures) assert.ok(figure < limitMiB * 0.9, `${figure} MiB leaves room under the ${limitMiB}Mi limit`);
     assert.equal(libraryValues.http.maxConnections, 10000, 'measured at the default maxConnections');
+    const doc = readFileSync(path.join(repoRoot, 'docs/helm.md'), 'utf8');
+    for (const figure of figures) assert.match(doc, new RegExp(`\\| ${figure} MiB \\|`), `docs/helm.md's memory table has ${figure} MiB`);
   });
 });
 
