@@ -27,12 +27,16 @@ Usage:
 {{- define "drain-proxy.images.image" -}}
 {{- $image := required "drain-proxy: drain-proxy.images.image needs an image: (dict \"image\" .Values.image \"values\" .Values.drainProxy \"context\" $)" .image -}}
 {{- $repository := required "drain-proxy: image.repository is required: the registry path of the image" $image.repository -}}
-{{- if and (not $image.digest) (not (kindIs "string" $image.tag)) -}}
-{{- fail (printf "drain-proxy: the tag of image %s must be a string (YAML reads an unquoted 1.10 as the number 1.1): quote it, e.g. tag: \"1.10\"%s" $repository (ternary "" ", or set a digest" (kindIs "invalid" $image.tag))) -}}
+{{- if not $image.digest -}}
+{{- if or (kindIs "invalid" $image.tag) (eq (toString $image.tag) "") -}}
+{{- fail (printf "drain-proxy: image %s has neither a tag nor a digest: set one" $repository) -}}
+{{- else if not (kindIs "string" $image.tag) -}}
+{{- fail (printf "drain-proxy: the tag of image %s must be a string (YAML reads an unquoted 1.10 as the number 1.1): quote it, e.g. tag: \"1.10\"" $repository) -}}
+{{- end -}}
 {{- end -}}
 {{- $global := include "drain-proxy.images.global" . | fromYaml -}}
-{{- $registry := $global.imageRegistry | default $image.registry -}}
-{{- $name := ternary (printf "%s/%s" $registry $repository) $repository (ne (toString $registry) "") -}}
+{{- $registry := $global.imageRegistry | default $image.registry | toString | trimSuffix "/" -}}
+{{- $name := ternary (printf "%s/%s" $registry $repository) $repository (ne $registry "") -}}
 {{- if $image.digest -}}
 {{- printf "%s@%s" $name $image.digest -}}
 {{- else -}}
