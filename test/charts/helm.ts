@@ -82,10 +82,11 @@ function chartsHash(): string {
 
 /** Copies of the charts with their dependencies built by `helm`, shared by every test process of this version. */
 function stageCharts(helm: ChartHelm, hash: string): string {
-  const stage = path.join(stageRoot, `${helm.version}-${hash}`);
+  const name = helm.version.replace(/[^\w.-]+/g, '_');
+  const stage = path.join(stageRoot, `${name}-${hash}`);
   if (existsSync(path.join(stage, 'ready'))) return stage;
   mkdirSync(stageRoot, { recursive: true });
-  const work = mkdtempSync(path.join(stageRoot, `.build-${helm.version}-`));
+  const work = mkdtempSync(path.join(stageRoot, `.build-${name}-`));
   try {
     for (const dir of CHART_DIRS) {
       cpSync(path.join(repoRoot, dir), path.join(work, dir), {
@@ -114,7 +115,7 @@ function stageCharts(helm: ChartHelm, hash: string): string {
   }
   for (const entry of readdirSync(stageRoot)) {
     const old = path.join(stageRoot, entry);
-    if (old !== stage && entry.startsWith(`${helm.version}-`) && Date.now() - statSync(old).mtimeMs > PRUNE_AFTER_MS) rmSync(old, { recursive: true, force: true });
+    if (old !== stage && entry.startsWith(`${name}-`) && Date.now() - statSync(old).mtimeMs > PRUNE_AFTER_MS) rmSync(old, { recursive: true, force: true });
   }
   return stage;
 }
