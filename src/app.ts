@@ -1,5 +1,5 @@
 /**
- * Assembles the proxy from its parts for one configuration. `main.ts` adds the
+ * Assembles the proxy from its parts for one configuration. `serve.ts` adds the
  * process around it (signals, exit); tests can run it in-process.
  */
 import type { Socket } from 'node:net';

@@ -23,21 +23,15 @@ import path from 'node:path';
 import { describe } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { helmInstalls, repoRoot, runHelm, type HelmInstall, type HelmResult } from '../../scripts/helm.ts';
+import type { K8sObject } from './objects.ts';
+
+export { find, only, type K8sObject } from './objects.ts';
 
 export { repoRoot, type HelmResult };
 export const libraryChart = path.join(repoRoot, 'charts/drain-proxy');
 export const exampleChart = path.join(repoRoot, 'charts/drain-proxy-example');
 export const ownChart = path.join(repoRoot, 'test/charts/fixtures/own-chart');
 export const workloadsChart = path.join(repoRoot, 'test/charts/fixtures/workloads');
-
-export interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: any;
-  data?: Record<string, string>;
-  [key: string]: any;
-}
 
 export interface RenderOptions {
   values?: readonly string[];
@@ -220,14 +214,4 @@ export const helms: readonly ChartHelm[] = loadHelms();
 /** The tests `body` declares, once under each Helm version (`under Helm v3.17.2 > ...`). */
 export function eachHelm(body: (helm: ChartHelm) => void): void {
   for (const helm of helms) describe(`under Helm ${helm.version}`, () => body(helm));
-}
-
-export function find(objects: K8sObject[], kind: string): K8sObject[] {
-  return objects.filter((o) => o.kind === kind);
-}
-
-export function only(objects: K8sObject[], kind: string): K8sObject {
-  const found = find(objects, kind);
-  if (found.length !== 1) throw new Error(`expected one ${kind}, found ${found.length}`);
-  return found[0];
 }

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { K8sObject } from './helm.ts';
+import type { K8sObject } from './objects.ts';
 
 interface Shape {
   /** Property name -> the declaration file of its object type, or null for a leaf (scalar, map, alias). */

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, schema } from '../../src/config/index.ts';
-import { type K8sObject, only } from './helm.ts';
+import { type K8sObject, only } from './objects.ts';
 
 export const SIDECAR = 'drain-proxy';
 export const schemaEnvNames: ReadonlySet<string> = new Set(Object.values(schema).map((v) => v.env));
@@ -23,7 +23,11 @@ export interface Wiring {
 }
 
 export function wiring(objects: K8sObject[]): Wiring {
-  const pod = only(objects, 'Deployment').spec.template.spec;
+  return podWiring(only(objects, 'Deployment').spec.template.spec);
+}
+
+/** The wiring of one pod spec (a Deployment's template, or any pod drain-proxy inject wired). */
+export function podWiring(pod: any): Wiring {
   const inInit = (pod.initContainers ?? []).filter((c: any) => c.name === SIDECAR);
   const inMain = (pod.containers ?? []).filter((c: any) => c.name === SIDECAR);
   assert.equal(inInit.length + inMain.length, 1, 'exactly one drain-proxy container in the pod');
@@ -59,7 +63,15 @@ export function extraEnvNames(valuesFile: string | undefined): Set<string> {
  */
 export function checkWiring(objects: K8sObject[], valuesFile?: string): Wiring {
   const w = wiring(objects);
-  const extra = extraEnvNames(valuesFile);
+  checkPodWiring(w, [only(objects, 'Service')], extraEnvNames(valuesFile));
+  return w;
+}
+
+/**
+ * The checks of checkWiring on one pod and the Services in front of it (each
+ * must reach the proxy; the first one's first port must reach LISTEN_PORT).
+ */
+export function checkPodWiring(w: Wiring, services: readonly K8sObject[], extra: ReadonlySet<string> = new Set()): void {
 
   // env: contract variables only (besides HOST_IP and extraEnv), each valid for the proxy.
   for (const item of w.proxy.env) {
@@ -115,16 +127,19 @@ export function checkWiring(objects: K8sObject[], valuesFile?: string): Wiring {
     assert.equal(w.proxy.restartPolicy, undefined, 'classic container: no restartPolicy');
   }
 
-  // Service: every port resolves to a port of the proxy; the public one to LISTEN_PORT.
-  const service = only(objects, 'Service');
+  // Services: every port resolves to a port of the proxy; the first public one to LISTEN_PORT.
   const resolve = (target: string | number): { container: string; containerPort: number } | undefined =>
     typeof target === 'number' ? ports.find((p) => p.containerPort === target) : ports.find((p) => p.name === target);
-  for (const sp of service.spec.ports) {
-    const target = resolve(sp.targetPort ?? sp.port);
-    assert.ok(target, `Service port ${sp.name} targetPort ${sp.targetPort} resolves to a container port`);
-    assert.equal(target.container, SIDECAR, `Service port ${sp.name} targets the proxy, not the app`);
+  for (const service of services) {
+    for (const sp of service.spec.ports) {
+      const target = resolve(sp.targetPort ?? sp.port);
+      assert.ok(target, `Service ${service.metadata.name} port ${sp.name} targetPort ${sp.targetPort} resolves to a container port`);
+      assert.equal(target.container, SIDECAR, `Service ${service.metadata.name} port ${sp.name} targets the proxy, not the app`);
+    }
   }
-  assert.equal(resolve(service.spec.ports[0].targetPort)!.containerPort, config.listenPort, 'the public Service port reaches LISTEN_PORT');
+  if (services.length > 0) {
+    assert.equal(resolve(services[0].spec.ports[0].targetPort ?? services[0].spec.ports[0].port)!.containerPort, config.listenPort, 'the public Service port reaches LISTEN_PORT');
+  }
 
   // Grace period: one deadline. DRAIN_TIMEOUT counts from the drain's start and includes DRAIN_DELAY.
   const grace = w.pod.terminationGracePeriodSeconds;
@@ -140,5 +155,4 @@ export function checkWiring(objects: K8sObject[], valuesFile?: string): Wiring {
   assert.deepEqual(sc.capabilities.drop, ['ALL']);
   assert.equal(sc.seccompProfile.type, 'RuntimeDefault');
   assert.ok(w.proxy.resources?.requests, 'resources requested');
-  return w;
 }

@@ -1,0 +1,356 @@
+/**
+ * Wiring one pod (a Pod or a workload's pod template) to drain-proxy, and
+ * undoing it.
+ *
+ * inject:
+ *   1. the app port: the pod's only TCP container port, or the one
+ *      `drain-proxy.io/app-port` names (number or name);
+ *   2. every regular container's preStop becomes GET /drain?wait=1 on the
+ *      admin port number (the kubelet sends SIGTERM once the drain is over);
+ *      hooks it replaces are kept in `drain-proxy.io/original-prestop`;
+ *   3. the proxy takes the app port's name (Services that target it by name
+ *      now reach the proxy); the app's port is renamed `app-<name>` and the app
+ *      container's probes and hooks that named it follow;
+ *   4. the sidecar: native (initContainers, restartPolicy Always) from
+ *      Kubernetes 1.29, classic (a regular container, plus
+ *      kubectl.kubernetes.io/default-container naming the app) before;
+ *   5. terminationGracePeriodSeconds raised to cover the drain;
+ *   6. `drain-proxy.io/injected` records every key it added or changed, so that
+ *      uninject restores the pod exactly.
+ */
+import type { ChartValues, ValueTree } from './chart-values.ts';
+import { annotationLayers, APP_PORT, DEFAULT_CONTAINER, INJECT, INJECTED, ORIGINAL_PRESTOP } from './annotations.ts';
+import { ManifestError } from './errors.ts';
+import { checkProxyConfig, drainPreStop, gracePeriod, sidecarContainer } from './sidecar.ts';
+import { checkValues, isTree, mergeValues, setByLayers, sidecarMode, tcpPortName } from './values.ts';
+import { annotation, type PodTarget } from './workloads.ts';
+
+export interface InjectOptions {
+  /** --values, --set and the flags, in order; the pod's annotations go on top. */
+  readonly layers: readonly ValueTree[];
+  readonly kube: readonly [number, number];
+}
+
+/** The app port of a wired pod, for retargeting the Services in front of it. */
+export interface WiredApp {
+  readonly target: PodTarget;
+  readonly number: number;
+  /** The port's name before inject, if it had one. */
+  readonly name: string | undefined;
+  /** The name of the proxy's public port. */
+  readonly proxyPortName: string;
+}
+
+export type PodOutcome = { readonly wired: WiredApp } | { readonly leftAlone: string | undefined };
+
+/** What inject changed in a pod: enough to put every key back as it was. */
+export interface InjectRecord {
+  /** The app container. */
+  app: string;
+  /** [the app port's name before, its name now], when it had a name. */
+  port?: [string, string];
+  /** Where the sidecar went: [list, container name]. */
+  sidecar: ['initContainers' | 'containers', string];
+  /** Keys that were absent: metadata, annotations, initContainers, terminationGracePeriodSeconds, lifecycle/<container>, preStop/<container>, the default-container annotation. */
+  added: string[];
+  /** Keys whose value was replaced (or was null), with that value; left out when none. */
+  was?: Record<string, unknown>;
+}
+
+const PROBES = ['livenessProbe', 'readinessProbe', 'startupProbe'] as const;
+const HOOKS = ['postStart', 'preStop'] as const;
+const HEALTH_PATH = /^\/[\x21-\x7e]*$/;
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+interface Port {
+  container: ValueTree;
+  port: ValueTree | undefined;
+  number: number;
+}
+
+function containersOf(spec: ValueTree, key: 'containers' | 'initContainers'): ValueTree[] {
+  const list = spec[key];
+  return Array.isArray(list) ? list.filter(isTree) : [];
+}
+
+function portsOf(container: ValueTree): ValueTree[] {
+  return Array.isArray(container.ports) ? container.ports.filter(isTree) : [];
+}
+
+function nameOf(container: ValueTree): string {
+  return typeof container.name === 'string' ? container.name : '(unnamed)';
+}
+
+/** The handlers of a container (probes, lifecycle hooks) that can name a port. */
+function portReferences(container: ValueTree): ValueTree[] {
+  const handlers: ValueTree[] = [];
+  const lifecycle = isTree(container.lifecycle) ? container.lifecycle : {};
+  for (const holder of [...PROBES.map((k) => container[k]), ...HOOKS.map((k) => lifecycle[k])]) {
+    if (!isTree(holder)) continue;
+    for (const kind of ['httpGet', 'tcpSocket']) if (isTree(holder[kind])) handlers.push(holder[kind]);
+  }
+  return handlers;
+}
+
+function renameReferences(container: ValueTree, from: string, to: string): void {
+  for (const handler of portReferences(container)) if (handler.port === from) handler.port = to;
+}
+
+function describe(port: Port): string {
+  const name = typeof port.port?.name === 'string' ? `${port.port.name} ` : '';
+  return `${nameOf(port.container)}: ${name}${port.number}`;
+}
+
+/** The app port, from the annotation or as the pod's only TCP port; undefined when the pod has none. */
+function appPort(target: PodTarget, containers: ValueTree[]): Port | undefined {
+  const candidates: Port[] = [];
+  for (const container of containers) {
+    for (const port of portsOf(container)) {
+      if ((port.protocol ?? 'TCP') === 'TCP' && typeof port.containerPort === 'number') candidates.push({ container, port, number: port.containerPort });
+    }
+  }
+  const chosen = annotation(target, APP_PORT);
+  if (chosen === undefined) {
+    if (candidates.length <= 1) return candidates[0];
+    throw new ManifestError(
+      `several container ports could be the app's (${candidates.map(describe).join(', ')}): annotate the pod template with ${APP_PORT} set to the one drain-proxy goes in front of`,
+    );
+  }
+  if (/^[0-9]+$/.test(chosen)) {
+    const number = Number(chosen);
+    const matches = candidates.filter((c) => c.number === number);
+    if (matches.length === 1) return matches[0];
+    if (matches.length > 1) throw new ManifestError(`${APP_PORT} ${chosen}: several containers declare port ${number} (${matches.map(describe).join(', ')}): name the port instead`);
+    if (number < 1 || number > 65535) throw new ManifestError(`${APP_PORT} ${chosen}: not a port number`);
+    // A port the app listens on without declaring it: only the only container can be meant.
+    if (containers.length === 1) return { container: containers[0], port: undefined, number };
+    throw new ManifestError(`${APP_PORT} ${chosen}: no container declares port ${number}: declare it in the app container's ports, or name a declared port`);
+  }
+  const matches = candidates.filter((c) => c.port?.name === chosen);
+  if (matches.length !== 1) {
+    throw new ManifestError(`${APP_PORT} ${JSON.stringify(chosen)}: no TCP container port has that name (${candidates.map(describe).join(', ') || 'none declared'})`);
+  }
+  return matches[0];
+}
+
+/** UPSTREAM_HEALTH: the app's readiness probe when it is a plain HTTP GET on the app port, else a TCP connect. */
+function derivedHealth(app: Port): string {
+  const probe = app.container.readinessProbe;
+  const get = isTree(probe) && isTree(probe.httpGet) ? probe.httpGet : undefined;
+  if (get === undefined) return 'tcp';
+  const onAppPort = get.port === app.number || (typeof get.port === 'string' && get.port === app.port?.name);
+  const plain = (get.scheme ?? 'HTTP') === 'HTTP' && get.host === undefined && (!Array.isArray(get.httpHeaders) || get.httpHeaders.length === 0);
+  const path = typeof get.path === 'string' ? get.path : '/';
+  return onAppPort && plain && HEALTH_PATH.test(path) ? path : 'tcp';
+}
+
+/** The name the app's own port takes: `app-<name>`, cut to the 15 characters a port name may have. */
+function renamedAppPort(name: string): string {
+  return `app-${name}`.slice(0, 15).replace(/-+$/, '');
+}
+
+function proxyPorts(values: ChartValues, proxyPortName: string): { numbers: Map<number, string>; names: string[] } {
+  const numbers = new Map<number, string>([
+    [values.listen.port, `listen port (annotate drain-proxy.io/listen-port with a free port)`],
+    [values.admin.port, `admin port (annotate drain-proxy.io/admin-port with a free port)`],
+  ]);
+  for (const entry of values.tcp.ports) numbers.set(entry.port, 'TCP port (set tcp.ports to a free port)');
+  return { numbers, names: [proxyPortName, values.admin.portName, ...values.tcp.ports.map(tcpPortName)] };
+}
+
+function annotationsOf(holder: ValueTree): ValueTree {
+  return isTree(holder.metadata) && isTree(holder.metadata.annotations) ? holder.metadata.annotations : {};
+}
+
+/** Makes `object[key]` a mapping (or a list) when it is absent or null, recording which it was. */
+function ensure(object: ValueTree, key: string, recordKey: string, record: InjectRecord, shape: 'mapping' | 'list'): void {
+  const current = object[key];
+  if (shape === 'list' ? Array.isArray(current) : isTree(current)) return;
+  if (current === undefined) record.added.push(recordKey);
+  else if (current === null) (record.was ??= {})[recordKey] = null;
+  else throw new ManifestError(`${recordKey} is not a ${shape}: fix the manifest`);
+  object[key] = shape === 'list' ? [] : {};
+}
+
+export function injectPod(target: PodTarget, options: InjectOptions): PodOutcome {
+  const { holder, workload } = target;
+  const spec = holder.spec as ValueTree;
+  if (isTree(workload.metadata) && isTree(workload.metadata.annotations) && workload.metadata.annotations['helm.sh/hook'] !== undefined) {
+    return { leftAlone: undefined }; // a Helm hook runs once; nothing to drain
+  }
+  if (spec.restartPolicy === 'Never' || spec.restartPolicy === 'OnFailure') return { leftAlone: undefined }; // runs to completion
+  const inject = annotation(target, INJECT);
+  if (inject === 'false') return { leftAlone: undefined };
+  if (inject !== undefined && inject !== 'true') throw new ManifestError(`annotation ${INJECT} is ${JSON.stringify(inject)}: use "false" to leave the workload alone, "true" or nothing to wire it`);
+  if (annotationsOf(holder)[INJECTED] !== undefined) return { leftAlone: undefined };
+
+  const annotationLayer = annotationLayers((name) => annotation(target, name));
+  const layers = [...options.layers, ...annotationLayer];
+  const values = mergeValues(layers);
+  checkValues(values, options.kube);
+  const containers = containersOf(spec, 'containers');
+  const initContainers = containersOf(spec, 'initContainers');
+  if ([...containers, ...initContainers].some((c) => c.name === values.containerName)) return { leftAlone: undefined }; // wired already (by the chart, or by hand)
+  if (containers.length === 0) throw new ManifestError('the pod has no containers');
+  if (spec.hostNetwork === true) {
+    throw new ManifestError(`hostNetwork: the pod shares the node's ports, so drain-proxy's ports would collide between pods: annotate it ${INJECT}: "false"`);
+  }
+
+  const app = appPort(target, containers);
+  if (app === undefined) return { leftAlone: `no TCP container port to put drain-proxy in front of: left as it is (annotate ${APP_PORT} to choose one)` };
+  const originalName = typeof app.port?.name === 'string' ? app.port.name : undefined;
+  const proxyPortName = originalName ?? values.listen.portName;
+  values.listen.portName = proxyPortName;
+  if (proxyPortName === values.admin.portName) throw new ManifestError(`the app port is named ${proxyPortName}, like the proxy's admin port: set admin.portName to another name`);
+
+  // Nothing else in the pod may hold the proxy's ports (one network namespace) or port names (unique in a pod).
+  const { numbers, names } = proxyPorts(values, proxyPortName);
+  const newName = originalName === undefined ? undefined : renamedAppPort(originalName);
+  for (const container of [...initContainers, ...containers]) {
+    for (const port of portsOf(container)) {
+      const taken = typeof port.containerPort === 'number' ? numbers.get(port.containerPort) : undefined;
+      if (taken !== undefined) throw new ManifestError(`container ${nameOf(container)} declares port ${port.containerPort}, drain-proxy's ${taken}`);
+      if (port === app.port) continue;
+      if (typeof port.name === 'string' && (names.includes(port.name) || port.name === newName)) {
+        throw new ManifestError(`container ${nameOf(container)} has a port named ${port.name}, a name drain-proxy needs (port names are unique within a pod): rename that port, or set ${port.name === newName ? `listen.portName` : 'admin.portName'}`);
+      }
+    }
+  }
+  const appNumberTaken = numbers.get(app.number);
+  if (appNumberTaken !== undefined) throw new ManifestError(`the app port ${app.number} is drain-proxy's ${appNumberTaken}`);
+  if (newName !== undefined) {
+    if (!PORT_NAME.test(newName) || !/[a-z]/.test(newName)) throw new ManifestError(`the app port's name ${originalName} cannot be renamed to a valid port name: annotate ${APP_PORT} with its number`);
+    if (portReferences(app.container).some((handler) => handler.port === newName)) {
+      throw new ManifestError(`container ${nameOf(app.container)} refers to a port named ${newName}, the name its port ${originalName} would take: rename that reference`);
+    }
+  }
+
+  const health = setByLayers(layers, 'upstream.health') ? values.upstream.health : derivedHealth(app);
+  const mode = sidecarMode(values, options.kube);
+  const sidecar = sidecarContainer(values, mode, { upstreamPort: app.number, health });
+  checkProxyConfig(sidecar.env as never);
+  const grace = gracePeriod(values);
+  const hook = drainPreStop(values);
+
+  // Checked: now change the pod, recording each change.
+  const record: InjectRecord = { app: nameOf(app.container), sidecar: [mode === 'native' ? 'initContainers' : 'containers', values.containerName], added: [] };
+  ensure(holder, 'metadata', 'metadata', record, 'mapping');
+  const metadata = holder.metadata as ValueTree;
+  ensure(metadata, 'annotations', 'annotations', record, 'mapping');
+  const annotations = metadata.annotations as ValueTree;
+
+  const replaced: Record<string, unknown> = {};
+  for (const container of containers) {
+    const name = nameOf(container);
+    ensure(container, 'lifecycle', `lifecycle/${name}`, record, 'mapping');
+    const lifecycle = container.lifecycle as ValueTree;
+    if ('preStop' in lifecycle) replaced[name] = lifecycle.preStop;
+    else record.added.push(`preStop/${name}`);
+    lifecycle.preStop = structuredClone(hook);
+  }
+  if (originalName !== undefined && newName !== undefined) {
+    app.port!.name = newName;
+    renameReferences(app.container, originalName, newName);
+    record.port = [originalName, newName];
+  }
+  if (mode === 'native') {
+    ensure(spec, 'initContainers', 'initContainers', record, 'list');
+    (spec.initContainers as unknown[]).push(sidecar);
+  } else {
+    (spec.containers as unknown[]).push(sidecar);
+    if (annotations[DEFAULT_CONTAINER] === undefined) {
+      annotations[DEFAULT_CONTAINER] = nameOf(app.container);
+      record.added.push(DEFAULT_CONTAINER);
+    }
+  }
+  const currentGrace = spec.terminationGracePeriodSeconds;
+  if (!(typeof currentGrace === 'number' && currentGrace >= grace)) {
+    if (currentGrace === undefined) record.added.push('terminationGracePeriodSeconds');
+    else (record.was ??= {}).terminationGracePeriodSeconds = currentGrace;
+    spec.terminationGracePeriodSeconds = grace;
+  }
+  annotations[INJECTED] = JSON.stringify(record);
+  if (Object.keys(replaced).length > 0) annotations[ORIGINAL_PRESTOP] = JSON.stringify(replaced);
+  return { wired: { target, number: app.number, name: originalName, proxyPortName } };
+}
+
+function readRecord(annotations: ValueTree): { record: InjectRecord; replaced: Record<string, unknown> } {
+  const fail = (): never => {
+    throw new ManifestError(`annotation ${INJECTED} is not a record written by drain-proxy inject: remove the sidecar by hand`);
+  };
+  let record: InjectRecord;
+  let replaced: Record<string, unknown> = {};
+  try {
+    record = JSON.parse(String(annotations[INJECTED]));
+    if (annotations[ORIGINAL_PRESTOP] !== undefined) replaced = JSON.parse(String(annotations[ORIGINAL_PRESTOP]));
+  } catch {
+    return fail();
+  }
+  const ok =
+    isTree(record) &&
+    typeof record.app === 'string' &&
+    Array.isArray(record.sidecar) &&
+    ['initContainers', 'containers'].includes(record.sidecar[0]) &&
+    typeof record.sidecar[1] === 'string' &&
+    Array.isArray(record.added) &&
+    (record.was === undefined || isTree(record.was)) &&
+    isTree(replaced) &&
+    (record.port === undefined || (Array.isArray(record.port) && record.port.length === 2 && record.port.every((p) => typeof p === 'string')));
+  if (!ok) fail();
+  return { record, replaced };
+}
+
+/** Deletes `object[key]` when inject added it, or puts back null, once it is empty again. */
+function restoreEmpty(object: ValueTree, key: string, recordKey: string, record: InjectRecord): void {
+  const value = object[key];
+  const empty = Array.isArray(value) ? value.length === 0 : isTree(value) && Object.keys(value).length === 0;
+  if (!empty) return;
+  if (record.added.includes(recordKey)) delete object[key];
+  else if (record.was !== undefined && recordKey in record.was) object[key] = record.was[recordKey];
+}
+
+export type UninjectOutcome = { readonly restored: true } | { readonly leftAlone: string | undefined };
+
+export function uninjectPod(target: PodTarget, containerName = 'drain-proxy'): UninjectOutcome {
+  const { holder } = target;
+  const spec = holder.spec as ValueTree;
+  const annotations = annotationsOf(holder);
+  if (annotations[INJECTED] === undefined) {
+    const hasSidecar = [...containersOf(spec, 'containers'), ...containersOf(spec, 'initContainers')].some((c) => c.name === containerName);
+    return { leftAlone: hasSidecar ? `has a ${containerName} container that inject did not add (no ${INJECTED} annotation): left as it is` : undefined };
+  }
+  const { record, replaced } = readRecord(annotations);
+  const [list, sidecarName] = record.sidecar;
+  const sidecars = Array.isArray(spec[list]) ? (spec[list] as unknown[]) : [];
+  const at = sidecars.findIndex((c) => isTree(c) && c.name === sidecarName);
+  if (at < 0) throw new ManifestError(`the ${sidecarName} container inject added is not in ${list} any more: restore the manifest from its source`);
+  sidecars.splice(at, 1);
+  restoreEmpty(spec, 'initContainers', 'initContainers', record);
+
+  const containers = containersOf(spec, 'containers');
+  const app = containers.find((c) => c.name === record.app);
+  if (app === undefined) throw new ManifestError(`the app container ${record.app} is not in the pod any more: restore the manifest from its source`);
+  if (record.port !== undefined) {
+    const [originalName, newName] = record.port;
+    const port = portsOf(app).find((p) => p.name === newName);
+    if (port === undefined) throw new ManifestError(`the app container ${record.app} has no port named ${newName} any more: restore the manifest from its source`);
+    port.name = originalName;
+    renameReferences(app, newName, originalName);
+  }
+  for (const container of containers) {
+    const name = nameOf(container);
+    if (!isTree(container.lifecycle)) continue;
+    if (record.added.includes(`preStop/${name}`)) delete container.lifecycle.preStop;
+    else if (name in replaced) container.lifecycle.preStop = replaced[name];
+    restoreEmpty(container, 'lifecycle', `lifecycle/${name}`, record);
+  }
+  if (record.added.includes('terminationGracePeriodSeconds')) delete spec.terminationGracePeriodSeconds;
+  else if (record.was !== undefined && 'terminationGracePeriodSeconds' in record.was) spec.terminationGracePeriodSeconds = record.was.terminationGracePeriodSeconds;
+  if (record.added.includes(DEFAULT_CONTAINER)) delete annotations[DEFAULT_CONTAINER];
+  delete annotations[INJECTED];
+  delete annotations[ORIGINAL_PRESTOP];
+  const metadata = holder.metadata as ValueTree;
+  restoreEmpty(metadata, 'annotations', 'annotations', record);
+  restoreEmpty(holder, 'metadata', 'metadata', record);
+  return { restored: true };
+}

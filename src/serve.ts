@@ -1,0 +1,92 @@
+/**
+ * The proxy process (`drain-proxy` with no subcommand, the image's command):
+ * configuration from the environment, signals, exit. Importing this module
+ * starts the proxy.
+ *
+ * Exit: a drain started by a signal ends with the process exiting (0, or 3
+ * when the deadline cut something). A drain started by `/drain` alone leaves
+ * the process up, not ready and not listening, until a signal arrives: with a
+ * native sidecar the kubelet sends the proxy SIGTERM only after the app exits.
+ * A second SIGINT (Ctrl-C twice) cuts what is left at once.
+ */
+import { ConfigError, loadConfig, type Config } from './config/index.ts';
+import { createLogger, type Logger } from './log/index.ts';
+import { createDrainProxy } from './app.ts';
+import type { DrainSummary } from './drain/controller.ts';
+
+export const EXIT_OK = 0;
+export const EXIT_CONFIG = 1;
+export const EXIT_STARTUP = 2;
+export const EXIT_CUT = 3;
+
+/** The longest the process waits for held `/drain?wait=1` answers to be written before it exits. */
+const WAIT_ANSWER_GRACE_MS = 500;
+
+function main(): void {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`drain-proxy: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+  const logger = createLogger(config.logLevel);
+  const proxy = createDrainProxy(config, logger);
+  const { controller } = proxy;
+  let exitOnDrained = false;
+  let interrupts = 0;
+
+  const exit = (summary: DrainSummary): void => {
+    const exitCode = summary.cut > 0 ? EXIT_CUT : EXIT_OK;
+    logger.info(
+      {
+        ...summary,
+        closedByHint: summary.closed.drain_hint,
+        closedByIdle: summary.closed.drain_idle,
+        closedByDeadline: summary.closed.drain_deadline,
+        exitCode,
+      },
+      'drain finished',
+    );
+    const grace = new Promise((resolve) => setTimeout(resolve, WAIT_ANSWER_GRACE_MS).unref());
+    void Promise.race([proxy.admin.answeredWaits(), grace]).then(() => {
+      logger.flush();
+      process.exit(exitCode);
+    });
+  };
+
+  const onSignal = (signal: 'SIGTERM' | 'SIGINT'): void => {
+    logger.info({ signal, phase: controller.phase }, 'signal received');
+    if (signal === 'SIGINT' && ++interrupts >= 2) {
+      controller.cutNow();
+    }
+    if (exitOnDrained) return; // a repeated SIGTERM changes nothing
+    exitOnDrained = true;
+    controller.start(signal);
+    void controller.whenDrained().then(exit);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+
+  controller.on('drained', (summary) => {
+    if (!exitOnDrained) {
+      logger.info({ ...summary }, 'drain finished; waiting for a signal to exit');
+    }
+  });
+
+  proxy.start().then(
+    ({ listenPort, adminPort }) => {
+      logger.info({ listenPort, adminPort, upstream: config.upstream.url }, 'drain-proxy started');
+    },
+    (err: NodeJS.ErrnoException) => fatal(logger, err),
+  );
+}
+
+function fatal(logger: Logger, err: NodeJS.ErrnoException): never {
+  logger.fatal({ err: err.message, code: err.code }, 'cannot start');
+  logger.flush();
+  process.exit(EXIT_STARTUP);
+}
+
+main();
