@@ -9,7 +9,7 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
@@ -259,7 +259,7 @@ test('the package, installed like the image (npm ci --omit=dev), starts, proxies
   const packedPaths = packed.files.map((file) => file.path);
   assert.ok(packedPaths.includes('dist/main.js'), 'dist/main.js is in the package (npm test builds it first)');
   for (const file of packedPaths) {
-    assert.match(file, /^(dist\/|package\.json$|README(\.md)?$|LICENSE)/i, `unexpected file in the package: ${file}`);
+    assert.match(file, /^(dist\/|helm-plugin\/plugin\.yaml$|package\.json$|README(\.md)?$|LICENSE)/i, `unexpected file in the package: ${file}`);
   }
 
   await run('tar', ['-xzf', path.join(workDir, packed.filename), '-C', workDir]);
@@ -272,6 +272,7 @@ test('the package, installed like the image (npm ci --omit=dev), starts, proxies
   }
   await npm(['ci', ...installArgs], appDir);
 
+  assert.ok(packedPaths.includes('helm-plugin/plugin.yaml'), 'the Helm 4 post-renderer plugin is in the package');
   const installed = (name: string): boolean => existsSync(path.join(appDir, 'node_modules', name, 'package.json'));
   for (const name of Object.keys(manifest.dependencies ?? {})) {
     assert.ok(installed(name), `production dependency ${name} installed`);
@@ -363,4 +364,10 @@ test('the package, installed like the image (npm ci --omit=dev), starts, proxies
   assert.ok(drainFinished !== undefined, `pino (a production dependency) logged the drain summary:\n${output}`);
   assert.equal(drainFinished.trigger, 'SIGTERM');
   assert.equal(drainFinished.exitCode, 0);
+
+  // The same installed package as a command: `drain-proxy inject` (yaml, a production dependency).
+  const podManifest = 'apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: web, image: "web:1", ports: [{name: http, containerPort: 8080}]}]\n';
+  const injected = spawnSync(process.execPath, [...commandArgs, 'inject', '-'], { cwd: appDir, input: podManifest, encoding: 'utf8', timeout: 30_000 });
+  assert.equal(injected.status, 0, injected.stderr);
+  assert.match(injected.stdout, /initContainers:\n\s+- name: drain-proxy\n/, 'the packaged command wires the pod');
 });
