@@ -17,6 +17,9 @@ export const ORIGINAL_PRESTOP = 'drain-proxy.io/original-prestop';
 /** Written by inject on a Service: the targetPorts it changed, as JSON. */
 export const ORIGINAL_TARGET_PORTS = 'drain-proxy.io/original-target-ports';
 export const DEFAULT_CONTAINER = 'kubectl.kubernetes.io/default-container';
+/** Written by inject, as by the chart: native or classic, and what decided it. */
+export const MODE = 'drain-proxy/mode';
+export const MODE_REASON = 'drain-proxy/mode-reason';
 
 type Parse = (text: string) => unknown;
 

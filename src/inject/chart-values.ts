@@ -19,7 +19,7 @@ export interface TcpPortValue {
 export interface ChartValues {
   mode: string;
   containerName: string;
-  image: { repository: string; tag: string | number; digest: string; pullPolicy: string };
+  image: { registry: string; repository: string; tag: string | number; digest: string; pullPolicy: string; pullSecrets: (string | ValueTree)[] };
   listen: { port: number; portName: string; address: string };
   admin: { port: number; portName: string; address: string };
   upstream: {
@@ -51,12 +51,14 @@ export interface ChartValues {
   resources: ValueTree;
   securityContext: ValueTree;
   probes: { startup: ValueTree; readiness: ValueTree; liveness: ValueTree };
+  /** Helm globals, as the chart reads them (bitnami/common's names): imageRegistry, imagePullSecrets, compatibility.openshift. */
+  global?: ValueTree;
 }
 
 export const CHART_DEFAULTS: ChartValues = {
   mode: 'auto',
   containerName: 'drain-proxy',
-  image: { repository: 'drain-proxy', tag: '0.1.0', digest: '', pullPolicy: 'IfNotPresent' },
+  image: { registry: '', repository: 'drain-proxy', tag: '0.1.0', digest: '', pullPolicy: 'IfNotPresent', pullSecrets: [] },
   listen: { port: 8000, portName: 'http', address: '' },
   admin: { port: 9901, portName: 'drain-admin', address: '' },
   upstream: {

@@ -13,15 +13,15 @@ import { parseArgs } from 'node:util';
 import type { ValueTree } from './chart-values.ts';
 import { ManifestError } from './errors.ts';
 import { injectManifests, uninjectManifests, type ManifestResult } from './manifests.ts';
-import { checkValues, mergeValues, parseKubeVersion, parseSet, valuesLayer } from './values.ts';
+import { checkValues, DEFAULT_KUBE_VERSION, mergeValues, openShift, parseKubeVersion, parseSet, valuesLayer } from './values.ts';
+
+export { DEFAULT_KUBE_VERSION };
 import { readYamlStream } from './yaml-stream.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_MANIFEST = 1;
 export const EXIT_USAGE = 2;
 
-/** The newest Kubernetes minor when this release was made; native sidecars from 1.29. */
-export const DEFAULT_KUBE_VERSION = '1.35';
 /** Inputs larger than this are refused rather than read into memory. */
 const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 
@@ -37,6 +37,8 @@ options (inject):
                        1.29, a classic container before (default ${DEFAULT_KUBE_VERSION})
   --mode MODE          auto (from --kube-version), native or classic
   --image REF          the drain-proxy image, repository:tag or repository@sha256:...
+  --api-versions API   an API the cluster serves, as helm template takes it (security.openshift.io/v1
+                       adapts the securityContext to OpenShift); repeatable
   -f, --values FILE    chart values (the keys of charts/drain-proxy/values.yaml); repeatable
   --set PATH=VALUE     one chart value, e.g. --set drain.timeoutSeconds=40; repeatable
   -h, --help           this text
@@ -76,12 +78,12 @@ function readInput(file: string | undefined, command: string): { source: string;
 /** `--image REF` as chart values: repository and tag, or repository and digest. */
 function imageLayer(ref: string): ValueTree {
   const at = ref.indexOf('@');
-  if (at > 0) return { image: { repository: ref.slice(0, at), digest: ref.slice(at + 1) } };
+  if (at > 0) return { image: { registry: '', repository: ref.slice(0, at), digest: ref.slice(at + 1) } };
   const colon = ref.lastIndexOf(':');
   if (colon <= ref.lastIndexOf('/') || colon === ref.length - 1) {
     throw new UsageError(`--image ${ref}: give a tag or a digest (registry.example.com/drain-proxy:0.1.0, or ...@sha256:...)`);
   }
-  return { image: { repository: ref.slice(0, colon), tag: ref.slice(colon + 1), digest: '' } };
+  return { image: { registry: '', repository: ref.slice(0, colon), tag: ref.slice(colon + 1), digest: '' } };
 }
 
 function valuesFile(file: string): ValueTree {
@@ -105,6 +107,7 @@ function runInject(args: string[]): ManifestResult | 'help' {
       'kube-version': { type: 'string' },
       mode: { type: 'string' },
       image: { type: 'string' },
+      'api-versions': { type: 'string', multiple: true },
       values: { type: 'string', short: 'f', multiple: true },
       set: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
@@ -122,9 +125,12 @@ function runInject(args: string[]): ManifestResult | 'help' {
   if (values.mode !== undefined) layers.push({ mode: values.mode });
   if (values.image !== undefined) layers.push(imageLayer(values.image));
   const kube = parseKubeVersion(values['kube-version'] ?? DEFAULT_KUBE_VERSION);
-  checkValues(mergeValues(layers), kube); // once for all workloads; their annotations are checked with each
+  const apiVersions = values['api-versions'] ?? [];
+  const merged = mergeValues(layers);
+  checkValues(merged, kube); // once for all workloads; their annotations are checked with each
+  openShift(merged, apiVersions);
   const { source, name } = readInput(positionals[0], 'inject');
-  return injectManifests(source, name, { layers, kube });
+  return injectManifests(source, name, { layers, kube, apiVersions });
 }
 
 function runUninject(args: string[]): ManifestResult | 'help' {

@@ -12,23 +12,27 @@
  *      now reach the proxy); the app's port is renamed `app-<name>` and the app
  *      container's probes and hooks that named it follow;
  *   4. the sidecar: native (initContainers, restartPolicy Always) from
- *      Kubernetes 1.29, classic (a regular container, plus
- *      kubectl.kubernetes.io/default-container naming the app) before;
+ *      Kubernetes 1.29, classic (a regular container) before; the pod
+ *      annotations the chart writes (drain-proxy/mode, drain-proxy/mode-reason,
+ *      kubectl.kubernetes.io/default-container naming the app); the image's
+ *      pull secrets added to the pod's;
  *   5. terminationGracePeriodSeconds raised to cover the drain;
  *   6. `drain-proxy.io/injected` records every key it added or changed, so that
  *      uninject restores the pod exactly.
  */
 import type { ChartValues, ValueTree } from './chart-values.ts';
-import { annotationLayers, APP_PORT, DEFAULT_CONTAINER, INJECT, INJECTED, ORIGINAL_PRESTOP } from './annotations.ts';
+import { annotationLayers, APP_PORT, DEFAULT_CONTAINER, INJECT, INJECTED, MODE, MODE_REASON, ORIGINAL_PRESTOP } from './annotations.ts';
 import { ManifestError } from './errors.ts';
 import { checkProxyConfig, drainPreStop, gracePeriod, sidecarContainer } from './sidecar.ts';
-import { checkValues, isTree, mergeValues, setByLayers, sidecarMode, tcpPortName } from './values.ts';
+import { checkValues, isTree, mergeValues, modeReason, openShift, pullSecretNames, setByLayers, sidecarMode, tcpPortName } from './values.ts';
 import { annotation, type PodTarget } from './workloads.ts';
 
 export interface InjectOptions {
   /** --values, --set and the flags, in order; the pod's annotations go on top. */
   readonly layers: readonly ValueTree[];
   readonly kube: readonly [number, number];
+  /** APIs the cluster serves (--api-versions), as the chart reads .Capabilities.APIVersions. */
+  readonly apiVersions?: readonly string[];
 }
 
 /** The app port of a wired pod, for retargeting the Services in front of it. */
@@ -49,9 +53,11 @@ export interface InjectRecord {
   app: string;
   /** [the app port's name before, its name now], when it had a name. */
   port?: [string, string];
+  /** imagePullSecrets names inject appended. */
+  pullSecrets?: string[];
   /** Where the sidecar went: [list, container name]. */
   sidecar: ['initContainers' | 'containers', string];
-  /** Keys that were absent: metadata, annotations, initContainers, terminationGracePeriodSeconds, lifecycle/<container>, preStop/<container>, the default-container annotation. */
+  /** Keys that were absent: metadata, annotations, initContainers, imagePullSecrets, terminationGracePeriodSeconds, lifecycle/<container>, preStop/<container>, the annotations the chart writes. */
   added: string[];
   /** Keys whose value was replaced (or was null), with that value; left out when none. */
   was?: Record<string, unknown>;
@@ -227,7 +233,8 @@ export function injectPod(target: PodTarget, options: InjectOptions): PodOutcome
 
   const health = setByLayers(layers, 'upstream.health') ? values.upstream.health : derivedHealth(app);
   const mode = sidecarMode(values, options.kube);
-  const sidecar = sidecarContainer(values, mode, { upstreamPort: app.number, health });
+  const sidecar = sidecarContainer(values, mode, { upstreamPort: app.number, health }, openShift(values, options.apiVersions ?? []));
+  const pullSecrets = pullSecretNames(values);
   checkProxyConfig(sidecar.env as never);
   const grace = gracePeriod(values);
   const hook = drainPreStop(values);
@@ -258,10 +265,24 @@ export function injectPod(target: PodTarget, options: InjectOptions): PodOutcome
     (spec.initContainers as unknown[]).push(sidecar);
   } else {
     (spec.containers as unknown[]).push(sidecar);
-    if (annotations[DEFAULT_CONTAINER] === undefined) {
-      annotations[DEFAULT_CONTAINER] = nameOf(app.container);
-      record.added.push(DEFAULT_CONTAINER);
-    }
+  }
+  const podAnnotations: [string, string][] = [
+    [MODE, mode],
+    [MODE_REASON, modeReason(values, options.kube)],
+    [DEFAULT_CONTAINER, nameOf(app.container)],
+  ];
+  for (const [key, value] of podAnnotations) {
+    if (annotations[key] !== undefined) continue; // the pod's own say wins
+    annotations[key] = value;
+    record.added.push(key);
+  }
+  if (pullSecrets.length > 0) {
+    ensure(spec, 'imagePullSecrets', 'imagePullSecrets', record, 'list');
+    const list = spec.imagePullSecrets as unknown[];
+    const present = new Set(list.map((entry) => (isTree(entry) ? entry.name : entry)));
+    const appended = pullSecrets.filter((name) => !present.has(name));
+    for (const name of appended) list.push({ name });
+    if (appended.length > 0) record.pullSecrets = appended;
   }
   const currentGrace = spec.terminationGracePeriodSeconds;
   if (!(typeof currentGrace === 'number' && currentGrace >= grace)) {
@@ -295,7 +316,8 @@ function readRecord(annotations: ValueTree): { record: InjectRecord; replaced: R
     Array.isArray(record.added) &&
     (record.was === undefined || isTree(record.was)) &&
     isTree(replaced) &&
-    (record.port === undefined || (Array.isArray(record.port) && record.port.length === 2 && record.port.every((p) => typeof p === 'string')));
+    (record.port === undefined || (Array.isArray(record.port) && record.port.length === 2 && record.port.every((p) => typeof p === 'string'))) &&
+    (record.pullSecrets === undefined || (Array.isArray(record.pullSecrets) && record.pullSecrets.every((p) => typeof p === 'string')));
   if (!ok) fail();
   return { record, replaced };
 }
@@ -346,7 +368,15 @@ export function uninjectPod(target: PodTarget, containerName = 'drain-proxy'): U
   }
   if (record.added.includes('terminationGracePeriodSeconds')) delete spec.terminationGracePeriodSeconds;
   else if (record.was !== undefined && 'terminationGracePeriodSeconds' in record.was) spec.terminationGracePeriodSeconds = record.was.terminationGracePeriodSeconds;
-  if (record.added.includes(DEFAULT_CONTAINER)) delete annotations[DEFAULT_CONTAINER];
+  if (record.pullSecrets !== undefined) {
+    const list = Array.isArray(spec.imagePullSecrets) ? (spec.imagePullSecrets as unknown[]) : [];
+    for (const name of record.pullSecrets) {
+      const at = list.findLastIndex((entry) => isTree(entry) && entry.name === name);
+      if (at >= 0) list.splice(at, 1);
+    }
+    restoreEmpty(spec, 'imagePullSecrets', 'imagePullSecrets', record);
+  }
+  for (const key of [MODE, MODE_REASON, DEFAULT_CONTAINER]) if (record.added.includes(key)) delete annotations[key];
   delete annotations[INJECTED];
   delete annotations[ORIGINAL_PRESTOP];
   const metadata = holder.metadata as ValueTree;

@@ -7,7 +7,7 @@
 import { ConfigError, loadConfig } from '../config/index.ts';
 import type { ChartValues, ValueTree } from './chart-values.ts';
 import { ManifestError } from './errors.ts';
-import { tcpPortName } from './values.ts';
+import { imageReference, tcpPortName } from './values.ts';
 
 export interface EnvVar {
   name: string;
@@ -127,16 +127,22 @@ export function drainPreStop(v: ChartValues): ValueTree {
   return { httpGet };
 }
 
-/** drain-proxy.sidecar.image */
-export function sidecarImage(v: ChartValues): string {
-  return v.image.digest ? `${v.image.repository}@${v.image.digest}` : `${v.image.repository}:${String(v.image.tag)}`;
+/** drain-proxy.compatibility.securityContext: on OpenShift without runAsUser, runAsGroup, fsGroup (the SCC assigns them) and an empty seLinuxOptions. */
+function adaptedSecurityContext(securityContext: ValueTree, openShift: boolean): ValueTree {
+  const adapted = structuredClone(securityContext);
+  if (openShift) {
+    for (const key of ['runAsUser', 'runAsGroup', 'fsGroup']) delete adapted[key];
+    const seLinux = adapted.seLinuxOptions;
+    if (seLinux === undefined || seLinux === null || seLinux === '' || (typeof seLinux === 'object' && Object.keys(seLinux).length === 0)) delete adapted.seLinuxOptions;
+  }
+  return adapted;
 }
 
 /** drain-proxy.sidecar.container */
-export function sidecarContainer(v: ChartValues, mode: 'native' | 'classic', app: AppFacts): ValueTree {
+export function sidecarContainer(v: ChartValues, mode: 'native' | 'classic', app: AppFacts, openShift = false): ValueTree {
   const container: ValueTree = {
     name: v.containerName,
-    image: sidecarImage(v),
+    image: imageReference(v),
     imagePullPolicy: v.image.pullPolicy || 'IfNotPresent',
   };
   if (mode === 'native') container.restartPolicy = 'Always';
@@ -149,7 +155,7 @@ export function sidecarContainer(v: ChartValues, mode: 'native' | 'classic', app
   Object.assign(container, sidecarProbes(v));
   if (mode === 'classic') container.lifecycle = { preStop: drainPreStop(v) };
   if (v.resources && Object.keys(v.resources).length > 0) container.resources = structuredClone(v.resources);
-  if (v.securityContext && Object.keys(v.securityContext).length > 0) container.securityContext = structuredClone(v.securityContext);
+  if (v.securityContext && Object.keys(v.securityContext).length > 0) container.securityContext = adaptedSecurityContext(v.securityContext, openShift);
   return container;
 }
 

@@ -8,7 +8,7 @@ import { CHART_DEFAULTS, CHART_ONLY_SECTIONS, type ChartValues, type ValueTree }
 import { ManifestError } from './errors.ts';
 
 /** Value paths whose contents are passed on as they are (Kubernetes objects, lists). */
-const OPEN_PATHS = new Set(['global', 'resources', 'securityContext', 'probes.startup', 'probes.readiness', 'probes.liveness', 'extraEnv', 'tcp.ports']);
+const OPEN_PATHS = new Set(['global', 'image.pullSecrets', 'resources', 'securityContext', 'probes.startup', 'probes.readiness', 'probes.liveness', 'extraEnv', 'tcp.ports']);
 
 /** The app's port comes from the pod, never from a value. */
 const FROM_THE_POD: Readonly<Record<string, string>> = {
@@ -147,9 +147,55 @@ function portName(value: unknown, path: string): string {
   return name;
 }
 
+/** The Helm globals the chart reads. */
+function globals(v: ChartValues): ValueTree {
+  return isTree(v.global) ? v.global : {};
+}
+
+/** drain-proxy.images.image: [registry/]repository, @digest or :tag; global.imageRegistry overrides image.registry. */
+export function imageReference(v: ChartValues): string {
+  const registry = String(globals(v).imageRegistry || v.image.registry || '').replace(/\/$/, '');
+  const name = registry === '' ? v.image.repository : `${registry}/${v.image.repository}`;
+  return v.image.digest ? `${name}@${v.image.digest}` : `${name}:${String(v.image.tag)}`;
+}
+
+/** drain-proxy.images.pullSecretNames: global.imagePullSecrets then image.pullSecrets, names or {name}, each once. */
+export function pullSecretNames(v: ChartValues): string[] {
+  const names: string[] = [];
+  for (const list of [globals(v).imagePullSecrets, v.image.pullSecrets]) {
+    if (list === undefined || list === null) continue;
+    if (!Array.isArray(list)) throw new ManifestError('image.pullSecrets and global.imagePullSecrets are lists of Secret names (or {name: ...})');
+    for (const entry of list) {
+      const name = String(isTree(entry) ? entry.name : entry);
+      if (!/^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$/.test(name)) throw new ManifestError(`image pull secret ${JSON.stringify(name)} is not a Secret name (lowercase letters, digits, - and .)`);
+      if (!names.includes(name)) names.push(name);
+    }
+  }
+  return names;
+}
+
+/**
+ * drain-proxy.compatibility.openshift: whether securityContexts are adapted to
+ * OpenShift's restricted SCC, from global.compatibility.openshift.adaptSecurityContext:
+ * force, disabled, or auto (the default: when the cluster serves
+ * security.openshift.io/v1, which inject learns only from --api-versions).
+ */
+export function openShift(v: ChartValues, apiVersions: readonly string[]): boolean {
+  const compatibility = globals(v).compatibility;
+  const openshift = isTree(compatibility) ? compatibility.openshift : undefined;
+  const adapt = (isTree(openshift) ? openshift.adaptSecurityContext : undefined) || 'auto';
+  if (!['auto', 'force', 'disabled'].includes(String(adapt))) {
+    throw new ManifestError(`global.compatibility.openshift.adaptSecurityContext is ${JSON.stringify(String(adapt))}: use auto, force or disabled`);
+  }
+  return adapt === 'force' || (adapt === 'auto' && apiVersions.includes('security.openshift.io/v1'));
+}
+
 export function tcpPortName(entry: { port: number; name?: string }): string {
   return entry.name ?? `tcp-${entry.port}`;
 }
+
+/** The newest Kubernetes minor when this release was made, for --kube-version left out; native sidecars from 1.29. */
+export const DEFAULT_KUBE_VERSION = '1.35';
 
 /** A Kubernetes version as [major, minor], from 1.29, v1.29 or 1.29.3. */
 export function parseKubeVersion(textValue: string): [number, number] {
@@ -168,12 +214,21 @@ export function sidecarMode(values: ChartValues, kube: readonly [number, number]
   return values.mode as 'native' | 'classic';
 }
 
+/** drain-proxy.sidecar.modeReason, for inject: what chose the mode. */
+export function modeReason(values: ChartValues, kube: readonly [number, number]): string {
+  if (values.mode !== 'auto') return `mode is ${values.mode}`;
+  return `auto: Kubernetes ${kube.join('.')} (drain-proxy inject --kube-version, ${DEFAULT_KUBE_VERSION} when not given) is ${nativeSidecars(kube) ? 'at or after' : 'before'} 1.29`;
+}
+
 /**
  * The chart's checks on values as a whole, for the cluster version given;
  * throws a ManifestError saying what to change. The proxy's own checks on the
  * resulting environment come after (settings.ts).
  */
 export function checkValues(v: ChartValues, kube: readonly [number, number]): void {
+  if (kube[0] < 1 || (kube[0] === 1 && kube[1] < 23)) {
+    throw new ManifestError(`needs Kubernetes 1.23 or later (its HorizontalPodAutoscaler is autoscaling/v2, its PodDisruptionBudget policy/v1); this cluster is ${kube.join('.')}`);
+  }
   const mode = v.mode ?? 'auto';
   if (!['auto', 'native', 'classic'].includes(mode)) throw new ManifestError(`mode ${JSON.stringify(mode)} is not one of auto, native, classic`);
   if (mode === 'native' && !nativeSidecars(kube)) {
@@ -184,7 +239,14 @@ export function checkValues(v: ChartValues, kube: readonly [number, number]): vo
   if (typeof v.image?.repository !== 'string' || v.image.repository === '') {
     throw new ManifestError('image.repository is required: the registry path of the image built from drain-proxy\'s Dockerfile (or --image)');
   }
-  if (!v.image.digest && (v.image.tag === '' || v.image.tag === null || v.image.tag === undefined)) throw new ManifestError('image.tag (or image.digest) is required');
+  if (!v.image.digest) {
+    if (v.image.tag === '' || v.image.tag === null || v.image.tag === undefined) throw new ManifestError(`image ${v.image.repository} has neither a tag nor a digest: set one`);
+    if (typeof v.image.tag !== 'string') {
+      throw new ManifestError(`the tag of image ${v.image.repository} must be a string (YAML reads an unquoted 1.10 as the number 1.1): quote it, e.g. tag: "1.10"`);
+    }
+  }
+  pullSecretNames(v);
+  openShift(v, []);
   if (v.image.digest && !/^sha256:[a-f0-9]{64}$/.test(v.image.digest)) throw new ManifestError(`image.digest ${JSON.stringify(v.image.digest)} is not sha256:<64 hex digits>`);
   if (!['Always', 'IfNotPresent', 'Never'].includes(v.image.pullPolicy)) throw new ManifestError(`image.pullPolicy ${JSON.stringify(v.image.pullPolicy)} is not one of Always, IfNotPresent, Never`);
 

@@ -3,8 +3,9 @@
  * `web-wired` (wired with the library chart) is rendered with values V under
  * real Helm; `web` (no drain-proxy) is rendered and passed through inject
  * with the same V; the Deployments' pods must be equal: sidecar, env, probes,
- * hooks, ports, grace period, annotations (inject's own records aside), and
- * the Services too. Native and classic, default and non-default values.
+ * hooks, ports, grace period, pull secrets, annotations (inject's own records
+ * aside), and the Services too. Native and classic, default and non-default
+ * values (registries, pull secrets, OpenShift's securityContext included).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -19,7 +20,8 @@ const wiredChart = chartCopy('web-wired');
 const plainChart = chartCopy('web');
 
 const CUSTOM: ValueTree = {
-  image: { repository: 'registry.example.com/drain-proxy', digest: `sha256:${'ab'.repeat(32)}` },
+  global: { imageRegistry: 'mirror.example.com/', imagePullSecrets: ['mirror-pull'], compatibility: { openshift: { adaptSecurityContext: 'force' } } },
+  image: { registry: 'registry.example.com', repository: 'platform/drain-proxy', digest: `sha256:${'ab'.repeat(32)}`, pullSecrets: [{ name: 'platform-pull' }, 'mirror-pull'] },
   listen: { port: 8100 },
   admin: { port: 9100, portName: 'drain-mgmt' },
   drain: { delaySeconds: 7, timeoutSeconds: 40, token: 's3cret', idleClose: '0' },
@@ -48,6 +50,9 @@ function comparable(workload: any): any {
   template.spec.initContainers?.sort(byName);
   const annotations = template.metadata.annotations ?? {};
   for (const key of Object.keys(annotations)) if (key.startsWith('drain-proxy.io/')) delete annotations[key];
+  // Both say what chose the mode, each in its own words (Helm's reported version, or --kube-version).
+  assert.match(annotations['drain-proxy/mode-reason'] ?? '', /^(auto: |(drainProxy\.)?mode is )/);
+  delete annotations['drain-proxy/mode-reason'];
   if (Object.keys(annotations).length === 0) delete template.metadata.annotations;
   return template;
 }
@@ -57,7 +62,8 @@ for (const install of installs) {
     CASES.forEach(([what, values, kube], i) => {
       test(what, () => {
         const wiredValues = path.join(work, `wired-${install.major}-${i}.yaml`);
-        writeFileSync(wiredValues, stringify({ drainProxy: { ...values, upstream: { port: 8080, health: '/ready' } } }));
+        const { global, ...drainProxy } = values;
+        writeFileSync(wiredValues, stringify({ global, drainProxy: { ...drainProxy, upstream: { port: 8080, health: '/ready' } } }));
         const byChart = objectsOf(template(install, ['shop', wiredChart, '--kube-version', kube, '-f', wiredValues]));
         const byInject = objectsOf(injected(template(install, ['shop', plainChart, '--kube-version', kube]), { layers: [structuredClone(values)], kubeVersion: kube }));
 
