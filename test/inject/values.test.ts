@@ -19,7 +19,8 @@ test('the defaults are the chart\'s values.yaml, every section but the optional 
   const { monitoring, podDisruptionBudget, autoscaling, ...podPart } = chartValues;
   assert.deepEqual(CHART_DEFAULTS, podPart);
   assert.deepEqual(Object.keys(CHART_ONLY_SECTIONS).sort(), ['autoscaling', 'monitoring', 'podDisruptionBudget']);
-  assert.deepEqual(Object.keys(monitoring).filter((k) => k !== 'labels').sort(), [...CHART_ONLY_SECTIONS.monitoring].sort());
+  const switches = Object.keys(monitoring).filter((k) => typeof monitoring[k] === 'object' && monitoring[k] !== null && 'enabled' in monitoring[k]);
+  assert.deepEqual(switches.sort(), [...CHART_ONLY_SECTIONS.monitoring].sort(), 'inject refuses each monitoring object the chart can enable');
   assert.ok(podDisruptionBudget && autoscaling);
 });
 
