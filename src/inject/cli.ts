@@ -15,7 +15,6 @@ import { ManifestError } from './errors.ts';
 import { injectManifests, uninjectManifests, type ManifestResult } from './manifests.ts';
 import { checkValues, DEFAULT_KUBE_VERSION, mergeValues, openShift, parseKubeVersion, parseSet, valuesLayer } from './values.ts';
 
-export { DEFAULT_KUBE_VERSION };
 import { readYamlStream } from './yaml-stream.ts';
 
 export const EXIT_OK = 0;

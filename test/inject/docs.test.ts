@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
-import { APP_PORT, INJECT, INJECTED, ORIGINAL_PRESTOP, ORIGINAL_TARGET_PORTS, VALUE_ANNOTATIONS } from '../../src/inject/annotations.ts';
+import { APP_PORT, INJECT, INJECTED, MODE, MODE_REASON, ORIGINAL_PRESTOP, ORIGINAL_TARGET_PORTS, VALUE_ANNOTATIONS } from '../../src/inject/annotations.ts';
 import { repoRoot } from './support.ts';
 
 const doc = readFileSync(path.join(repoRoot, 'docs/helm.md'), 'utf8');
@@ -21,8 +21,10 @@ function block(name: string): string {
 }
 
 test('the annotations table lists exactly the annotations inject reads and writes', () => {
-  const rows = new Map([...doc.matchAll(/^\| `(drain-proxy\.io\/[a-z-]+)` \| (.*) \|$/gm)].map((m) => [m[1], m[2]]));
-  const expected = [INJECT, APP_PORT, ...Object.keys(VALUE_ANNOTATIONS), INJECTED, ORIGINAL_PRESTOP, ORIGINAL_TARGET_PORTS];
+  const rows = new Map(
+    [...doc.matchAll(/^\| (`drain-proxy[^|]*`) \| (.*) \|$/gm)].flatMap((m) => [...m[1].matchAll(/`(drain-proxy(?:\.io)?\/[a-z-]+)`/g)].map((name) => [name[1], m[2]] as const)),
+  );
+  const expected = [INJECT, APP_PORT, ...Object.keys(VALUE_ANNOTATIONS), MODE, MODE_REASON, INJECTED, ORIGINAL_PRESTOP, ORIGINAL_TARGET_PORTS];
   assert.deepEqual([...rows.keys()].sort(), expected.sort());
   for (const [name, [valuePath]] of Object.entries(VALUE_ANNOTATIONS)) {
     assert.ok(rows.get(name)!.includes(`\`${valuePath}\``), `${name}'s row names the value it sets, ${valuePath}`);

@@ -262,3 +262,49 @@ spec:
   assert.equal(spec.terminationGracePeriodSeconds, 30, 'raised to cover the drain');
   await checkRoundTrip(source, output);
 });
+
+describe("the chart's image, pull secret and OpenShift conventions", () => {
+  const source = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      imagePullSecrets: [{name: app-pull}, {name: shared-pull}]
+      containers: [{name: web, image: "web:1", ports: [{name: http, containerPort: 8080}]}]
+`;
+  const layers = [{ global: { imageRegistry: 'mirror.example.com', imagePullSecrets: ['shared-pull'] }, image: { registry: 'ignored.example.com', pullSecrets: [{ name: 'drain-pull' }] } }];
+
+  test('global.imageRegistry wins; pull secrets are added once each after the pod\'s own; uninject takes only those out', async () => {
+    const output = injected(source, { layers });
+    const spec = podSpecOf(objectsOf(output)[0]);
+    assert.equal(spec.initContainers[0].image, 'mirror.example.com/drain-proxy:0.1.0');
+    assert.deepEqual(spec.imagePullSecrets, [{ name: 'app-pull' }, { name: 'shared-pull' }, { name: 'drain-pull' }]);
+    await checkRoundTrip(source, output, { layers });
+  });
+
+  test('OpenShift: forced, or auto with --api-versions security.openshift.io/v1, drops runAsUser and runAsGroup', () => {
+    const securityContext = (output: string): any => podSpecOf(objectsOf(output)[0]).initContainers[0].securityContext;
+    assert.equal(securityContext(injected(source)).runAsUser, 65532, 'auto without the API: as is');
+    const forced = securityContext(injected(source, { layers: [{ global: { compatibility: { openshift: { adaptSecurityContext: 'force' } } } }] }));
+    assert.equal(forced.runAsUser, undefined);
+    assert.equal(forced.runAsGroup, undefined);
+    assert.equal(forced.runAsNonRoot, true);
+    const detected = inject(source, { apiVersions: ['security.openshift.io/v1'] });
+    assert.equal(securityContext(detected.output!).runAsUser, undefined);
+  });
+
+  test('the pod annotations say the mode and why', () => {
+    const annotations = podMetadataOf(objectsOf(injected(source, { kubeVersion: '1.28' }))[0]).annotations;
+    assert.equal(annotations['drain-proxy/mode'], 'classic');
+    assert.match(annotations['drain-proxy/mode-reason'], /^auto: Kubernetes 1\.28 \(drain-proxy inject --kube-version, 1\.35 when not given\) is before 1\.29$/);
+    assert.equal(annotations['kubectl.kubernetes.io/default-container'], 'web');
+  });
+
+  test('refused as the chart refuses: a numeric tag, a cluster before 1.23', () => {
+    assert.match(inject(source, { layers: [{ image: { tag: 1.1 } }] }).errors[0], /^Deployment web: the tag of image drain-proxy must be a string \(YAML reads an unquoted 1\.10 as the number 1\.1\)/);
+    assert.match(inject(source, { kubeVersion: '1.22' }).errors[0], /^Deployment web: needs Kubernetes 1\.23 or later/);
+  });
+});

@@ -6,10 +6,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { DEFAULT_KUBE_VERSION } from '../../src/inject/cli.ts';
 import { injectManifests, uninjectManifests, type ManifestResult } from '../../src/inject/manifests.ts';
 import type { ValueTree } from '../../src/inject/chart-values.ts';
-import { parseKubeVersion } from '../../src/inject/values.ts';
+import { DEFAULT_KUBE_VERSION, parseKubeVersion } from '../../src/inject/values.ts';
 import { readYamlStream } from '../../src/inject/yaml-stream.ts';
 import { validateAll } from '../charts/kube-models.ts';
 import type { K8sObject } from '../charts/objects.ts';
@@ -25,10 +24,11 @@ export function fixture(name: string): string {
 export interface InjectRun {
   layers?: ValueTree[];
   kubeVersion?: string;
+  apiVersions?: string[];
 }
 
 export function inject(source: string, run: InjectRun = {}): ManifestResult {
-  return injectManifests(source, 'test.yaml', { layers: run.layers ?? [], kube: parseKubeVersion(run.kubeVersion ?? DEFAULT_KUBE_VERSION) });
+  return injectManifests(source, 'test.yaml', { layers: run.layers ?? [], kube: parseKubeVersion(run.kubeVersion ?? DEFAULT_KUBE_VERSION), apiVersions: run.apiVersions });
 }
 
 /** inject that must succeed: its output. */
