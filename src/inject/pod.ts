@@ -23,7 +23,7 @@
 import type { ChartValues, ValueTree } from './chart-values.ts';
 import { annotationLayers, APP_PORT, DEFAULT_CONTAINER, INJECT, INJECTED, MODE, MODE_REASON, ORIGINAL_PRESTOP } from './annotations.ts';
 import { ManifestError } from './errors.ts';
-import { checkProxyConfig, drainPreStop, gracePeriod, sidecarContainer } from './sidecar.ts';
+import { checkProxyConfig, drainPreStop, gracePeriod, sidecarContainer, type EnvVar } from './sidecar.ts';
 import { checkValues, isTree, mergeValues, modeReason, openShift, pullSecretNames, setByLayers, sidecarMode, tcpPortName } from './values.ts';
 import { annotation, type PodTarget } from './workloads.ts';
 
@@ -102,7 +102,7 @@ function renameReferences(container: ValueTree, from: string, to: string): void 
   for (const handler of portReferences(container)) if (handler.port === from) handler.port = to;
 }
 
-function describe(port: Port): string {
+function portLabel(port: Port): string {
   const name = typeof port.port?.name === 'string' ? `${port.port.name} ` : '';
   return `${nameOf(port.container)}: ${name}${port.number}`;
 }
@@ -119,14 +119,14 @@ function appPort(target: PodTarget, containers: ValueTree[]): Port | undefined {
   if (chosen === undefined) {
     if (candidates.length <= 1) return candidates[0];
     throw new ManifestError(
-      `several container ports could be the app's (${candidates.map(describe).join(', ')}): annotate the pod template with ${APP_PORT} set to the one drain-proxy goes in front of`,
+      `several container ports could be the app's (${candidates.map(portLabel).join(', ')}): annotate the pod template with ${APP_PORT} set to the one drain-proxy goes in front of`,
     );
   }
   if (/^[0-9]+$/.test(chosen)) {
     const number = Number(chosen);
     const matches = candidates.filter((c) => c.number === number);
     if (matches.length === 1) return matches[0];
-    if (matches.length > 1) throw new ManifestError(`${APP_PORT} ${chosen}: several containers declare port ${number} (${matches.map(describe).join(', ')}): name the port instead`);
+    if (matches.length > 1) throw new ManifestError(`${APP_PORT} ${chosen}: several containers declare port ${number} (${matches.map(portLabel).join(', ')}): name the port instead`);
     if (number < 1 || number > 65535) throw new ManifestError(`${APP_PORT} ${chosen}: not a port number`);
     // A port the app listens on without declaring it: only the only container can be meant.
     if (containers.length === 1) return { container: containers[0], port: undefined, number };
@@ -134,7 +134,7 @@ function appPort(target: PodTarget, containers: ValueTree[]): Port | undefined {
   }
   const matches = candidates.filter((c) => c.port?.name === chosen);
   if (matches.length !== 1) {
-    throw new ManifestError(`${APP_PORT} ${JSON.stringify(chosen)}: no TCP container port has that name (${candidates.map(describe).join(', ') || 'none declared'})`);
+    throw new ManifestError(`${APP_PORT} ${JSON.stringify(chosen)}: no TCP container port has that name (${candidates.map(portLabel).join(', ') || 'none declared'})`);
   }
   return matches[0];
 }
@@ -155,13 +155,14 @@ function renamedAppPort(name: string): string {
   return `app-${name}`.slice(0, 15).replace(/-+$/, '');
 }
 
-function proxyPorts(values: ChartValues, proxyPortName: string): { numbers: Map<number, string>; names: string[] } {
+/** The proxy's port numbers, each with what it is and how to move it. */
+function proxyPortNumbers(values: ChartValues): Map<number, string> {
   const numbers = new Map<number, string>([
     [values.listen.port, `listen port (annotate drain-proxy.io/listen-port with a free port)`],
     [values.admin.port, `admin port (annotate drain-proxy.io/admin-port with a free port)`],
   ]);
   for (const entry of values.tcp.ports) numbers.set(entry.port, 'TCP port (set tcp.ports to a free port)');
-  return { numbers, names: [proxyPortName, values.admin.portName, ...values.tcp.ports.map(tcpPortName)] };
+  return numbers;
 }
 
 function annotationsOf(holder: ValueTree): ValueTree {
@@ -178,20 +179,43 @@ function ensure(object: ValueTree, key: string, recordKey: string, record: Injec
   object[key] = shape === 'list' ? [] : {};
 }
 
-export function injectPod(target: PodTarget, options: InjectOptions): PodOutcome {
+/** Everything injectPod decided, before it changes anything. */
+interface Plan {
+  readonly target: PodTarget;
+  readonly values: ChartValues;
+  readonly mode: 'native' | 'classic';
+  readonly containers: ValueTree[];
+  readonly app: Port;
+  readonly originalName: string | undefined;
+  readonly newName: string | undefined;
+  readonly sidecar: ValueTree;
+  readonly hook: ValueTree;
+  readonly grace: number;
+  readonly pullSecrets: string[];
+  readonly annotations: readonly [string, string][];
+}
+
+/** Whose name a port name in the pod is, among the names drain-proxy needs, and what to change. */
+function nameClash(name: string, values: ChartValues, proxyPortName: string, newName: string | undefined): string | undefined {
+  if (name === newName) return 'which the app port is renamed to (port names are unique within a pod): rename that port';
+  if (name === values.admin.portName) return "which drain-proxy's admin port needs (port names are unique within a pod): rename that port, or set admin.portName";
+  if (values.tcp.ports.some((entry) => tcpPortName(entry) === name)) return 'which a drain-proxy TCP port needs (port names are unique within a pod): rename that port, or name the tcp.ports entry';
+  if (name === proxyPortName) return "which drain-proxy's listen port needs (port names are unique within a pod): rename that port, or set listen.portName";
+  return undefined;
+}
+
+/** Every check, before anything changes: a plan, or why the pod is left alone. */
+function planPod(target: PodTarget, options: InjectOptions): Plan | { readonly leftAlone: string | undefined } {
   const { holder, workload } = target;
   const spec = holder.spec as ValueTree;
-  if (isTree(workload.metadata) && isTree(workload.metadata.annotations) && workload.metadata.annotations['helm.sh/hook'] !== undefined) {
-    return { leftAlone: undefined }; // a Helm hook runs once; nothing to drain
-  }
+  if (annotationsOf(workload)['helm.sh/hook'] !== undefined) return { leftAlone: undefined }; // a Helm hook runs once; nothing to drain
   if (spec.restartPolicy === 'Never' || spec.restartPolicy === 'OnFailure') return { leftAlone: undefined }; // runs to completion
   const inject = annotation(target, INJECT);
   if (inject === 'false') return { leftAlone: undefined };
   if (inject !== undefined && inject !== 'true') throw new ManifestError(`annotation ${INJECT} is ${JSON.stringify(inject)}: use "false" to leave the workload alone, "true" or nothing to wire it`);
   if (annotationsOf(holder)[INJECTED] !== undefined) return { leftAlone: undefined };
 
-  const annotationLayer = annotationLayers((name) => annotation(target, name));
-  const layers = [...options.layers, ...annotationLayer];
+  const layers = [...options.layers, ...annotationLayers((name) => annotation(target, name))];
   const values = mergeValues(layers);
   checkValues(values, options.kube);
   const containers = containersOf(spec, 'containers');
@@ -210,16 +234,14 @@ export function injectPod(target: PodTarget, options: InjectOptions): PodOutcome
   if (proxyPortName === values.admin.portName) throw new ManifestError(`the app port is named ${proxyPortName}, like the proxy's admin port: set admin.portName to another name`);
 
   // Nothing else in the pod may hold the proxy's ports (one network namespace) or port names (unique in a pod).
-  const { numbers, names } = proxyPorts(values, proxyPortName);
+  const numbers = proxyPortNumbers(values);
   const newName = originalName === undefined ? undefined : renamedAppPort(originalName);
   for (const container of [...initContainers, ...containers]) {
     for (const port of portsOf(container)) {
       const taken = typeof port.containerPort === 'number' ? numbers.get(port.containerPort) : undefined;
       if (taken !== undefined) throw new ManifestError(`container ${nameOf(container)} declares port ${port.containerPort}, drain-proxy's ${taken}`);
-      if (port === app.port) continue;
-      if (typeof port.name === 'string' && (names.includes(port.name) || port.name === newName)) {
-        throw new ManifestError(`container ${nameOf(container)} has a port named ${port.name}, a name drain-proxy needs (port names are unique within a pod): rename that port, or set ${port.name === newName ? `listen.portName` : 'admin.portName'}`);
-      }
+      const clash = port === app.port || typeof port.name !== 'string' ? undefined : nameClash(port.name, values, proxyPortName, newName);
+      if (clash !== undefined) throw new ManifestError(`container ${nameOf(container)} has a port named ${String(port.name)}, ${clash}`);
     }
   }
   const appNumberTaken = numbers.get(app.number);
@@ -234,65 +256,84 @@ export function injectPod(target: PodTarget, options: InjectOptions): PodOutcome
   const health = setByLayers(layers, 'upstream.health') ? values.upstream.health : derivedHealth(app);
   const mode = sidecarMode(values, options.kube);
   const sidecar = sidecarContainer(values, mode, { upstreamPort: app.number, health }, openShift(values, options.apiVersions ?? []));
-  const pullSecrets = pullSecretNames(values);
-  checkProxyConfig(sidecar.env as never);
-  const grace = gracePeriod(values);
-  const hook = drainPreStop(values);
+  checkProxyConfig(sidecar.env as EnvVar[]);
+  return {
+    target,
+    values,
+    mode,
+    containers,
+    app,
+    originalName,
+    newName,
+    sidecar,
+    hook: drainPreStop(values),
+    grace: gracePeriod(values),
+    pullSecrets: pullSecretNames(values),
+    annotations: [
+      [MODE, mode],
+      [MODE_REASON, modeReason(values, options.kube)],
+      [DEFAULT_CONTAINER, nameOf(app.container)],
+    ],
+  };
+}
 
-  // Checked: now change the pod, recording each change.
-  const record: InjectRecord = { app: nameOf(app.container), sidecar: [mode === 'native' ? 'initContainers' : 'containers', values.containerName], added: [] };
+/** Changes the pod as planned, recording each change in the pod's drain-proxy.io/injected annotation. */
+function applyPlan(plan: Plan): WiredApp {
+  const { holder } = plan.target;
+  const spec = holder.spec as ValueTree;
+  const record: InjectRecord = { app: nameOf(plan.app.container), sidecar: [plan.mode === 'native' ? 'initContainers' : 'containers', plan.values.containerName], added: [] };
   ensure(holder, 'metadata', 'metadata', record, 'mapping');
   const metadata = holder.metadata as ValueTree;
   ensure(metadata, 'annotations', 'annotations', record, 'mapping');
   const annotations = metadata.annotations as ValueTree;
 
   const replaced: Record<string, unknown> = {};
-  for (const container of containers) {
+  for (const container of plan.containers) {
     const name = nameOf(container);
     ensure(container, 'lifecycle', `lifecycle/${name}`, record, 'mapping');
     const lifecycle = container.lifecycle as ValueTree;
     if ('preStop' in lifecycle) replaced[name] = lifecycle.preStop;
     else record.added.push(`preStop/${name}`);
-    lifecycle.preStop = structuredClone(hook);
+    lifecycle.preStop = structuredClone(plan.hook);
   }
-  if (originalName !== undefined && newName !== undefined) {
-    app.port!.name = newName;
-    renameReferences(app.container, originalName, newName);
-    record.port = [originalName, newName];
+  if (plan.originalName !== undefined && plan.newName !== undefined) {
+    plan.app.port!.name = plan.newName;
+    renameReferences(plan.app.container, plan.originalName, plan.newName);
+    record.port = [plan.originalName, plan.newName];
   }
-  if (mode === 'native') {
+  if (plan.mode === 'native') {
     ensure(spec, 'initContainers', 'initContainers', record, 'list');
-    (spec.initContainers as unknown[]).push(sidecar);
+    (spec.initContainers as unknown[]).push(plan.sidecar);
   } else {
-    (spec.containers as unknown[]).push(sidecar);
+    (spec.containers as unknown[]).push(plan.sidecar);
   }
-  const podAnnotations: [string, string][] = [
-    [MODE, mode],
-    [MODE_REASON, modeReason(values, options.kube)],
-    [DEFAULT_CONTAINER, nameOf(app.container)],
-  ];
-  for (const [key, value] of podAnnotations) {
+  for (const [key, value] of plan.annotations) {
     if (annotations[key] !== undefined) continue; // the pod's own say wins
     annotations[key] = value;
     record.added.push(key);
   }
-  if (pullSecrets.length > 0) {
+  if (plan.pullSecrets.length > 0) {
     ensure(spec, 'imagePullSecrets', 'imagePullSecrets', record, 'list');
     const list = spec.imagePullSecrets as unknown[];
     const present = new Set(list.map((entry) => (isTree(entry) ? entry.name : entry)));
-    const appended = pullSecrets.filter((name) => !present.has(name));
+    const appended = plan.pullSecrets.filter((name) => !present.has(name));
     for (const name of appended) list.push({ name });
     if (appended.length > 0) record.pullSecrets = appended;
   }
   const currentGrace = spec.terminationGracePeriodSeconds;
-  if (!(typeof currentGrace === 'number' && currentGrace >= grace)) {
+  if (!(typeof currentGrace === 'number' && currentGrace >= plan.grace)) {
     if (currentGrace === undefined) record.added.push('terminationGracePeriodSeconds');
     else (record.was ??= {}).terminationGracePeriodSeconds = currentGrace;
-    spec.terminationGracePeriodSeconds = grace;
+    spec.terminationGracePeriodSeconds = plan.grace;
   }
   annotations[INJECTED] = JSON.stringify(record);
   if (Object.keys(replaced).length > 0) annotations[ORIGINAL_PRESTOP] = JSON.stringify(replaced);
-  return { wired: { target, number: app.number, name: originalName, proxyPortName } };
+  return { target: plan.target, number: plan.app.number, name: plan.originalName, proxyPortName: plan.values.listen.portName };
+}
+
+export function injectPod(target: PodTarget, options: InjectOptions): PodOutcome {
+  const plan = planPod(target, options);
+  return 'leftAlone' in plan ? plan : { wired: applyPlan(plan) };
 }
 
 function readRecord(annotations: ValueTree): { record: InjectRecord; replaced: Record<string, unknown> } {

@@ -183,7 +183,7 @@ ${podSpec}`;
     ['an annotation that is not a duration', onPort(8080), '{drain-proxy.io/drain-timeout: soon}', /^Deployment shop\/web: annotation drain-proxy\.io\/drain-timeout: "soon": expected whole seconds, such as 25 or 25s$/],
     ['a delay not below the deadline, as the chart words it', onPort(8080), '{drain-proxy.io/drain-delay: "30"}', /^Deployment shop\/web: drain\.delaySeconds \(30\) must be less than drain\.timeoutSeconds \(25\)/],
     ['an inject annotation that is neither true nor false', onPort(8080), '{drain-proxy.io/inject: "no"}', /^Deployment shop\/web: annotation drain-proxy\.io\/inject is "no"/],
-    ['a port name the admin port needs', `      containers: [{name: web, image: "web:1", ports: [{name: http, containerPort: 8080}, {name: drain-admin, containerPort: 7000}]}]`, '{drain-proxy.io/app-port: http}', /^Deployment shop\/web: container web has a port named drain-admin, a name drain-proxy needs/],
+    ['a port name the admin port needs', `      containers: [{name: web, image: "web:1", ports: [{name: http, containerPort: 8080}, {name: drain-admin, containerPort: 7000}]}]`, '{drain-proxy.io/app-port: http}', /^Deployment shop\/web: container web has a port named drain-admin, which drain-proxy's admin port needs \(port names are unique within a pod\): rename that port, or set admin\.portName$/],
   ];
   for (const [what, podSpec, annotations, expected] of cases) {
     test(what, () => {
