@@ -15,6 +15,7 @@ import { ManifestError } from './errors.ts';
 import { injectManifests, uninjectManifests, type ManifestResult } from './manifests.ts';
 import { checkValues, DEFAULT_KUBE_VERSION, mergeValues, openShift, parseKubeVersion, parseSet, valuesLayer } from './values.ts';
 
+import { checkProxyConfig, settingsEnv } from './sidecar.ts';
 import { readYamlStream } from './yaml-stream.ts';
 
 export const EXIT_OK = 0;
@@ -119,15 +120,17 @@ function runInject(args: string[]): ManifestResult | 'help' {
   for (const token of tokens) {
     if (token.kind !== 'option' || token.value === undefined) continue;
     if (token.name === 'values') layers.push(valuesFile(token.value));
-    if (token.name === 'set') layers.push(parseSet(token.value, {}));
+    if (token.name === 'set') layers.push(parseSet(token.value));
   }
   if (values.mode !== undefined) layers.push({ mode: values.mode });
   if (values.image !== undefined) layers.push(imageLayer(values.image));
   const kube = parseKubeVersion(values['kube-version'] ?? DEFAULT_KUBE_VERSION);
   const apiVersions = values['api-versions'] ?? [];
   const merged = mergeValues(layers);
-  checkValues(merged, kube); // once for all workloads; their annotations are checked with each
+  // Once for all workloads, as the proxy would take them (each workload's annotations are checked with it).
+  checkValues(merged, kube);
   openShift(merged, apiVersions);
+  checkProxyConfig(settingsEnv(merged, { upstreamPort: 8080, health: merged.upstream.health }));
   const { source, name } = readInput(positionals[0], 'inject');
   return injectManifests(source, name, { layers, kube, apiVersions });
 }

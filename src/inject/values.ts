@@ -92,7 +92,7 @@ export function layerAt(dotted: string, value: unknown): ValueTree {
  * (`tcp.ports[0].port=5432`). Values are typed as Helm types them: integers,
  * true/false and null; anything else is a string.
  */
-export function parseSet(assignment: string, base: ValueTree): ValueTree {
+export function parseSet(assignment: string): ValueTree {
   const eq = assignment.indexOf('=');
   if (eq <= 0) throw new ManifestError(`--set ${assignment}: expected path=value, e.g. --set drain.timeoutSeconds=40`);
   const path = assignment.slice(0, eq);
@@ -105,7 +105,7 @@ export function parseSet(assignment: string, base: ValueTree): ValueTree {
     steps.push(m[1]);
     for (const index of m[2].matchAll(/\[([0-9]+)\]/g)) steps.push(Number(index[1]));
   }
-  const root: ValueTree = clone(base);
+  const root: ValueTree = {};
   let node: any = root;
   steps.forEach((step, i) => {
     const last = i === steps.length - 1;

@@ -79,6 +79,9 @@ test('wrong command lines: exit 2 with the problem and a pointer to --help; bad 
   const values = run(['inject', '--set', 'drain.delaySeconds=30'], '');
   assert.equal(values.code, 1);
   assert.match(values.stderr, /^drain-proxy inject: drain\.delaySeconds \(30\) must be less than drain\.timeoutSeconds \(25\)/);
+  const proxyRefuses = run(['inject', '--set', 'upstream.protocol=h3'], '');
+  assert.equal(proxyRefuses.code, 1);
+  assert.match(proxyRefuses.stderr, /^drain-proxy inject: upstream\.protocol: the proxy refuses invalid UPSTREAM_PROTOCOL="h3"/);
   const yaml = run(['uninject'], 'kind: [\n');
   assert.equal(yaml.code, 1);
   assert.match(yaml.stderr, /^drain-proxy uninject: stdin: YAML error at line \d+, column \d+/);

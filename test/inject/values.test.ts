@@ -29,13 +29,13 @@ test("the default image is the package version's tag", () => {
 });
 
 test('--set types values as Helm does and builds lists; unknown keys and upstream.port are refused with what to do', () => {
-  assert.deepEqual(parseSet('drain.timeoutSeconds=40', {}), { drain: { timeoutSeconds: 40 } });
-  assert.deepEqual(parseSet('log.access=true', {}), { log: { access: true } });
-  assert.deepEqual(parseSet('http.trustedProxies=private,203.0.113.0/24', {}), { http: { trustedProxies: 'private,203.0.113.0/24' } });
-  assert.deepEqual(parseSet('tcp.ports[0].port=5432', {}), { tcp: { ports: [{ port: 5432 }] } });
-  assert.throws(() => parseSet('drain.timeout=40', {}), /^ManifestError: --set drain\.timeout=40: unknown value drain\.timeout: charts\/drain-proxy\/values\.yaml lists the values/);
-  assert.throws(() => parseSet('upstream.port=8080', {}), /drain-proxy\.io\/app-port/);
-  assert.throws(() => parseSet('novalue', {}), /expected path=value/);
+  assert.deepEqual(parseSet('drain.timeoutSeconds=40'), { drain: { timeoutSeconds: 40 } });
+  assert.deepEqual(parseSet('log.access=true'), { log: { access: true } });
+  assert.deepEqual(parseSet('http.trustedProxies=private,203.0.113.0/24'), { http: { trustedProxies: 'private,203.0.113.0/24' } });
+  assert.deepEqual(parseSet('tcp.ports[0].port=5432'), { tcp: { ports: [{ port: 5432 }] } });
+  assert.throws(() => parseSet('drain.timeout=40'), /^ManifestError: --set drain\.timeout=40: unknown value drain\.timeout: charts\/drain-proxy\/values\.yaml lists the values/);
+  assert.throws(() => parseSet('upstream.port=8080'), /drain-proxy\.io\/app-port/);
+  assert.throws(() => parseSet('novalue'), /expected path=value/);
   assert.throws(() => valuesLayer({ monitoring: { podMonitor: { enabled: false } }, listen: { prot: 1 } }, 'v.yaml'), /^ManifestError: v\.yaml: unknown value listen\.prot/);
 });
 
