@@ -124,7 +124,12 @@ function runInject(args: string[]): ManifestResult | 'help' {
   }
   if (values.mode !== undefined) layers.push({ mode: values.mode });
   if (values.image !== undefined) layers.push(imageLayer(values.image));
-  const kube = parseKubeVersion(values['kube-version'] ?? DEFAULT_KUBE_VERSION);
+  let kube: [number, number];
+  try {
+    kube = parseKubeVersion(values['kube-version'] ?? DEFAULT_KUBE_VERSION);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const apiVersions = values['api-versions'] ?? [];
   const merged = mergeValues(layers);
   // Once for all workloads, as the proxy would take them (each workload's annotations are checked with it).
