@@ -39,6 +39,8 @@ export async function startDrainProxy(
       // The bench stops it with SIGTERM; nothing is in flight then, so there is no reason to wait.
       DRAIN_DELAY: '0s',
       DRAIN_TIMEOUT: '2s',
+      // Its /metrics reads are the bench's, not a scraper's: no final scrape to wait for.
+      FINAL_SCRAPE_WAIT: 'off',
       ...options.env,
     },
   });

@@ -13,6 +13,7 @@ import { Http1Connection, type Http1Context } from './http1/connection.ts';
 import { publicDispatch } from './h2/index.ts';
 import { TcpListeners } from './tcp/listener.ts';
 import { Metrics } from './metrics/index.ts';
+import { FinalScrape } from './metrics/final-scrape.ts';
 import { UpstreamHealth } from './upstream/health.ts';
 import { AdminServer } from './admin/server.ts';
 import { DrainGuard } from './admin/drain-guard.ts';
@@ -27,6 +28,8 @@ export interface DrainProxy {
   readonly health: UpstreamHealth;
   readonly admin: AdminServer;
   readonly metrics: Metrics;
+  /** Settles once the drain's outcome has been scraped (or FINAL_SCRAPE_WAIT has passed since the drain ended). */
+  readonly finalScrape: FinalScrape;
   /** Binds the admin port, then the public port; resolves with the bound ports. */
   start(): Promise<{ listenPort: number; adminPort: number }>;
 }
@@ -43,11 +46,13 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     phase: () => controller.phase,
     connections: registry,
   });
+  const finalScrape = new FinalScrape(config.finalScrapeWait);
   const admin = new AdminServer({
     controller,
     registry,
     health,
     metrics,
+    finalScrape,
     guard: new DrainGuard(config.hostIp, config.drainToken),
     logger,
   });
@@ -100,7 +105,10 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     }
     logger.info({ phase, elapsedMs: Math.round(controller.elapsedMs() ?? 0) }, `drain phase ${phase}`);
   });
-  controller.on('drained', (summary) => metrics.drainEnded(summary.durationMs / 1000));
+  controller.on('drained', (summary) => {
+    metrics.drainEnded(summary);
+    finalScrape.drainEnded();
+  });
   setInterval(() => registry.tick(performance.now()), TICK_MS).unref();
 
   return {
@@ -109,6 +117,7 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     health,
     admin,
     metrics,
+    finalScrape,
     async start() {
       const adminPort = await admin.listen(config.adminPort, config.adminAddress);
       health.start();

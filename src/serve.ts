@@ -8,11 +8,18 @@
  * the process up, not ready and not listening, until a signal arrives: with a
  * native sidecar the kubelet sends the proxy SIGTERM only after the app exits.
  * A second SIGINT (Ctrl-C twice) cuts what is left at once.
+ *
+ * The drain's end is reported on three channels: the termination message
+ * (written at once), the "drain finished" log line, and the metrics, which
+ * need one more scrape: the exit waits for it (FinalScrape, bounded by
+ * FINAL_SCRAPE_WAIT from the drain's end, so with a native sidecar the wait
+ * overlaps the app's exit).
  */
 import { ConfigError, loadConfig, type Config } from './config/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
 import { createDrainProxy } from './app.ts';
 import type { DrainSummary } from './drain/controller.ts';
+import { writeTerminationMessage } from './log/termination-message.ts';
 
 export const EXIT_OK = 0;
 export const EXIT_CONFIG = 1;
@@ -37,8 +44,9 @@ function main(): void {
   let exitOnDrained = false;
   let interrupts = 0;
 
+  const exitCodeOf = (summary: DrainSummary): number => (summary.cut > 0 ? EXIT_CUT : EXIT_OK);
   const exit = (summary: DrainSummary): void => {
-    const exitCode = summary.cut > 0 ? EXIT_CUT : EXIT_OK;
+    const exitCode = exitCodeOf(summary);
     logger.info(
       {
         ...summary,
@@ -49,8 +57,11 @@ function main(): void {
       },
       'drain finished',
     );
+    logger.flush();
     const grace = new Promise((resolve) => setTimeout(resolve, WAIT_ANSWER_GRACE_MS).unref());
-    void Promise.race([proxy.admin.answeredWaits(), grace]).then(() => {
+    const answered = Promise.race([proxy.admin.answeredWaits(), grace]);
+    void Promise.all([proxy.finalScrape.settled, answered]).then(([finalScrape]) => {
+      logger.info({ exitCode, finalScrape: finalScrape.outcome, finalScrapeWaitedMs: finalScrape.waitedMs, scrapers: finalScrape.scrapers }, 'exiting');
       logger.flush();
       process.exit(exitCode);
     });
@@ -60,6 +71,7 @@ function main(): void {
     logger.info({ signal, phase: controller.phase }, 'signal received');
     if (signal === 'SIGINT' && ++interrupts >= 2) {
       controller.cutNow();
+      proxy.finalScrape.skip();
     }
     if (exitOnDrained) return; // a repeated SIGTERM changes nothing
     exitOnDrained = true;
@@ -70,6 +82,7 @@ function main(): void {
   process.on('SIGINT', () => onSignal('SIGINT'));
 
   controller.on('drained', (summary) => {
+    writeTerminationMessage(config.terminationMessagePath, { msg: 'drain finished', ...summary, exitCode: exitCodeOf(summary) }, logger);
     if (!exitOnDrained) {
       logger.info({ ...summary }, 'drain finished; waiting for a signal to exit');
     }

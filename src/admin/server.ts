@@ -8,6 +8,7 @@ import type { DrainController } from '../drain/controller.ts';
 import type { ConnectionRegistry } from '../listeners/registry.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
+import type { FinalScrape } from '../metrics/final-scrape.ts';
 import type { UpstreamHealth } from '../upstream/health.ts';
 import type { DrainGuard } from './drain-guard.ts';
 
@@ -16,6 +17,8 @@ export interface AdminContext {
   readonly registry: ConnectionRegistry;
   readonly health: UpstreamHealth;
   readonly metrics: Metrics;
+  /** Told of every answered scrape, so the process can wait for the one that carries the drain's outcome. */
+  readonly finalScrape: FinalScrape;
   readonly guard: DrainGuard;
   readonly logger: Logger;
 }
@@ -70,7 +73,7 @@ export class AdminServer {
         return reply(res, 200, 'ok\n');
       case '/metrics':
         if (!readOnly) return reply(res, 405, 'method not allowed\n');
-        return void this.#metrics(res);
+        return void this.#metrics(req, res);
       case '/status':
         if (!readOnly) return reply(res, 405, 'method not allowed\n');
         return replyJson(res, 200, this.#status());
@@ -89,12 +92,17 @@ export class AdminServer {
     reply(res, 200, 'ready\n');
   }
 
-  async #metrics(res: ServerResponse): Promise<void> {
+  async #metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { finalScrape } = this.#ctx;
+    const final = finalScrape.final;
     try {
       const registry = this.#ctx.metrics.registry;
       const body = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(body) });
-      res.end(body);
+      const scraper = req.socket.remoteAddress ?? '';
+      res.end(body, () => {
+        if (req.method === 'GET') finalScrape.scrapeAnswered(scraper, final);
+      });
     } catch (err) {
       this.#ctx.logger.error({ err: (err as Error).message }, 'metrics collection failed');
       reply(res, 500, 'metrics collection failed\n');

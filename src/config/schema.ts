@@ -112,6 +112,13 @@ function parseOptionalDuration(text: string): number {
   }
 }
 
+/** Empty (the kubelet's `/dev/termination-log`, only when it exists), `off`, or an absolute path. */
+function parseTerminationMessagePath(text: string): string {
+  const value = text.trim();
+  if (value === '' || value === 'off' || value.startsWith('/')) return value;
+  throw new ValueError('expected an absolute path, off, or empty for /dev/termination-log when the kubelet provides it');
+}
+
 const UPSTREAM_PROTOCOLS = ['http1', 'h2c'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const anyText = (text: string): string => text;
@@ -173,6 +180,10 @@ export const schema = {
     'Append the client address to `X-Forwarded-For` and set `X-Forwarded-Proto`: the client\'s value when the peer is in `TRUSTED_PROXIES`, `http` otherwise. `off` passes both headers through untouched.'),
   trustedProxies: variable('TRUSTED_PROXIES', 'private', parseTrustedProxies,
     'Direct peers (comma-separated addresses and CIDRs) whose `X-Forwarded-Proto` is passed on: an ingress controller in front knows the client\'s scheme. `private` is loopback, RFC 1918, 100.64.0.0/10, link-local, `::1` and `fc00::/7`, where in-cluster peers come from; it can be combined (`private,203.0.113.0/24`). `none` trusts nobody. X-Forwarded-For is appended to whatever the peer.'),
+  finalScrapeWait: variable('FINAL_SCRAPE_WAIT', '15s', parseOptionalDuration,
+    'After a drain has ended, the process stays up (admin port only) until every scraper that fetched `/metrics` in the last `FINAL_SCRAPE_WAIT` before the end has fetched it once more, so the drain\'s outcome (duration, closes by reason, the cut) reaches Prometheus; and at most this long after the end. Nothing scraping: no wait. Set it to the scrape interval plus a second, and keep `terminationGracePeriodSeconds` above `DRAIN_TIMEOUT` + this. `off` exits at once.'),
+  terminationMessagePath: variable('TERMINATION_MESSAGE_PATH', '', parseTerminationMessagePath,
+    'Where the one-line JSON drain summary goes when the drain ends (the container\'s termination message: `kubectl describe pod`). Empty: `/dev/termination-log`, only when it exists (the kubelet mounts it; nothing is created elsewhere); a path is written, created if needed; `off` writes none.'),
   accessLog: variable('ACCESS_LOG', 'off', parseBoolean,
     'Log one line per request at info level.'),
   logLevel: variable('LOG_LEVEL', 'info', (text) => parseChoice(text, LOG_LEVELS),

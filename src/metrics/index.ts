@@ -9,14 +9,24 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { RequestStats } from './request-stats.ts';
 import type { WebSocketObserver } from '../websocket/tunnel.ts';
 import { CLOSE_REASONS, PROTOCOLS, type CloseReason, type ConnectionRegistry, type Protocol } from '../listeners/registry.ts';
-import { PHASES, type Phase } from '../drain/controller.ts';
+import { PHASES, type DrainSummary, type Phase } from '../drain/controller.ts';
 import { errors, type ErrorCode } from '../errors.ts';
 
 export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'response_timeout', 'reset', 'bad_response', 'truncated'] as const;
 export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 
+/** Codes a client's request can be refused with (the DP_UPSTREAM_* codes are the app's failures, counted as upstream errors). */
+const REQUEST_ERROR_CODES = (Object.keys(errors) as ErrorCode[]).filter((code) => !code.startsWith('DP_UPSTREAM_'));
+
 export const REFUSED_REASONS = ['max_connections', 'accept_failed'] as const;
 export type RefusedReason = (typeof REFUSED_REASONS)[number];
+
+/** How a drain ended: every connection gone (exit code 0), or some cut at the deadline (exit code 3). */
+export const DRAIN_OUTCOMES = ['completed', 'deadline'] as const;
+export type DrainOutcome = (typeof DRAIN_OUTCOMES)[number];
+
+/** prom-client's sums of `nodejs_active_*` by type: gauges named like counters (`_total`), and redundant with `sum()`. */
+const DROPPED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
 export interface LiveState {
   readonly ready: () => boolean;
@@ -33,12 +43,14 @@ export class Metrics implements WebSocketObserver {
   readonly #badRequests: Counter<'code'>;
   readonly #drainDenied: Counter;
   readonly #drainDuration: Gauge;
+  readonly #drains: Counter<'outcome'>;
   readonly #closeHandshake: Histogram;
   readonly #closeTimeouts: Counter;
 
   constructor(state: LiveState) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry });
+    for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
     const { connections } = state;
 
     new Gauge({
@@ -79,6 +91,7 @@ export class Metrics implements WebSocketObserver {
     this.#badRequests = new Counter({
       name: 'drain_proxy_rejected_requests_total', help: 'Requests refused by the proxy, by error code (before reaching the app, except DP_BODY_TIMEOUT)', labelNames: ['code'], registers: [registry],
     });
+    for (const code of REQUEST_ERROR_CODES) this.#badRequests.inc({ code }, 0);
     this.#drainDenied = new Counter({
       name: 'drain_proxy_drain_denied_total', help: '/drain calls refused (not loopback, HOST_IP or a valid token)', registers: [registry],
     });
@@ -92,6 +105,10 @@ export class Metrics implements WebSocketObserver {
     this.#drainDuration = new Gauge({
       name: 'drain_proxy_drain_duration_seconds', help: 'Duration of the last drain, set when it ends', registers: [registry],
     });
+    this.#drains = new Counter({
+      name: 'drain_proxy_drains_total', help: 'Drains ended, by outcome: completed (exit code 0) or deadline (connections cut, exit code 3)', labelNames: ['outcome'], registers: [registry],
+    });
+    for (const outcome of DRAIN_OUTCOMES) this.#drains.inc({ outcome }, 0);
   }
 
   requestCompleted(protocol: Protocol, status: number, seconds: number): void {
@@ -126,7 +143,8 @@ export class Metrics implements WebSocketObserver {
     this.#closeTimeouts.inc();
   }
 
-  drainEnded(seconds: number): void {
-    this.#drainDuration.set(seconds);
+  drainEnded(summary: DrainSummary): void {
+    this.#drainDuration.set(summary.durationMs / 1000);
+    this.#drains.inc({ outcome: summary.cut > 0 ? 'deadline' : 'completed' });
   }
 }

@@ -141,6 +141,8 @@ export async function startProxy(upstreamPort: number, options: StartOptions = {
       UPSTREAM: `http://127.0.0.1:${upstreamPort}`,
       HEALTH_INTERVAL: '200ms',
       LOG_LEVEL: 'info',
+      // Tests read /metrics to look, not to scrape: exit at once unless a test asks for the final scrape.
+      FINAL_SCRAPE_WAIT: 'off',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
