@@ -52,6 +52,7 @@ const MAPPED: Record<string, [string, string | string[], string]> = {
   MAX_CONNECTIONS: ['http.maxConnections', '20000', '20000'],
   FORWARDED_HEADERS: ['http.forwardedHeaders', 'false', 'off'],
   TRUSTED_PROXIES: ['http.trustedProxies', ['http.trustedProxies=private\\,203.0.113.0/24'], 'private,203.0.113.0/24'],
+  FINAL_SCRAPE_WAIT: ['monitoring.finalScrapeWait', '20s', '20s'],
   ACCESS_LOG: ['log.access', 'true', 'on'],
   LOG_LEVEL: ['log.level', 'debug', 'debug'],
 };
@@ -59,6 +60,7 @@ const MAPPED: Record<string, [string, string | string[], string]> = {
 /** Variables the chart does not take from a value, and why. */
 const NOT_EXPOSED: Record<string, string> = {
   HOST_IP: 'set from the downward API (status.hostIP), never by hand',
+  TERMINATION_MESSAGE_PATH: "left empty: the kubelet's /dev/termination-log (the container keeps Kubernetes' default terminationMessagePath)",
 };
 
 /** Values that are strings in values.yaml but look like numbers or booleans to --set. */

@@ -115,16 +115,28 @@ eachHelm((helm) => {
       assert.equal(endpoint.interval, '10s');
       assert.equal(w.proxy.ports.find((p: any) => p.name === endpoint.port)?.containerPort, w.adminPort, 'scrapes the admin port');
 
+      // The final scrape: the PodMonitor's 10 s interval + 2 s, and room for it in the grace period.
+      assert.equal(w.env.get('FINAL_SCRAPE_WAIT'), '12s');
+      assert.equal(w.pod.terminationGracePeriodSeconds, 25 + 5 + 12);
+      assert.equal(w.proxy.terminationMessagePolicy, 'FallbackToLogsOnError');
+
       const rule = only(objects, 'PrometheusRule');
       assert.equal(rule.metadata.labels!.release, 'kube-prometheus-stack');
       const alerts = rule.spec.groups.flatMap((g: any) => g.rules);
-      assert.deepEqual(alerts.map((r: any) => r.alert), ['DrainProxyDrainDeadlineCut', 'DrainProxyNotReady', 'DrainProxyDrainDenied']);
-      assert.match(alerts[2].expr, /increase\(drain_proxy_drain_denied_total\{namespace="shop", /);
-      assert.match(alerts[0].expr, /drain_proxy_connections_closed_total\{reason="drain_deadline", namespace="shop", pod=~"demo-drain-proxy-example-\.\*"\}/);
-      assert.match(alerts[1].expr, /drain_proxy_ready\{namespace="shop", [^}]*\}\) == 0/);
-      assert.match(alerts[1].expr, /drain_proxy_draining/);
-      assert.equal(alerts[1].for, '5m');
-      for (const a of alerts) assert.equal(a.labels.severity, 'critical');
+      assert.deepEqual(alerts.map((r: any) => r.alert), [
+        'DrainProxyDrainDeadlineCut', 'DrainProxySlowDrain', 'DrainProxyRestarted', 'DrainProxyNotReady', 'DrainProxyReadinessFlapping',
+        'DrainProxyDrainDenied', 'DrainProxyWebSocketCloseTimeouts', 'DrainProxyConnectionsRefused', 'DrainProxyRequestsRejected',
+      ]);
+      const expr = (name: string): string => alerts.find((r: any) => r.alert === name).expr;
+      assert.match(expr('DrainProxyDrainDeadlineCut'), /max_over_time\(drain_proxy_connections_closed_total\{reason="drain_deadline", namespace="shop", pod=~"demo-drain-proxy-example-\.\*"\}\[15m\]\)/);
+      assert.match(expr('DrainProxySlowDrain'), /drain_proxy_drain_duration_seconds\{namespace="shop", [^}]*\}\[15m\]\)\) > 20\)/, '80% of the 25 s deadline');
+      assert.match(expr('DrainProxyDrainDenied'), /increase\(drain_proxy_drain_denied_total\{namespace="shop", /);
+      assert.match(expr('DrainProxyNotReady'), /drain_proxy_ready\{namespace="shop", [^}]*\}\) == 0/);
+      assert.equal(alerts.find((r: any) => r.alert === 'DrainProxyNotReady').for, '5m');
+      for (const a of alerts) {
+        assert.equal(a.labels.severity, 'critical');
+        assert.match(a.expr, /namespace="shop", pod=~"demo-drain-proxy-example-\.\*"/, `${a.alert} is scoped to the workload`);
+      }
 
       const [dashboard] = dashboards(objects);
       assert.ok(dashboard, 'dashboard ConfigMap');
@@ -132,7 +144,7 @@ eachHelm((helm) => {
       assert.equal(dashboard.metadata.annotations!.grafana_folder, 'drain-proxy');
       const json = JSON.parse(Object.values(dashboard.data!)[0]);
       const exprs: string[] = json.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr));
-      for (const metric of ['drain_proxy_connections_active', 'drain_proxy_requests_in_flight', 'drain_proxy_drain_phase', 'drain_proxy_drain_duration_seconds', 'drain_proxy_connections_closed_total']) {
+      for (const metric of ['drain_proxy_connections_active', 'drain_proxy_requests_in_flight', 'drain_proxy_drain_phase', 'drain_proxy_drain_duration_seconds', 'drain_proxy_connections_closed_total', 'drain_proxy_drains_total', 'drain_proxy_connections_refused_total', 'drain_proxy_rejected_requests_total']) {
         assert.ok(exprs.some((e) => e.includes(metric)), `dashboard shows ${metric}`);
       }
       assert.ok(json.panels.some((p: any) => p.targets.some((t: any) => t.legendFormat === '{{protocol}}')), 'legends by protocol survive templating');
@@ -151,6 +163,21 @@ eachHelm((helm) => {
       assert.equal(sp.port, w.adminPort);
       assert.equal(w.proxy.ports.find((p: any) => p.name === sp.targetPort)?.containerPort, w.adminPort);
       assert.equal(sm.spec.endpoints[0].path, '/metrics');
+      // On Endpoints a terminating pod is no longer scraped: no final scrape to wait for.
+      assert.equal(sm.spec.serviceDiscoveryRole, undefined);
+      assert.equal(w.env.get('FINAL_SCRAPE_WAIT'), 'off');
+      assert.equal(w.pod.terminationGracePeriodSeconds, 30);
+    });
+
+    test('ServiceMonitor on EndpointSlices: the terminating pod is scraped, so the final scrape is waited for', () => {
+      const objects = helm.render({ values: [ci('servicemonitor')], set: ['drainProxy.monitoring.serviceMonitor.serviceDiscoveryRole=EndpointSlice', 'drainProxy.monitoring.serviceMonitor.interval=30s'], apiVersions: OPERATOR_API });
+      const w = wiring(objects);
+      assert.equal(only(objects, 'ServiceMonitor').spec.serviceDiscoveryRole, 'EndpointSlice');
+      assert.equal(w.env.get('FINAL_SCRAPE_WAIT'), '32s');
+      assert.equal(w.pod.terminationGracePeriodSeconds, 25 + 5 + 32);
+      const explicit = wiring(helm.render({ values: [ci('servicemonitor')], set: ['drainProxy.monitoring.serviceMonitor.serviceDiscoveryRole=EndpointSlice'], setString: ['drainProxy.monitoring.finalScrapeWait=2500ms'], apiVersions: OPERATOR_API }));
+      assert.equal(explicit.env.get('FINAL_SCRAPE_WAIT'), '2500ms', 'an explicit wait wins');
+      assert.equal(explicit.pod.terminationGracePeriodSeconds, 25 + 5 + 3, 'rounded up to whole seconds');
     });
 
     test('HPA on connections per pod, and a PodDisruptionBudget', () => {

@@ -33,6 +33,9 @@ spec:
 drain-proxy.monitoring.serviceMonitor: a ServiceMonitor scraping GET /metrics
 on the Service's admin port (add it with drain-proxy.service.adminPort), when
 monitoring.serviceMonitor is enabled. selectorLabels select the Service.
+With serviceMonitor.serviceDiscoveryRole EndpointSlice, Prometheus keeps
+scraping a terminating pod (its EndpointSlice entry stays, terminating) and
+sees the drain's end; on Endpoints the pod is dropped as its deletion starts.
 Usage:
   {{ include "drain-proxy.monitoring.serviceMonitor" (dict "values" .Values.drainProxy "context" $ "name" (include "mychart.fullname" .) "selectorLabels" (include "mychart.selectorLabels" . | fromYaml)) }}
 */}}
@@ -49,6 +52,9 @@ metadata:
   labels:
     {{- include "drain-proxy.labels.monitoring" . | nindent 4 }}
 spec:
+  {{- with $m.serviceDiscoveryRole }}
+  serviceDiscoveryRole: {{ . }}
+  {{- end }}
   selector:
     matchLabels:
       {{- include "drain-proxy.names.selectorLabels" . | nindent 6 }}
@@ -61,21 +67,64 @@ spec:
 {{- end -}}
 
 {{/*
-drain-proxy.monitoring.prometheusRule: a PrometheusRule with three alerts for
-the workload's pods, when monitoring.prometheusRule is enabled:
-  DrainProxyDrainDeadlineCut  a drain reached drain.timeoutSeconds with
-                              connections still open and cut them
-  DrainProxyNotReady          a pod not ready, and not draining, for
-                              monitoring.prometheusRule.notReadyFor (the app
-                              fails its health check or never came up)
-  DrainProxyDrainDenied       /drain refused: a caller that is neither
-                              loopback, the node nor a token holder; when the
-                              kubelet's preStop hooks arrive from another
-                              address (some CNIs), pods stop draining: set
-                              drain.token
-The proxy exits right after its drain, so the deadline counter is seen only
-if a scrape lands in between: best effort (the "drain finished" log line
-records every drain).
+drain-proxy.monitoring.finalScrapeWaitMs: FINAL_SCRAPE_WAIT in milliseconds,
+or nothing when the chart leaves it to the proxy's default:
+monitoring.finalScrapeWait when set (off: 0); otherwise derived from the
+monitor: the PodMonitor's interval + 2 s, a ServiceMonitor's on EndpointSlice
+likewise, 0 for a ServiceMonitor on Endpoints (the terminating pod is no
+longer scraped); nothing without either.
+Usage:
+  {{ include "drain-proxy.monitoring.finalScrapeWaitMs" (dict "values" .Values.drainProxy "context" $) }}
+*/}}
+{{- define "drain-proxy.monitoring.finalScrapeWaitMs" -}}
+{{- $m := (.values).monitoring | default dict -}}
+{{- $set := toString ($m.finalScrapeWait | default "") -}}
+{{- $pm := $m.podMonitor | default dict -}}
+{{- $sm := $m.serviceMonitor | default dict -}}
+{{- if eq $set "off" -}}
+0
+{{- else if ne $set "" -}}
+{{- include "drain-proxy.util.durationMs" $set -}}
+{{- else if $pm.enabled -}}
+{{- add (include "drain-proxy.util.durationMs" ($pm.interval | default "15s") | int) 2000 -}}
+{{- else if and $sm.enabled (eq (toString ($sm.serviceDiscoveryRole | default "")) "EndpointSlice") -}}
+{{- add (include "drain-proxy.util.durationMs" ($sm.interval | default "15s") | int) 2000 -}}
+{{- else if $sm.enabled -}}
+0
+{{- end -}}
+{{- end -}}
+
+{{/*
+drain-proxy.monitoring.prometheusRule: a PrometheusRule for the workload's
+pods, when monitoring.prometheusRule is enabled. Every expression reads series
+that outlive the pod in Prometheus: the proxy waits for a last scrape after
+its drain (FINAL_SCRAPE_WAIT), and counters and gauges of a drain are read
+with max_over_time or increase over a window that covers the pod's last
+samples.
+  DrainProxyDrainDeadlineCut     a drain reached drain.timeoutSeconds with
+                                 connections open and cut them (exit code 3)
+  DrainProxySlowDrain            a drain completed, but after more than
+                                 prometheusRule.slowDrainPercent of the deadline
+  DrainProxyRestarted            the proxy process restarted within its pod
+                                 (a crash, an OOM kill, a failed liveness probe)
+  DrainProxyNotReady             a pod not ready, and not draining, for
+                                 prometheusRule.notReadyFor (the app fails its
+                                 health check or never came up)
+  DrainProxyReadinessFlapping    readiness changed more than
+                                 prometheusRule.readinessChanges times in 10 m
+  DrainProxyDrainDenied          /drain refused: a caller that is neither
+                                 loopback, the node nor a token holder; when the
+                                 kubelet's preStop hooks arrive from another
+                                 address (some CNIs), pods stop draining: set
+                                 drain.token
+  DrainProxyWebSocketCloseTimeouts
+                                 more than prometheusRule.closeTimeoutPercent of
+                                 a drain's WebSocket closing handshakes timed out
+  DrainProxyConnectionsRefused   connections closed as soon as accepted: over
+                                 http.maxConnections, or accept failures
+  DrainProxyRequestsRejected     more than prometheusRule.rejectedRequests
+                                 requests refused in 10 m (malformed, too large,
+                                 too slow)
 Usage:
   {{ include "drain-proxy.monitoring.prometheusRule" (dict "values" .Values.drainProxy "context" $ "name" (include "mychart.fullname" .)) }}
 */}}
@@ -86,6 +135,14 @@ Usage:
 {{- include "drain-proxy.monitoring.requireCRDs" (dict "values" .values "context" .context "value" "monitoring.prometheusRule.enabled") }}
 {{- $name := include "drain-proxy.names.object" (dict "name" .name "suffix" "drain-proxy") }}
 {{- $match := printf "namespace=%q, pod=~%q" .context.Release.Namespace (printf "%s-.*" (.name | regexQuoteMeta)) }}
+{{- $severity := $r.severity | default "warning" | quote }}
+{{- $timeout := int ((.values).drain).timeoutSeconds }}
+{{- $slowPercent := $r.slowDrainPercent | default 80 }}
+{{- $slowSeconds := divf (mulf $slowPercent $timeout) 100 }}
+{{- $changes := int ($r.readinessChanges | default 4) }}
+{{- $closePercent := $r.closeTimeoutPercent | default 10 }}
+{{- $rejected := int (ternary 100 $r.rejectedRequests (kindIs "invalid" $r.rejectedRequests)) }}
+{{- $notReadyFor := $r.notReadyFor | default "5m" }}
 apiVersion: monitoring.coreos.com/v1
 kind: PrometheusRule
 metadata:
@@ -99,40 +156,113 @@ spec:
       rules:
         - alert: DrainProxyDrainDeadlineCut
           expr: |-
-            max by (namespace, pod) (max_over_time(drain_proxy_connections_closed_total{reason="drain_deadline", {{ $match }}}[15m])) > 0
+            sum by (namespace, pod) (max_over_time(drain_proxy_connections_closed_total{reason="drain_deadline", {{ $match }}}[15m])) > 0
           labels:
-            severity: {{ $r.severity | default "warning" | quote }}
+            severity: {{ $severity }}
           annotations:
             summary: drain-proxy cut connections at its drain deadline
             description: >-
               Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} reached its drain deadline
-              ({{ int ((.values).drain).timeoutSeconds }}s) with {{`{{ $value }}`}} connection(s) still open and cut them.
+              ({{ $timeout }}s) with {{`{{ printf "%.0f" $value }}`}} connection(s) still open and cut them.
               Raise drainProxy.drain.timeoutSeconds above the longest request or stream, or make clients reconnect sooner.
+        - alert: DrainProxySlowDrain
+          expr: |-
+            (max by (namespace, pod) (max_over_time(drain_proxy_drain_duration_seconds{ {{- $match -}} }[15m])) > {{ $slowSeconds }})
+              unless on (namespace, pod)
+            (max by (namespace, pod) (max_over_time(drain_proxy_drains_total{outcome="deadline", {{ $match }}}[15m])) > 0)
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: drain-proxy drains come close to their deadline
+            description: >-
+              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} drained in {{`{{ printf "%.1f" $value }}`}}s, more than
+              {{ $slowPercent }}% of its {{ $timeout }}s deadline: the next slower request will be cut.
+              Raise drainProxy.drain.timeoutSeconds, or shorten the app's longest requests.
+        - alert: DrainProxyRestarted
+          expr: |-
+            sum by (namespace, pod) (changes(process_start_time_seconds{ {{- $match -}} }[15m]) and on (namespace, pod, instance) drain_proxy_ready{ {{- $match -}} }) > 0
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: drain-proxy restarted inside its pod
+            description: >-
+              The drain-proxy process of pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} restarted
+              {{`{{ printf "%.0f" $value }}`}} time(s) in 15 minutes, dropping the pod's connections each time.
+              kubectl describe pod shows the last state's reason (OOMKilled: raise drainProxy.resources.limits.memory)
+              and its termination message.
         - alert: DrainProxyNotReady
           expr: |-
             (max by (namespace, pod) (drain_proxy_ready{ {{- $match -}} }) == 0)
               and on (namespace, pod)
             (max by (namespace, pod) (drain_proxy_draining{ {{- $match -}} }) == 0)
-          for: {{ $r.notReadyFor | default "5m" }}
+          for: {{ $notReadyFor }}
           labels:
-            severity: {{ $r.severity | default "warning" | quote }}
+            severity: {{ $severity }}
           annotations:
             summary: drain-proxy reports its pod not ready while not draining
             description: >-
-              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} has not been ready for {{ $r.notReadyFor | default "5m" }}:
+              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} has not been ready for {{ $notReadyFor }}:
               the app fails drain-proxy's upstream check (upstream.health: {{ ((.values).upstream).health | default "tcp" }}).
               GET /status on the admin port says why.
+        - alert: DrainProxyReadinessFlapping
+          expr: |-
+            max by (namespace, pod) (changes(drain_proxy_ready{ {{- $match -}} }[10m])) > {{ $changes }}
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: drain-proxy readiness flaps
+            description: >-
+              The readiness of pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} changed {{`{{ printf "%.0f" $value }}`}} times
+              in 10 minutes: the app's health check ({{ ((.values).upstream).health | default "tcp" }}) passes and fails
+              in turn, so the pod joins and leaves its Service's endpoints. GET /status on the admin port says why.
         - alert: DrainProxyDrainDenied
           expr: |-
             sum by (namespace, pod) (increase(drain_proxy_drain_denied_total{ {{- $match -}} }[10m])) > 0
           labels:
-            severity: {{ $r.severity | default "warning" | quote }}
+            severity: {{ $severity }}
           annotations:
             summary: drain-proxy refused /drain calls
             description: >-
-              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} refused {{`{{ $value }}`}} /drain call(s) in 10 minutes.
+              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} refused {{`{{ printf "%.0f" $value }}`}} /drain call(s) in 10 minutes.
               If they are the kubelet's preStop hooks (arriving from an address other than the node's on some
               networks), pods are not drained before SIGTERM: set drainProxy.drain.token.
+        - alert: DrainProxyWebSocketCloseTimeouts
+          expr: |-
+            sum by (namespace, pod) (increase(drain_proxy_websocket_close_timeouts_total{ {{- $match -}} }[15m]))
+              /
+            (sum by (namespace, pod) (increase(drain_proxy_websocket_close_timeouts_total{ {{- $match -}} }[15m]))
+              + sum by (namespace, pod) (increase(drain_proxy_websocket_close_handshake_seconds_count{ {{- $match -}} }[15m])))
+              * 100 > {{ $closePercent }}
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: WebSocket closing handshakes time out during drains
+            description: >-
+              In the drain of pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}}, {{`{{ printf "%.0f" $value }}`}}% of the
+              WebSockets told to go did not complete the closing handshake within websocket.closeTimeout and were
+              closed without it: clients or the app do not answer close frames.
+        - alert: DrainProxyConnectionsRefused
+          expr: |-
+            sum by (namespace, pod, reason) (increase(drain_proxy_connections_refused_total{ {{- $match -}} }[10m])) > 0
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: drain-proxy turned connections away
+            description: >-
+              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} closed {{`{{ printf "%.0f" $value }}`}} connection(s) as soon as
+              accepted in 10 minutes ({{`{{ $labels.reason }}`}}): max_connections is http.maxConnections
+              ({{ int ((.values).http).maxConnections }}) reached, accept_failed an accept error such as EMFILE.
+        - alert: DrainProxyRequestsRejected
+          expr: |-
+            sum by (namespace, pod) (increase(drain_proxy_rejected_requests_total{ {{- $match -}} }[10m])) > {{ $rejected }}
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: drain-proxy refuses many requests
+            description: >-
+              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} refused {{`{{ printf "%.0f" $value }}`}} requests in 10 minutes
+              (more than {{ $rejected }}): malformed or ambiguous requests, heads too large or too slow, stalled bodies.
+              drain_proxy_rejected_requests_total's code label says which; a scanner or an attack looks like this.
 {{- end }}
 {{- end -}}
 

@@ -35,6 +35,22 @@ Usage:
 {{- end -}}
 
 {{/*
+drain-proxy.sidecar.finalScrapeWait: FINAL_SCRAPE_WAIT as the proxy reads it
+(off, 17s, 750ms), or nothing when the chart leaves it to the proxy (see
+drain-proxy.monitoring.finalScrapeWaitMs).
+Usage:
+  {{ include "drain-proxy.sidecar.finalScrapeWait" (dict "values" .Values.drainProxy "context" $) }}
+*/}}
+{{- define "drain-proxy.sidecar.finalScrapeWait" -}}
+{{- $ms := include "drain-proxy.monitoring.finalScrapeWaitMs" . -}}
+{{- if eq $ms "0" -}}
+off
+{{- else if ne $ms "" -}}
+{{- if eq (mod (int64 $ms) 1000) 0 }}{{ div (int64 $ms) 1000 }}s{{ else }}{{ $ms }}ms{{ end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 drain-proxy.sidecar.settings: the proxy's configuration as a list of
 [VARIABLE, value] pairs, one per value of this chart, as YAML. This is the
 mapping from values to the proxy's configuration contract
@@ -83,6 +99,7 @@ Usage:
   (list "MAX_CONNECTIONS" $http.maxConnections)
   (list "FORWARDED_HEADERS" $http.forwardedHeaders)
   (list "TRUSTED_PROXIES" $http.trustedProxies)
+  (list "FINAL_SCRAPE_WAIT" (include "drain-proxy.sidecar.finalScrapeWait" .))
   (list "ACCESS_LOG" $log.access)
   (list "LOG_LEVEL" $log.level)
 -}}
@@ -216,6 +233,7 @@ Usage:
   lifecycle:
     {{- include "drain-proxy.app.preStop" . | nindent 4 }}
   {{- end }}
+  terminationMessagePolicy: {{ $v.terminationMessagePolicy | default "FallbackToLogsOnError" }}
   {{- with $v.resources }}
   resources:
     {{- toYaml . | nindent 4 }}

@@ -82,10 +82,15 @@ Usage:
 {{- fail (printf "drain-proxy: websocket.closeSpread (%s) plus the close timeout (%dms) must fit between drain.delaySeconds and drain.timeoutSeconds (%ds): lower it, or leave it empty (the proxy then shortens its default to fit)" (toString $ws.closeSpread) $closeTimeoutMs (sub $timeout $delay)) -}}
 {{- end -}}
 {{- end -}}
+{{- $waitSeconds := int (include "drain-proxy.pod.finalScrapeWaitSeconds" .) -}}
+{{- $derivedGrace := add $timeout (int ($v.graceMarginSeconds | default 5)) $waitSeconds -}}
 {{- if not (kindIs "invalid" $v.terminationGracePeriodSeconds) -}}
 {{- $grace := int $v.terminationGracePeriodSeconds -}}
 {{- if le $grace $timeout -}}
-{{- fail (printf "drain-proxy: terminationGracePeriodSeconds (%d) must be greater than drain.timeoutSeconds (%d), or the kubelet kills the pod before the drain deadline. Raise it (or leave it empty: drain.timeoutSeconds + graceMarginSeconds = %d), or lower drain.timeoutSeconds" $grace $timeout (add $timeout (int ($v.graceMarginSeconds | default 5)))) -}}
+{{- fail (printf "drain-proxy: terminationGracePeriodSeconds (%d) must be greater than drain.timeoutSeconds (%d), or the kubelet kills the pod before the drain deadline. Raise it (or leave it empty: drain.timeoutSeconds + graceMarginSeconds%s = %d), or lower drain.timeoutSeconds" $grace $timeout (ternary " + the final scrape wait" "" (gt $waitSeconds 0)) $derivedGrace) -}}
+{{- end -}}
+{{- if le $grace (add $timeout $waitSeconds) -}}
+{{- fail (printf "drain-proxy: terminationGracePeriodSeconds (%d) must be greater than drain.timeoutSeconds (%d) + the final scrape wait (%ds, monitoring.finalScrapeWait: after its drain the proxy waits for the scrape that carries the drain's outcome), or the kubelet kills it first. Raise it (or leave it empty: %d), or lower monitoring.finalScrapeWait" $grace $timeout $waitSeconds $derivedGrace) -}}
 {{- end -}}
 {{- end -}}
 {{- if and ((($v.monitoring).podMonitor).enabled) ((($v.monitoring).serviceMonitor).enabled) -}}
@@ -134,15 +139,28 @@ Usage:
 {{- end -}}
 
 {{/*
+drain-proxy.pod.finalScrapeWaitSeconds: the final scrape wait the chart sets
+(drain-proxy.monitoring.finalScrapeWaitMs) in whole seconds, rounded up; 0 when
+the chart sets none.
+Usage:
+  {{ include "drain-proxy.pod.finalScrapeWaitSeconds" (dict "values" .Values.drainProxy "context" $) | int }}
+*/}}
+{{- define "drain-proxy.pod.finalScrapeWaitSeconds" -}}
+{{- $ms := include "drain-proxy.monitoring.finalScrapeWaitMs" . | default "0" | int -}}
+{{- div (add $ms 999) 1000 -}}
+{{- end -}}
+
+{{/*
 drain-proxy.pod.gracePeriod: the pod's terminationGracePeriodSeconds as a
-number: the explicit value, or drain.timeoutSeconds + graceMarginSeconds.
+number: the explicit value, or drain.timeoutSeconds + graceMarginSeconds + the
+final scrape wait the chart sets (drain-proxy.pod.finalScrapeWaitSeconds).
 Usage:
   {{ include "drain-proxy.pod.gracePeriod" (dict "values" .Values.drainProxy "context" $) }}
 */}}
 {{- define "drain-proxy.pod.gracePeriod" -}}
 {{- $v := .values -}}
 {{- if kindIs "invalid" $v.terminationGracePeriodSeconds -}}
-{{- add (int ($v.drain).timeoutSeconds) (int ($v.graceMarginSeconds | default 5)) -}}
+{{- add (int ($v.drain).timeoutSeconds) (int ($v.graceMarginSeconds | default 5)) (int (include "drain-proxy.pod.finalScrapeWaitSeconds" .)) -}}
 {{- else -}}
 {{- int $v.terminationGracePeriodSeconds -}}
 {{- end -}}
