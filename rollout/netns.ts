@@ -116,6 +116,11 @@ export function deleteNetns(name: string): void {
   }
 }
 
+export interface NetnsOptions {
+  /** Install iptables first (the rollout's Service needs it); default true. */
+  readonly iptables?: boolean;
+}
+
 /**
  * Runs this same script (same node, same execArgv, same argv) again inside a
  * fresh, uniquely named network namespace with `lo` up; installs iptables
@@ -124,10 +129,10 @@ export function deleteNetns(name: string): void {
  * sent to this process are forwarded to the child, which runs in its own
  * process group so that a terminal's Ctrl-C reaches it once, through here.
  */
-export async function reexecInNetns(): Promise<number> {
+export async function reexecInNetns(options: NetnsOptions = {}): Promise<number> {
   if (process.env[NETNS_ENV] !== undefined) throw new Error(`already inside network namespace ${process.env[NETNS_ENV]}`);
   if (!netnsAvailable()) throw new Error('a network namespace needs root and a working `ip netns` (iproute2)');
-  await ensureIptables();
+  if (options.iptables ?? true) await ensureIptables();
   const name = `drain-proxy-${process.pid}-${randomBytes(3).toString('hex')}`;
   ip(['netns', 'add', name]);
   const removeNow = (): void => deleteNetns(name);
@@ -168,7 +173,7 @@ export async function reexecInNetns(): Promise<number> {
  * anywhere else runs the script again inside a fresh namespace
  * (reexecInNetns) and exits with the child's code, never returning.
  */
-export async function enterFreshNetns(): Promise<void> {
+export async function enterFreshNetns(options: NetnsOptions = {}): Promise<void> {
   if (process.env[NETNS_ENV] !== undefined) return;
-  process.exit(await reexecInNetns());
+  process.exit(await reexecInNetns(options));
 }

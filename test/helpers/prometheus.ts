@@ -42,8 +42,8 @@ export function promtool(args: readonly string[], input?: string): ToolResult {
 }
 
 /** The rule file Prometheus loads for a PrometheusRule: its spec. */
-export function ruleFile(prometheusRule: { spec: { groups: unknown[] } }): string {
-  return stringify({ groups: prometheusRule.spec.groups }, { lineWidth: 0 });
+export function ruleFile(prometheusRule: { spec?: { groups?: unknown[] } }): string {
+  return stringify({ groups: prometheusRule.spec?.groups ?? [] }, { lineWidth: 0 });
 }
 
 /** A pod as Kubernetes service discovery (role pod) sees one of its container ports. */

@@ -126,11 +126,13 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   /** Wait for /readyz 200 (needs a healthy upstream); otherwise only for /livez. */
   readonly ready?: boolean;
+  /** Ports to bind (a restart in place); free ones when absent. */
+  readonly ports?: { readonly listen: number; readonly admin: number };
 }
 
 export async function startProxy(upstreamPort: number, options: StartOptions = {}): Promise<ProxyProcess> {
-  const listenPort = await freePort();
-  const adminPort = await freePort();
+  const listenPort = options.ports?.listen ?? (await freePort());
+  const adminPort = options.ports?.admin ?? (await freePort());
   const child = spawn(process.execPath, [MAIN], {
     env: {
       PATH: process.env.PATH,
