@@ -313,6 +313,8 @@ test('the package, installed like the image (npm ci --omit=dev), starts, proxies
       HEALTH_INTERVAL: '200ms',
       DRAIN_DELAY: '200ms',
       DRAIN_TIMEOUT: '3s',
+      // Its /metrics read below is a check, not a scraper to wait for.
+      FINAL_SCRAPE_WAIT: 'off',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
