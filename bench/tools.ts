@@ -21,12 +21,14 @@ export async function aptGetInstall(packages: readonly string[]): Promise<void> 
   const apt = (args: string[]) => asRoot
     ? runToCompletion('apt-get', args, { timeoutMs: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
     : runToCompletion('sudo', ['-n', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args], { timeoutMs: 600_000 });
+  // Test files run two at a time and may install at once: wait for dpkg's lock rather than fail on it.
+  const install = ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...packages];
   try {
-    await apt(['install', '-y', '--no-install-recommends', ...packages]);
+    await apt(install);
   } catch {
     // A fresh machine has no package lists yet; only then is an update worth its time.
     await apt(['update']);
-    await apt(['install', '-y', '--no-install-recommends', ...packages]);
+    await apt(install);
   }
 }
 

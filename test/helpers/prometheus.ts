@@ -21,12 +21,17 @@ import { freePort } from './proxy.ts';
 export async function ensurePrometheus(): Promise<string | undefined> {
   const installed = (): boolean => commandExists('prometheus') && commandExists('promtool');
   if (installed()) return undefined;
-  try {
-    await aptGetInstall(['prometheus']);
-  } catch (err) {
-    return `prometheus could not be installed (apt-get install prometheus: ${(err as Error).message.split('\n')[0]})`;
+  let failure = '';
+  // Twice: another test file's apt-get update may hold the package lists' lock the first time.
+  for (let attempt = 0; attempt < 2 && !installed(); attempt++) {
+    try {
+      await aptGetInstall(['prometheus']);
+    } catch (err) {
+      failure = (err as Error).message.split('\n')[0];
+      await sleep(2000);
+    }
   }
-  return installed() ? undefined : 'prometheus could not be installed (apt-get install prometheus)';
+  return installed() ? undefined : `prometheus could not be installed (apt-get install prometheus: ${failure})`;
 }
 
 export interface ToolResult {

@@ -2,6 +2,8 @@
 drain-proxy.monitoring.podMonitor: a PodMonitor scraping GET /metrics on the
 admin port (by name) of the workload's pods, when monitoring.podMonitor is
 enabled. Needs the Prometheus Operator CRDs (monitoring.coreos.com/v1).
+Prometheus (role pod) keeps a terminating pod as a target until it is gone,
+so the scrape the proxy waits for after its drain comes.
 Usage:
   {{ include "drain-proxy.monitoring.podMonitor" (dict "values" .Values.drainProxy "context" $ "name" (include "mychart.fullname" .) "selectorLabels" (include "mychart.selectorLabels" . | fromYaml)) }}
 */}}
