@@ -34,6 +34,7 @@ export interface ChartValues {
   drain: { delaySeconds: number; timeoutSeconds: number; idleClose: string; token: string };
   terminationGracePeriodSeconds: number | null;
   graceMarginSeconds: number;
+  terminationMessagePolicy: string;
   websocket: { closeSpread: string; closeCode: number; closeReason: string; closeTimeout: string };
   tcp: { ports: TcpPortValue[]; idleClose: string };
   http: {
@@ -53,6 +54,8 @@ export interface ChartValues {
   probes: { startup: ValueTree; readiness: ValueTree; liveness: ValueTree };
   /** Helm globals, as the chart reads them (bitnami/common's names): imageRegistry, imagePullSecrets, compatibility.openshift. */
   global?: ValueTree;
+  /** Chart-only but for finalScrapeWait, which sets FINAL_SCRAPE_WAIT (no monitor can be enabled here to derive it from). */
+  monitoring?: { finalScrapeWait?: string };
 }
 
 export const CHART_DEFAULTS: ChartValues = {
@@ -73,6 +76,7 @@ export const CHART_DEFAULTS: ChartValues = {
   drain: { delaySeconds: 5, timeoutSeconds: 25, idleClose: '1s', token: '' },
   terminationGracePeriodSeconds: null,
   graceMarginSeconds: 5,
+  terminationMessagePolicy: 'FallbackToLogsOnError',
   websocket: { closeSpread: '', closeCode: 1012, closeReason: 'draining', closeTimeout: '' },
   tcp: { ports: [], idleClose: 'off' },
   http: {

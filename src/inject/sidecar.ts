@@ -7,7 +7,7 @@
 import { ConfigError, loadConfig } from '../config/index.ts';
 import type { ChartValues, ValueTree } from './chart-values.ts';
 import { ManifestError } from './errors.ts';
-import { imageReference, tcpPortName } from './values.ts';
+import { finalScrapeWaitMs, finalScrapeWaitSeconds, imageReference, tcpPortName } from './values.ts';
 
 export interface EnvVar {
   name: string;
@@ -58,9 +58,18 @@ const SETTINGS: readonly Setting[] = [
   ['MAX_CONNECTIONS', 'http.maxConnections', (v) => v.http.maxConnections],
   ['FORWARDED_HEADERS', 'http.forwardedHeaders', (v) => v.http.forwardedHeaders],
   ['TRUSTED_PROXIES', 'http.trustedProxies', (v) => v.http.trustedProxies],
+  ['FINAL_SCRAPE_WAIT', 'monitoring.finalScrapeWait', (v) => finalScrapeWaitText(v)],
   ['ACCESS_LOG', 'log.access', (v) => v.log.access],
   ['LOG_LEVEL', 'log.level', (v) => v.log.level],
 ];
+
+/** drain-proxy.sidecar.finalScrapeWait: off, 17s or 750ms. */
+function finalScrapeWaitText(v: ChartValues): string | undefined {
+  const ms = finalScrapeWaitMs(v);
+  if (ms === undefined) return undefined;
+  if (ms === 0) return 'off';
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
 
 /** As the chart writes a value: booleans on/off, numbers as integers, empty values left out. */
 function envText(value: unknown): string | undefined {
@@ -154,15 +163,16 @@ export function sidecarContainer(v: ChartValues, mode: 'native' | 'classic', app
   container.env = sidecarEnv(v, app);
   Object.assign(container, sidecarProbes(v));
   if (mode === 'classic') container.lifecycle = { preStop: drainPreStop(v) };
+  container.terminationMessagePolicy = v.terminationMessagePolicy || 'FallbackToLogsOnError';
   if (v.resources && Object.keys(v.resources).length > 0) container.resources = structuredClone(v.resources);
   if (v.securityContext && Object.keys(v.securityContext).length > 0) container.securityContext = adaptedSecurityContext(v.securityContext, openShift);
   return container;
 }
 
-/** drain-proxy.pod.gracePeriod: the explicit value, or drain.timeoutSeconds + graceMarginSeconds. */
+/** drain-proxy.pod.gracePeriod: the explicit value, or drain.timeoutSeconds + graceMarginSeconds + the final scrape wait. */
 export function gracePeriod(v: ChartValues): number {
   if (v.terminationGracePeriodSeconds === null || v.terminationGracePeriodSeconds === undefined) {
-    return Math.trunc(v.drain.timeoutSeconds) + Math.trunc(v.graceMarginSeconds ?? 5);
+    return Math.trunc(v.drain.timeoutSeconds) + Math.trunc(v.graceMarginSeconds ?? 5) + finalScrapeWaitSeconds(v);
   }
   return Math.trunc(v.terminationGracePeriodSeconds);
 }

@@ -6,6 +6,7 @@
  */
 import { CHART_DEFAULTS, CHART_ONLY_SECTIONS, type ChartValues, type ValueTree } from './chart-values.ts';
 import { ManifestError } from './errors.ts';
+import { parseDuration } from '../config/values.ts';
 
 /** Value paths whose contents are passed on as they are (Kubernetes objects, lists). */
 const OPEN_PATHS = new Set(['global', 'image.pullSecrets', 'resources', 'securityContext', 'probes.startup', 'probes.readiness', 'probes.liveness', 'extraEnv', 'tcp.ports']);
@@ -287,11 +288,17 @@ export function checkValues(v: ChartValues, kube: readonly [number, number]): vo
     );
   }
   const margin = integer(v.graceMarginSeconds, 'graceMarginSeconds', 0, 86400);
+  const wait = finalScrapeWaitSeconds(v);
   if (v.terminationGracePeriodSeconds !== null && v.terminationGracePeriodSeconds !== undefined) {
     const grace = integer(v.terminationGracePeriodSeconds, 'terminationGracePeriodSeconds', 1, 2 ** 31 - 1);
     if (grace <= timeout) {
       throw new ManifestError(
-        `terminationGracePeriodSeconds (${grace}) must be greater than drain.timeoutSeconds (${timeout}), or the kubelet kills the pod before the drain deadline. Raise it (or leave it empty: drain.timeoutSeconds + graceMarginSeconds = ${timeout + margin}), or lower drain.timeoutSeconds`,
+        `terminationGracePeriodSeconds (${grace}) must be greater than drain.timeoutSeconds (${timeout}), or the kubelet kills the pod before the drain deadline. Raise it (or leave it empty: drain.timeoutSeconds + graceMarginSeconds${wait > 0 ? ' + the final scrape wait' : ''} = ${timeout + margin + wait}), or lower drain.timeoutSeconds`,
+      );
+    }
+    if (grace <= timeout + wait) {
+      throw new ManifestError(
+        `terminationGracePeriodSeconds (${grace}) must be greater than drain.timeoutSeconds (${timeout}) + the final scrape wait (${wait}s, monitoring.finalScrapeWait: after its drain the proxy waits for the scrape that carries the drain's outcome), or the kubelet kills it first. Raise it (or leave it empty: ${timeout + margin + wait}), or lower monitoring.finalScrapeWait`,
       );
     }
   }
@@ -308,4 +315,25 @@ export function checkValues(v: ChartValues, kube: readonly [number, number]): vo
   for (const section of ['resources', 'securityContext'] as const) {
     if (v[section] !== null && !isTree(v[section])) throw new ManifestError(`${section} must be a mapping`);
   }
+}
+
+/**
+ * drain-proxy.monitoring.finalScrapeWaitMs: monitoring.finalScrapeWait in
+ * milliseconds (off: 0); undefined when empty. The chart also derives it from
+ * an enabled monitor, which inject never has.
+ */
+export function finalScrapeWaitMs(v: ChartValues): number | undefined {
+  const text = String(v.monitoring?.finalScrapeWait ?? '').trim();
+  if (text === '') return undefined;
+  if (text === 'off') return 0;
+  try {
+    return parseDuration(text);
+  } catch {
+    throw new ManifestError(`monitoring.finalScrapeWait: ${JSON.stringify(text)} is not a duration: use off, 750ms, 5s, 2m, 1h or a number of seconds`);
+  }
+}
+
+/** drain-proxy.pod.finalScrapeWaitSeconds: the wait in whole seconds, rounded up; 0 without one. */
+export function finalScrapeWaitSeconds(v: ChartValues): number {
+  return Math.ceil((finalScrapeWaitMs(v) ?? 0) / 1000);
 }

@@ -26,6 +26,8 @@ const CUSTOM: ValueTree = {
   admin: { port: 9100, portName: 'drain-mgmt' },
   drain: { delaySeconds: 7, timeoutSeconds: 40, token: 's3cret', idleClose: '0' },
   terminationGracePeriodSeconds: 60,
+  terminationMessagePolicy: 'File',
+  monitoring: { finalScrapeWait: '12s' },
   websocket: { closeCode: 1001, closeSpread: '10s' },
   tcp: { ports: [{ port: 6380, upstreamPort: 6379, name: 'redis' }] },
   http: { forwardedHeaders: false, maxConnections: 2000 },

@@ -45,6 +45,8 @@ test("the chart's checks, with its words", () => {
   };
   refused({ mode: 'native' }, [1, 28], /^mode native needs Kubernetes 1\.29 or later .*this cluster is 1\.28: set mode to classic or auto$/);
   refused({ terminationGracePeriodSeconds: 20 }, [1, 35], /^terminationGracePeriodSeconds \(20\) must be greater than drain\.timeoutSeconds \(25\)/);
+  refused({ terminationGracePeriodSeconds: 30, monitoring: { finalScrapeWait: '10s' } }, [1, 35], /^terminationGracePeriodSeconds \(30\) must be greater than drain\.timeoutSeconds \(25\) \+ the final scrape wait \(10s, .*leave it empty: 40\)/);
+  refused({ monitoring: { finalScrapeWait: 'soon' } }, [1, 35], /^monitoring\.finalScrapeWait: "soon" is not a duration/);
   refused({ admin: { port: 8000 } }, [1, 35], /^listen\.port and admin\.port are both 8000/);
   refused({ admin: { address: '127.0.0.1' } }, [1, 35], /^admin\.address must not be a loopback address/);
   refused({ monitoring: { podMonitor: { enabled: true } } }, [1, 35], /^monitoring\.podMonitor\.enabled: inject wires pods only/);
