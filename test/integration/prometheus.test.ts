@@ -31,7 +31,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { enterFreshNetns, netnsAvailable, NETNS_ENV } from '../../rollout/netns.ts';
@@ -303,7 +303,7 @@ after(async () => {
   for (const thing of started.reverse()) await (thing.stop ? thing.stop() : thing.close!());
   wss.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
-  if (process.env[OBJECTS_ENV]) rmSync(process.env[OBJECTS_ENV], { force: true });
+  if (process.env[OBJECTS_ENV]) rmSync(dirname(process.env[OBJECTS_ENV]), { recursive: true, force: true });
 });
 
 test('steady traffic: every traffic panel of the dashboard returns series with its labels; the HPA query one value per pod', { skip }, async () => {
