@@ -1,7 +1,7 @@
 // CPU affinity for the bench's "sidecar CPU" measurement: which CPUs this process may use, and
 // `taskset` to move a running process tree (every thread of every process) onto a set of them.
 import { readFileSync } from 'node:fs';
-import { runToCompletion } from './children.ts';
+import { run } from '../harness/processes.ts';
 import { processTree } from './memory.ts';
 
 /** The CPUs this process may run on (`Cpus_allowed_list` of /proc/self/status, e.g. `0-1,4`), in order. */
@@ -17,7 +17,7 @@ export function allowedCpus(): number[] {
 /** Whether `taskset` (util-linux) can be run. */
 export async function tasksetAvailable(): Promise<boolean> {
   try {
-    const probe = await runToCompletion('taskset', ['-c', '0', 'true'], { allowFailure: true, timeoutMs: 5000 });
+    const probe = await run('taskset', ['-c', '0', 'true'], { allowFailure: true, timeoutMs: 5000 });
     return probe.code === 0;
   } catch {
     return false;
@@ -32,7 +32,7 @@ export const cpuList = (cpus: readonly number[]): string => cpus.join(',');
  */
 export async function pinProcessTree(rootPid: number, cpus: readonly number[]): Promise<void> {
   for (const pid of processTree(rootPid)) {
-    await runToCompletion('taskset', ['-a', '-p', '-c', cpuList(cpus), String(pid)], { timeoutMs: 5000 });
+    await run('taskset', ['-a', '-p', '-c', cpuList(cpus), String(pid)], { timeoutMs: 5000 });
   }
 }
 

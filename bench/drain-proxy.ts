@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { startChild, type StartedChild } from './children.ts';
+import { start, type Child } from '../harness/processes.ts';
 import { waitUntilServing } from './http-check.ts';
 
 export const drainProxyEntry = new URL('../dist/main.js', import.meta.url).pathname;
@@ -11,7 +11,7 @@ export function drainProxyBuilt(): boolean {
 export interface DrainProxyInstance {
   readonly port: number;
   readonly adminPort: number;
-  readonly child: StartedChild;
+  readonly child: Child;
 }
 
 /**
@@ -27,9 +27,8 @@ export async function startDrainProxy(
   const command = options.nofileLimit === undefined
     ? node
     : ['prlimit', `--nofile=${options.nofileLimit}:${options.nofileLimit}`, '--', ...node];
-  const child = startChild(command[0], command.slice(1), {
+  const child = start(command[0], command.slice(1), {
     env: {
-      ...process.env,
       LISTEN_PORT: String(port),
       LISTEN_ADDRESS: '127.0.0.1',
       UPSTREAM: `http://127.0.0.1:${appPort}`,

@@ -3,7 +3,7 @@
 // docs/benchmarks.md (BENCH_WRITE_DOC=0 leaves it alone), so the HTTP/1.1 and WebSocket sections stay as they are.
 import { mkdirSync } from 'node:fs';
 import { release } from 'node:os';
-import { stopAllChildren } from './children.ts';
+import { stopAll } from '../harness/processes.ts';
 import { recordH2Bench } from './h2.ts';
 import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, rawOutputDir, runBench } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
@@ -27,7 +27,7 @@ async function main(): Promise<void> {
     body: APP_BODY,
     bodyBytes: Buffer.byteLength(APP_BODY),
   }, writeDoc ? docPath : undefined);
-  await stopAllChildren();
+  await stopAll(3000);
 }
 
 runBench(main, interrupted);

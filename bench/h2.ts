@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runToCompletion, stopAllChildren } from './children.ts';
+import { run, stopAll } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
@@ -87,7 +87,7 @@ export function parseH2load(output: string): H2loadResult {
 }
 
 async function runH2load(url: string, settings: H2BenchSettings, durationSeconds: number): Promise<H2loadResult> {
-  const { stdout, stderr } = await runToCompletion(
+  const { stdout, stderr } = await run(
     'h2load',
     ['-t', '1', '-c', String(settings.clients), '-m', String(settings.streams), '-D', String(durationSeconds), url],
     { timeoutMs: (durationSeconds + 30) * 1000, allowFailure: true },
@@ -250,7 +250,7 @@ export async function runH2Bench(context: H2BenchContext): Promise<{ markdown: s
     { name: 'drain-proxy http1', url: url(http1ProxyPort), proxyPid: viaHttp1.child.pid, pairedWith: 'nginx http1' },
   ];
   for (const target of targets) await checkTarget(target, context.body);
-  const version = await runToCompletion('h2load', ['--version'], { allowFailure: true });
+  const version = await run('h2load', ['--version'], { allowFailure: true });
   const h2loadVersion = /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
   const perRun = settings.warmupSeconds + settings.durationSeconds;
   console.log(`\nHTTP/2: ${targets.length} targets x ${settings.rounds} rounds x ${perRun} s `
@@ -271,7 +271,7 @@ export async function runH2Bench(context: H2BenchContext): Promise<{ markdown: s
       await sleep(500);
     }
   }
-  await stopAllChildren();
+  await stopAll(3000);
   const summaries = summarize(targets, measurements);
   const ratios = ratioLines(summaries);
   console.log(`\nHTTP/2 medians over ${settings.rounds} rounds:\n${consoleTable(summaries)}\n\n${ratios.join('\n')}`);

@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { StartedChild } from './children.ts';
+import type { Child } from '../harness/processes.ts';
 
 export interface HttpAnswer {
   readonly status: number;
@@ -24,7 +24,7 @@ export function httpGet(url: string, timeoutMs = 2000): Promise<HttpAnswer> {
 }
 
 /** Polls until `url` answers 200, failing early if the process serving it has exited. */
-export async function waitUntilServing(url: string, server: StartedChild, timeoutMs = 15_000): Promise<void> {
+export async function waitUntilServing(url: string, server: Child, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastProblem = 'no answer yet';
   while (Date.now() < deadline) {

@@ -1,6 +1,6 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startChild, type StartedChild } from './children.ts';
+import { start, type Child } from '../harness/processes.ts';
 import { waitUntilServing } from './http-check.ts';
 
 /** Debian installs nginx in /usr/sbin, which is not on a non-root PATH. */
@@ -14,7 +14,7 @@ export function nginxBinary(): string {
 export interface NginxInstance {
   readonly name: string;
   readonly port: number;
-  readonly child: StartedChild;
+  readonly child: Child;
   readonly errorLog: string;
 }
 
@@ -131,7 +131,7 @@ async function startNginx(
   const errorLog = join(prefix, 'error.log');
   writeFileSync(configPath, mainConfig(prefix, serverBlocks, limits));
   // -e: nginx opens its compiled-in error log before reading the config; keep even that in the temp dir.
-  const child = startChild(nginxBinary(), ['-p', prefix, '-c', configPath, '-e', errorLog, '-g', 'daemon off;']);
+  const child = start(nginxBinary(), ['-p', prefix, '-c', configPath, '-e', errorLog, '-g', 'daemon off;'], { name, group: true });
   try {
     await waitUntilServing(`http://127.0.0.1:${port}/`, child);
   } catch (error) {

@@ -6,7 +6,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stopAllChildren } from './children.ts';
+import { stopAll } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
 import { httpGet } from './http-check.ts';
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
 
   if (settings.webSocket) {
     // The HTTP targets would only sit idle through the WebSocket figures.
-    await stopAllChildren();
+    await stopAll(3000);
     const webSocket = await runWebSocketBench({ ...section, settings: settings.webSocketSettings });
     if (settings.writeDoc && webSocket.markdown !== undefined) {
       writeResultsSection(docPath, webSocket.markdown, WS_SECTION);
@@ -182,11 +182,11 @@ async function main(): Promise<void> {
   }
 
   if (settings.h2) {
-    await stopAllChildren();
+    await stopAll(3000);
     await recordH2Bench({ ...section, settings: settings.h2Settings, body: APP_BODY, bodyBytes: Buffer.byteLength(APP_BODY) }, settings.writeDoc ? docPath : undefined);
   }
 
-  await stopAllChildren();
+  await stopAll(3000);
 }
 
 runBench(main, interrupted);

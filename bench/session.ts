@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killAllChildrenNow, stopAllChildren } from './children.ts';
+import { stopAll } from '../harness/processes.ts';
 
 export function positiveIntegerFromEnv(name: string, fallback: number): number {
   const text = process.env[name];
@@ -63,15 +63,12 @@ export function benchCommand(command: string): string {
 export function benchSession(tempPrefix: string): { tempDir: string; interrupted: () => boolean } {
   const tempDir = mkdtempSync(join(tmpdir(), tempPrefix));
   let interrupted = false;
-  process.on('exit', () => {
-    killAllChildrenNow();
-    rmSync(tempDir, { recursive: true, force: true });
-  });
+  process.on('exit', () => rmSync(tempDir, { recursive: true, force: true }));
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(signal, () => {
       interrupted = true;
       console.error(`\n${signal}: stopping`);
-      void stopAllChildren().finally(() => process.exit(130));
+      void stopAll(3000).finally(() => process.exit(130));
     });
   }
   return { tempDir, interrupted: () => interrupted };
@@ -82,7 +79,7 @@ export function runBench(main: () => Promise<void>, interrupted: () => boolean):
   main().catch(async (error: unknown) => {
     if (interrupted()) return;
     console.error(error instanceof Error ? error.stack ?? error.message : error);
-    await stopAllChildren();
+    await stopAll(3000);
     process.exitCode = 1;
   });
 }

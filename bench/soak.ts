@@ -7,7 +7,7 @@
 // See docs/reliability.md.
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killAllChildrenNow, startChild, stopAllChildren, type StartedChild } from './children.ts';
+import { start, stopAll, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxyInstance } from './drain-proxy.ts';
 import { httpGet, waitUntilServing } from './http-check.ts';
 import { freeLoopbackPorts } from './ports.ts';
@@ -121,9 +121,10 @@ function proxyExited(target: Target): string | undefined {
 }
 
 interface LoadRun {
-  readonly child: StartedChild;
-  latest: SoakLoadCounts | undefined;
-  result: SoakLoadResult | undefined;
+  readonly child: Child;
+  /** The counts of its latest progress line, or of its result once it has finished. */
+  latest(): SoakLoadCounts | undefined;
+  result(): SoakLoadResult | undefined;
   readonly finished: Promise<void>;
 }
 
@@ -144,33 +145,19 @@ function startLoad(port: number, durationSeconds: number): LoadRun {
     newConnectionPauseMs: settings.newConnectionPauseMs,
     progressMs: 1000,
   };
-  const child = startChild(process.execPath, [`${SCRIPT_DIR}soak-load.ts`, JSON.stringify(config)]);
-  const run: LoadRun = {
-    child,
-    latest: undefined,
-    result: undefined,
-    finished: new Promise<void>((resolve, reject) => {
-      let buffered = '';
-      child.process.stdout?.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString('utf8');
-        let newline: number;
-        while ((newline = buffered.indexOf('\n')) !== -1) {
-          const line = buffered.slice(0, newline);
-          buffered = buffered.slice(newline + 1);
-          if (line.startsWith('progress ')) run.latest = JSON.parse(line.slice(9)) as SoakLoadCounts;
-          if (line.startsWith('result ')) {
-            run.result = JSON.parse(line.slice(7)) as SoakLoadResult;
-            run.latest = run.result.counts;
-          }
-        }
-      });
-      child.process.once('exit', (code) => {
-        if (code === 0 && run.result !== undefined) resolve();
-        else reject(new Error(`load generator exited with ${code}:\n${child.output().slice(-4000)}`));
-      });
-    }),
+  const child = start(process.execPath, [`${SCRIPT_DIR}soak-load.ts`, JSON.stringify(config)], { name: 'soak load generator' });
+  const result = (): SoakLoadResult | undefined => {
+    const line = child.lastLine('result');
+    return line === undefined ? undefined : JSON.parse(line) as SoakLoadResult;
   };
-  return run;
+  const latest = (): SoakLoadCounts | undefined => {
+    const line = child.lastLine('progress');
+    return result()?.counts ?? (line === undefined ? undefined : JSON.parse(line) as SoakLoadCounts);
+  };
+  const finished = child.exited.then((status) => {
+    if (status.code !== 0 || result() === undefined) throw new Error(`${child.describe()}`);
+  });
+  return { child, latest, result, finished };
 }
 
 function operations(counts: SoakLoadCounts | undefined): number {
@@ -197,7 +184,7 @@ function sampleHeader(targets: readonly Target[]): string {
 async function main(): Promise<void> {
   if (!drainProxyBuilt()) throw new Error('dist/main.js does not exist: run npm run build (npm run soak does)');
   const [appPort, http1Port, http1Admin, h2cPort, h2cAdmin] = await freeLoopbackPorts(5);
-  const app = startChild(process.execPath, [`${SCRIPT_DIR}soak-app.ts`, String(appPort)]);
+  const app = start(process.execPath, [`${SCRIPT_DIR}soak-app.ts`, String(appPort)]);
   await waitUntilServing(`http://127.0.0.1:${appPort}/`, app);
   const proxyEnv = { KEEPALIVE_TIMEOUT: settings.keepAliveTimeout, LOG_LEVEL: 'warn' };
   const targets: Target[] = [
@@ -224,8 +211,8 @@ async function main(): Promise<void> {
       seconds: (performance.now() - started) / 1000,
       phase,
       proxies: await Promise.all(targets.map(sampleProxy)),
-      operations: loads.reduce((sum, load) => sum + operations(load.latest), 0),
-      errors: loads.reduce((sum, load) => sum + (load.latest?.errors ?? 0), 0),
+      operations: loads.reduce((sum, load) => sum + operations(load.latest()), 0),
+      errors: loads.reduce((sum, load) => sum + (load.latest()?.errors ?? 0), 0),
     };
     samples.push(sample);
     console.log(sampleRow(sample));
@@ -238,7 +225,7 @@ async function main(): Promise<void> {
     const warmups = targets.map((t) => startLoad(t.proxy.port, settings.warmupSeconds));
     await Promise.all(warmups.map((load) => load.finished));
     for (const load of warmups) {
-      if ((load.result?.counts.errors ?? 0) > 0) errors.push(`warm-up errors: ${JSON.stringify(load.result?.errorSamples)}`);
+      if ((load.result()?.counts.errors ?? 0) > 0) errors.push(`warm-up errors: ${JSON.stringify(load.result()?.errorSamples)}`);
     }
     await sleep(Math.min(settings.settleSeconds, 20) * 1000);
   }
@@ -269,7 +256,7 @@ async function main(): Promise<void> {
   const final = samples[samples.length - 1];
 
   for (const [index, load] of loads.entries()) {
-    const result = load.result!;
+    const result = load.result()!;
     if (result.counts.errors > 0) errors.push(`${targets[index].name}: ${result.counts.errors} errors: ${JSON.stringify(result.errorSamples)}`);
   }
 
@@ -293,7 +280,7 @@ async function main(): Promise<void> {
     check('heap used MB', (p) => p.heapUsedBytes, mb, false);
     check('heap total MB', (p) => p.heapTotalBytes, mb, false);
   }
-  const totals = loads.map((load) => load.result!.counts);
+  const totals = loads.map((load) => load.result()!.counts);
   const sum = (pick: (c: SoakLoadCounts) => number): number => totals.reduce((s, c) => s + pick(c), 0);
   const lagP99Max = Math.max(...peak.flatMap((s) => s.proxies.map((p) => p.lagP99Seconds)));
   const lagMax = Math.max(...peak.flatMap((s) => s.proxies.map((p) => p.lagMaxSeconds)));
@@ -312,14 +299,13 @@ async function main(): Promise<void> {
   process.exitCode = passed ? 0 : 1;
 }
 
-process.on('exit', () => killAllChildrenNow());
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
     console.error(`\n${signal}: stopping the soak's processes`);
-    void stopAllChildren().finally(() => process.exit(130));
+    void stopAll(3000).finally(() => process.exit(130));
   });
 }
 
@@ -329,5 +315,5 @@ try {
   console.error(`soak failed: ${(error as Error)?.stack ?? String(error)}`);
   process.exitCode = 1;
 } finally {
-  await stopAllChildren();
+  await stopAll(3000);
 }

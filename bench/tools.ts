@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { nginxBinary } from './nginx.ts';
-import { runToCompletion } from './children.ts';
+import { run } from '../harness/processes.ts';
 
 export function commandExists(name: string): boolean {
   try {
@@ -19,8 +19,8 @@ export async function aptGetInstall(packages: readonly string[]): Promise<void> 
     throw new Error(`missing ${packages.join(', ')}: install them with apt-get (needs root)`);
   }
   const apt = (args: string[]) => asRoot
-    ? runToCompletion('apt-get', args, { timeoutMs: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-    : runToCompletion('sudo', ['-n', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args], { timeoutMs: 600_000 });
+    ? run('apt-get', args, { timeoutMs: 600_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    : run('sudo', ['-n', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', ...args], { timeoutMs: 600_000 });
   // Test files run two at a time and may install at once: wait for dpkg's lock rather than fail on it.
   const install = ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', ...packages];
   try {
@@ -58,9 +58,9 @@ export async function ensureBenchTools(): Promise<void> {
 }
 
 export async function toolVersions(): Promise<{ node: string; nginx: string; wrk: string }> {
-  const nginx = await runToCompletion(nginxBinary(), ['-v'], { allowFailure: true });
+  const nginx = await run(nginxBinary(), ['-v'], { allowFailure: true });
   // wrk has no version-only flag: -v prints the version line, then usage, and exits 1.
-  const wrk = await runToCompletion('wrk', ['-v'], { allowFailure: true });
+  const wrk = await run('wrk', ['-v'], { allowFailure: true });
   return {
     node: process.version,
     nginx: /nginx\/(\S+)/.exec(nginx.stderr + nginx.stdout)?.[1] ?? 'unknown',

@@ -10,7 +10,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { allowedCpus, onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
-import { runToCompletion, startChild, stopChild, type StartedChild } from './children.ts';
+import { run, start, type Child } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
 import { httpGet, waitUntilServing } from './http-check.ts';
@@ -78,7 +78,7 @@ async function nofileLimitFor(idleConnections: number): Promise<number> {
   const wanted = Math.max(65_536, 2 * idleConnections + 4096);
   const hard = hardNofileLimit();
   if (wanted <= hard) return wanted;
-  const probe = await runToCompletion('prlimit', [`--nofile=${wanted}:${wanted}`, '--', 'true'], { allowFailure: true, timeoutMs: 5000 });
+  const probe = await run('prlimit', [`--nofile=${wanted}:${wanted}`, '--', 'true'], { allowFailure: true, timeoutMs: 5000 });
   return probe.code === 0 ? wanted : hard;
 }
 
@@ -86,56 +86,9 @@ function withNofile(limit: number, command: string, args: readonly string[]): [s
   return ['prlimit', [`--nofile=${limit}:${limit}`, '--', command, ...args]];
 }
 
-/** The lines a child prints, to wait on one by its first word; fails early if the child exits. */
-class LineReader {
-  readonly #child: StartedChild;
-  readonly #lines: string[] = [];
-  #partial = '';
-  #wake: (() => void) | undefined;
-
-  constructor(child: StartedChild) {
-    this.#child = child;
-    child.process.stdout?.on('data', (chunk: Buffer) => {
-      const parts = (this.#partial + chunk.toString('utf8')).split('\n');
-      this.#partial = parts.pop() ?? '';
-      this.#lines.push(...parts);
-      this.#wake?.();
-    });
-    child.process.once('exit', () => this.#wake?.());
-  }
-
-  /** The rest of the first unread line starting with `word`, skipping lines before it. */
-  async next(word: string, timeoutMs: number): Promise<string> {
-    const deadline = performance.now() + timeoutMs;
-    for (;;) {
-      while (this.#lines.length > 0) {
-        const line = this.#lines.shift()!;
-        if (line === word || line.startsWith(`${word} `)) return line.slice(word.length + 1);
-      }
-      const { exitCode, signalCode } = this.#child.process;
-      if (exitCode !== null || signalCode !== null) {
-        throw new Error(`load generator exited (${exitCode ?? signalCode}) before '${word}':\n${this.#child.output()}`);
-      }
-      const left = deadline - performance.now();
-      if (left <= 0) throw new Error(`load generator: no '${word}' within ${timeoutMs} ms:\n${this.#child.output()}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, 1000));
-        this.#wake = () => { clearTimeout(timer); resolve(); };
-      });
-      this.#wake = undefined;
-    }
-  }
-
-  /** The last line starting with `word` read so far, consumed or not. */
-  peekLast(word: string): string | undefined {
-    const line = [...this.#lines].reverse().find((candidate) => candidate.startsWith(`${word} `));
-    return line?.slice(word.length + 1);
-  }
-}
-
-function startLoad(config: WsLoadConfig, nofileLimit: number, placement?: CpuPlacement): StartedChild {
+function startLoad(config: WsLoadConfig, nofileLimit: number, placement?: CpuPlacement): Child {
   const [command, args] = withNofile(nofileLimit, process.execPath, [loadEntry, JSON.stringify(config)]);
-  return placement === undefined ? startChild(command, args) : startChild(...onCpus(placement.loadAndAppCpus, command, args));
+  return placement === undefined ? start(command, args) : start(...onCpus(placement.loadAndAppCpus, command, args));
 }
 
 /** The settings as run: the idle count may have been lowered to fit the open-file limit. */
@@ -165,11 +118,10 @@ async function measureEcho(
 ): Promise<WsEchoMeasurement> {
   const load = startLoad(loadConfig('echo', target.port, settings), settings.nofileLimit, placement);
   try {
-    const lines = new LineReader(load);
-    await lines.next('ready', 30_000);
-    await lines.next('start', settings.warmupSeconds * 1000 + 10_000);
+    await load.nextLine('ready', 30_000);
+    await load.nextLine('start', settings.warmupSeconds * 1000 + 10_000);
     const endWindow = startCpuWindow({ proxy: target.proxyPid, app: appPid, load: load.pid });
-    const result = JSON.parse(await lines.next('result', settings.durationSeconds * 1000 + 10_000)) as WsEchoResult;
+    const result = JSON.parse(await load.nextLine('result', settings.durationSeconds * 1000 + 10_000)) as WsEchoResult;
     const { seconds: { proxy: proxyCpu, app: appCpu, load: loadCpu }, otherCpuPercent, stealPercent } = endWindow();
     if (result.roundTrips === 0) throw new Error(`${target.name}: no WebSocket round trip completed:\n${load.output()}`);
     if (result.errors > 0) console.warn(`  warning: ${target.name} had ${result.errors} wrong echoes or lost connections in round ${round}`);
@@ -185,7 +137,7 @@ async function measureEcho(
       stealPercent,
     };
   } finally {
-    await stopChild(load);
+    await load.stop(3000);
   }
 }
 
@@ -227,15 +179,14 @@ async function measureIdleMemory(target: WsTarget, settings: EffectiveSettings):
   const fdsBefore = countFds(proxyPid);
   const load = startLoad(loadConfig('idle', target.port, settings), settings.nofileLimit);
   try {
-    const lines = new LineReader(load);
-    const open = JSON.parse(await lines.next('open', 120_000)) as WsOpenResult;
+    const open = JSON.parse(await load.nextLine('open', 120_000)) as WsOpenResult;
     if (open.failed > 0) console.warn(`  warning: ${target.name}: ${open.failed} WebSockets failed to open (first: ${open.firstError})`);
     if (open.opened === 0) throw new Error(`${target.name}: no idle WebSocket opened: ${open.firstError}`);
     await sleep(SETTLE_SECONDS * 1000);
     const rssAfterBytes = processTreeRssBytes(proxyPid);
     const fdDelta = countFds(proxyPid) - fdsBefore;
     const metricsAfter = target.adminPort === undefined ? undefined : await drainProxyMetrics(target.adminPort);
-    const lost = Number(lines.peekLast('lost') ?? 0);
+    const lost = Number(load.lastLine('lost') ?? 0);
     console.log(`  ${target.name}: ${open.opened} idle WebSockets opened in ${open.seconds.toFixed(1)} s`);
     return {
       target: target.name === 'nginx' ? 'nginx' : 'drain-proxy',
@@ -251,7 +202,7 @@ async function measureIdleMemory(target: WsTarget, settings: EffectiveSettings):
       heapUsedAfterBytes: metricsAfter?.heapUsed,
     };
   } finally {
-    await stopChild(load);
+    await load.stop(3000);
     // Let the proxy let go of them before anything else is measured.
     const deadline = performance.now() + 15_000;
     while (countFds(proxyPid) > fdsBefore + 16 && performance.now() < deadline) await sleep(200);
@@ -303,9 +254,9 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
   const [appPort, nginxPort, drainPort, drainAdminPort] = await freeLoopbackPorts(4);
 
   // Started here, stopped at the end of this section; on an error run.ts stops whatever is left.
-  const started: StartedChild[] = [];
+  const started: Child[] = [];
   const [appCommand, appArgs] = withNofile(limit, process.execPath, [appEntry, String(appPort)]);
-  const app = startChild(appCommand, appArgs);
+  const app = start(appCommand, appArgs);
   started.push(app);
   await waitUntilServing(`http://127.0.0.1:${appPort}/`, app);
   const nginx = await startNginxWebSocketProxy(join(options.tempDir, 'nginx-ws-proxy'), nginxPort, appPort,
@@ -387,7 +338,7 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
   writeFileSync(join(options.rawOutputDir, 'last-run-websocket.json'),
     JSON.stringify({ context, measurements, pinnedMeasurements, memory }, null, 2));
 
-  for (const child of started.reverse()) await stopChild(child);
+  for (const child of started.reverse()) await child.stop(3000);
   const measuredDrainProxy = targets.some((target) => target.name === 'drain-proxy');
   return { markdown: measuredDrainProxy ? webSocketMarkdownSection(context, summaries, pinnedSummaries, memory) : undefined };
 }

@@ -1,4 +1,4 @@
-import { runToCompletion } from './children.ts';
+import { run } from '../harness/processes.ts';
 
 export interface WrkResult {
   readonly requests: number;
@@ -45,7 +45,7 @@ export function parseWrkOutput(text: string): WrkResult {
 }
 
 export async function runWrk(options: WrkOptions): Promise<WrkResult> {
-  const { stdout } = await runToCompletion('wrk', [
+  const { stdout } = await run('wrk', [
     '-t1',
     `-c${options.connections}`,
     `-d${options.durationSeconds}s`,

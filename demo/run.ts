@@ -12,7 +12,7 @@
 import { existsSync } from 'node:fs';
 import { httpGet, type HttpAnswer } from './support/http-get.ts';
 import { choosePodAddresses, PROXY_SCRIPT, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
-import { describeExit, ProcessGroup, type ExitStatus } from './support/processes.ts';
+import { describeExit, killAllNow, stopAll, type ExitStatus } from '../harness/processes.ts';
 import { StreamClients, type EventStreamSession, type StreamPlan, type WebSocketSession } from './support/streams.ts';
 import { EndpointList, FAILURE_KINDS, LoadGenerator, type LoadPlan, type Outcome } from './support/traffic.ts';
 
@@ -125,8 +125,6 @@ interface RunResult {
   readonly forwardedFor: string | undefined;
 }
 
-const group = new ProcessGroup();
-
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
@@ -212,29 +210,29 @@ async function terminatePod(pod: Pod, endpoints: EndpointList, clock: () => numb
   }
 
   record(pod.proxy === undefined ? 'kubelet: SIGTERM to the app' : 'kubelet: SIGTERM to the app and to drain-proxy');
-  group.signal(pod.app, 'SIGTERM');
-  if (pod.proxy !== undefined) group.signal(pod.proxy, 'SIGTERM');
+  pod.app.signal('SIGTERM');
+  pod.proxy?.signal('SIGTERM');
   const remainingGraceMs = Math.max(0, GRACE_PERIOD_MS - (performance.now() - t0));
   const [appExit, proxyExit] = await Promise.all([
-    group.waitForExit(pod.app, remainingGraceMs),
-    pod.proxy === undefined ? undefined : group.waitForExit(pod.proxy, remainingGraceMs),
+    pod.app.waitForExit(remainingGraceMs),
+    pod.proxy?.waitForExit(remainingGraceMs),
   ]);
   terminated = true;
   await Promise.all([endpointRemoval, readinessWatch]);
-  for (const line of pod.proxy?.jsonLines ?? []) {
+  for (const line of pod.proxy?.logs ?? []) {
     const describe = PROXY_LOG_EVENTS[String(line.msg)];
     const loggedAt = typeof line.time === 'string' ? Date.parse(line.time) : Number.NaN;
     if (describe !== undefined && loggedAt >= t0Wall) timeline.push({ atMs: loggedAt - t0Wall, text: describe(line) });
   }
   timeline.sort((a, b) => a.atMs - b.atMs);
 
-  const drainFinishedLog = pod.proxy?.jsonLines.find((line) => line.msg === 'drain finished') as DrainSummary | undefined;
+  const drainFinishedLog = pod.proxy?.logs.find((line) => line.msg === 'drain finished') as DrainSummary | undefined;
   return { startedAt, timeline, preStop, appExit, proxyExit, drainFinishedLog, handshakes };
 }
 
 async function runScenario(kind: RunKind, addresses: PodAddress[]): Promise<RunResult> {
   const proxySettings = kind === 'drain-proxy' ? PROXY_SETTINGS : undefined;
-  const pods = await Promise.all(addresses.map((address) => startPod(group, address, proxySettings)));
+  const pods = await Promise.all(addresses.map((address) => startPod(address, proxySettings)));
   const [podA, ...otherPods] = pods;
   const endpoints = new EndpointList(pods.map((pod) => pod.endpoint));
 
@@ -254,19 +252,19 @@ async function runScenario(kind: RunKind, addresses: PodAddress[]): Promise<RunR
   // The clients' own closes at the end of the run reach the apps a moment after the clients saw them (one more
   // hop through drain-proxy): let the apps log them before they are stopped, so their count is complete.
   const opened = (pod: Pod): number => streams.webSocketSessions.filter((session) => session.pod === pod.address.name && session.openedAt !== undefined).length;
-  const logged = (pod: Pod): number => pod.app.jsonLines.filter((line) => line.msg === 'websocket closed').length;
+  const logged = (pod: Pod): number => pod.app.logs.filter((line) => line.msg === 'websocket closed').length;
   const settleBy = performance.now() + APP_LOG_SETTLE_MS;
   while (performance.now() < settleBy && otherPods.some((pod) => logged(pod) < opened(pod))) await sleep(20);
 
   // The other pods are stopped only to end the run; their shutdown is not part of the story.
   await Promise.all(
     otherPods.flatMap((pod) => [pod.app, pod.proxy].filter((running) => running !== undefined)).map((running) => {
-      group.signal(running, 'SIGTERM');
-      return group.waitForExit(running, GRACE_PERIOD_MS);
+      running.signal('SIGTERM');
+      return running.waitForExit(GRACE_PERIOD_MS);
     }),
   );
   const appWebSocketCloses = pods.flatMap((pod) =>
-    pod.app.jsonLines
+    pod.app.logs
       .filter((line) => line.msg === 'websocket closed')
       .map((line) => ({ pod: pod.address.name, code: Number(line.code) })),
   );
@@ -657,13 +655,13 @@ async function main(): Promise<number> {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     console.error(`\n${signal}: stopping the demo's processes`);
-    group.killAll('SIGKILL');
+    killAllNow();
     process.exit(130);
   });
 }
 setTimeout(() => {
   console.error(`demo took longer than ${seconds(DEMO_WATCHDOG_MS)}: giving up`);
-  group.killAll('SIGKILL');
+  killAllNow();
   process.exit(1);
 }, DEMO_WATCHDOG_MS).unref();
 
@@ -673,6 +671,6 @@ try {
 } catch (err) {
   console.error(`demo failed: ${(err as Error).stack ?? String(err)}`);
 } finally {
-  await group.stopAll('SIGTERM', 5000);
+  await stopAll(5000);
 }
 process.exit(exitCode);

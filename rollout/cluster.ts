@@ -8,7 +8,7 @@
  */
 import { httpGet } from '../demo/support/http-get.ts';
 import { startPod, type Pod, type PodAddress, type ProxySettings } from '../demo/support/pods.ts';
-import { describeExit, type ExitStatus, type ProcessGroup } from '../demo/support/processes.ts';
+import { describeExit, type ExitStatus } from '../harness/processes.ts';
 import { startNginxPod } from './nginx-pod.ts';
 
 export type ProxyMode = 'none' | 'nginx' | 'classic' | 'native';
@@ -82,7 +82,6 @@ export class Cluster {
   readonly terminations: Termination[] = [];
   /** Failures of the emulation itself (not of the pods). */
   readonly errors: string[] = [];
-  readonly #group: ProcessGroup;
   readonly #spec: ScenarioSpec;
   readonly #settings: ClusterSettings;
   readonly #serviceControl: string;
@@ -95,14 +94,12 @@ export class Cluster {
   readonly #pending: Promise<unknown>[] = [];
 
   constructor(
-    group: ProcessGroup,
     spec: ScenarioSpec,
     settings: ClusterSettings,
     serviceControl: string,
     clock: () => number,
     nextIndex: { value: number },
   ) {
-    this.#group = group;
     this.#spec = spec;
     this.#settings = settings;
     this.#serviceControl = serviceControl;
@@ -143,8 +140,8 @@ export class Cluster {
     const address: PodAddress = { name: `pod-${index}`, ip: `127.0.1.${index}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 };
     this.#record('created', address.name, `${address.name} created`);
     const pod = this.#spec.proxy === 'nginx'
-      ? await startNginxPod(this.#group, address, this.#settings.workDir)
-      : await startPod(this.#group, address, this.#spec.proxy === 'none' ? undefined : { ...this.#settings.proxySettings, ...this.#spec.proxySettings });
+      ? await startNginxPod(address, this.#settings.workDir)
+      : await startPod(address, this.#spec.proxy === 'none' ? undefined : { ...this.#settings.proxySettings, ...this.#spec.proxySettings });
     let markReady = (): void => {};
     const readyPromise = new Promise<void>((resolve) => {
       markReady = resolve;
@@ -231,9 +228,9 @@ export class Cluster {
     const remaining = (): number => Math.max(0, settings.gracePeriodMs - (performance.now() - t0));
     let sigkilled = false;
     const stop = async (running: Pod['app']): Promise<ExitStatus> => {
-      this.#group.signal(running, 'SIGTERM');
+      running.signal('SIGTERM');
       // Past the grace period: SIGKILL (at least 2 s after the SIGTERM, as the kubelet grants after a late preStop).
-      const status = await this.#group.waitForExit(running, Math.max(2000, remaining()));
+      const status = await running.waitForExit(Math.max(2000, remaining()));
       if (status.signal === 'SIGKILL') sigkilled = true;
       return status;
     };
@@ -264,7 +261,7 @@ export class Cluster {
         const [app, side] = await Promise.all([
           preStopSleep().then(() => stop(pod.app)),
           preStopSleep().then(async () => {
-            this.#group.signal(nginx, 'SIGQUIT');
+            nginx.signal('SIGQUIT');
             await Promise.race([nginx.exited, sleep(remaining())]);
             return stop(nginx);
           }),
@@ -291,7 +288,7 @@ export class Cluster {
       const durationMs = performance.now() - t0;
       this.#record('exited', name, `${name} gone after ${(durationMs / 1000).toFixed(1)} s (app ${describeExit(appExit)}` +
         `${proxyExit === undefined ? '' : `, proxy ${describeExit(proxyExit)}`})`);
-      const drainLine = pod.proxy?.jsonLines.find((line) => line.msg === 'drain finished');
+      const drainLine = pod.proxy?.logs.find((line) => line.msg === 'drain finished');
       const termination: Termination = {
         pod: name,
         deletedAt,
@@ -318,8 +315,8 @@ export class Cluster {
     await Promise.all(states.map((state) => state.probeLoop));
     await Promise.all(
       states.flatMap((state) => [state.pod.app, state.pod.proxy]).filter((running) => running !== undefined).map((running) => {
-        this.#group.signal(running, 'SIGTERM');
-        return this.#group.waitForExit(running, 5000);
+        running.signal('SIGTERM');
+        return running.waitForExit(5000);
       }),
     );
     this.#pods.clear();

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { ensureNginx } from '../bench/tools.ts';
 import { waitFor200 } from '../demo/support/http-get.ts';
 import { exitedReason, startApp, type Pod, type PodAddress } from '../demo/support/pods.ts';
-import type { ProcessGroup } from '../demo/support/processes.ts';
+import { start } from '../harness/processes.ts';
 
 function nginxConfig(prefix: string, address: PodAddress): string {
   const app = `${address.ip}:${address.appPort}`;
@@ -55,13 +55,13 @@ http {
 `;
 }
 
-export async function startNginxPod(group: ProcessGroup, address: PodAddress, workDir: string): Promise<Pod> {
+export async function startNginxPod(address: PodAddress, workDir: string): Promise<Pod> {
   const nginx = await ensureNginx();
-  const app = await startApp(group, address);
+  const app = await startApp(address);
   const prefix = join(workDir, address.name);
   mkdirSync(prefix, { recursive: true });
   writeFileSync(join(prefix, 'nginx.conf'), nginxConfig(prefix, address));
-  const proxy = group.start(`${address.name} nginx`, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], {}, nginx);
+  const proxy = start(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { name: `${address.name} nginx`, group: true });
   await waitFor200(`http://${address.ip}:${address.proxyPort}/healthz`, 10_000, exitedReason(proxy));
   return {
     address,

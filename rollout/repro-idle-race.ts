@@ -12,10 +12,9 @@
 import http from 'node:http';
 import { httpGet } from '../demo/support/http-get.ts';
 import { startPod } from '../demo/support/pods.ts';
-import { ProcessGroup } from '../demo/support/processes.ts';
+import { stopAll } from '../harness/processes.ts';
 import { sendRequest } from '../demo/support/traffic.ts';
 
-const group = new ProcessGroup();
 const tries = Math.min(50, Number(process.argv[2] ?? 10));
 const settings = { drainDelay: '1s', drainTimeout: '5s', drainIdleClose: '1s', healthInterval: '250ms', wsCloseSpread: '0s', wsCloseTimeout: '1s', wsCloseCode: '1012' };
 const DELAYS = (process.env.DELAYS ?? "0,1,2").split(",").map(Number);
@@ -23,7 +22,7 @@ let lost = 0;
 let raced = 0;
 try {
   for (let i = 0; i < tries; i++) {
-    const pod = await startPod(group, { name: `race-${i}`, ip: `127.0.2.${i + 2}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 }, settings);
+    const pod = await startPod({ name: `race-${i}`, ip: `127.0.2.${i + 2}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 }, settings);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const clock = (): number => performance.now();
     await sendRequest(agent, pod.endpoint, '/', 5000, clock);
@@ -37,11 +36,11 @@ try {
     const first = outcome.retried.length > 0 ? `first attempt ${outcome.retried[0]}, then ` : '';
     console.log(`try ${i} (${DELAYS[i % DELAYS.length]} ms after /drain was sent): ${first}${outcome.kind} (${outcome.detail})`);
     agent.destroy();
-    group.signal(pod.app, 'SIGTERM');
-    if (pod.proxy !== undefined) group.signal(pod.proxy, 'SIGTERM');
+    pod.app.signal('SIGTERM');
+    pod.proxy?.signal('SIGTERM');
     await Promise.all([pod.app.exited, pod.proxy?.exited]);
   }
 } finally {
-  await group.stopAll('SIGTERM', 3000);
+  await stopAll(3000);
 }
 console.log(`${raced} of ${tries} requests crossed the close (sent again); ${lost} lost`);

@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { waitFor200, httpGet } from '../demo/support/http-get.ts';
 import { PROXY_SCRIPT, type ProxySettings } from '../demo/support/pods.ts';
-import { ProcessGroup, type RunningProcess } from '../demo/support/processes.ts';
+import { killAllNow, start, stopAll, type Child } from '../harness/processes.ts';
 import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
 import { StreamClients, type StreamPlan } from '../demo/support/streams.ts';
 import { EndpointList, LoadGenerator, type LoadPlan } from '../demo/support/traffic.ts';
@@ -145,7 +145,6 @@ const ALL_SCENARIOS: ScenarioSpec[] = [
   { id: 'e', title: 'drain-proxy, native sidecar', proxy: 'native' },
 ];
 
-const group = new ProcessGroup();
 const podIndex = { value: 2 };
 
 function sleep(ms: number): Promise<void> {
@@ -159,7 +158,7 @@ async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const load = new LoadGenerator(serviceEndpoint, LOAD);
   const streams = new StreamClients(serviceEndpoint, STREAMS, load.clock);
   const grpcClients = new GrpcClients({ pod: 'service', host: SERVICE_HOST, port: SERVICE_GRPC_PORT }, GRPC, load.clock);
-  const cluster = new Cluster(group, spec, CLUSTER, control, load.clock, podIndex);
+  const cluster = new Cluster(spec, CLUSTER, control, load.clock, podIndex);
   let clients: Promise<unknown> | undefined;
   try {
     await startReplicas(cluster);
@@ -194,14 +193,13 @@ async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   };
 }
 
-async function startService(id: string): Promise<{ service: RunningProcess; control: string }> {
-  const service = group.start(`service (${id})`, [SERVICE_SCRIPT], {
-    LISTEN_HOST: SERVICE_HOST,
-    LISTEN_PORTS: `${SERVICE_PORT},${SERVICE_GRPC_PORT}`,
-    CONTROL_PORT: String(SERVICE_CONTROL_PORT),
+async function startService(id: string): Promise<{ service: Child; control: string }> {
+  const service = start(process.execPath, [SERVICE_SCRIPT], {
+    name: `service (${id})`,
+    env: { LISTEN_HOST: SERVICE_HOST, LISTEN_PORTS: `${SERVICE_PORT},${SERVICE_GRPC_PORT}`, CONTROL_PORT: String(SERVICE_CONTROL_PORT) },
   });
   const control = `http://${SERVICE_HOST}:${SERVICE_CONTROL_PORT}`;
-  await waitFor200(`${control}/endpoints`, 10_000, () => (service.exitStatus === undefined ? undefined : service.outputTail.join('\n')));
+  await waitFor200(`${control}/endpoints`, 10_000, () => (service.running ? undefined : service.output()));
   return { service, control };
 }
 
@@ -212,7 +210,7 @@ async function startReplicas(cluster: Cluster): Promise<void> {
 }
 
 /** Stops the scenario's pods and Service; resolves with the Service's counters. */
-async function stopScenario(cluster: Cluster, service: RunningProcess, control: string): Promise<ScenarioResult['serviceStats']> {
+async function stopScenario(cluster: Cluster, service: Child, control: string): Promise<ScenarioResult['serviceStats']> {
   let serviceStats: ScenarioResult['serviceStats'];
   try {
     serviceStats = JSON.parse((await httpGet(`${control}/stats`, 2000)).body) as ScenarioResult['serviceStats'];
@@ -220,8 +218,8 @@ async function stopScenario(cluster: Cluster, service: RunningProcess, control: 
     serviceStats = undefined;
   }
   await cluster.stopAll();
-  group.signal(service, 'SIGTERM');
-  await group.waitForExit(service, 5000);
+  service.signal('SIGTERM');
+  await service.waitForExit(5000);
   return serviceStats;
 }
 
@@ -242,7 +240,7 @@ async function runSpread(spec: ScenarioSpec): Promise<SpreadResult> {
   const clock = ((startedAt) => () => performance.now() - startedAt)(performance.now());
   const plan: StreamPlan = { ...STREAMS, webSocketClients: SPREAD_CLIENTS, eventStreamClients: 0, pingEveryMs: 5000 };
   const streams = new StreamClients(serviceEndpoint, plan, clock);
-  const cluster = new Cluster(group, spec, CLUSTER, control, clock, podIndex);
+  const cluster = new Cluster(spec, CLUSTER, control, clock, podIndex);
   let clients: Promise<unknown> | undefined;
   let deletedAt = 0;
   try {
@@ -318,13 +316,13 @@ if (SERVICE_KIND === 'iptables') {
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     console.error(`\n${signal}: stopping the rollout's processes`);
-    group.killAll('SIGKILL');
+    killAllNow();
     process.exit(130);
   });
 }
 setTimeout(() => {
   console.error(`rollout took longer than ${WATCHDOG_MS / 1000} s: giving up`);
-  group.killAll('SIGKILL');
+  killAllNow();
   process.exit(1);
 }, WATCHDOG_MS).unref();
 
@@ -334,7 +332,7 @@ try {
 } catch (err) {
   console.error(`rollout failed: ${(err as Error).stack ?? String(err)}`);
 } finally {
-  await group.stopAll('SIGTERM', 5000);
+  await stopAll(5000);
   rmSync(CLUSTER.workDir, { recursive: true, force: true });
 }
 process.exit(exitCode);

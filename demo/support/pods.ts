@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { waitFor200 } from './http-get.ts';
-import { describeExit, type ProcessGroup, type RunningProcess } from './processes.ts';
+import { start, type Child } from '../../harness/processes.ts';
 import type { Endpoint } from './traffic.ts';
 
 export const LEGACY_APP_SCRIPT = fileURLToPath(new URL('../legacy-app.ts', import.meta.url));
@@ -33,9 +33,9 @@ export interface ProxySettings {
 
 export interface Pod {
   readonly address: PodAddress;
-  readonly app: RunningProcess;
+  readonly app: Child;
   /** The sidecar in front of the app (drain-proxy, or nginx's master process), if any. */
-  readonly proxy: RunningProcess | undefined;
+  readonly proxy: Child | undefined;
   /** Where the Service's clients send requests: the sidecar when there is one, else the app. */
   readonly endpoint: Endpoint;
   /** The port gRPC (cleartext HTTP/2) clients reach on the pod's address. */
@@ -80,35 +80,30 @@ export async function choosePodAddresses(names: readonly string[]): Promise<{ po
   return { pods, layout: '127.0.0.2+ not bindable here (or ports taken): all pods on 127.0.0.1, ports of their own' };
 }
 
-export function exitedReason(running: RunningProcess): () => string | undefined {
-  return () =>
-    running.exitStatus === undefined
-      ? undefined
-      : `${running.name} ${describeExit(running.exitStatus)}:\n    ${running.outputTail.join('\n    ')}`;
+export function exitedReason(running: Child): () => string | undefined {
+  return () => (running.running ? undefined : running.describe());
 }
 
 /** Starts the pod's app container: the legacy demo app on the pod's address. */
-export async function startApp(group: ProcessGroup, address: PodAddress): Promise<RunningProcess> {
-  const app = group.start(`${address.name} app`, [LEGACY_APP_SCRIPT], {
-    HOST: address.ip,
-    PORT: String(address.appPort),
-    POD_NAME: address.name,
+export async function startApp(address: PodAddress): Promise<Child> {
+  const app = start(process.execPath, [LEGACY_APP_SCRIPT], {
+    name: `${address.name} app`,
+    env: { HOST: address.ip, PORT: String(address.appPort), POD_NAME: address.name },
   });
   await waitFor200(`http://${address.ip}:${address.appPort}/healthz`, 10_000, exitedReason(app));
   return app;
 }
 
 export async function startPod(
-  group: ProcessGroup,
   address: PodAddress,
   proxySettings: ProxySettings | undefined,
 ): Promise<Pod> {
-  const app = await startApp(group, address);
+  const app = await startApp(address);
   if (proxySettings === undefined) {
     return { address, app, proxy: undefined, endpoint: { pod: address.name, host: address.ip, port: address.appPort }, grpcPort: address.appPort };
   }
 
-  const proxy = group.start(`${address.name} drain-proxy`, [PROXY_SCRIPT], {
+  const proxy = start(process.execPath, [PROXY_SCRIPT], { name: `${address.name} drain-proxy`, env: {
     LISTEN_ADDRESS: address.ip,
     LISTEN_PORT: String(address.proxyPort),
     ADMIN_ADDRESS: address.ip,
@@ -125,7 +120,7 @@ export async function startPod(
     WS_CLOSE_TIMEOUT: proxySettings.wsCloseTimeout,
     WS_CLOSE_CODE: proxySettings.wsCloseCode,
     LOG_LEVEL: 'info',
-  });
+  } });
   await waitFor200(`http://${address.ip}:${address.adminPort}/readyz`, 10_000, exitedReason(proxy));
   return { address, app, proxy, endpoint: { pod: address.name, host: address.ip, port: address.proxyPort }, grpcPort: address.proxyPort };
 }
