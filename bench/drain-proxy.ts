@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { start, type Child } from '../harness/processes.ts';
-import { waitUntilServing } from './http-check.ts';
+import { waitFor200 } from '../harness/http.ts';
 
 export const drainProxyEntry = new URL('../dist/main.js', import.meta.url).pathname;
 
@@ -43,6 +43,6 @@ export async function startDrainProxy(
       ...options.env,
     },
   });
-  await waitUntilServing(`http://127.0.0.1:${adminPort}/readyz`, child, 20_000);
+  await waitFor200(`http://127.0.0.1:${adminPort}/readyz`, child, 20_000);
   return { port, adminPort, child };
 }

@@ -15,7 +15,7 @@ import { run, stopAll } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
-import { freeLoopbackPorts } from './ports.ts';
+import { freePorts } from '../harness/ports.ts';
 import { loadNote, markdownTable, perRoundTable, writeResultsSection } from './report.ts';
 import type { BenchSectionContext } from './session.ts';
 import { median } from './stats.ts';
@@ -230,7 +230,7 @@ export async function runH2Bench(context: H2BenchContext): Promise<{ markdown: s
     console.warn('warning: dist/main.js does not exist; no HTTP/2 figures');
     return { markdown: undefined };
   }
-  const ports = await freeLoopbackPorts(10);
+  const ports = await freePorts(10);
   const [h2Port, http1Port, h2cProxyPort, h2cAdminPort, http1ProxyPort, http1AdminPort] = ports;
   const [nginxH2cPort, nginxH2cCheckPort, nginxHttp1Port, nginxHttp1CheckPort] = ports.slice(6);
   const concurrency = settings.clients * settings.streams;

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { start, type Child } from '../harness/processes.ts';
-import { waitUntilServing } from './http-check.ts';
+import { waitFor200 } from '../harness/http.ts';
 
 /** Debian installs nginx in /usr/sbin, which is not on a non-root PATH. */
 export function nginxBinary(): string {
@@ -133,7 +133,7 @@ async function startNginx(
   // -e: nginx opens its compiled-in error log before reading the config; keep even that in the temp dir.
   const child = start(nginxBinary(), ['-p', prefix, '-c', configPath, '-e', errorLog, '-g', 'daemon off;'], { name, group: true });
   try {
-    await waitUntilServing(`http://127.0.0.1:${port}/`, child);
+    await waitFor200(`http://127.0.0.1:${port}/`, child);
   } catch (error) {
     const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : '';
     throw new Error(`${name} did not start: ${(error as Error).message}\n${log}`);

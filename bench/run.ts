@@ -9,9 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { stopAll } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
-import { httpGet } from './http-check.ts';
+import { httpGet } from '../harness/http.ts';
 import { startNginxApp, startNginxProxy } from './nginx.ts';
-import { freeLoopbackPorts } from './ports.ts';
+import { freePorts } from '../harness/ports.ts';
 import {
   consoleTable, markdownSection, summarize, verdict, writeResultsSection,
   type Measurement, type RunContext, type TargetName,
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   await ensureBenchTools();
   mkdirSync(rawOutputDir, { recursive: true });
   const versions = await toolVersions();
-  const [appPort, nginxPort, drainPort, drainAdminPort] = await freeLoopbackPorts(4);
+  const [appPort, nginxPort, drainPort, drainAdminPort] = await freePorts(4);
 
   const app = await startNginxApp(join(tempDir, 'app'), appPort, APP_BODY);
   const nginxProxy = await startNginxProxy(join(tempDir, 'nginx-proxy'), nginxPort, appPort);

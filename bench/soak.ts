@@ -9,8 +9,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { start, stopAll, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxyInstance } from './drain-proxy.ts';
-import { httpGet, waitUntilServing } from './http-check.ts';
-import { freeLoopbackPorts } from './ports.ts';
+import { httpGet, waitFor200 } from '../harness/http.ts';
+import { freePorts } from '../harness/ports.ts';
 import type { SoakLoadConfig, SoakLoadCounts, SoakLoadResult } from './soak-load.ts';
 
 function envNumber(name: string, fallback: number, min: number, max: number): number {
@@ -183,9 +183,9 @@ function sampleHeader(targets: readonly Target[]): string {
 
 async function main(): Promise<void> {
   if (!drainProxyBuilt()) throw new Error('dist/main.js does not exist: run npm run build (npm run soak does)');
-  const [appPort, http1Port, http1Admin, h2cPort, h2cAdmin] = await freeLoopbackPorts(5);
+  const [appPort, http1Port, http1Admin, h2cPort, h2cAdmin] = await freePorts(5);
   const app = start(process.execPath, [`${SCRIPT_DIR}soak-app.ts`, String(appPort)]);
-  await waitUntilServing(`http://127.0.0.1:${appPort}/`, app);
+  await waitFor200(`http://127.0.0.1:${appPort}/`, app);
   const proxyEnv = { KEEPALIVE_TIMEOUT: settings.keepAliveTimeout, LOG_LEVEL: 'warn' };
   const targets: Target[] = [
     { name: 'http1', proxy: await startSoakProxy(http1Port, http1Admin, appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'http1' }) },

@@ -13,10 +13,10 @@ import { allowedCpus, onCpus, pinProcessTree, tasksetAvailable } from './affinit
 import { run, start, type Child } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
-import { httpGet, waitUntilServing } from './http-check.ts';
+import { httpGet, waitFor200 } from '../harness/http.ts';
 import { processTree, processTreeRssBytes } from './memory.ts';
 import { startNginxWebSocketProxy } from './nginx.ts';
-import { freeLoopbackPorts } from './ports.ts';
+import { freePorts } from '../harness/ports.ts';
 import type { TargetName } from './report.ts';
 import type { BenchSectionContext } from './session.ts';
 import type { WsEchoResult, WsLoadConfig, WsOpenResult } from './ws-load.ts';
@@ -251,14 +251,14 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
     console.warn(`warning: the open-file limit is ${limit} and cannot be raised (no CAP_SYS_RESOURCE?): `
       + `${settings.idleConnections} idle WebSockets instead of ${options.settings.idleConnections}, 2 descriptors each in the proxy`);
   }
-  const [appPort, nginxPort, drainPort, drainAdminPort] = await freeLoopbackPorts(4);
+  const [appPort, nginxPort, drainPort, drainAdminPort] = await freePorts(4);
 
   // Started here, stopped at the end of this section; on an error run.ts stops whatever is left.
   const started: Child[] = [];
   const [appCommand, appArgs] = withNofile(limit, process.execPath, [appEntry, String(appPort)]);
   const app = start(appCommand, appArgs);
   started.push(app);
-  await waitUntilServing(`http://127.0.0.1:${appPort}/`, app);
+  await waitFor200(`http://127.0.0.1:${appPort}/`, app);
   const nginx = await startNginxWebSocketProxy(join(options.tempDir, 'nginx-ws-proxy'), nginxPort, appPort,
     // 2 per WebSocket, plus 1/8 because nginx starts closing connections still in their handshake
     // ("worker_connections are not enough, reusing connections") once fewer than 1/16 are free.

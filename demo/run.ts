@@ -10,7 +10,7 @@
  *   npm run demo
  */
 import { existsSync } from 'node:fs';
-import { httpGet, type HttpAnswer } from './support/http-get.ts';
+import { httpGet, type HttpAnswer } from '../harness/http.ts';
 import { choosePodAddresses, PROXY_SCRIPT, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
 import { describeExit, killAllNow, stopAll, type ExitStatus } from '../harness/processes.ts';
 import { StreamClients, type EventStreamSession, type StreamPlan, type WebSocketSession } from './support/streams.ts';

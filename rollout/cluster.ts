@@ -6,7 +6,7 @@
  * Service process, late by the propagation lag) and a Deployment rolled with
  * maxSurge 1, maxUnavailable 0.
  */
-import { httpGet } from '../demo/support/http-get.ts';
+import { httpGet } from '../harness/http.ts';
 import { startPod, type Pod, type PodAddress, type ProxySettings } from '../demo/support/pods.ts';
 import { describeExit, type ExitStatus } from '../harness/processes.ts';
 import { startNginxPod } from './nginx-pod.ts';

@@ -13,8 +13,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureNginx } from '../bench/tools.ts';
-import { waitFor200 } from '../demo/support/http-get.ts';
-import { exitedReason, startApp, type Pod, type PodAddress } from '../demo/support/pods.ts';
+import { waitFor200 } from '../harness/http.ts';
+import { startApp, type Pod, type PodAddress } from '../demo/support/pods.ts';
 import { start } from '../harness/processes.ts';
 
 function nginxConfig(prefix: string, address: PodAddress): string {
@@ -62,7 +62,7 @@ export async function startNginxPod(address: PodAddress, workDir: string): Promi
   mkdirSync(prefix, { recursive: true });
   writeFileSync(join(prefix, 'nginx.conf'), nginxConfig(prefix, address));
   const proxy = start(nginx, ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-g', 'daemon off;'], { name: `${address.name} nginx`, group: true });
-  await waitFor200(`http://${address.ip}:${address.proxyPort}/healthz`, 10_000, exitedReason(proxy));
+  await waitFor200(`http://${address.ip}:${address.proxyPort}/healthz`, proxy, 10_000);
   return {
     address,
     app,

@@ -10,7 +10,7 @@
  *   npm run build && node rollout/repro-idle-race.ts [tries]
  */
 import http from 'node:http';
-import { httpGet } from '../demo/support/http-get.ts';
+import { httpGet } from '../harness/http.ts';
 import { startPod } from '../demo/support/pods.ts';
 import { stopAll } from '../harness/processes.ts';
 import { sendRequest } from '../demo/support/traffic.ts';

@@ -31,7 +31,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { waitFor200, httpGet } from '../demo/support/http-get.ts';
+import { httpGet, waitFor200 } from '../harness/http.ts';
 import { PROXY_SCRIPT, type ProxySettings } from '../demo/support/pods.ts';
 import { killAllNow, start, stopAll, type Child } from '../harness/processes.ts';
 import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
@@ -199,7 +199,7 @@ async function startService(id: string): Promise<{ service: Child; control: stri
     env: { LISTEN_HOST: SERVICE_HOST, LISTEN_PORTS: `${SERVICE_PORT},${SERVICE_GRPC_PORT}`, CONTROL_PORT: String(SERVICE_CONTROL_PORT) },
   });
   const control = `http://${SERVICE_HOST}:${SERVICE_CONTROL_PORT}`;
-  await waitFor200(`${control}/endpoints`, 10_000, () => (service.running ? undefined : service.output()));
+  await waitFor200(`${control}/endpoints`, service, 10_000);
   return { service, control };
 }
 

@@ -3,9 +3,9 @@
  * drain-proxy in front, on its own loopback address (127.0.0.2, 127.0.0.3, ...)
  * with the same ports in every pod, as pod IPs would be.
  */
-import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { waitFor200 } from './http-get.ts';
+import { waitFor200 } from '../../harness/http.ts';
+import { canBind, freePorts } from '../../harness/ports.ts';
 import { start, type Child } from '../../harness/processes.ts';
 import type { Endpoint } from './traffic.ts';
 
@@ -44,17 +44,6 @@ export interface Pod {
 
 const POD_PORTS = { appPort: 8080, proxyPort: 8000, adminPort: 9901 } as const;
 
-function tryListen(host: string, port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const server = net.createServer();
-    server.once('error', () => resolve(undefined));
-    server.listen({ host, port, exclusive: true }, () => {
-      const bound = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(bound));
-    });
-  });
-}
-
 /**
  * One loopback address per pod with the pods' usual ports when this machine
  * lets us bind them; otherwise every pod on 127.0.0.1 with ports of its own.
@@ -63,25 +52,15 @@ export async function choosePodAddresses(names: readonly string[]): Promise<{ po
   const podIps = names.map((name, index) => ({ name, ip: `127.0.0.${index + 2}`, ...POD_PORTS }));
   let allFree = true;
   for (const pod of podIps) {
-    for (const port of Object.values(POD_PORTS)) {
-      if ((await tryListen(pod.ip, port)) === undefined) allFree = false;
-    }
+    for (const port of Object.values(POD_PORTS)) allFree &&= await canBind(pod.ip, port);
   }
   if (allFree) return { pods: podIps, layout: 'one loopback address per pod, same ports in every pod' };
-
-  const pods: PodAddress[] = [];
-  for (const name of names) {
-    const [appPort, proxyPort, adminPort] = [await tryListen('127.0.0.1', 0), await tryListen('127.0.0.1', 0), await tryListen('127.0.0.1', 0)];
-    if (appPort === undefined || proxyPort === undefined || adminPort === undefined) {
-      throw new Error('cannot bind any loopback port for the demo pods');
-    }
-    pods.push({ name, ip: '127.0.0.1', appPort, proxyPort, adminPort });
-  }
+  const ports = await freePorts(3 * names.length);
+  const pods = names.map((name, index) => {
+    const [appPort, proxyPort, adminPort] = ports.slice(3 * index, 3 * index + 3);
+    return { name, ip: '127.0.0.1', appPort, proxyPort, adminPort };
+  });
   return { pods, layout: '127.0.0.2+ not bindable here (or ports taken): all pods on 127.0.0.1, ports of their own' };
-}
-
-export function exitedReason(running: Child): () => string | undefined {
-  return () => (running.running ? undefined : running.describe());
 }
 
 /** Starts the pod's app container: the legacy demo app on the pod's address. */
@@ -90,7 +69,7 @@ export async function startApp(address: PodAddress): Promise<Child> {
     name: `${address.name} app`,
     env: { HOST: address.ip, PORT: String(address.appPort), POD_NAME: address.name },
   });
-  await waitFor200(`http://${address.ip}:${address.appPort}/healthz`, 10_000, exitedReason(app));
+  await waitFor200(`http://${address.ip}:${address.appPort}/healthz`, app, 10_000);
   return app;
 }
 
@@ -121,6 +100,6 @@ export async function startPod(
     WS_CLOSE_CODE: proxySettings.wsCloseCode,
     LOG_LEVEL: 'info',
   } });
-  await waitFor200(`http://${address.ip}:${address.adminPort}/readyz`, 10_000, exitedReason(proxy));
+  await waitFor200(`http://${address.ip}:${address.adminPort}/readyz`, proxy, 10_000);
   return { address, app, proxy, endpoint: { pod: address.name, host: address.ip, port: address.proxyPort }, grpcPort: address.proxyPort };
 }

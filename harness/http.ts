@@ -1,0 +1,51 @@
+/** HTTP GET on a fresh connection, and polling until something holds. */
+import { get, type IncomingHttpHeaders } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Child } from './processes.ts';
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** One GET on a fresh connection (no agent); fails when the connection is silent for `timeoutMs`. */
+export function httpGet(url: string, timeoutMs = 2000): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/** Polls `check` every `intervalMs` until it returns true or `timeoutMs` passes; returns its last answer. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000, intervalMs = 20): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    if (await check()) return true;
+    await sleep(intervalMs);
+  }
+  return check();
+}
+
+/** Polls `url` until it answers 200; fails after `timeoutMs`, or at once when `server`, the process behind it, has exited. */
+export async function waitFor200(url: string, server: Child | undefined, timeoutMs = 15_000): Promise<void> {
+  let last = 'no answer yet';
+  const answered = await eventually(async () => {
+    if (server !== undefined && !server.running) throw new Error(`${url} never answered 200: ${server.describe()}`);
+    try {
+      const answer = await httpGet(url, 1000);
+      last = `status ${answer.status}`;
+      return answer.status === 200;
+    } catch (err) {
+      last = (err as Error).message;
+      return false;
+    }
+  }, timeoutMs, 50);
+  if (!answered) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last: ${last})${server === undefined ? '' : `:\n${server.output()}`}`);
+}
