@@ -13,11 +13,11 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run, stopAll } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
-import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
+import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { freePorts } from '../harness/ports.ts';
 import { loadNote, markdownTable, perRoundTable, writeResultsSection } from './report.ts';
-import type { BenchSectionContext } from './session.ts';
+import { BENCH_PROXY_ENV, type BenchSectionContext } from './session.ts';
 import { median } from './stats.ts';
 
 export interface H2BenchSettings {
@@ -230,24 +230,22 @@ export async function runH2Bench(context: H2BenchContext): Promise<{ markdown: s
     console.warn('warning: dist/main.js does not exist; no HTTP/2 figures');
     return { markdown: undefined };
   }
-  const ports = await freePorts(10);
-  const [h2Port, http1Port, h2cProxyPort, h2cAdminPort, http1ProxyPort, http1AdminPort] = ports;
-  const [nginxH2cPort, nginxH2cCheckPort, nginxHttp1Port, nginxHttp1CheckPort] = ports.slice(6);
+  const [h2Port, http1Port, nginxH2cPort, nginxH2cCheckPort, nginxHttp1Port, nginxHttp1CheckPort] = await freePorts(6);
   const concurrency = settings.clients * settings.streams;
   const app = await startNginxH2cApp(join(context.tempDir, 'h2c-app'), h2Port, http1Port, context.body);
   const nginxProxy = (upstream: H2UpstreamProtocol, port: number, checkPort: number) => startNginxH2Proxy(
     join(context.tempDir, `nginx-h2-${upstream}`), port, checkPort, upstream, upstream === 'h2c' ? h2Port : http1Port, concurrency);
   const nginxH2c = await nginxProxy('h2c', nginxH2cPort, nginxH2cCheckPort);
   const nginxHttp1 = await nginxProxy('http1', nginxHttp1Port, nginxHttp1CheckPort);
-  const viaH2c = await startDrainProxy(h2cProxyPort, h2cAdminPort, h2Port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
-  const viaHttp1 = await startDrainProxy(http1ProxyPort, http1AdminPort, http1Port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
+  const viaH2c = await startDrainProxy(h2Port, { env: { ...BENCH_PROXY_ENV, UPSTREAM_PROTOCOL: 'h2c' } });
+  const viaHttp1 = await startDrainProxy(http1Port, { env: { ...BENCH_PROXY_ENV, UPSTREAM_PROTOCOL: 'http1' } });
   const url = (port: number) => `http://127.0.0.1:${port}/`;
   const targets: H2Target[] = [
     { name: 'direct', url: url(h2Port), proxyPid: undefined },
     { name: 'nginx h2c', url: url(nginxH2cPort), proxyPid: nginxH2c.child.pid },
-    { name: 'drain-proxy h2c', url: url(h2cProxyPort), proxyPid: viaH2c.child.pid, pairedWith: 'nginx h2c' },
+    { name: 'drain-proxy h2c', url: viaH2c.url('/'), proxyPid: viaH2c.pid, pairedWith: 'nginx h2c' },
     { name: 'nginx http1', url: url(nginxHttp1Port), proxyPid: nginxHttp1.child.pid },
-    { name: 'drain-proxy http1', url: url(http1ProxyPort), proxyPid: viaHttp1.child.pid, pairedWith: 'nginx http1' },
+    { name: 'drain-proxy http1', url: viaHttp1.url('/'), proxyPid: viaHttp1.pid, pairedWith: 'nginx http1' },
   ];
   for (const target of targets) await checkTarget(target, context.body);
   const version = await run('h2load', ['--version'], { allowFailure: true });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stopAll } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
-import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
+import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet } from '../harness/http.ts';
 import { startNginxApp, startNginxProxy } from './nginx.ts';
 import { freePorts } from '../harness/ports.ts';
@@ -16,7 +16,7 @@ import {
   consoleTable, markdownSection, summarize, verdict, writeResultsSection,
   type Measurement, type RunContext, type TargetName,
 } from './report.ts';
-import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir, runBench } from './session.ts';
+import { APP_BODY, BENCH_PROXY_ENV, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir, runBench } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { runWebSocketBench } from './websocket.ts';
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   await ensureBenchTools();
   mkdirSync(rawOutputDir, { recursive: true });
   const versions = await toolVersions();
-  const [appPort, nginxPort, drainPort, drainAdminPort] = await freePorts(4);
+  const [appPort, nginxPort] = await freePorts(2);
 
   const app = await startNginxApp(join(tempDir, 'app'), appPort, APP_BODY);
   const nginxProxy = await startNginxProxy(join(tempDir, 'nginx-proxy'), nginxPort, appPort);
@@ -100,10 +100,10 @@ async function main(): Promise<void> {
     { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, proxyPid: nginxProxy.child.pid },
   ];
   if (drainProxyBuilt()) {
-    const drainProxy = await startDrainProxy(drainPort, drainAdminPort, appPort);
-    targets.push({ name: 'drain-proxy', url: `http://127.0.0.1:${drainPort}/`, proxyPid: drainProxy.child.pid });
+    const drainProxy = await startDrainProxy(appPort, { env: BENCH_PROXY_ENV });
+    targets.push({ name: 'drain-proxy', url: drainProxy.url('/'), proxyPid: drainProxy.pid });
   } else {
-    console.warn(`warning: ${drainProxyEntry} does not exist; measuring direct and nginx only`);
+    console.warn(`warning: ${MAIN} does not exist; measuring direct and nginx only`);
   }
 
   for (const target of targets) {

@@ -40,6 +40,9 @@ export interface BenchSectionContext {
   readonly nginxVersion: string;
 }
 
+/** drain-proxy as every section runs it: quiet, and stopped at once (nothing is in flight when the bench stops it). */
+export const BENCH_PROXY_ENV = { LOG_LEVEL: 'warn', DRAIN_DELAY: '0s', DRAIN_TIMEOUT: '2s' };
+
 /** The body every section's app answers with, so that the sections compare the same response. */
 export const APP_BODY = '0123456789'.repeat(12);
 

@@ -8,7 +8,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { start, stopAll, type Child } from '../harness/processes.ts';
-import { drainProxyBuilt, startDrainProxy, type DrainProxyInstance } from './drain-proxy.ts';
+import { drainProxyBuilt, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
+import { BENCH_PROXY_ENV } from './session.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
 import type { SoakLoadConfig, SoakLoadCounts, SoakLoadResult } from './soak-load.ts';
@@ -44,8 +45,8 @@ const settings = {
   proxyNodeFlags: (process.env.SOAK_PROXY_NODE_FLAGS ?? '--min-semi-space-size=16 --max-semi-space-size=16').split(/\s+/).filter((f) => f !== ''),
 };
 
-function startSoakProxy(port: number, adminPort: number, appPort: number, env: Record<string, string>): Promise<DrainProxyInstance> {
-  return startDrainProxy(port, adminPort, appPort, { env, nodeFlags: settings.proxyNodeFlags });
+function startSoakProxy(appPort: number, env: Record<string, string>): Promise<DrainProxy> {
+  return startDrainProxy(appPort, { env: { ...BENCH_PROXY_ENV, ...env }, nodeFlags: settings.proxyNodeFlags });
 }
 
 const SCRIPT_DIR = new URL('.', import.meta.url).pathname;
@@ -73,7 +74,7 @@ interface Sample {
 
 interface Target {
   readonly name: string;
-  readonly proxy: DrainProxyInstance;
+  readonly proxy: DrainProxy;
 }
 
 function rssBytes(pid: number): number {
@@ -101,7 +102,7 @@ function metricValue(text: string, name: string): number {
 }
 
 async function sampleProxy(target: Target): Promise<ProxySample> {
-  const { pid } = target.proxy.child;
+  const { pid } = target.proxy;
   const metrics = await httpGet(`http://127.0.0.1:${target.proxy.adminPort}/metrics`, 5000);
   if (metrics.status !== 200) throw new Error(`${target.name}: /metrics answered ${metrics.status}`);
   return {
@@ -116,8 +117,7 @@ async function sampleProxy(target: Target): Promise<ProxySample> {
 }
 
 function proxyExited(target: Target): string | undefined {
-  const { exitCode, signalCode } = target.proxy.child.process;
-  return exitCode !== null || signalCode !== null ? `${target.name} exited (${exitCode ?? signalCode})` : undefined;
+  return target.proxy.running ? undefined : target.proxy.describe();
 }
 
 interface LoadRun {
@@ -183,19 +183,19 @@ function sampleHeader(targets: readonly Target[]): string {
 
 async function main(): Promise<void> {
   if (!drainProxyBuilt()) throw new Error('dist/main.js does not exist: run npm run build (npm run soak does)');
-  const [appPort, http1Port, http1Admin, h2cPort, h2cAdmin] = await freePorts(5);
+  const [appPort] = await freePorts(1);
   const app = start(process.execPath, [`${SCRIPT_DIR}soak-app.ts`, String(appPort)]);
   await waitFor200(`http://127.0.0.1:${appPort}/`, app);
   const proxyEnv = { KEEPALIVE_TIMEOUT: settings.keepAliveTimeout, LOG_LEVEL: 'warn' };
   const targets: Target[] = [
-    { name: 'http1', proxy: await startSoakProxy(http1Port, http1Admin, appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'http1' }) },
-    { name: 'h2c', proxy: await startSoakProxy(h2cPort, h2cAdmin, appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'h2c' }) },
+    { name: 'http1', proxy: await startSoakProxy(appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'http1' }) },
+    { name: 'h2c', proxy: await startSoakProxy(appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'h2c' }) },
   ];
   const nodeVersion = process.version;
   console.log(`soak: ${settings.durationSeconds} s of load (after ${settings.warmupSeconds} s warm-up), ${settings.settleSeconds} s settle, `
     + `sample every ${settings.sampleSeconds} s, tolerance ${(settings.tolerance * 100).toFixed(0)}%, node ${nodeVersion}, KEEPALIVE_TIMEOUT=${settings.keepAliveTimeout}, `
     + `proxy node flags: ${settings.proxyNodeFlags.length === 0 ? 'none' : settings.proxyNodeFlags.join(' ')}`);
-  console.log(`proxies: ${targets.map((t) => `${t.name} (UPSTREAM_PROTOCOL=${t.name}, pid ${t.proxy.child.pid})`).join(', ')}; app pid ${app.pid}\n`);
+  console.log(`proxies: ${targets.map((t) => `${t.name} (UPSTREAM_PROTOCOL=${t.name}, pid ${t.proxy.pid})`).join(', ')}; app pid ${app.pid}\n`);
 
   const errors: string[] = [];
   const samples: Sample[] = [];
@@ -205,7 +205,7 @@ async function main(): Promise<void> {
   const takeSample = async (phase: Phase, loads: readonly LoadRun[]): Promise<Sample> => {
     for (const target of targets) {
       const exited = proxyExited(target);
-      if (exited !== undefined) throw new Error(`${exited}:\n${target.proxy.child.output().slice(-4000)}`);
+      if (exited !== undefined) throw new Error(`${exited}:\n${target.proxy.output()}`);
     }
     const sample: Sample = {
       seconds: (performance.now() - started) / 1000,
@@ -222,7 +222,7 @@ async function main(): Promise<void> {
   // Warm-up: the same mix for a short while, so that V8 has compiled the hot paths and sized its heap,
   // then a settle, so that the baseline is the idle process it will be compared with at the end.
   if (settings.warmupSeconds > 0) {
-    const warmups = targets.map((t) => startLoad(t.proxy.port, settings.warmupSeconds));
+    const warmups = targets.map((t) => startLoad(t.proxy.listenPort, settings.warmupSeconds));
     await Promise.all(warmups.map((load) => load.finished));
     for (const load of warmups) {
       if ((load.result()?.counts.errors ?? 0) > 0) errors.push(`warm-up errors: ${JSON.stringify(load.result()?.errorSamples)}`);
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
   const baseline = await takeSample('baseline', []);
 
   // Load, sampled every interval.
-  const loads = targets.map((t) => startLoad(t.proxy.port, settings.durationSeconds));
+  const loads = targets.map((t) => startLoad(t.proxy.listenPort, settings.durationSeconds));
   let loadDone = false;
   const allFinished = Promise.all(loads.map((load) => load.finished)).finally(() => { loadDone = true; });
   allFinished.catch(() => {});

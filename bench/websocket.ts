@@ -12,13 +12,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { allowedCpus, onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
 import { run, start, type Child } from '../harness/processes.ts';
 import { startCpuWindow } from './cpu.ts';
-import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
+import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { processTree, processTreeRssBytes } from './memory.ts';
 import { startNginxWebSocketProxy } from './nginx.ts';
 import { freePorts } from '../harness/ports.ts';
 import type { TargetName } from './report.ts';
-import type { BenchSectionContext } from './session.ts';
+import { BENCH_PROXY_ENV, type BenchSectionContext } from './session.ts';
 import type { WsEchoResult, WsLoadConfig, WsOpenResult } from './ws-load.ts';
 import {
   echoConsoleTable, memoryConsoleTable, memoryVerdict, summarizeEcho, throughputVerdict, webSocketMarkdownSection,
@@ -251,7 +251,7 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
     console.warn(`warning: the open-file limit is ${limit} and cannot be raised (no CAP_SYS_RESOURCE?): `
       + `${settings.idleConnections} idle WebSockets instead of ${options.settings.idleConnections}, 2 descriptors each in the proxy`);
   }
-  const [appPort, nginxPort, drainPort, drainAdminPort] = await freePorts(4);
+  const [appPort, nginxPort] = await freePorts(2);
 
   // Started here, stopped at the end of this section; on an error run.ts stops whatever is left.
   const started: Child[] = [];
@@ -269,9 +269,9 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
     { name: 'nginx', port: nginxPort, proxyPid: nginx.child.pid },
   ];
   if (drainProxyBuilt()) {
-    const drainProxy = await startDrainProxy(drainPort, drainAdminPort, appPort, { nofileLimit: limit });
-    started.push(drainProxy.child);
-    targets.push({ name: 'drain-proxy', port: drainPort, proxyPid: drainProxy.child.pid, adminPort: drainAdminPort });
+    const drainProxy = await startDrainProxy(appPort, { env: BENCH_PROXY_ENV, wrap: ['prlimit', `--nofile=${limit}:${limit}`, '--'] });
+    started.push(drainProxy);
+    targets.push({ name: 'drain-proxy', port: drainProxy.listenPort, proxyPid: drainProxy.pid, adminPort: drainProxy.adminPort });
   } else {
     console.warn('warning: dist/main.js does not exist; WebSocket figures for direct and nginx only');
   }

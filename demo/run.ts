@@ -9,9 +9,9 @@
  *
  *   npm run demo
  */
-import { existsSync } from 'node:fs';
+import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet, type HttpAnswer } from '../harness/http.ts';
-import { choosePodAddresses, PROXY_SCRIPT, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
+import { choosePodAddresses, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
 import { describeExit, killAllNow, stopAll, type ExitStatus } from '../harness/processes.ts';
 import { StreamClients, type EventStreamSession, type StreamPlan, type WebSocketSession } from './support/streams.ts';
 import { EndpointList, FAILURE_KINDS, LoadGenerator, type LoadPlan, type Outcome } from './support/traffic.ts';
@@ -22,13 +22,13 @@ const WS_CLOSE_SPREAD_MS = 1000;
 const WS_CLOSE_TIMEOUT_MS = 2000;
 const WS_CLOSE_CODE = 1012;
 const PROXY_SETTINGS: ProxySettings = {
-  drainDelay: `${DRAIN_DELAY_MS / 1000}s`,
-  drainTimeout: '10s',
-  drainIdleClose: '1s',
-  healthInterval: '250ms',
-  wsCloseSpread: `${WS_CLOSE_SPREAD_MS / 1000}s`,
-  wsCloseTimeout: `${WS_CLOSE_TIMEOUT_MS / 1000}s`,
-  wsCloseCode: String(WS_CLOSE_CODE),
+  DRAIN_DELAY: `${DRAIN_DELAY_MS / 1000}s`,
+  DRAIN_TIMEOUT: '10s',
+  DRAIN_IDLE_CLOSE: '1s',
+  HEALTH_INTERVAL: '250ms',
+  WS_CLOSE_SPREAD: `${WS_CLOSE_SPREAD_MS / 1000}s`,
+  WS_CLOSE_TIMEOUT: `${WS_CLOSE_TIMEOUT_MS / 1000}s`,
+  WS_CLOSE_CODE: String(WS_CLOSE_CODE),
 };
 const LOAD: LoadPlan = {
   quickClients: 6,
@@ -585,8 +585,8 @@ function report(result: RunResult, podAName: string): string[] {
 }
 
 async function main(): Promise<number> {
-  if (!existsSync(PROXY_SCRIPT)) {
-    console.error(`${PROXY_SCRIPT} is missing: run \`npm run build\` first (npm run demo does).`);
+  if (!drainProxyBuilt()) {
+    console.error(`${MAIN} is missing: run \`npm run build\` first (npm run demo does).`);
     return 1;
   }
   const { pods: addresses, layout } = await choosePodAddresses(['pod-a', 'pod-b']);
@@ -608,13 +608,13 @@ async function main(): Promise<number> {
   );
   console.log(
     `  pod-a is deleted at ${seconds(TERMINATE_AT_MS)}; the clients learn of it ${seconds(PROPAGATION_LAG_MS)} later; ` +
-      `drain-proxy runs with DRAIN_DELAY=${PROXY_SETTINGS.drainDelay} DRAIN_TIMEOUT=${PROXY_SETTINGS.drainTimeout} ` +
-      `DRAIN_IDLE_CLOSE=${PROXY_SETTINGS.drainIdleClose}`,
+      `drain-proxy runs with DRAIN_DELAY=${PROXY_SETTINGS.DRAIN_DELAY} DRAIN_TIMEOUT=${PROXY_SETTINGS.DRAIN_TIMEOUT} ` +
+      `DRAIN_IDLE_CLOSE=${PROXY_SETTINGS.DRAIN_IDLE_CLOSE}`,
   );
   console.log(
-    `  at drain, drain-proxy sends each WebSocket a close frame ${PROXY_SETTINGS.wsCloseCode} (Service Restart) and ends each event ` +
-      `stream after a complete event, at a random moment in WS_CLOSE_SPREAD=${PROXY_SETTINGS.wsCloseSpread} from DRAIN_DELAY on ` +
-      `(WS_CLOSE_TIMEOUT=${PROXY_SETTINGS.wsCloseTimeout}), when the clients' reconnects already go to pod-b`,
+    `  at drain, drain-proxy sends each WebSocket a close frame ${PROXY_SETTINGS.WS_CLOSE_CODE} (Service Restart) and ends each event ` +
+      `stream after a complete event, at a random moment in WS_CLOSE_SPREAD=${PROXY_SETTINGS.WS_CLOSE_SPREAD} from DRAIN_DELAY on ` +
+      `(WS_CLOSE_TIMEOUT=${PROXY_SETTINGS.WS_CLOSE_TIMEOUT}), when the clients' reconnects already go to pod-b`,
   );
 
   console.log('\nRun 1, baseline: clients -> legacy app (no drain-proxy)');

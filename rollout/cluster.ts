@@ -20,7 +20,7 @@ export interface ScenarioSpec {
   /** `preStop: sleep N` on the app container (baselines b and c; in c also before nginx's quit), in ms. */
   readonly preStopSleepMs?: number;
   /** Overrides of the cluster's drain-proxy settings for this scenario. */
-  readonly proxySettings?: Partial<ProxySettings>;
+  readonly proxySettings?: ProxySettings;
 }
 
 export interface ClusterSettings {

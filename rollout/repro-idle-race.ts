@@ -16,7 +16,7 @@ import { stopAll } from '../harness/processes.ts';
 import { sendRequest } from '../demo/support/traffic.ts';
 
 const tries = Math.min(50, Number(process.argv[2] ?? 10));
-const settings = { drainDelay: '1s', drainTimeout: '5s', drainIdleClose: '1s', healthInterval: '250ms', wsCloseSpread: '0s', wsCloseTimeout: '1s', wsCloseCode: '1012' };
+const settings = { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '5s', DRAIN_IDLE_CLOSE: '1s', HEALTH_INTERVAL: '250ms', WS_CLOSE_SPREAD: '0s', WS_CLOSE_TIMEOUT: '1s', WS_CLOSE_CODE: '1012' };
 const DELAYS = (process.env.DELAYS ?? "0,1,2").split(",").map(Number);
 let lost = 0;
 let raced = 0;

@@ -26,13 +26,14 @@
  *
  *   npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e --no-spread --no-write --summary file.json]
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { httpGet, waitFor200 } from '../harness/http.ts';
-import { PROXY_SCRIPT, type ProxySettings } from '../demo/support/pods.ts';
+import { type ProxySettings } from '../demo/support/pods.ts';
+import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { killAllNow, start, stopAll, type Child } from '../harness/processes.ts';
 import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
 import { StreamClients, type StreamPlan } from '../demo/support/streams.ts';
@@ -86,13 +87,13 @@ function boundedInt(text: string | undefined, name: string, min: number, max: nu
 /** DRAIN_DELAY covers the propagation lag with a margin: the endpoint is gone from the Service before the proxy stops listening. */
 const DRAIN_DELAY_MS = PROPAGATION_LAG_MS + 1500;
 const PROXY_SETTINGS: ProxySettings = {
-  drainDelay: `${DRAIN_DELAY_MS}ms`,
-  drainTimeout: `${DRAIN_DELAY_MS + 10_000}ms`,
-  drainIdleClose: '1s',
-  healthInterval: '250ms',
-  wsCloseSpread: '2s',
-  wsCloseTimeout: '2s',
-  wsCloseCode: '1012',
+  DRAIN_DELAY: `${DRAIN_DELAY_MS}ms`,
+  DRAIN_TIMEOUT: `${DRAIN_DELAY_MS + 10_000}ms`,
+  DRAIN_IDLE_CLOSE: '1s',
+  HEALTH_INTERVAL: '250ms',
+  WS_CLOSE_SPREAD: '2s',
+  WS_CLOSE_TIMEOUT: '2s',
+  WS_CLOSE_CODE: '1012',
 };
 const CLUSTER: ClusterSettings = {
   proxySettings: PROXY_SETTINGS,
@@ -224,8 +225,8 @@ async function stopScenario(cluster: Cluster, service: Child, control: string): 
 }
 
 const SPREAD_SCENARIOS: ScenarioSpec[] = [
-  { id: 's1', title: `drain-proxy native, WS_CLOSE_SPREAD=${SPREAD_WINDOW_MS / 1000}s`, proxy: 'native', proxySettings: { wsCloseSpread: `${SPREAD_WINDOW_MS}ms` } },
-  { id: 's2', title: 'drain-proxy native, WS_CLOSE_SPREAD=0 (no spreading)', proxy: 'native', proxySettings: { wsCloseSpread: '0s' } },
+  { id: 's1', title: `drain-proxy native, WS_CLOSE_SPREAD=${SPREAD_WINDOW_MS / 1000}s`, proxy: 'native', proxySettings: { WS_CLOSE_SPREAD: `${SPREAD_WINDOW_MS}ms` } },
+  { id: 's2', title: 'drain-proxy native, WS_CLOSE_SPREAD=0 (no spreading)', proxy: 'native', proxySettings: { WS_CLOSE_SPREAD: '0s' } },
   { id: 's3', title: 'app alone', proxy: 'none' },
 ];
 
@@ -264,8 +265,8 @@ async function runSpread(spec: ScenarioSpec): Promise<SpreadResult> {
 }
 
 async function main(): Promise<number> {
-  if (!existsSync(PROXY_SCRIPT)) {
-    console.error(`${PROXY_SCRIPT} is missing: run \`npm run build\` first (npm run rollout does).`);
+  if (!drainProxyBuilt()) {
+    console.error(`${MAIN} is missing: run \`npm run build\` first (npm run rollout does).`);
     return 1;
   }
   const wanted = (args.scenarios ?? '').split(',').map((id) => id.trim());
@@ -288,7 +289,7 @@ async function main(): Promise<number> {
     `rollout: ${REPLICAS} replicas rolled ${ROLLOUTS} times (maxSurge 1, maxUnavailable 0) per scenario; ` +
       `Service ${SERVICE_HOST}:${SERVICE_PORT}; endpoint changes reach it ${PROPAGATION_LAG_MS} ms late; minReady ${MIN_READY_MS} ms; ` +
       `readiness probe every ${CLUSTER.probePeriodMs} ms, failureThreshold ${CLUSTER.probeFailureThreshold}; ` +
-      `drain-proxy DRAIN_DELAY=${PROXY_SETTINGS.drainDelay} WS_CLOSE_SPREAD=${PROXY_SETTINGS.wsCloseSpread}`,
+      `drain-proxy DRAIN_DELAY=${PROXY_SETTINGS.DRAIN_DELAY} WS_CLOSE_SPREAD=${PROXY_SETTINGS.WS_CLOSE_SPREAD}`,
   );
   const results: ScenarioResult[] = [];
   for (const spec of scenarios) {

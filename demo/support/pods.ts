@@ -6,11 +6,11 @@
 import { fileURLToPath } from 'node:url';
 import { waitFor200 } from '../../harness/http.ts';
 import { canBind, freePorts } from '../../harness/ports.ts';
+import { startDrainProxy } from '../../harness/drain-proxy.ts';
 import { start, type Child } from '../../harness/processes.ts';
 import type { Endpoint } from './traffic.ts';
 
 export const LEGACY_APP_SCRIPT = fileURLToPath(new URL('../legacy-app.ts', import.meta.url));
-export const PROXY_SCRIPT = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
 
 export interface PodAddress {
   readonly name: string;
@@ -20,16 +20,8 @@ export interface PodAddress {
   readonly adminPort: number;
 }
 
-export interface ProxySettings {
-  readonly drainDelay: string;
-  readonly drainTimeout: string;
-  readonly drainIdleClose: string;
-  readonly healthInterval: string;
-  /** WebSocket close frames (and event stream ends) are spread over this window from t0 + drainDelay. */
-  readonly wsCloseSpread: string;
-  readonly wsCloseTimeout: string;
-  readonly wsCloseCode: string;
-}
+/** drain-proxy's configuration in a pod, as its environment (DRAIN_DELAY, WS_CLOSE_SPREAD, ...). */
+export type ProxySettings = Readonly<Record<string, string>>;
 
 export interface Pod {
   readonly address: PodAddress;
@@ -82,24 +74,13 @@ export async function startPod(
     return { address, app, proxy: undefined, endpoint: { pod: address.name, host: address.ip, port: address.appPort }, grpcPort: address.appPort };
   }
 
-  const proxy = start(process.execPath, [PROXY_SCRIPT], { name: `${address.name} drain-proxy`, env: {
-    LISTEN_ADDRESS: address.ip,
-    LISTEN_PORT: String(address.proxyPort),
-    ADMIN_ADDRESS: address.ip,
-    ADMIN_PORT: String(address.adminPort),
-    UPSTREAM: `http://${address.ip}:${address.appPort}`,
+  const proxy = await startDrainProxy(address.appPort, {
+    name: `${address.name} drain-proxy`,
+    host: address.ip,
+    listenPort: address.proxyPort,
+    adminPort: address.adminPort,
     // The app serves gRPC on its HTTP port (it tells cleartext HTTP/2 apart by the preface).
-    UPSTREAM_PROTOCOL: 'h2c',
-    UPSTREAM_HEALTH: '/healthz',
-    HEALTH_INTERVAL: proxySettings.healthInterval,
-    DRAIN_DELAY: proxySettings.drainDelay,
-    DRAIN_TIMEOUT: proxySettings.drainTimeout,
-    DRAIN_IDLE_CLOSE: proxySettings.drainIdleClose,
-    WS_CLOSE_SPREAD: proxySettings.wsCloseSpread,
-    WS_CLOSE_TIMEOUT: proxySettings.wsCloseTimeout,
-    WS_CLOSE_CODE: proxySettings.wsCloseCode,
-    LOG_LEVEL: 'info',
-  } });
-  await waitFor200(`http://${address.ip}:${address.adminPort}/readyz`, proxy, 10_000);
+    env: { UPSTREAM_PROTOCOL: 'h2c', UPSTREAM_HEALTH: '/healthz', LOG_LEVEL: 'info', ...proxySettings },
+  });
   return { address, app, proxy, endpoint: { pod: address.name, host: address.ip, port: address.proxyPort }, grpcPort: address.proxyPort };
 }

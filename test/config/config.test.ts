@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { loadConfig, ConfigError, schema, webSocketTimings } from '../../src/config/index.ts';
 import { parseDuration } from '../../src/config/values.ts';
 import { withConfigurationTable } from '../../src/config/table.ts';
-import { MAIN } from '../helpers/proxy.ts';
+import { MAIN } from '../../harness/drain-proxy.ts';
 
 test('defaults match the public contract', () => {
   const config = loadConfig({});

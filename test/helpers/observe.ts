@@ -1,14 +1,9 @@
 /**
  * What integration tests look at from outside the proxy: its metrics, its
- * status, whether a port accepts, and polling until something holds.
+ * status, whether a port accepts.
  */
 import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { ProxyProcess } from './proxy.ts';
-
-export async function metrics(proxy: ProxyProcess): Promise<string> {
-  return (await proxy.admin('/metrics')).text();
-}
+import type { DrainProxy } from '../../harness/drain-proxy.ts';
 
 /** The value of one exposition line, e.g. `drain_proxy_ready` or `x_total{label="a"}`; undefined when absent. */
 export function metricValue(text: string, series: string): number | undefined {
@@ -22,18 +17,8 @@ export interface ProxyStatus {
   readonly inFlight: Record<string, number>;
 }
 
-export async function proxyStatus(proxy: ProxyProcess): Promise<ProxyStatus> {
+export async function proxyStatus(proxy: DrainProxy): Promise<ProxyStatus> {
   return (await (await proxy.admin('/status')).json()) as ProxyStatus;
-}
-
-/** Polls `check` every 20 ms until it returns true or `timeoutMs` passes; returns its last answer. */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    if (await check()) return true;
-    await sleep(20);
-  }
-  return check();
 }
 
 /** 'connected', or the error code a connect gets (ECONNREFUSED once a listener has closed). */

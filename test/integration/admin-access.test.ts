@@ -5,9 +5,9 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAIN } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 
 const NS = `dp-admin-${process.pid}`;
 const POD_IP = '169.254.201.1';
@@ -21,7 +21,7 @@ function run(args: string[]): { status: number | null; stdout: string; stderr: s
 }
 
 const canNamespace = process.getuid?.() === 0 && run(['ip', 'netns', 'list']).status === 0 && run(['curl', '--version']).status === 0;
-let proxy: ChildProcess | undefined;
+let proxy: DrainProxy | undefined;
 
 before(() => {
   if (!canNamespace) return;
@@ -38,8 +38,7 @@ before(() => {
 });
 
 after(async () => {
-  proxy?.kill('SIGKILL');
-  await sleep(100);
+  await proxy?.stop();
   if (canNamespace) run(['ip', 'netns', 'del', NS]);
 });
 
@@ -52,19 +51,13 @@ function curlFrom(source: string, path: string, headers: string[] = []): number 
 }
 
 test('/drain: 403 from another pod, allowed from HOST_IP and with the token; refusals are counted', { skip: !canNamespace && 'needs root and ip netns' }, async () => {
-  proxy = spawn('ip', ['netns', 'exec', NS, process.execPath, MAIN], {
-    env: {
-      PATH: process.env.PATH,
-      LISTEN_PORT: '8000',
-      LISTEN_ADDRESS: POD_IP,
-      ADMIN_PORT: String(ADMIN_PORT),
-      ADMIN_ADDRESS: POD_IP,
-      UPSTREAM: 'http://127.0.0.1:9',
-      HOST_IP: NODE_IP,
-      DRAIN_TOKEN: 'let-me-drain',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: 'ignore',
+  proxy = await startDrainProxy('http://127.0.0.1:9', {
+    host: POD_IP,
+    listenPort: 8000,
+    adminPort: ADMIN_PORT,
+    env: { HOST_IP: NODE_IP, DRAIN_TOKEN: 'let-me-drain', LOG_LEVEL: 'warn' },
+    wrap: ['ip', 'netns', 'exec', NS],
+    wait: 'none',
   });
   let live = 0;
   for (let i = 0; i < 100 && live !== 200; i++) {

@@ -5,20 +5,20 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { connectOutcome } from '../helpers/observe.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
-const started: Array<ProxyProcess | TestUpstream> = [];
+const started: Array<DrainProxy | TestUpstream> = [];
 after(async () => {
   for (const thing of started) await ('stop' in thing ? thing.stop() : thing.close());
 });
 
-async function setup(env: Record<string, string>): Promise<{ proxy: ProxyProcess; upstream: TestUpstream }> {
+async function setup(env: Record<string, string>): Promise<{ proxy: DrainProxy; upstream: TestUpstream }> {
   const upstream = await startUpstream();
   started.push(upstream);
-  const proxy = await startProxy(upstream.port, { env });
+  const proxy = await startDrainProxy(upstream.port, { env });
   started.push(proxy);
   return { proxy, upstream };
 }
@@ -121,7 +121,7 @@ test('/readyz: not ready before the upstream answers, ready with it, draining af
   const upstream = await startUpstream();
   const port = upstream.port;
   await upstream.close();
-  const proxy = await startProxy(port, { ready: false, env: { DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '2s' } });
+  const proxy = await startDrainProxy(port, { wait: 'live', env: { DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '2s' } });
   started.push(proxy);
   let res = await proxy.admin('/readyz');
   assert.equal(res.status, 503);
@@ -160,7 +160,7 @@ test('/drain?wait=1 answers only after the in-flight work is done; the process t
   assert.ok(answered - asked > 1200, `answered after ${Math.round(answered - asked)} ms, before the slow request finished`);
   assert.equal((await client.response()).status, 200);
   await sleep(300);
-  assert.equal(proxy.child.exitCode, null, 'a drain started by /drain alone leaves the process up');
+  assert.equal(proxy.process.exitCode, null, 'a drain started by /drain alone leaves the process up');
   const status = (await (await proxy.admin('/status')).json()) as { phase: string };
   assert.equal(status.phase, 'drained');
   const signalled = performance.now();
@@ -186,7 +186,7 @@ test('a repeated SIGTERM changes nothing; a second SIGINT cuts at once', async (
   await sleep(100);
   second.proxy.signal('SIGINT');
   await sleep(300);
-  assert.equal(second.proxy.child.exitCode, null, 'one Ctrl-C drains');
+  assert.equal(second.proxy.process.exitCode, null, 'one Ctrl-C drains');
   const pressed = performance.now();
   second.proxy.signal('SIGINT');
   assert.equal((await second.proxy.exited).code, 3);

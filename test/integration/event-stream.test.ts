@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const cleanup: Array<() => unknown> = [];
@@ -52,8 +52,8 @@ function dechunk(body: string): { payload: string; terminated: boolean } {
   }
 }
 
-async function proxyFor(port: number): Promise<ProxyProcess> {
-  const proxy = await startProxy(port, { env: { DRAIN_DELAY: '300ms', WS_CLOSE_SPREAD: '1s', DRAIN_TIMEOUT: '10s' } });
+async function proxyFor(port: number): Promise<DrainProxy> {
+  const proxy = await startDrainProxy(port, { env: { DRAIN_DELAY: '300ms', WS_CLOSE_SPREAD: '1s', DRAIN_TIMEOUT: '10s' } });
   cleanup.push(() => proxy.stop());
   return proxy;
 }

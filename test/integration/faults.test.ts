@@ -15,16 +15,17 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, MAIN, type ProxyProcess, startProxy } from '../helpers/proxy.ts';
-import { metrics, metricValue, proxyStatus } from '../helpers/observe.ts';
+import { MAIN, type DrainProxy, startDrainProxy } from '../../harness/drain-proxy.ts';
+import { freePort } from '../../harness/ports.ts';
+import { metricValue, proxyStatus } from '../helpers/observe.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 /** Drains that end as soon as nothing is open, so tests that finish with a signal do not wait out DRAIN_DELAY. */
 const FAST_DRAIN = { DRAIN_DELAY: '100ms', DRAIN_TIMEOUT: '10s' };
 
-async function metric(proxy: ProxyProcess, series: string): Promise<number> {
-  const value = metricValue(await metrics(proxy), series);
+async function metric(proxy: DrainProxy, series: string): Promise<number> {
+  const value = metricValue(await proxy.metrics(), series);
   assert.ok(value !== undefined, `no series ${series}`);
   return value;
 }
@@ -42,13 +43,13 @@ async function until(what: string, probe: () => boolean | Promise<boolean>, time
 }
 
 /** SIGTERM; the process must exit 0. */
-async function exitsCleanly(proxy: ProxyProcess): Promise<void> {
+async function exitsCleanly(proxy: DrainProxy): Promise<void> {
   proxy.signal('SIGTERM');
   assert.deepEqual(await proxy.exited, { code: 0, signal: null });
 }
 
 /** The process goes on: a new connection is served; then it exits cleanly on SIGTERM. */
-async function servesNextThenExits(proxy: ProxyProcess): Promise<void> {
+async function servesNextThenExits(proxy: DrainProxy): Promise<void> {
   const next = await RawClient.connect(proxy.listenPort);
   assert.equal((await next.request('/after')).status, 200);
   next.destroy();
@@ -88,7 +89,7 @@ test('MAX_CONNECTIONS: beyond it new connections on the public and TCP ports are
   const echo = createServer((socket) => socket.pipe(socket));
   const echoPort = await listen(echo);
   const tcpPort = await freePort();
-  const proxy = await startProxy(upstream.port, { env: { ...FAST_DRAIN, MAX_CONNECTIONS: '3', TCP_PORTS: `${tcpPort}:${echoPort}` } });
+  const proxy = await startDrainProxy(upstream.port, { env: { ...FAST_DRAIN, MAX_CONNECTIONS: '3', TCP_PORTS: `${tcpPort}:${echoPort}` } });
   try {
     const a = await RawClient.connect(proxy.listenPort);
     const b = await RawClient.connect(proxy.listenPort);
@@ -149,7 +150,7 @@ const hasPrlimit = spawnSync('prlimit', ['--version']).status === 0;
 
 test('EMFILE: out of file descriptors, the process stays up, serves the connections it has, and recovers; descriptors back to the baseline', { skip: !hasPrlimit && 'needs prlimit (util-linux)' }, async () => {
   const upstream = await startUpstream();
-  const proxy = await startProxy(upstream.port, { env: FAST_DRAIN });
+  const proxy = await startDrainProxy(upstream.port, { env: FAST_DRAIN });
   const held: Socket[] = [];
   try {
     const survivor = await RawClient.connect(proxy.listenPort);
@@ -171,13 +172,13 @@ test('EMFILE: out of file descriptors, the process stays up, serves the connecti
     }
     await sleep(300);
     assert.ok(closedByProxy > 0, `no connection was refused with ${held.length} open (fds ${baseline})`);
-    assert.equal(proxy.child.exitCode, null, 'the process is up');
+    assert.equal(proxy.process.exitCode, null, 'the process is up');
 
     // A probe on the admin port while out of descriptors must not take the process down either.
     const probe = await probeConnection(proxy.adminPort, 'GET /livez HTTP/1.1\r\nHost: t\r\n\r\n');
     assert.ok(probe.ended !== 'refused');
     await sleep(200);
-    assert.equal(proxy.child.exitCode, null, `the process is up after an admin accept failed; stderr: ${proxy.stderr}`);
+    assert.equal(proxy.process.exitCode, null, `the process is up after an admin accept failed; stderr: ${proxy.stderr}`);
 
     // The connection it already had is served (its upstream connection is already open).
     assert.equal((await survivor.request('/during')).status, 200);
@@ -234,7 +235,7 @@ async function rawApp(): Promise<{ close: () => void; port: number }> {
 
 test('upstream stalls: no response timeout fires; other connections are served; the request is held until the client leaves or the drain deadline cuts it (exit 3)', async () => {
   const app = await rawApp();
-  const proxy = await startProxy(app.port, { env: { DRAIN_DELAY: '100ms', DRAIN_TIMEOUT: '1500ms' } });
+  const proxy = await startDrainProxy(app.port, { env: { DRAIN_DELAY: '100ms', DRAIN_TIMEOUT: '1500ms' } });
   try {
     const stalled = await RawClient.connect(proxy.listenPort);
     stalled.write('GET /stall HTTP/1.1\r\nHost: t\r\n\r\n');
@@ -266,7 +267,7 @@ test('upstream stalls: no response timeout fires; other connections are served; 
 
 test('upstream resets during a chunked body: the client sees the body cut (no last chunk), counted; the process and other clients go on', async () => {
   const app = await rawApp();
-  const proxy = await startProxy(app.port, { env: FAST_DRAIN });
+  const proxy = await startDrainProxy(app.port, { env: FAST_DRAIN });
   try {
     const idle = await RawClient.connect(proxy.listenPort);
     assert.equal((await idle.request('/ok')).status, 200);
@@ -294,7 +295,7 @@ test('a client that aborts during its request body: the app\'s connection is dro
     req.resume();
     return true;
   });
-  const proxy = await startProxy(upstream.port, { env: FAST_DRAIN });
+  const proxy = await startDrainProxy(upstream.port, { env: FAST_DRAIN });
   try {
     const client = await RawClient.connect(proxy.listenPort);
     client.write('POST /upload HTTP/1.1\r\nHost: t\r\nContent-Length: 1000000\r\n\r\n');
@@ -315,7 +316,7 @@ test('a client that aborts during its request body: the app\'s connection is dro
 
 test('SIGTERM during startup, before the upstream is ready: the process drains and exits 0', async () => {
   const nobody = await freePort();
-  const proxy = await startProxy(nobody, { ready: false, env: { DRAIN_DELAY: '300ms' } });
+  const proxy = await startDrainProxy(nobody, { wait: 'live', env: { DRAIN_DELAY: '300ms' } });
   try {
     const ready = await proxy.admin('/readyz');
     assert.deepEqual([ready.status, await ready.text()], [503, 'upstream not ready\n']);
@@ -330,7 +331,7 @@ test('SIGTERM during startup, before the upstream is ready: the process drains a
 
 test('/drain hammered by 200 concurrent callers: every one answered, one drain; ?wait=1 callers all get the same summary', async () => {
   const upstream = await startUpstream();
-  const proxy = await startProxy(upstream.port, { env: { DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '10s' } });
+  const proxy = await startDrainProxy(upstream.port, { env: { DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '10s' } });
   try {
     // Some work in flight, so the drain has something to wait for.
     const busy = await RawClient.connect(proxy.listenPort);
@@ -348,7 +349,7 @@ test('/drain hammered by 200 concurrent callers: every one answered, one drain; 
     assert.equal(proxy.logs.filter((l) => l.msg === 'drain phase draining').length, 1, 'the drain started once');
     assert.equal(await metric(proxy, 'drain_proxy_drain_denied_total'), 0);
     assert.equal(await metric(proxy, 'drain_proxy_draining'), 1);
-    assert.equal(proxy.child.exitCode, null, 'a drain from /drain alone leaves the process up');
+    assert.equal(proxy.process.exitCode, null, 'a drain from /drain alone leaves the process up');
     await exitsCleanly(proxy);
   } finally {
     await proxy.stop();
@@ -358,7 +359,7 @@ test('/drain hammered by 200 concurrent callers: every one answered, one drain; 
 
 test('drain with 5,000 idle keep-alive connections: all closed cleanly, counted, descriptors back; exit 0', { timeout: 60_000 }, async () => {
   const upstream = await startUpstream();
-  const proxy = await startProxy(upstream.port, { env: { DRAIN_DELAY: '200ms', DRAIN_IDLE_CLOSE: '0', DRAIN_TIMEOUT: '20s' } });
+  const proxy = await startDrainProxy(upstream.port, { env: { DRAIN_DELAY: '200ms', DRAIN_IDLE_CLOSE: '0', DRAIN_TIMEOUT: '20s' } });
   const count = 5000;
   const sockets: Socket[] = [];
   try {
@@ -435,7 +436,7 @@ async function streamingApp(): Promise<{ close: () => Promise<void>; port: numbe
 
 test('a client that aborts during the response body: the app\'s connection is dropped at once, counted, the process goes on', async () => {
   const app = await streamingApp();
-  const proxy = await startProxy(app.port, { env: FAST_DRAIN });
+  const proxy = await startDrainProxy(app.port, { env: FAST_DRAIN });
   try {
     const client = await RawClient.connect(proxy.listenPort);
     client.write('GET /stream HTTP/1.1\r\nHost: t\r\n\r\n');
@@ -452,7 +453,7 @@ test('a client that aborts during the response body: the app\'s connection is dr
 
 test('the deadline reached with responses mid-transfer: each is cut (no clean end), counted as drain_deadline, exit 3', async () => {
   const app = await streamingApp();
-  const proxy = await startProxy(app.port, { env: { DRAIN_DELAY: '100ms', DRAIN_TIMEOUT: '1s' } });
+  const proxy = await startDrainProxy(app.port, { env: { DRAIN_DELAY: '100ms', DRAIN_TIMEOUT: '1s' } });
   try {
     const clients = await Promise.all([0, 1, 2].map(() => RawClient.connect(proxy.listenPort)));
     for (const client of clients) client.write('GET /stream HTTP/1.1\r\nHost: t\r\n\r\n');

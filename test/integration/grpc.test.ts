@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { startProxy } from '../helpers/proxy.ts';
+import { startDrainProxy } from '../../harness/drain-proxy.ts';
 
 const PROTO = fileURLToPath(new URL('../fixtures/echo.proto', import.meta.url));
 
@@ -117,7 +117,7 @@ function collect(stream: grpc.ClientReadableStream<EchoReply> | grpc.ClientDuple
 
 test('gRPC through the proxy: unary, server streaming and bidi; status codes, messages and trailing metadata intact', async () => {
   const app = await startGrpcServer();
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
   cleanups.push(() => proxy.stop());
   const c = client(proxy.listenPort);
 
@@ -161,7 +161,7 @@ test('gRPC through the proxy: unary, server streaming and bidi; status codes, me
 
 test('gRPC across a drain: the streaming call in flight at t0 completes; calls issued continuously across t0 all succeed; exit 0', async () => {
   const app = await startGrpcServer();
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '3s', DRAIN_TIMEOUT: '15s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '3s', DRAIN_TIMEOUT: '15s' } });
   cleanups.push(() => proxy.stop());
   const c = client(proxy.listenPort);
   assert.equal((await unary(c, { text: 'warm' })).err, null);

@@ -14,8 +14,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
-import { metrics, metricValue, eventually } from '../helpers/observe.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
+import { eventually } from '../../harness/http.ts';
+import { metricValue } from '../helpers/observe.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { startH2cApp } from '../h2/h2c-app.ts';
 import { ensureNghttp, h2request, h2session, nghttp } from '../h2/client.ts';
@@ -47,7 +48,7 @@ test('http1 upstream: HTTP/2 requests become HTTP/1.1 requests; hop-by-hop field
     return false;
   });
   cleanups.push(() => upstream.close());
-  const proxy = await startProxy(upstream.port);
+  const proxy = await startDrainProxy(upstream.port);
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -76,7 +77,7 @@ test('http1 upstream: HTTP/2 requests become HTTP/1.1 requests; hop-by-hop field
   const viaHttp1 = await fetch(proxy.url('/plain'));
   assert.equal(await viaHttp1.text(), 'GET /plain 0\n', 'HTTP/1.1 on the same port');
 
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="2xx"}'), 23);
   assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="h2"}'), 1);
   assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="http1",code_class="2xx"}'), 1);
@@ -86,19 +87,19 @@ test('http1 upstream down: 502 for the stream, not a reset session', async () =>
   const upstream = await startUpstream();
   const port = upstream.port;
   await upstream.close();
-  const proxy = await startProxy(port, { ready: false });
+  const proxy = await startDrainProxy(port, { wait: 'live' });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
   const result = await h2request(session, { ':path': '/' });
   assert.equal(result.status, 502);
-  assert.match(await metrics(proxy), /drain_proxy_upstream_errors_total\{kind="connect_refused"\} [1-9]/);
+  assert.match(await proxy.metrics(), /drain_proxy_upstream_errors_total\{kind="connect_refused"\} [1-9]/);
 });
 
 test('http1 upstream drain: the request in flight at t0 completes; an idle session is told to go after DRAIN_IDLE_CLOSE; exit 0', async () => {
   const upstream = await startUpstream();
   cleanups.push(() => upstream.close());
-  const proxy = await startProxy(upstream.port, { env: { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s', DRAIN_IDLE_CLOSE: '300ms' } });
+  const proxy = await startDrainProxy(upstream.port, { env: { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s', DRAIN_IDLE_CLOSE: '300ms' } });
   cleanups.push(() => proxy.stop());
   const busy = h2session(proxy.listenPort);
   const idle = h2session(proxy.listenPort);
@@ -127,7 +128,7 @@ test('http1 upstream drain: the request in flight at t0 completes; an idle sessi
 test('an h2 session with no stream for KEEPALIVE_TIMEOUT is closed with a GOAWAY and counted as idle_timeout', async () => {
   const upstream = await startUpstream();
   cleanups.push(() => upstream.close());
-  const proxy = await startProxy(upstream.port, { env: { KEEPALIVE_TIMEOUT: '1s' } });
+  const proxy = await startDrainProxy(upstream.port, { env: { KEEPALIVE_TIMEOUT: '1s' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -137,7 +138,7 @@ test('an h2 session with no stream for KEEPALIVE_TIMEOUT is closed with a GOAWAY
   assert.equal(await goaway, constants.NGHTTP2_NO_ERROR);
   const waited = performance.now() - started;
   assert.ok(waited >= 500 && waited < 6000, `closed after ${Math.round(waited)} ms`);
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_connections_closed_total{protocol="h2",reason="idle_timeout"}') === 1));
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_connections_closed_total{protocol="h2",reason="idle_timeout"}') === 1));
 });
 
 // ---- UPSTREAM_PROTOCOL=h2c ------------------------------------------------
@@ -145,7 +146,7 @@ test('an h2 session with no stream for KEEPALIVE_TIMEOUT is closed with a GOAWAY
 test('h2c upstream: bodies under flow control both ways, trailers intact, resets carried both ways', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -180,9 +181,9 @@ test('h2c upstream: bodies under flow control both ways, trailers intact, resets
   assert.ok(await eventually(() => app.closes.some((c) => c.path === '/hold')), 'the app saw the stream end');
   assert.equal(app.closes.find((c) => c.path === '/hold')!.rstCode, constants.NGHTTP2_CANCEL);
 
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="2xx"}'), 3, 'completed streams counted; reset ones not');
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
 });
 
 test('http1 upstream: a client that resets its stream aborts the app\'s request, and is not counted as an app failure (regression)', async () => {
@@ -193,7 +194,7 @@ test('http1 upstream: a client that resets its stream aborts the app\'s request,
     return true;
   });
   cleanups.push(() => upstream.close());
-  const proxy = await startProxy(upstream.port);
+  const proxy = await startDrainProxy(upstream.port);
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -203,7 +204,7 @@ test('http1 upstream: a client that resets its stream aborts the app\'s request,
   stream.close(constants.NGHTTP2_CANCEL);
   assert.ok(await eventually(() => aborted.length === 1), "the app's request was aborted");
   await sleep(100);
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   for (const kind of ['reset', 'connect_refused', 'truncated']) assert.equal(metricValue(text, `drain_proxy_upstream_errors_total{kind="${kind}"}`), 0, kind);
   assert.equal(proxy.logs.filter((line) => line.msg === 'upstream request failed').length, 0, 'no failure logged');
 });
@@ -245,7 +246,7 @@ for (const protocol of ['http1', 'h2c'] as const) {
       cleanups.push(() => app.close());
       port = app.port;
     }
-    const proxy = await startProxy(port, { env: { UPSTREAM_PROTOCOL: protocol, UPSTREAM_RESPONSE_TIMEOUT: '1s' } });
+    const proxy = await startDrainProxy(port, { env: { UPSTREAM_PROTOCOL: protocol, UPSTREAM_RESPONSE_TIMEOUT: '1s' } });
     cleanups.push(() => proxy.stop());
     const session = h2session(proxy.listenPort);
     cleanups.push(() => session.destroy());
@@ -267,18 +268,18 @@ for (const protocol of ['http1', 'h2c'] as const) {
     }
     const answered = await h2request(session, { ':path': '/fine' });
     assert.equal(answered.status, 200, 'the session goes on; a response that starts in time is not affected');
-    const text = await metrics(proxy);
+    const text = await proxy.metrics();
     assert.equal(metricValue(text, 'drain_proxy_upstream_errors_total{kind="response_timeout"}'), 2);
     assert.equal(metricValue(text, 'drain_proxy_upstream_errors_total{kind="reset"}'), 0, 'the cancel is not counted again as a failure');
     assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="5xx"}'), 2);
-    assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
+    assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
   });
 }
 
 test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; the stream in flight at t0 completes; a new connection during DRAIN_DELAY is served; exit 0', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1500ms', DRAIN_TIMEOUT: '15s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1500ms', DRAIN_TIMEOUT: '15s' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   const goaways: Array<{ code: number; lastStreamID: number }> = [];
@@ -309,7 +310,7 @@ test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; t
 test('h2c drain deadline: a stream still open is reset, its session closed and counted as drain_deadline; exit 3', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '2s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '2s' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -317,7 +318,7 @@ test('h2c drain deadline: a stream still open is reset, its session closed and c
   assert.ok(await eventually(() => app.held.size === 1), 'the app holds the stream');
   proxy.signal('SIGTERM');
   await proxy.waitForReady(503);
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="h2"}'), 1);
   assert.equal(metricValue(text, 'drain_proxy_requests_in_flight{protocol="h2"}'), 1);
   const result = await held;
@@ -334,7 +335,7 @@ test('h2c drain deadline: a stream still open is reset, its session closed and c
 test('h2c drain deadline after /drain (process stays up): the cut stream is RST_STREAM(CANCEL) on the wire and counted under protocol="h2"', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '1500ms' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '300ms', DRAIN_TIMEOUT: '1500ms' } });
   cleanups.push(() => proxy.stop());
   const client = await RawH2Client.connect(proxy.listenPort);
   cleanups.push(() => client.socket.destroy());
@@ -347,10 +348,10 @@ test('h2c drain deadline after /drain (process stays up): the cut stream is RST_
   assert.equal(reset.payload.readUInt32BE(0), constants.NGHTTP2_CANCEL);
   assert.ok(!client.frames.some((f) => f.stream === 1 && (f.type === DATA || f.type === HEADERS) && (f.flags & END_STREAM) !== 0), 'the response was never ended cleanly');
   assert.ok(client.frames.some((f) => f.stream === 1 && f.type === DATA && f.payload.toString() === 'first'), 'what the app sent before the deadline arrived');
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(metricValue(text, 'drain_proxy_connections_closed_total{protocol="h2",reason="drain_deadline"}'), 1);
   assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="h2"}'), 0);
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0), 'the cut stream left in-flight');
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0), 'the cut stream left in-flight');
   proxy.signal('SIGTERM');
   assert.equal((await proxy.exited).code, 3);
 });
@@ -358,12 +359,12 @@ test('h2c drain deadline after /drain (process stays up): the cut stream is RST_
 test('h2c drain: a stream opened after the final GOAWAY is never processed (the client stack refuses it, retryable); the one before it completes', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s' } });
   cleanups.push(() => proxy.stop());
   const client = await RawH2Client.connect(proxy.listenPort);
   cleanups.push(() => client.socket.destroy());
   client.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, getHeaderBlock('/slow?ms=1500')));
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
   proxy.signal('SIGTERM');
   const goawayTo = (last: number) => (f: Frame) => f.type === GOAWAY && f.payload.readUInt32BE(0) === last;
   assert.ok(await client.waitFor(goawayTo(2 ** 31 - 1)), 'first GOAWAY: 2^31-1');
@@ -385,7 +386,7 @@ const nghttpSkip = ensureNghttp() ?? false;
 test('nghttp through both UPSTREAM_PROTOCOL values: status, body and trailers', { skip: nghttpSkip }, async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const h2c = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
+  const h2c = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c' } });
   cleanups.push(() => h2c.stop());
   const run = await nghttp(['-v', `http://127.0.0.1:${h2c.listenPort}/trailers`]);
   assert.equal(run.code, 0, run.stderr);
@@ -396,7 +397,7 @@ test('nghttp through both UPSTREAM_PROTOCOL values: status, body and trailers', 
 
   const upstream = await startUpstream();
   cleanups.push(() => upstream.close());
-  const http1 = await startProxy(upstream.port);
+  const http1 = await startDrainProxy(upstream.port);
   cleanups.push(() => http1.stop());
   const plain = await nghttp([`http://127.0.0.1:${http1.listenPort}/from-nghttp`]);
   assert.equal(plain.code, 0, plain.stderr);
@@ -411,10 +412,10 @@ test('nghttp through both UPSTREAM_PROTOCOL values: status, body and trailers', 
 test('nghttp sees the two-phase GOAWAY on the wire: 2^31-1 and a PING, the ACK, then the real last stream id; its stream completes', { skip: nghttpSkip }, async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '500ms', DRAIN_TIMEOUT: '10s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '500ms', DRAIN_TIMEOUT: '10s' } });
   cleanups.push(() => proxy.stop());
   const run = nghttp(['-v', `http://127.0.0.1:${proxy.listenPort}/slow?ms=1500`]);
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
   proxy.signal('SIGTERM');
   const { code, stdout } = await run;
   assert.equal(code, 0);
@@ -449,7 +450,7 @@ test('MAX_HEADER_SIZE and MAX_HEADER_COUNT bound HTTP/2 header blocks: too large
     return true;
   });
   cleanups.push(() => upstream.close());
-  const proxy = await startProxy(upstream.port, { env: { MAX_HEADER_SIZE: '2k', MAX_HEADER_COUNT: '10' } });
+  const proxy = await startDrainProxy(upstream.port, { env: { MAX_HEADER_SIZE: '2k', MAX_HEADER_COUNT: '10' } });
   cleanups.push(() => proxy.stop());
   const tooMany = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`x-field-${i}`, 'v']));
 
@@ -475,5 +476,5 @@ test('MAX_HEADER_SIZE and MAX_HEADER_COUNT bound HTTP/2 header blocks: too large
   const fine = await h2request(session, { ':path': '/fine', ...within, 'x-medium': 'a'.repeat(1000) });
   assert.equal(fine.status, 200, 'within both limits, on the same session');
   assert.deepEqual(seen, ['/first', '/fine'], 'nothing of the refused streams reached the app');
-  assert.equal(metricValue(await metrics(proxy), 'drain_proxy_rejected_requests_total{code="DP_HEAD_TOO_LARGE"}'), 1, 'the 431 is counted');
+  assert.equal(metricValue(await proxy.metrics(), 'drain_proxy_rejected_requests_total{code="DP_HEAD_TOO_LARGE"}'), 1, 'the 431 is counted');
 });

@@ -14,8 +14,9 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
-import { eventually, metrics, metricValue, proxyStatus } from '../helpers/observe.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
+import { eventually } from '../../harness/http.ts';
+import { metricValue, proxyStatus } from '../helpers/observe.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const CLOSE_DELIMITED_BODY = Buffer.alloc(1 << 20, 'c');
@@ -29,7 +30,7 @@ interface AppConnection {
 
 let app: Server;
 const appConnections: AppConnection[] = [];
-let proxy: ProxyProcess;
+let proxy: DrainProxy;
 
 /** The app: answers by the request's path once a request head is in. */
 function onRequest(connection: AppConnection, path: string): void {
@@ -68,7 +69,7 @@ before(async () => {
     socket.on('close', () => (connection.closedAt = performance.now()));
   });
   await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-  proxy = await startProxy((app.address() as { port: number }).port);
+  proxy = await startDrainProxy((app.address() as { port: number }).port);
 });
 
 after(async () => {
@@ -85,7 +86,7 @@ async function appConnection(path: string): Promise<AppConnection> {
 }
 
 async function counters(): Promise<Record<string, number | undefined>> {
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   const series = (name: string): number | undefined => metricValue(text, name);
   return {
     closedByClient: series('drain_proxy_connections_closed_total{protocol="http1",reason="client"}'),

@@ -8,12 +8,13 @@ import { connect, createServer, type Socket } from 'node:net';
 import { readdirSync } from 'node:fs';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProxy, freePort, type ProxyProcess } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
+import { freePort } from '../../harness/ports.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 let upstream: TestUpstream;
-let proxy: ProxyProcess;
+let proxy: DrainProxy;
 /** Upstream request sockets by URL, to see when the proxy lets go of them. */
 const upstreamSockets = new Map<string, Socket>();
 
@@ -56,7 +57,7 @@ before(async () => {
     }
     return false;
   });
-  proxy = await startProxy(upstream.port, { env: { HEADER_TIMEOUT: '500ms', MAX_HEADER_SIZE: '4k' } });
+  proxy = await startDrainProxy(upstream.port, { env: { HEADER_TIMEOUT: '500ms', MAX_HEADER_SIZE: '4k' } });
 });
 const bigResponses: Array<{ sent: number }> = [];
 
@@ -151,7 +152,7 @@ test('slowloris: a head not complete within HEADER_TIMEOUT gets 408 and the conn
 
 test('upstream down: 502 with Connection: close, counted, readiness drops', async () => {
   const deadPort = await freePort();
-  const lonely = await startProxy(deadPort, { ready: false });
+  const lonely = await startDrainProxy(deadPort, { wait: 'live' });
   try {
     const client = await RawClient.connect(lonely.listenPort);
     const response = await client.request('/nobody-home');
@@ -174,7 +175,7 @@ test('upstream resets before responding: 502; dies mid-body: the client sees the
   });
   await new Promise<void>((resolve) => rude.listen(0, '127.0.0.1', resolve));
   const port = (rude.address() as { port: number }).port;
-  const front = await startProxy(port, { ready: true });
+  const front = await startDrainProxy(port);
   try {
     const client = await RawClient.connect(front.listenPort);
     assert.equal((await client.request('/reset')).status, 502);
@@ -232,7 +233,7 @@ test('an upgrade answered with 101 becomes a tunnel, both ways, bytes verbatim',
     });
   });
   await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
-  const front = await startProxy((echo.address() as { port: number }).port);
+  const front = await startDrainProxy((echo.address() as { port: number }).port);
   try {
     const client = await RawClient.connect(front.listenPort);
     client.write('GET /up HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
@@ -292,7 +293,7 @@ test('10,000 connections opened and closed leave no file descriptors behind', as
 });
 
 test('UPSTREAM_RESPONSE_TIMEOUT: an app that never starts its response gets the client a 504, counted, and its connection dropped', async () => {
-  const impatient = await startProxy(upstream.port, { env: { UPSTREAM_RESPONSE_TIMEOUT: '1s' } });
+  const impatient = await startDrainProxy(upstream.port, { env: { UPSTREAM_RESPONSE_TIMEOUT: '1s' } });
   try {
     upstreamSockets.delete('/hang');
     const client = await RawClient.connect(impatient.listenPort);
@@ -317,7 +318,7 @@ test('UPSTREAM_RESPONSE_TIMEOUT: an app that never starts its response gets the 
 });
 
 test('REQUEST_BODY_TIMEOUT: a body that stops coming (Content-Length or chunked) gets 408 and Connection: close, the app connection dropped, counted; a slow body that keeps coming, and one the app holds back, go through', async () => {
-  const patient = await startProxy(upstream.port, { env: { REQUEST_BODY_TIMEOUT: '1s' } });
+  const patient = await startDrainProxy(upstream.port, { env: { REQUEST_BODY_TIMEOUT: '1s' } });
   try {
     const stalled = async (url: string, head: string, part: string): Promise<void> => {
       const client = await RawClient.connect(patient.listenPort);
@@ -374,7 +375,7 @@ test('REQUEST_BODY_TIMEOUT: a body that stops coming (Content-Length or chunked)
 });
 
 test('REQUEST_BODY_TIMEOUT after the app has begun its response: both connections closed, the response cut and no 408 made up; counted', async () => {
-  const patient = await startProxy(upstream.port, { env: { REQUEST_BODY_TIMEOUT: '1s' } });
+  const patient = await startDrainProxy(upstream.port, { env: { REQUEST_BODY_TIMEOUT: '1s' } });
   try {
     const client = await RawClient.connect(patient.listenPort);
     client.write('POST /early-answer HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nsome');

@@ -7,18 +7,18 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createServer, type Socket } from 'node:net';
 import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAIN, startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { MAIN, startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 /** A raw admin request (fetch refuses some methods, such as CONNECT and TRACE). */
-function adminRequest(proxy: ProxyProcess, method: string, target: string): Promise<{ status: number; body: string }> {
+function adminRequest(proxy: DrainProxy, method: string, target: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: proxy.adminPort, method, path: target, agent: false }, (res) => {
       let body = '';
@@ -30,7 +30,7 @@ function adminRequest(proxy: ProxyProcess, method: string, target: string): Prom
   });
 }
 
-async function state(proxy: ProxyProcess): Promise<string> {
+async function state(proxy: DrainProxy): Promise<string> {
   const s = (await (await proxy.admin('/status')).json()) as { phase: string; ready: boolean; drainTrigger: string | null };
   const ready = await proxy.admin('/readyz');
   return `${s.phase} ready=${s.ready} trigger=${s.drainTrigger} readyz=${ready.status}`;
@@ -38,7 +38,7 @@ async function state(proxy: ProxyProcess): Promise<string> {
 
 test('admin port: nothing but /drain (GET|POST) changes state; every other path and method is read-only, 404 or 405', async () => {
   const upstream = await startUpstream();
-  const proxy = await startProxy(upstream.port, { env: { DRAIN_DELAY: '100ms' } });
+  const proxy = await startDrainProxy(upstream.port, { env: { DRAIN_DELAY: '100ms' } });
   try {
     const serving = await state(proxy);
     assert.equal(serving, 'serving ready=true trigger=null readyz=200');
@@ -81,7 +81,7 @@ test('no open proxy: absolute-form targets, a Host naming elsewhere, CONNECT and
   // The "elsewhere" every request below names: it must not see a single connection.
   const elsewhere = await listenElsewhere();
   const other = elsewhere.address;
-  const proxy = await startProxy(upstream.port);
+  const proxy = await startDrainProxy(upstream.port);
   try {
     const client = await RawClient.connect(proxy.listenPort);
     client.write(`GET http://${other}/abs HTTP/1.1\r\nHost: ${other}\r\n\r\n`);
@@ -114,7 +114,7 @@ test('no open proxy: absolute-form targets, a Host naming elsewhere, CONNECT and
 
 test('X-Forwarded-For from the client is appended to, never replaced or trusted', async () => {
   const upstream = await startUpstream();
-  const proxy = await startProxy(upstream.port);
+  const proxy = await startDrainProxy(upstream.port);
   try {
     const client = await RawClient.connect(proxy.listenPort);
     const res = await client.request('/headers', 'X-Forwarded-For: 203.0.113.9, 10.0.0.1\r\nX-Forwarded-Proto: https\r\n');
@@ -136,8 +136,8 @@ test('X-Forwarded-Proto from a peer outside TRUSTED_PROXIES is replaced with htt
   /** What the app saw as X-Forwarded-Proto when a client on 127.0.0.1 claimed https, per client protocol. */
   const seenProto = async (trustedProxies: string | undefined): Promise<string[]> => {
     const env: Record<string, string> = trustedProxies === undefined ? {} : { TRUSTED_PROXIES: trustedProxies };
-    const viaHttp1 = await startProxy(http1App.port, { env });
-    const viaH2c = await startProxy(h2cApp.port, { env: { ...env, UPSTREAM_PROTOCOL: 'h2c' } });
+    const viaHttp1 = await startDrainProxy(http1App.port, { env });
+    const viaH2c = await startDrainProxy(h2cApp.port, { env: { ...env, UPSTREAM_PROTOCOL: 'h2c' } });
     try {
       const client = await RawClient.connect(viaHttp1.listenPort);
       const claims = 'X-Forwarded-Proto: https\r\nX-Forwarded-For: 198.51.100.1\r\n';
@@ -146,7 +146,7 @@ test('X-Forwarded-Proto from a peer outside TRUSTED_PROXIES is replaced with htt
       const again = JSON.parse((await client.request('/headers', claims)).body) as Record<string, string>;
       client.destroy();
       assert.equal(http1['x-forwarded-for'], '198.51.100.1, 127.0.0.1', 'X-Forwarded-For is appended to either way');
-      const h2 = async (proxy: ProxyProcess): Promise<string> => {
+      const h2 = async (proxy: DrainProxy): Promise<string> => {
         const session = h2connect(`http://127.0.0.1:${proxy.listenPort}`);
         session.on('error', () => {});
         try {
@@ -208,7 +208,7 @@ test('no request data in the logs at info level: paths, queries, header values a
 
 async function checkLogs(upstreamPort: number, secret: string, accessLog: string): Promise<void> {
   {
-    const proxy = await startProxy(upstreamPort, { env: { LOG_LEVEL: 'info', ACCESS_LOG: accessLog, DRAIN_DELAY: '100ms' } });
+    const proxy = await startDrainProxy(upstreamPort, { env: { LOG_LEVEL: 'info', ACCESS_LOG: accessLog, DRAIN_DELAY: '100ms' } });
     try {
       const client = await RawClient.connect(proxy.listenPort);
       const body = `${secret}-body`;
@@ -266,11 +266,10 @@ const NS = `dp-sec-${process.pid}`;
 const POD_IP = '169.254.202.1';
 const OTHER_POD = '169.254.202.3';
 const canNamespace = process.getuid?.() === 0 && run(['ip', 'netns', 'list']).status === 0 && run(['curl', '--version']).status === 0;
-let nsProxy: ChildProcess | undefined;
+let nsProxy: DrainProxy | undefined;
 
 after(async () => {
-  nsProxy?.kill('SIGKILL');
-  await sleep(100);
+  await nsProxy?.stop();
   if (canNamespace) run(['ip', 'netns', 'del', NS]);
 });
 
@@ -283,9 +282,13 @@ test('/drain from another pod is refused even when X-Forwarded-For, X-Real-IP or
     ['ip', '-n', NS, 'addr', 'add', `${OTHER_POD}/24`, 'dev', 'pod0'],
     ['ip', '-n', NS, 'link', 'set', 'pod0', 'up'],
   ]) assert.equal(run(step).status, 0, step.join(' '));
-  nsProxy = spawn('ip', ['netns', 'exec', NS, process.execPath, MAIN], {
-    env: { PATH: process.env.PATH, LISTEN_ADDRESS: POD_IP, ADMIN_ADDRESS: POD_IP, UPSTREAM: 'http://127.0.0.1:9', LOG_LEVEL: 'warn' },
-    stdio: 'ignore',
+  nsProxy = await startDrainProxy('http://127.0.0.1:9', {
+    host: POD_IP,
+    listenPort: 8000,
+    adminPort: 9901,
+    env: { LOG_LEVEL: 'warn' },
+    wrap: ['ip', 'netns', 'exec', NS],
+    wait: 'none',
   });
   const curl = (source: string, path: string, headers: string[] = [], method = 'POST'): string =>
     run(['ip', 'netns', 'exec', NS, 'curl', '-s', '-w', ' %{http_code}', '--interface', source, '-X', method, ...headers.flatMap((h) => ['-H', h]), `http://${POD_IP}:9901${path}`]).stdout;
@@ -311,7 +314,7 @@ test('no open proxy over HTTP/2 either: an :authority naming elsewhere reaches U
     for (const protocol of ['http1', 'h2c']) {
       const http1App = protocol === 'http1' ? await startUpstream() : null;
       const h2cApp = protocol === 'h2c' ? await startH2cApp() : null;
-      const proxy = await startProxy((http1App ?? h2cApp)!.port, { env: { UPSTREAM_PROTOCOL: protocol } });
+      const proxy = await startDrainProxy((http1App ?? h2cApp)!.port, { env: { UPSTREAM_PROTOCOL: protocol } });
       try {
         const session = h2connect(`http://127.0.0.1:${proxy.listenPort}`);
         session.on('error', () => {});

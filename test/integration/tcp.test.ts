@@ -10,8 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MAIN, freePort, startProxy, type ProxyProcess } from '../helpers/proxy.ts';
-import { connectOutcome, metrics, metricValue, eventually } from '../helpers/observe.ts';
+import { MAIN, startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
+import { freePort } from '../../harness/ports.ts';
+import { eventually } from '../../harness/http.ts';
+import { connectOutcome, metricValue } from '../helpers/observe.ts';
 import { RedisCliSession, ensureRedis, redisCli, startRedis, type RedisServer } from '../tcp/redis.ts';
 import { RespClient } from '../tcp/resp-client.ts';
 
@@ -32,7 +34,7 @@ async function redis(): Promise<RedisServer> {
 }
 
 interface Setup {
-  readonly proxy: ProxyProcess;
+  readonly proxy: DrainProxy;
   readonly redis: RedisServer;
   /** The proxy's TCP port in front of Redis. */
   readonly tcpPort: number;
@@ -42,7 +44,7 @@ interface Setup {
 async function setup(env: Record<string, string>): Promise<Setup> {
   const server = await redis();
   const tcpPort = await freePort();
-  const proxy = await startProxy(server.port, { env: { TCP_PORTS: `${tcpPort}:${server.port}`, ...env } });
+  const proxy = await startDrainProxy(server.port, { env: { TCP_PORTS: `${tcpPort}:${server.port}`, ...env } });
   cleanups.push(() => proxy.stop());
   await proxy.waitForLog('tcp port listening');
   return { proxy, redis: server, tcpPort };
@@ -64,17 +66,17 @@ test('Redis through a TCP port: redis-cli, a 1 MiB value and pipelined commands,
   assert.equal(replies.at(-1), Number(await redisCli(tcpPort, 'GET', 'tcp:pipelined')));
   // redis-cli's connection above may take a moment to be let go; this one stays.
   assert.ok(
-    await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_connections_active{protocol="tcp"}') === 1),
+    await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_connections_active{protocol="tcp"}') === 1),
     'the open connection is in connections_active',
   );
   const closed = client.closed;
   client.socket.end();
   assert.equal((await closed).error, null);
   assert.ok(
-    await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_connections_active{protocol="tcp"}') === 0),
+    await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_connections_active{protocol="tcp"}') === 0),
     'the connection is gone from connections_active',
   );
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.ok((metricValue(text, 'drain_proxy_connections_closed_total{protocol="tcp",reason="client"}') ?? 0) >= 2);
 });
 
@@ -97,7 +99,7 @@ test('a MULTI/EXEC transaction spanning t0 completes; new connections are served
   assert.equal(await connectOutcome(tcpPort), 'ECONNREFUSED', 'the TCP port stops listening at t0 + DRAIN_DELAY');
   assert.equal(await connectOutcome(proxy.listenPort), 'ECONNREFUSED');
   assert.deepEqual(await cli.send('GET tx:counter'), ['2'], 'the open connection still works after the port closed');
-  assert.equal(proxy.child.exitCode, null, 'the drain waits for the open connection');
+  assert.equal(proxy.process.exitCode, null, 'the drain waits for the open connection');
   const left = performance.now();
   assert.equal(await cli.quit(), 0);
   const exit = await proxy.exited;
@@ -175,7 +177,7 @@ test('without TCP_IDLE_CLOSE a connection blocked in BLPOP is left to the deadli
   assert.equal(summary.closed.drain_idle, 0, 'a blocked command is idle on the wire, yet not closed without TCP_IDLE_CLOSE');
   assert.ok(summary.durationMs >= 1400, `drain lasted ${summary.durationMs} ms`);
   assert.equal((await blocked.closed).error, 'ECONNRESET');
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(metricValue(text, 'drain_proxy_connections_closed_total{protocol="tcp",reason="drain_deadline"}'), 1);
   assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="tcp"}'), 0);
   proxy.signal('SIGTERM');
@@ -194,7 +196,7 @@ test('half-close: a Redis client that shuts its write side still gets every repl
   assert.equal(await client.reply(), 'PONG');
   const closed = await client.closed;
   assert.equal(closed.error, null);
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_connections_active{protocol="tcp"}') === 0));
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_connections_active{protocol="tcp"}') === 0));
 });
 
 /** A plain TCP server on loopback; returns its port. */
@@ -224,7 +226,7 @@ test('half-close and failures with an app that answers only after the FIN: 2 MiB
   const halfPort = await freePort();
   const refusedPort = await freePort();
   const deadPort = await freePort(); // nothing listens there
-  const proxy = await startProxy(server.port, { env: { TCP_PORTS: `${halfPort}:${appPort},${refusedPort}:${deadPort}` } });
+  const proxy = await startDrainProxy(server.port, { env: { TCP_PORTS: `${halfPort}:${appPort},${refusedPort}:${deadPort}` } });
   cleanups.push(() => proxy.stop());
   await eventually(() => proxy.logs.filter((line) => line.msg === 'tcp port listening').length === 2);
 
@@ -264,10 +266,10 @@ test('half-close and failures with an app that answers only after the FIN: 2 MiB
   const orphan = connect({ port: refusedPort, host: '127.0.0.1' });
   orphan.on('error', () => {});
   await once(orphan, 'close');
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(metricValue(text, 'drain_proxy_upstream_errors_total{kind="connect_refused"}'), 1);
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_connections_active{protocol="tcp"}') === 0));
-  const final = await metrics(proxy);
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_connections_active{protocol="tcp"}') === 0));
+  const final = await proxy.metrics();
   assert.equal(metricValue(final, 'drain_proxy_connections_closed_total{protocol="tcp",reason="upstream"}'), 2, 'the app reset and the refused connect');
   assert.equal(metricValue(final, 'drain_proxy_connections_closed_total{protocol="tcp",reason="client"}'), 2, 'the half-close and the client reset');
   assert.ok(proxy.logs.some((line) => line.msg === 'tcp upstream connect failed' && line.kind === 'connect_refused'));

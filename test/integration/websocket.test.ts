@@ -10,7 +10,7 @@ import { connect, type Socket } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 
 const cleanup: Array<() => Promise<unknown> | void> = [];
 after(async () => {
@@ -43,13 +43,13 @@ async function startApp(onConnection?: (socket: WebSocket) => void): Promise<App
   return { port: (server.address() as { port: number }).port, wss, closes };
 }
 
-async function proxyFor(app: App, env: Record<string, string>): Promise<ProxyProcess> {
-  const proxy = await startProxy(app.port, { env });
+async function proxyFor(app: App, env: Record<string, string>): Promise<DrainProxy> {
+  const proxy = await startDrainProxy(app.port, { env });
   cleanup.push(() => proxy.stop());
   return proxy;
 }
 
-async function open(proxy: ProxyProcess, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<WebSocket> {
+async function open(proxy: DrainProxy, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<WebSocket> {
   const socket = new WebSocket(`ws://127.0.0.1:${proxy.listenPort}/ws`, options);
   await once(socket, 'open');
   return socket;
@@ -115,7 +115,7 @@ test('drain: each client gets one 1012 "draining" close, spread over WS_CLOSE_SP
 });
 
 /** A WebSocket opened by hand on a raw socket, to see every byte the proxy sends. */
-async function rawUpgrade(proxy: ProxyProcess): Promise<Socket> {
+async function rawUpgrade(proxy: DrainProxy): Promise<Socket> {
   const raw = connect({ port: proxy.listenPort, host: '127.0.0.1' });
   await once(raw, 'connect');
   raw.write(
@@ -229,7 +229,7 @@ test('an upgrade the app refuses is answered and the connection goes on as HTTP;
     server.closeAllConnections();
     server.close();
   });
-  const proxy = await startProxy((server.address() as { port: number }).port);
+  const proxy = await startDrainProxy((server.address() as { port: number }).port);
   cleanup.push(() => proxy.stop());
   const socket = new WebSocket(`ws://127.0.0.1:${proxy.listenPort}/ws`);
   socket.on('error', () => {});

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort } from '../helpers/proxy.ts';
+import { freePort } from '../../harness/ports.ts';
 import { Wakeup } from '../helpers/wakeup.ts';
 
 const INSTALL_TIMEOUT_MS = 300_000;

@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { once } from 'node:events';
 import { UpstreamHealth } from '../../src/upstream/health.ts';
-import { freePort } from '../helpers/proxy.ts';
+import { freePort } from '../../harness/ports.ts';
 
 test('tcp: healthy once something accepts, unhealthy when it stops', async () => {
   const server = createTcpServer((socket) => socket.destroy());
