@@ -11,6 +11,7 @@ import { start, stopAll, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
 import { BENCH_PROXY_ENV } from './session.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
+import { metricValue as metricValueOf } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
 import type { SoakLoadConfig, SoakLoadCounts, SoakLoadResult } from './soak-load.ts';
 
@@ -87,24 +88,11 @@ function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/** Value of a metric line `name{...} value` or `name value`, summed over its label sets. */
-function metricValue(text: string, name: string): number {
-  let sum = 0;
-  let found = false;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== ' ' && rest[0] !== '{') continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-    found = true;
-  }
-  return found ? sum : Number.NaN;
-}
-
 async function sampleProxy(target: Target): Promise<ProxySample> {
   const { pid } = target.proxy;
   const metrics = await httpGet(`http://127.0.0.1:${target.proxy.adminPort}/metrics`, 5000);
   if (metrics.status !== 200) throw new Error(`${target.name}: /metrics answered ${metrics.status}`);
+  const metricValue = (text: string, name: string): number => metricValueOf(text, name) ?? Number.NaN;
   return {
     rssBytes: rssBytes(pid),
     fds: openFds(pid),

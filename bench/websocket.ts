@@ -16,6 +16,7 @@ import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { processTree, processTreeRssBytes } from './memory.ts';
 import { startNginxWebSocketProxy } from './nginx.ts';
+import { metricValue } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
 import type { TargetName } from './report.ts';
 import { BENCH_PROXY_ENV, type BenchSectionContext } from './session.ts';
@@ -158,13 +159,9 @@ function countFds(rootPid: number): number {
 async function drainProxyMetrics(adminPort: number): Promise<{ webSockets: number | undefined; heapUsed: number | undefined }> {
   try {
     const { body } = await httpGet(`http://127.0.0.1:${adminPort}/metrics`, 5000);
-    const value = (pattern: RegExp) => {
-      const match = pattern.exec(body);
-      return match === null ? undefined : Number(match[1]);
-    };
     return {
-      webSockets: value(/^drain_proxy_connections_active\{protocol="websocket"\} (\S+)$/m),
-      heapUsed: value(/^nodejs_heap_size_used_bytes (\S+)$/m),
+      webSockets: metricValue(body, 'drain_proxy_connections_active{protocol="websocket"}'),
+      heapUsed: metricValue(body, 'nodejs_heap_size_used_bytes'),
     };
   } catch {
     return { webSockets: undefined, heapUsed: undefined };

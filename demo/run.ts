@@ -11,6 +11,7 @@
  */
 import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet, type HttpAnswer } from '../harness/http.ts';
+import { metricValue } from '../harness/metrics.ts';
 import { choosePodAddresses, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
 import { describeExit, killAllNow, stopAll, type ExitStatus } from '../harness/processes.ts';
 import { StreamClients, type EventStreamSession, type StreamPlan, type WebSocketSession } from './support/streams.ts';
@@ -94,14 +95,10 @@ interface HandshakeMetrics {
 /** The closing-handshake figures from drain-proxy's /metrics (undefined when unavailable). */
 async function readHandshakeMetrics(pod: Pod): Promise<HandshakeMetrics | undefined> {
   try {
-    const answer = await httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/metrics`, 1000);
-    const value = (name: string): number | undefined => {
-      const match = answer.body.match(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm'));
-      return match === null ? undefined : Number(match[1]);
-    };
-    const completed = value('drain_proxy_websocket_close_handshake_seconds_count');
-    const totalSeconds = value('drain_proxy_websocket_close_handshake_seconds_sum');
-    const timedOut = value('drain_proxy_websocket_close_timeouts_total');
+    const { body } = await httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/metrics`, 1000);
+    const completed = metricValue(body, 'drain_proxy_websocket_close_handshake_seconds_count');
+    const totalSeconds = metricValue(body, 'drain_proxy_websocket_close_handshake_seconds_sum');
+    const timedOut = metricValue(body, 'drain_proxy_websocket_close_timeouts_total');
     if (completed === undefined || totalSeconds === undefined || timedOut === undefined) return undefined;
     return { completed, totalSeconds, timedOut };
   } catch {

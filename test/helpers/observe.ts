@@ -1,15 +1,9 @@
 /**
- * What integration tests look at from outside the proxy: its metrics, its
- * status, whether a port accepts.
+ * What integration tests look at from outside the proxy: its status, and
+ * whether a port accepts.
  */
 import { connect } from 'node:net';
 import type { DrainProxy } from '../../harness/drain-proxy.ts';
-
-/** The value of one exposition line, e.g. `drain_proxy_ready` or `x_total{label="a"}`; undefined when absent. */
-export function metricValue(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 export interface ProxyStatus {
   readonly phase: string;

@@ -17,7 +17,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAIN, type DrainProxy, startDrainProxy } from '../../harness/drain-proxy.ts';
 import { freePort } from '../../harness/ports.ts';
-import { metricValue, proxyStatus } from '../helpers/observe.ts';
+import { metricValue } from '../../harness/metrics.ts';
+import { proxyStatus } from '../helpers/observe.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { eventually } from '../../harness/http.ts';
-import { metricValue } from '../helpers/observe.ts';
+import { metricValue } from '../../harness/metrics.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { startH2cApp } from '../h2/h2c-app.ts';
 import { ensureNghttp, h2request, h2session, nghttp } from '../h2/client.ts';

@@ -16,7 +16,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { eventually } from '../../harness/http.ts';
-import { metricValue, proxyStatus } from '../helpers/observe.ts';
+import { metricValue } from '../../harness/metrics.ts';
+import { proxyStatus } from '../helpers/observe.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const CLOSE_DELIMITED_BODY = Buffer.alloc(1 << 20, 'c');
