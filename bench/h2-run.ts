@@ -3,9 +3,10 @@
 // docs/benchmarks.md (BENCH_WRITE_DOC=0 leaves it alone), so the HTTP/1.1 and WebSocket sections stay as they are.
 import { mkdirSync } from 'node:fs';
 import { release } from 'node:os';
+import { cpuModel } from '../harness/proc.ts';
 import { stopAll } from '../harness/processes.ts';
 import { recordH2Bench } from './h2.ts';
-import { APP_BODY, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, rawOutputDir, runBench } from './session.ts';
+import { APP_BODY, benchCommand, benchSession, docPath, h2SettingsFromEnv, rawOutputDir, runBench } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 
 const settings = h2SettingsFromEnv();

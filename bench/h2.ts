@@ -12,7 +12,7 @@ import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run, stopAll } from '../harness/processes.ts';
-import { startCpuWindow } from './cpu.ts';
+import { startCpuWindow } from '../harness/proc.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { freePorts } from '../harness/ports.ts';

@@ -7,7 +7,7 @@ import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stopAll } from '../harness/processes.ts';
-import { startCpuWindow } from './cpu.ts';
+import { cpuModel, startCpuWindow } from '../harness/proc.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet } from '../harness/http.ts';
 import { startNginxApp, startNginxProxy } from './nginx.ts';
@@ -16,7 +16,7 @@ import {
   consoleTable, markdownSection, summarize, verdict, writeResultsSection,
   type Measurement, type RunContext, type TargetName,
 } from './report.ts';
-import { APP_BODY, BENCH_PROXY_ENV, benchCommand, benchSession, cpuModel, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir, runBench } from './session.ts';
+import { APP_BODY, BENCH_PROXY_ENV, benchCommand, benchSession, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir, runBench } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { runWebSocketBench } from './websocket.ts';

@@ -1,7 +1,7 @@
 // What every bench entry point (bench/run.ts, bench/h2-run.ts) sets up the same way: settings from BENCH_*
 // variables, the doc and raw-output paths, a temp dir removed at exit, child processes stopped on a signal,
 // and the command line that reproduces the run.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stopAll } from '../harness/processes.ts';
@@ -45,11 +45,6 @@ export const BENCH_PROXY_ENV = { LOG_LEVEL: 'warn', DRAIN_DELAY: '0s', DRAIN_TIM
 
 /** The body every section's app answers with, so that the sections compare the same response. */
 export const APP_BODY = '0123456789'.repeat(12);
-
-export function cpuModel(): string {
-  const match = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
-  return match?.[1].trim() ?? 'unknown CPU';
-}
 
 /** `BENCH_*` overrides in effect, then `command`: how to run this bench again. */
 export function benchCommand(command: string): string {

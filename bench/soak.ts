@@ -5,7 +5,6 @@
 // load generator. Passes (exit 0) when, after the load stops and a settle period, every proxy's RSS and fds are
 // within SOAK_TOLERANCE of the baseline taken after a warm-up, no operation failed, and no proxy exited; else exit 1.
 // See docs/reliability.md.
-import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { start, stopAll, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
@@ -13,6 +12,7 @@ import { BENCH_PROXY_ENV } from './session.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { metricValue as metricValueOf } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
+import { openFds, treeMemory } from '../harness/proc.ts';
 import type { SoakLoadConfig, SoakLoadCounts, SoakLoadResult } from './soak-load.ts';
 
 function envNumber(name: string, fallback: number, min: number, max: number): number {
@@ -78,23 +78,13 @@ interface Target {
   readonly proxy: DrainProxy;
 }
 
-function rssBytes(pid: number): number {
-  const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (match === null) throw new Error(`no VmRSS for ${pid}`);
-  return Number(match[1]) * 1024;
-}
-
-function openFds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
-
 async function sampleProxy(target: Target): Promise<ProxySample> {
   const { pid } = target.proxy;
   const metrics = await httpGet(`http://127.0.0.1:${target.proxy.adminPort}/metrics`, 5000);
   if (metrics.status !== 200) throw new Error(`${target.name}: /metrics answered ${metrics.status}`);
   const metricValue = (text: string, name: string): number => metricValueOf(text, name) ?? Number.NaN;
   return {
-    rssBytes: rssBytes(pid),
+    rssBytes: treeMemory(pid).rssBytes,
     fds: openFds(pid),
     heapUsedBytes: metricValue(metrics.body, 'nodejs_heap_size_used_bytes'),
     heapTotalBytes: metricValue(metrics.body, 'nodejs_heap_size_total_bytes'),

@@ -5,19 +5,18 @@
 // The echo is measured twice: on shared CPUs (every process wherever the scheduler puts it), and
 // with a "sidecar CPU" (load generator and app pinned to one CPU, the proxy to another), which is
 // how a pod runs a sidecar with its own CPU request.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { allowedCpus, onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
+import { onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
 import { run, start, type Child } from '../harness/processes.ts';
-import { startCpuWindow } from './cpu.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
-import { processTree, processTreeRssBytes } from './memory.ts';
 import { startNginxWebSocketProxy } from './nginx.ts';
 import { metricValue } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
+import { allowedCpus, hardNofileLimit, openFds, startCpuWindow, treeMemory } from '../harness/proc.ts';
 import type { TargetName } from './report.ts';
 import { BENCH_PROXY_ENV, type BenchSectionContext } from './session.ts';
 import type { WsEchoResult, WsLoadConfig, WsOpenResult } from './ws-load.ts';
@@ -64,11 +63,6 @@ interface WsTarget {
  * for drain-proxy), with room to spare: with 128, drain-proxy once reset the last 32 of 9,936.
  */
 const OWN_DESCRIPTORS = 256;
-
-function hardNofileLimit(): number {
-  const match = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return match === null || match[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(match[1]);
-}
 
 /**
  * The open-file limit the WebSocket processes get: enough for 2 descriptors per idle WebSocket
@@ -142,19 +136,6 @@ async function measureEcho(
   }
 }
 
-/** Open descriptors of a process tree: each proxied WebSocket holds two. */
-function countFds(rootPid: number): number {
-  let count = 0;
-  for (const pid of processTree(rootPid)) {
-    try {
-      count += readdirSync(`/proc/${pid}/fd`).length;
-    } catch {
-      // The process is gone.
-    }
-  }
-  return count;
-}
-
 /** drain-proxy's own view: WebSockets it counts as open, and V8's used heap. */
 async function drainProxyMetrics(adminPort: number): Promise<{ webSockets: number | undefined; heapUsed: number | undefined }> {
   try {
@@ -172,16 +153,16 @@ async function measureIdleMemory(target: WsTarget, settings: EffectiveSettings):
   const proxyPid = target.proxyPid!;
   const metricsBefore = target.adminPort === undefined ? undefined : await drainProxyMetrics(target.adminPort);
   await sleep(SETTLE_SECONDS * 1000);
-  const rssBeforeBytes = processTreeRssBytes(proxyPid);
-  const fdsBefore = countFds(proxyPid);
+  const rssBeforeBytes = treeMemory(proxyPid).rssBytes;
+  const fdsBefore = openFds(proxyPid);
   const load = startLoad(loadConfig('idle', target.port, settings), settings.nofileLimit);
   try {
     const open = JSON.parse(await load.nextLine('open', 120_000)) as WsOpenResult;
     if (open.failed > 0) console.warn(`  warning: ${target.name}: ${open.failed} WebSockets failed to open (first: ${open.firstError})`);
     if (open.opened === 0) throw new Error(`${target.name}: no idle WebSocket opened: ${open.firstError}`);
     await sleep(SETTLE_SECONDS * 1000);
-    const rssAfterBytes = processTreeRssBytes(proxyPid);
-    const fdDelta = countFds(proxyPid) - fdsBefore;
+    const rssAfterBytes = treeMemory(proxyPid).rssBytes;
+    const fdDelta = openFds(proxyPid) - fdsBefore;
     const metricsAfter = target.adminPort === undefined ? undefined : await drainProxyMetrics(target.adminPort);
     const lost = Number(load.lastLine('lost') ?? 0);
     console.log(`  ${target.name}: ${open.opened} idle WebSockets opened in ${open.seconds.toFixed(1)} s`);
@@ -202,7 +183,7 @@ async function measureIdleMemory(target: WsTarget, settings: EffectiveSettings):
     await load.stop(3000);
     // Let the proxy let go of them before anything else is measured.
     const deadline = performance.now() + 15_000;
-    while (countFds(proxyPid) > fdsBefore + 16 && performance.now() < deadline) await sleep(200);
+    while (openFds(proxyPid) > fdsBefore + 16 && performance.now() < deadline) await sleep(200);
   }
 }
 
