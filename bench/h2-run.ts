@@ -14,7 +14,7 @@ const writeDoc = process.env.BENCH_WRITE_DOC !== '0';
 const { tempDir, interrupted } = benchSession('drain-proxy-bench-h2-');
 
 async function main(): Promise<void> {
-  await ensureBenchTools();
+  ensureBenchTools();
   mkdirSync(rawOutputDir, { recursive: true });
   const versions = await toolVersions();
   await recordH2Bench({

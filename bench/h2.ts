@@ -242,9 +242,9 @@ export async function runH2Bench(context: H2BenchContext): Promise<{ markdown: s
   const url = (port: number) => `http://127.0.0.1:${port}/`;
   const targets: H2Target[] = [
     { name: 'direct', url: url(h2Port), proxyPid: undefined },
-    { name: 'nginx h2c', url: url(nginxH2cPort), proxyPid: nginxH2c.child.pid },
+    { name: 'nginx h2c', url: url(nginxH2cPort), proxyPid: nginxH2c.pid },
     { name: 'drain-proxy h2c', url: viaH2c.url('/'), proxyPid: viaH2c.pid, pairedWith: 'nginx h2c' },
-    { name: 'nginx http1', url: url(nginxHttp1Port), proxyPid: nginxHttp1.child.pid },
+    { name: 'nginx http1', url: url(nginxHttp1Port), proxyPid: nginxHttp1.pid },
     { name: 'drain-proxy http1', url: viaHttp1.url('/'), proxyPid: viaHttp1.pid, pairedWith: 'nginx http1' },
   ];
   for (const target of targets) await checkTarget(target, context.body);
@@ -259,7 +259,7 @@ export async function runH2Bench(context: H2BenchContext): Promise<{ markdown: s
     // Rotating the order spreads slow stretches of a shared machine over all targets.
     const rotation = (round - 1) % targets.length;
     for (const target of [...targets.slice(rotation), ...targets.slice(0, rotation)]) {
-      const m = await measure(target, app.child.pid, settings, round, context.rawOutputDir);
+      const m = await measure(target, app.pid, settings, round, context.rawOutputDir);
       measurements.push(m);
       const cpu = m.proxyCpuUsPerRequest ?? m.appCpuUsPerRequest;
       console.log(`round ${round}  ${target.name.padEnd(18)} ${m.result.requestsPerSecond.toFixed(0).padStart(7)} req/s  `

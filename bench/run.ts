@@ -88,7 +88,7 @@ async function measure(target: Target, appPid: number, round: number): Promise<M
 }
 
 async function main(): Promise<void> {
-  await ensureBenchTools();
+  ensureBenchTools();
   mkdirSync(rawOutputDir, { recursive: true });
   const versions = await toolVersions();
   const [appPort, nginxPort] = await freePorts(2);
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
   const nginxProxy = await startNginxProxy(join(tempDir, 'nginx-proxy'), nginxPort, appPort);
   const targets: Target[] = [
     { name: 'direct', url: `http://127.0.0.1:${appPort}/`, proxyPid: undefined },
-    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, proxyPid: nginxProxy.child.pid },
+    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, proxyPid: nginxProxy.pid },
   ];
   if (drainProxyBuilt()) {
     const drainProxy = await startDrainProxy(appPort, { env: BENCH_PROXY_ENV });
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     const rotation = (round - 1) % targets.length;
     const order = [...targets.slice(rotation), ...targets.slice(0, rotation)];
     for (const target of order) {
-      const measurement = await measure(target, app.child.pid, round);
+      const measurement = await measure(target, app.pid, round);
       measurements.push(measurement);
       const cpu = measurement.proxyCpuUsPerRequest ?? measurement.appCpuUsPerRequest;
       console.log(`round ${round}  ${target.name.padEnd(11)} ${measurement.wrk.requestsPerSecond.toFixed(0).padStart(7)} req/s  `

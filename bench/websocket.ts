@@ -241,10 +241,10 @@ export async function runWebSocketBench(options: WebSocketBenchOptions): Promise
     // 2 per WebSocket, plus 1/8 because nginx starts closing connections still in their handshake
     // ("worker_connections are not enough, reusing connections") once fewer than 1/16 are free.
     { workerConnections: Math.ceil(2 * settings.idleConnections * 1.125) + 1024, nofileLimit: limit });
-  started.push(nginx.child);
+  started.push(nginx);
   const targets: WsTarget[] = [
     { name: 'direct', port: appPort, proxyPid: undefined },
-    { name: 'nginx', port: nginxPort, proxyPid: nginx.child.pid },
+    { name: 'nginx', port: nginxPort, proxyPid: nginx.pid },
   ];
   if (drainProxyBuilt()) {
     const drainProxy = await startDrainProxy(appPort, { env: BENCH_PROXY_ENV, wrap: ['prlimit', `--nofile=${limit}:${limit}`, '--'] });

@@ -24,7 +24,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readlinkSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { aptGetInstall, commandExists } from '../bench/tools.ts';
+import { aptGetInstall, commandExists } from '../harness/debian.ts';
 
 /** Set in the re-executed child to its namespace's name; its presence means "already inside, do not re-exec". */
 export const NETNS_ENV = 'DRAIN_PROXY_NETNS';
@@ -90,10 +90,8 @@ export function inNetworkNamespace(): boolean {
  * iptables from Debian, installed with apt-get when missing. The parent must
  * do this: a fresh namespace has no network to download it through.
  */
-export async function ensureIptables(): Promise<void> {
-  if (commandExists('iptables-restore') && commandExists('iptables-save')) return;
-  console.log('installing iptables with apt-get ...');
-  await aptGetInstall(['iptables']);
+export function ensureIptables(): void {
+  if (!commandExists('iptables-restore') || !commandExists('iptables-save')) aptGetInstall(['iptables']);
 }
 
 /** Kills whatever still runs in the namespace (processes this run started), then deletes it. Synchronous: also used on 'exit'. */
@@ -132,7 +130,7 @@ export interface NetnsOptions {
 export async function reexecInNetns(options: NetnsOptions = {}): Promise<number> {
   if (process.env[NETNS_ENV] !== undefined) throw new Error(`already inside network namespace ${process.env[NETNS_ENV]}`);
   if (!netnsAvailable()) throw new Error('a network namespace needs root and a working `ip netns` (iproute2)');
-  if (options.iptables ?? true) await ensureIptables();
+  if (options.iptables ?? true) ensureIptables();
   const name = `drain-proxy-${process.pid}-${randomBytes(3).toString('hex')}`;
   ip(['netns', 'add', name]);
   const removeNow = (): void => deleteNetns(name);

@@ -38,7 +38,7 @@ import { killAllNow, start, stopAll, type Child } from '../harness/processes.ts'
 import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
 import { StreamClients, type StreamPlan } from '../demo/support/streams.ts';
 import { EndpointList, LoadGenerator, type LoadPlan } from '../demo/support/traffic.ts';
-import { ensureNginx } from '../bench/tools.ts';
+import { ensureNginx } from '../harness/nginx.ts';
 import { Cluster, type ClusterSettings, type ScenarioSpec } from './cluster.ts';
 import { enterFreshNetns, netnsAvailable } from './netns.ts';
 import { summaryOf, writeReport, type ScenarioResult, type SpreadResult } from './report.ts';
@@ -307,10 +307,10 @@ async function main(): Promise<number> {
   return writeReport(results, spreads, settings, !args['no-write']);
 }
 
+// Packages come from the network, which a fresh namespace does not have: before entering one.
+if ((args.scenarios ?? '').includes('c')) ensureNginx();
 if (SERVICE_KIND === 'iptables') {
   if (!netnsAvailable()) throw new Error('--service iptables needs root and `ip netns`');
-  // Packages come from the network, which a fresh namespace does not have.
-  if ((args.scenarios ?? '').includes('c')) await ensureNginx();
   await enterFreshNetns();
 }
 

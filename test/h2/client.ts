@@ -4,6 +4,7 @@
  */
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import { spawn, spawnSync } from 'node:child_process';
+import { ensurePackage } from '../../harness/debian.ts';
 
 export interface H2Result {
   readonly status: number | undefined;
@@ -58,14 +59,7 @@ function nghttpInstalled(): boolean {
   return spawnSync('nghttp', ['--version'], { encoding: 'utf8' }).status === 0;
 }
 
-function aptGet(...args: string[]): boolean {
-  const result = spawnSync('apt-get', args, { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }, stdio: 'ignore', timeout: 300_000 });
-  return result.status === 0;
-}
-
 /** Installs nghttp (Debian nghttp2-client) when missing; returns why the tests must be skipped, or undefined. */
 export function ensureNghttp(): string | undefined {
-  if (nghttpInstalled()) return undefined;
-  if (!aptGet('install', '-y', 'nghttp2-client')) aptGet('update') && aptGet('install', '-y', 'nghttp2-client');
-  return nghttpInstalled() ? undefined : 'nghttp could not be installed (apt-get install -y nghttp2-client failed)';
+  return ensurePackage('nghttp2-client', nghttpInstalled);
 }

@@ -9,30 +9,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ensurePackage } from '../../harness/debian.ts';
 import { freePort } from '../../harness/ports.ts';
 import { Wakeup } from '../helpers/wakeup.ts';
-
-const INSTALL_TIMEOUT_MS = 300_000;
 
 function installed(): boolean {
   const probe = (bin: string): boolean => spawnSync(bin, ['--version'], { encoding: 'utf8' }).status === 0;
   return probe('redis-server') && probe('redis-cli');
 }
 
-function aptGet(...args: string[]): boolean {
-  const result = spawnSync('apt-get', args, {
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-    stdio: 'ignore',
-    timeout: INSTALL_TIMEOUT_MS,
-  });
-  return result.status === 0;
-}
-
 /** Installs redis-server (with redis-cli) when missing; returns why the tests must be skipped, or undefined. */
 export function ensureRedis(): string | undefined {
-  if (installed()) return undefined;
-  if (!aptGet('install', '-y', 'redis-server')) aptGet('update') && aptGet('install', '-y', 'redis-server');
-  return installed() ? undefined : 'redis-server could not be installed (apt-get install -y redis-server failed)';
+  return ensurePackage('redis-server', installed);
 }
 
 export interface RedisServer {
