@@ -4,16 +4,16 @@
 import { mkdirSync } from 'node:fs';
 import { release } from 'node:os';
 import { cpuModel } from '../harness/proc.ts';
-import { stopAll } from '../harness/processes.ts';
+import { runMain, scratchDir } from '../harness/cli.ts';
 import { recordH2Bench } from './h2.ts';
-import { APP_BODY, benchCommand, benchSession, docPath, h2SettingsFromEnv, rawOutputDir, runBench } from './session.ts';
+import { APP_BODY, benchCommand, docPath, h2SettingsFromEnv, rawOutputDir } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 
 const settings = h2SettingsFromEnv();
 const writeDoc = process.env.BENCH_WRITE_DOC !== '0';
-const { tempDir, interrupted } = benchSession('drain-proxy-bench-h2-');
+const tempDir = scratchDir('drain-proxy-bench-h2-');
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   ensureBenchTools();
   mkdirSync(rawOutputDir, { recursive: true });
   const versions = await toolVersions();
@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     body: APP_BODY,
     bodyBytes: Buffer.byteLength(APP_BODY),
   }, writeDoc ? docPath : undefined);
-  await stopAll(3000);
+  return 0;
 }
 
-runBench(main, interrupted);
+runMain('bench', main);

@@ -6,6 +6,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runMain, scratchDir } from '../harness/cli.ts';
 import { stopAll } from '../harness/processes.ts';
 import { cpuModel, startCpuWindow } from '../harness/proc.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
@@ -16,7 +17,7 @@ import {
   consoleTable, markdownSection, summarize, verdict, writeResultsSection,
   type Measurement, type RunContext, type TargetName,
 } from './report.ts';
-import { APP_BODY, BENCH_PROXY_ENV, benchCommand, benchSession, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir, runBench } from './session.ts';
+import { APP_BODY, BENCH_PROXY_ENV, benchCommand, docPath, h2SettingsFromEnv, positiveIntegerFromEnv, rawOutputDir } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { runWrk } from './wrk.ts';
 import { runWebSocketBench } from './websocket.ts';
@@ -48,8 +49,7 @@ interface Target {
   readonly proxyPid: number | undefined;
 }
 
-const { tempDir, interrupted } = benchSession('drain-proxy-bench-');
-
+const tempDir = scratchDir('drain-proxy-bench-');
 
 /** Every target must serve the app's exact body, or the figures compare different work. */
 async function checkTargetServesApp(target: Target): Promise<void> {
@@ -87,7 +87,7 @@ async function measure(target: Target, appPid: number, round: number): Promise<M
   };
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   ensureBenchTools();
   mkdirSync(rawOutputDir, { recursive: true });
   const versions = await toolVersions();
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     await recordH2Bench({ ...section, settings: settings.h2Settings, body: APP_BODY, bodyBytes: Buffer.byteLength(APP_BODY) }, settings.writeDoc ? docPath : undefined);
   }
 
-  await stopAll(3000);
+  return 0;
 }
 
-runBench(main, interrupted);
+runMain('bench', main);

@@ -1,17 +1,10 @@
 // What every bench entry point (bench/run.ts, bench/h2-run.ts) sets up the same way: settings from BENCH_*
-// variables, the doc and raw-output paths, a temp dir removed at exit, child processes stopped on a signal,
-// and the command line that reproduces the run.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+// variables, the doc and raw-output paths, and the command line that reproduces the run.
 import { join } from 'node:path';
-import { stopAll } from '../harness/processes.ts';
+import { numberSetting } from '../harness/cli.ts';
 
 export function positiveIntegerFromEnv(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, got '${text}'`);
-  return value;
+  return numberSetting(name, process.env[name], fallback, 1, Number.MAX_SAFE_INTEGER);
 }
 
 /** The HTTP/2 section's settings (bench/h2.ts), the same whichever entry point runs it. */
@@ -52,32 +45,4 @@ export function benchCommand(command: string): string {
     .filter(([name]) => name.startsWith('BENCH_'))
     .map(([name, value]) => `${name}=${value}`);
   return [...overrides, command].join(' ');
-}
-
-/**
- * A temp dir removed at exit, children killed at exit and stopped on SIGINT/SIGTERM/SIGHUP (exit 130).
- * `interrupted()` tells a failing main whether the failure is only the interruption.
- */
-export function benchSession(tempPrefix: string): { tempDir: string; interrupted: () => boolean } {
-  const tempDir = mkdtempSync(join(tmpdir(), tempPrefix));
-  let interrupted = false;
-  process.on('exit', () => rmSync(tempDir, { recursive: true, force: true }));
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(signal, () => {
-      interrupted = true;
-      console.error(`\n${signal}: stopping`);
-      void stopAll(3000).finally(() => process.exit(130));
-    });
-  }
-  return { tempDir, interrupted: () => interrupted };
-}
-
-/** Runs a bench's main; a failure sets exit code 1, unless it only follows an interruption (the children were killed). */
-export function runBench(main: () => Promise<void>, interrupted: () => boolean): void {
-  main().catch(async (error: unknown) => {
-    if (interrupted()) return;
-    console.error(error instanceof Error ? error.stack ?? error.message : error);
-    await stopAll(3000);
-    process.exitCode = 1;
-  });
 }

@@ -6,7 +6,8 @@
 // within SOAK_TOLERANCE of the baseline taken after a warm-up, no operation failed, and no proxy exited; else exit 1.
 // See docs/reliability.md.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { start, stopAll, type Child } from '../harness/processes.ts';
+import { numberSetting, runMain } from '../harness/cli.ts';
+import { start, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
 import { BENCH_PROXY_ENV } from './session.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
@@ -15,16 +16,7 @@ import { freePorts } from '../harness/ports.ts';
 import { openFds, treeMemory } from '../harness/proc.ts';
 import type { SoakLoadConfig, SoakLoadCounts, SoakLoadResult } from './soak-load.ts';
 
-function envNumber(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    console.error(`${name} must be a number in [${min}, ${max}], got ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return value;
-}
+const envNumber = (name: string, fallback: number, min: number, max: number): number => numberSetting(name, process.env[name], fallback, min, max, false);
 
 const settings = {
   durationSeconds: envNumber('SOAK_DURATION', 600, 10, 7 * 24 * 3600),
@@ -159,7 +151,7 @@ function sampleHeader(targets: readonly Target[]): string {
   ].join('\n');
 }
 
-async function main(): Promise<void> {
+async function main(): Promise<number> {
   if (!drainProxyBuilt()) throw new Error('dist/main.js does not exist: run npm run build (npm run soak does)');
   const [appPort] = await freePorts(1);
   const app = start(process.execPath, [`${SCRIPT_DIR}soak-app.ts`, String(appPort)]);
@@ -274,24 +266,7 @@ async function main(): Promise<void> {
   console.log(`event-loop delay under load: worst p99 ${ms(lagP99Max)} ms, worst max ${ms(lagMax)} ms (per ${settings.sampleSeconds} s sample)`);
   for (const error of errors) console.log(`error: ${error}`);
   console.log(`\nsoak ${passed ? 'PASSED' : 'FAILED'}`);
-  process.exitCode = passed ? 0 : 1;
+  return passed ? 0 : 1;
 }
 
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    console.error(`\n${signal}: stopping the soak's processes`);
-    void stopAll(3000).finally(() => process.exit(130));
-  });
-}
-
-try {
-  await main();
-} catch (error) {
-  console.error(`soak failed: ${(error as Error)?.stack ?? String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await stopAll(3000);
-}
+runMain('soak', main);

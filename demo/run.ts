@@ -13,7 +13,8 @@ import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet, type HttpAnswer } from '../harness/http.ts';
 import { metricValue } from '../harness/metrics.ts';
 import { choosePodAddresses, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
-import { describeExit, killAllNow, stopAll, type ExitStatus } from '../harness/processes.ts';
+import { runMain } from '../harness/cli.ts';
+import { describeExit, type ExitStatus } from '../harness/processes.ts';
 import { StreamClients, type EventStreamSession, type StreamPlan, type WebSocketSession } from './support/streams.ts';
 import { EndpointList, FAILURE_KINDS, LoadGenerator, type LoadPlan, type Outcome } from './support/traffic.ts';
 
@@ -649,25 +650,4 @@ async function main(): Promise<number> {
   return 1;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping the demo's processes`);
-    killAllNow();
-    process.exit(130);
-  });
-}
-setTimeout(() => {
-  console.error(`demo took longer than ${seconds(DEMO_WATCHDOG_MS)}: giving up`);
-  killAllNow();
-  process.exit(1);
-}, DEMO_WATCHDOG_MS).unref();
-
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (err) {
-  console.error(`demo failed: ${(err as Error).stack ?? String(err)}`);
-} finally {
-  await stopAll(5000);
-}
-process.exit(exitCode);
+runMain('demo', main, DEMO_WATCHDOG_MS);

@@ -26,15 +26,14 @@
  *
  *   npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e --no-spread --no-write --summary file.json]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { type ProxySettings } from '../demo/support/pods.ts';
 import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
-import { killAllNow, start, stopAll, type Child } from '../harness/processes.ts';
+import { numberSetting, runMain, scratchDir } from '../harness/cli.ts';
+import { start, type Child } from '../harness/processes.ts';
 import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
 import { StreamClients, type StreamPlan } from '../demo/support/streams.ts';
 import { EndpointList, LoadGenerator, type LoadPlan } from '../demo/support/traffic.ts';
@@ -58,9 +57,9 @@ const CLIENTS_MAX_MS = 10 * 60_000;
 
 const { values: args } = parseArgs({
   options: {
-    rollouts: { type: 'string', default: '3' },
-    'prestop-sleep': { type: 'string', default: '3' },
-    lag: { type: 'string', default: '1500' },
+    rollouts: { type: 'string' },
+    'prestop-sleep': { type: 'string' },
+    lag: { type: 'string' },
     'min-ready': { type: 'string' },
     scenarios: { type: 'string', default: 'a,b,c,d,e' },
     'no-spread': { type: 'boolean', default: false },
@@ -72,17 +71,11 @@ const { values: args } = parseArgs({
 const SERVICE_KIND = args.service as keyof typeof SERVICE_SCRIPTS;
 if (!(SERVICE_KIND in SERVICE_SCRIPTS)) throw new Error(`--service must be userspace or iptables, got ${args.service}`);
 const SERVICE_SCRIPT = SERVICE_SCRIPTS[SERVICE_KIND];
-const ROLLOUTS = boundedInt(args.rollouts, 'rollouts', 1, 10);
-const PRESTOP_SLEEP_S = boundedInt(args['prestop-sleep'], 'prestop-sleep', 0, 30);
-const PROPAGATION_LAG_MS = boundedInt(args.lag, 'lag', 0, 10_000);
+const ROLLOUTS = numberSetting('--rollouts', args.rollouts, 3, 1, 10);
+const PRESTOP_SLEEP_S = numberSetting('--prestop-sleep', args['prestop-sleep'], 3, 0, 30);
+const PROPAGATION_LAG_MS = numberSetting('--lag', args.lag, 1500, 0, 10_000);
 /** minReadySeconds: by default long enough for the new pod's endpoint to reach the Service before an old pod goes. */
-const MIN_READY_MS = boundedInt(args['min-ready'] ?? String(PROPAGATION_LAG_MS + 1000), 'min-ready', 0, 30_000);
-
-function boundedInt(text: string | undefined, name: string, min: number, max: number): number {
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`--${name} must be an integer in ${min}..${max}, got ${text}`);
-  return value;
-}
+const MIN_READY_MS = numberSetting('--min-ready', args['min-ready'], PROPAGATION_LAG_MS + 1000, 0, 30_000);
 
 /** DRAIN_DELAY covers the propagation lag with a margin: the endpoint is gone from the Service before the proxy stops listening. */
 const DRAIN_DELAY_MS = PROPAGATION_LAG_MS + 1500;
@@ -104,7 +97,7 @@ const CLUSTER: ClusterSettings = {
   minReadyMs: MIN_READY_MS,
   gracePeriodMs: DRAIN_DELAY_MS + 15_000,
   podReadyTimeoutMs: 20_000,
-  workDir: mkdtempSync(join(tmpdir(), 'drain-proxy-rollout-')),
+  workDir: scratchDir('drain-proxy-rollout-'),
 };
 const LOAD: LoadPlan = {
   quickClients: 4,
@@ -314,26 +307,4 @@ if (SERVICE_KIND === 'iptables') {
   await enterFreshNetns();
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping the rollout's processes`);
-    killAllNow();
-    process.exit(130);
-  });
-}
-setTimeout(() => {
-  console.error(`rollout took longer than ${WATCHDOG_MS / 1000} s: giving up`);
-  killAllNow();
-  process.exit(1);
-}, WATCHDOG_MS).unref();
-
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (err) {
-  console.error(`rollout failed: ${(err as Error).stack ?? String(err)}`);
-} finally {
-  await stopAll(5000);
-  rmSync(CLUSTER.workDir, { recursive: true, force: true });
-}
-process.exit(exitCode);
+runMain('rollout', main, WATCHDOG_MS);
