@@ -1,21 +1,11 @@
-// What every bench entry point (bench/run.ts, bench/h2-run.ts) sets up the same way: settings from BENCH_*
-// variables, the doc and raw-output paths, and the command line that reproduces the run.
-import { join } from 'node:path';
+// What every bench section shares: settings from BENCH_* variables, what it reports about the run and the
+// machine, the drain-proxy and the body each section measures, and its marked section of docs/benchmarks.md.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { numberSetting } from '../harness/cli.ts';
 
 export function positiveIntegerFromEnv(name: string, fallback: number): number {
   return numberSetting(name, process.env[name], fallback, 1, Number.MAX_SAFE_INTEGER);
-}
-
-/** The HTTP/2 section's settings (bench/h2.ts), the same whichever entry point runs it. */
-export function h2SettingsFromEnv(): { durationSeconds: number; warmupSeconds: number; clients: number; streams: number; rounds: number } {
-  return {
-    durationSeconds: positiveIntegerFromEnv('BENCH_H2_DURATION', 5),
-    warmupSeconds: positiveIntegerFromEnv('BENCH_H2_WARMUP', 1),
-    clients: positiveIntegerFromEnv('BENCH_H2_CLIENTS', 8),
-    streams: positiveIntegerFromEnv('BENCH_H2_STREAMS', 16),
-    rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
-  };
 }
 
 const repoRoot = new URL('..', import.meta.url).pathname;
@@ -24,13 +14,25 @@ export const docPath = join(repoRoot, 'docs', 'benchmarks.md');
 export const rawOutputDir = join(repoRoot, '.bench');
 
 /** What every bench section reports about the run and the machine, and where it may write. */
-export interface BenchSectionContext {
+export interface BenchContext {
   readonly tempDir: string;
-  readonly rawOutputDir: string;
   readonly command: string;
+  readonly cpus: number;
   readonly cpuModel: string;
   readonly kernel: string;
-  readonly nginxVersion: string;
+  readonly versions: { readonly node: string; readonly nginx: string; readonly wrk: string };
+  readonly rounds: number;
+}
+
+/** A section of the bench: what it prints, and the markdown it records between its markers in docs/benchmarks.md. */
+export interface BenchSection {
+  /** The name that selects it on the command line (`node bench/run.ts h2`). */
+  readonly name: string;
+  /** Off when this variable is 0. */
+  readonly switch?: string;
+  readonly markers: SectionMarkers;
+  /** Resolves with the section's markdown, or undefined when drain-proxy was not measured. */
+  run(context: BenchContext): Promise<string | undefined>;
 }
 
 /** drain-proxy as every section runs it: quiet, and stopped at once (nothing is in flight when the bench stops it). */
@@ -45,4 +47,45 @@ export function benchCommand(command: string): string {
     .filter(([name]) => name.startsWith('BENCH_'))
     .map(([name, value]) => `${name}=${value}`);
   return [...overrides, command].join(' ');
+}
+
+/** The first lines of every section: when, with what command, on what machine. */
+export function measuredOn(context: BenchContext): string {
+  return `Measured ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} with \`${context.command}\`.
+
+- Machine: ${context.cpus} CPUs (${context.cpuModel}), Linux ${context.kernel}`;
+}
+
+export function writeRawOutput(name: string, content: string): void {
+  mkdirSync(rawOutputDir, { recursive: true });
+  writeFileSync(join(rawOutputDir, name), content);
+}
+
+export interface SectionMarkers {
+  readonly begin: string;
+  readonly end: string;
+  /** The heading put above the section when the doc does not have it yet. */
+  readonly heading: string;
+}
+
+/** The markers of a section named `name` (`bench-results` for the HTTP/1.1 one). */
+export function markers(name: string, heading: string): SectionMarkers {
+  return { begin: `<!-- ${name}:begin (rewritten by npm run bench) -->`, end: `<!-- ${name}:end -->`, heading };
+}
+
+/** Replaces the marked results section of the doc, leaving the hand-written text around it alone. */
+export function writeResultsSection(path: string, section: string, sectionMarkers: SectionMarkers): void {
+  const block = `${sectionMarkers.begin}\n${section}${sectionMarkers.end}`;
+  if (!existsSync(path)) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, `# Benchmarks\n\n## ${sectionMarkers.heading}\n\n${block}\n`);
+    return;
+  }
+  const text = readFileSync(path, 'utf8');
+  const begin = text.indexOf(sectionMarkers.begin);
+  const end = text.indexOf(sectionMarkers.end);
+  const updated = begin === -1 || end === -1 || end < begin
+    ? `${text.trimEnd()}\n\n## ${sectionMarkers.heading}\n\n${block}\n`
+    : text.slice(0, begin) + block + text.slice(end + sectionMarkers.end.length);
+  writeFileSync(path, updated);
 }

@@ -4,7 +4,7 @@
 //
 // mode 'echo': opens `connections` WebSockets, each doing ping-pong round trips of one small masked
 //   text message (one in flight per connection); prints `ready`, then after `warmupMs` prints `start`,
-//   and after `durationMs` prints `result {json}` with the round trips completed in between, then
+//   and after `durationMs` prints `result {json}` with the round trips completed in between and their p99, then
 //   waits (up to `holdMs`) to be stopped.
 // mode 'idle': opens `connections` WebSockets and leaves them idle; prints `open {json}` once all
 //   are open, `lost N` whenever some close early, and exits after `holdMs` or on SIGTERM.
@@ -12,6 +12,7 @@
 import { connect, type Socket } from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { ToolResult } from '../harness/bench.ts';
 
 export interface WsLoadConfig {
   readonly mode: 'echo' | 'idle';
@@ -27,16 +28,6 @@ export interface WsLoadConfig {
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly holdMs: number;
-}
-
-export interface WsEchoResult {
-  readonly roundTrips: number;
-  readonly seconds: number;
-  readonly roundTripsPerSecond: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  /** Echoes that did not match what was sent, plus connections lost mid-run. */
-  readonly errors: number;
 }
 
 export interface WsOpenResult {
@@ -202,13 +193,11 @@ async function runEcho(config: WsLoadConfig): Promise<void> {
   await sleep(config.durationMs);
   measuring = false;
   running = false;
-  const seconds = (performance.now() - started) / 1000;
-  const result: WsEchoResult = {
-    roundTrips,
-    seconds,
-    roundTripsPerSecond: roundTrips / seconds,
-    p50Ms: histogram.percentileMs(50),
-    p99Ms: histogram.percentileMs(99),
+  // Errors: echoes that did not match what was sent, plus connections lost mid-run.
+  const result: ToolResult = {
+    operations: roundTrips,
+    perSecond: roundTrips / ((performance.now() - started) / 1000),
+    latencyMs: histogram.percentileMs(99),
     errors,
   };
   say(`result ${JSON.stringify(result)}`);

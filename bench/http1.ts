@@ -1,0 +1,107 @@
+// The HTTP/1.1 section of npm run bench: wrk against the app (nginx with a fixed body) directly, through nginx
+// and through drain-proxy; req/s, p99, and each proxy's CPU per request from /proc, drain-proxy's over nginx's.
+import { join } from 'node:path';
+import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
+import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
+import { httpGet } from '../harness/http.ts';
+import { freePorts } from '../harness/ports.ts';
+import { consoleTable, fixed, markdownTable } from '../harness/tables.ts';
+import { startNginxApp, startNginxProxy } from './nginx.ts';
+import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
+import { runWrk } from './wrk.ts';
+
+const settings = {
+  durationSeconds: positiveIntegerFromEnv('BENCH_DURATION', 10),
+  warmupSeconds: positiveIntegerFromEnv('BENCH_WARMUP', 2),
+  connections: positiveIntegerFromEnv('BENCH_CONNECTIONS', 32),
+};
+
+/** drain-proxy's CPU per request at most this times nginx's. */
+export const CPU_RATIO_TARGET = 1.5;
+
+const UNITS = { rate: 'req/s', latency: 'p99', operation: 'req' };
+const HEADER = ['target', 'req/s', 'p99 ms', 'proxy CPU µs/req', 'ratio to nginx', 'app CPU µs/req'];
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  readonly proxyPid: number | undefined;
+}
+
+/** Every target must serve the app's exact body, or the figures compare different work; the proxies show the forwarding headers the app saw. */
+async function checkTarget(target: Target): Promise<void> {
+  const answer = await httpGet(target.url);
+  if (answer.status !== 200 || answer.body !== APP_BODY) {
+    throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes, not the app's ${APP_BODY.length}-byte 200`);
+  }
+  if (target.proxyPid === undefined) return;
+  const { headers } = await httpGet(new URL('/check', target.url).href);
+  console.log(`${target.name} forwards X-Forwarded-For: ${headers['x-seen-forwarded-for'] ?? '-'}, X-Forwarded-Proto: ${headers['x-seen-forwarded-proto'] ?? '-'}`);
+}
+
+/** The verdict rests on the median of the per-round ratios. */
+export function verdict(summaries: readonly BenchSummary[]): string {
+  const ratios = pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
+  if (ratios.length === 0) return 'drain-proxy was not measured: no verdict.';
+  const ratio = median(ratios);
+  return `${ratio <= CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: drain-proxy uses ${ratio.toFixed(2)}x nginx's CPU per request `
+    + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x).`;
+}
+
+function rows(summaries: readonly BenchSummary[]): string[][] {
+  const nginxCpu = summaries.find((summary) => summary.target === 'nginx')?.proxyCpuUs;
+  return summaries.map((summary) => [
+    summary.target,
+    fixed(summary.perSecond, 0),
+    fixed(summary.latencyMs, 2),
+    fixed(summary.proxyCpuUs, 1),
+    summary.proxyCpuUs === undefined || nginxCpu === undefined ? 'n/a' : `${(summary.proxyCpuUs / nginxCpu).toFixed(2)}x`,
+    fixed(summary.appCpuUs, 1),
+  ]);
+}
+
+async function run(context: BenchContext): Promise<string | undefined> {
+  const [appPort, nginxPort] = await freePorts(2);
+  const app = await startNginxApp(join(context.tempDir, 'app'), appPort, APP_BODY);
+  const nginx = await startNginxProxy(join(context.tempDir, 'nginx-proxy'), nginxPort, appPort);
+  const targets: Target[] = [
+    { name: 'direct', url: `http://127.0.0.1:${appPort}/`, proxyPid: undefined },
+    { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, proxyPid: nginx.pid },
+  ];
+  if (drainProxyBuilt()) {
+    const drainProxy = await startDrainProxy(appPort, { env: BENCH_PROXY_ENV });
+    targets.push({ name: 'drain-proxy', url: drainProxy.url('/'), proxyPid: drainProxy.pid });
+  } else {
+    console.warn(`warning: ${MAIN} does not exist; measuring direct and nginx only`);
+  }
+  for (const target of targets) await checkTarget(target);
+
+  const perRun = settings.warmupSeconds + settings.durationSeconds;
+  console.log(`\n${targets.length} targets x ${context.rounds} rounds x ${perRun} s `
+    + `(about ${Math.ceil(targets.length * context.rounds * perRun / 60)} min), wrk -t1 -c${settings.connections} -d${settings.durationSeconds}s\n`);
+  const runs = await rotatingRounds(targets, context.rounds, UNITS, async (target, round) => {
+    await runWrk(target.url, settings.connections, settings.warmupSeconds);
+    return measureRun(target, round, app.pid, async () => {
+      const wrk = await runWrk(target.url, settings.connections, settings.durationSeconds);
+      writeRawOutput(`wrk-${target.name}-round${round}.txt`, wrk.rawOutput);
+      return wrk;
+    });
+  });
+  const summaries = summarize(targets, runs);
+  console.log(`\nmedians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries))}\n\n${verdict(summaries)}`);
+  writeRawOutput('last-run.json', JSON.stringify({ context, settings, runs }, null, 2));
+  if (!targets.some((target) => target.name === 'drain-proxy')) return undefined;
+  return `${measuredOn(context)}
+- Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, wrk ${context.versions.wrk}
+- Load: \`wrk -t1 -c${settings.connections} -d${settings.durationSeconds}s --latency\` after a ${settings.warmupSeconds} s warm-up, `
+    + `${Buffer.byteLength(APP_BODY)}-byte response bodies, ${context.rounds} rounds in rotating order; each figure is the median over the rounds
+
+${markdownTable(HEADER, rows(summaries))}
+
+**${verdict(summaries)}**
+
+${perRoundTable(summaries, context.rounds, UNITS, context.cpus, ' req/s')}
+`;
+}
+
+export const http1Section: BenchSection = { name: 'http1', markers: markers('bench-results', 'Latest run'), run };
