@@ -101,6 +101,11 @@ function check(answer: Answer, expectedBytes: number, what: string): void {
   if (answer.body.length !== expectedBytes) throw new Error(`${what}: ${answer.body.length} bytes, expected ${expectedBytes}`);
 }
 
+/** The app answers `slow <ms>ms from <pod>`. */
+function checkSlow(answer: Answer, ms: number, what: string): void {
+  if (answer.status !== 200 || !answer.body.toString('latin1').startsWith(`slow ${ms}ms `)) throw new Error(`${what}: status ${answer.status}, ${answer.body.length} bytes`);
+}
+
 const payload = Buffer.alloc(16 * 1024, 'p');
 const deadline = (config: SoakLoadConfig): number => started + config.durationMs;
 let started = 0;
@@ -123,7 +128,7 @@ async function keepAliveWorker(config: SoakLoadConfig): Promise<void> {
   try {
     await loop(config, 'http1 keep-alive', async (index) => {
       switch (index % 3) {
-        case 0: check(await http1(config, agent, 'GET', '/'), 3, 'GET /'); break;
+        case 0: check(await http1(config, agent, 'GET', '/healthz'), 3, 'GET /healthz'); break;
         case 1: check(await http1(config, agent, 'GET', '/bytes?n=65536'), 65536, 'GET /bytes'); break;
         default: {
           const answer = await http1(config, agent, 'POST', '/echo', payload);
@@ -140,7 +145,7 @@ async function keepAliveWorker(config: SoakLoadConfig): Promise<void> {
 
 async function newConnectionWorker(config: SoakLoadConfig): Promise<void> {
   await loop(config, 'http1 new connection', async (index) => {
-    const path = index % 2 === 0 ? '/' : '/bytes?n=4096';
+    const path = index % 2 === 0 ? '/healthz' : '/bytes?n=4096';
     check(await http1(config, false, 'GET', path), index % 2 === 0 ? 3 : 4096, `GET ${path}`);
     counts.http1NewConnection += 1;
   }, config.newConnectionPauseMs);
@@ -151,7 +156,7 @@ async function slowWorker(config: SoakLoadConfig): Promise<void> {
   try {
     await loop(config, 'http1 slow', async (index) => {
       const ms = 100 + (index * 397) % 1400;
-      check(await http1(config, agent, 'GET', `/slow?ms=${ms}`), `slow ${ms}\n`.length, 'GET /slow');
+      checkSlow(await http1(config, agent, 'GET', `/slow?ms=${ms}`), ms, 'GET /slow');
       counts.http1Slow += 1;
     });
   } finally {
@@ -162,7 +167,7 @@ async function slowWorker(config: SoakLoadConfig): Promise<void> {
 function webSocketSession(config: SoakLoadConfig, messages: number): Promise<void> {
   let socket: WebSocket | undefined;
   const done = new Promise<void>((resolve, reject) => {
-    socket = new WebSocket(`ws://127.0.0.1:${config.port}/ws`, { perMessageDeflate: false });
+    socket = new WebSocket(`ws://127.0.0.1:${config.port}/echo`, { perMessageDeflate: false });
     const ws = socket;
     let sent = 0;
     let closing = false;
@@ -226,7 +231,7 @@ async function h2Session(config: SoakLoadConfig, index: number): Promise<void> {
     const batches = 1 + (index % 4);
     for (let batch = 0; batch < batches; batch += 1) {
       const streams = [
-        h2Stream(session, config, 'GET', '/').then((a) => check(a, 3, 'h2 GET /')),
+        h2Stream(session, config, 'GET', '/healthz').then((a) => check(a, 3, 'h2 GET /healthz')),
         h2Stream(session, config, 'GET', '/bytes?n=32768').then((a) => check(a, 32768, 'h2 GET /bytes')),
         h2Stream(session, config, 'POST', '/echo', payload).then((a) => {
           check(a, payload.length, 'h2 POST /echo');

@@ -38,11 +38,13 @@ const settings = {
   proxyNodeFlags: (process.env.SOAK_PROXY_NODE_FLAGS ?? '--min-semi-space-size=16 --max-semi-space-size=16').split(/\s+/).filter((f) => f !== ''),
 };
 
+/** The soak's environment reaches the proxies too (MAX_CONNECTIONS or any other drain-proxy variable). */
 function startSoakProxy(appPort: number, env: Record<string, string>): Promise<DrainProxy> {
-  return startDrainProxy(appPort, { env: { ...BENCH_PROXY_ENV, ...env }, nodeFlags: settings.proxyNodeFlags });
+  return startDrainProxy(appPort, { env: { ...process.env as Record<string, string>, ...BENCH_PROXY_ENV, ...env }, nodeFlags: settings.proxyNodeFlags });
 }
 
 const SCRIPT_DIR = new URL('.', import.meta.url).pathname;
+const LEGACY_APP = new URL('../demo/legacy-app.ts', import.meta.url).pathname;
 
 type Phase = 'baseline' | 'load' | 'settle';
 
@@ -154,8 +156,9 @@ function sampleHeader(targets: readonly Target[]): string {
 async function main(): Promise<number> {
   if (!drainProxyBuilt()) throw new Error('dist/main.js does not exist: run npm run build (npm run soak does)');
   const [appPort] = await freePorts(1);
-  const app = start(process.execPath, [`${SCRIPT_DIR}soak-app.ts`, String(appPort)]);
-  await waitFor200(`http://127.0.0.1:${appPort}/`, app);
+  // The demo's app; its idle upstream connections outlive the proxies' (KEEPALIVE_TIMEOUT), so that no reuse races their close.
+  const app = start(process.execPath, [LEGACY_APP], { name: 'app', env: { PORT: String(appPort), POD_NAME: 'soak-app', KEEPALIVE_MS: '60000' } });
+  await waitFor200(`http://127.0.0.1:${appPort}/healthz`, app);
   const proxyEnv = { KEEPALIVE_TIMEOUT: settings.keepAliveTimeout, LOG_LEVEL: 'warn' };
   const targets: Target[] = [
     { name: 'http1', proxy: await startSoakProxy(appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'http1' }) },

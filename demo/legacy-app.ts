@@ -1,32 +1,37 @@
 /**
- * The bundled demo app: a deliberately "legacy" HTTP server of the kind
- * drain-proxy is put in front of. It serves quick and slow requests well
- * enough, but it knows nothing about Kubernetes termination (see the SIGTERM
- * handler at the bottom).
+ * The bundled app of the demo, the rollout and the soak: a deliberately
+ * "legacy" HTTP server of the kind drain-proxy is put in front of. It serves
+ * quick and slow requests well enough, but it knows nothing about Kubernetes
+ * termination (see the SIGTERM handler at the bottom). One file with `ws` as
+ * its only package: the example chart runs it as it is.
  *
- *   PORT      port to listen on (default 8080)
- *   HOST      address to bind (default 127.0.0.1)
- *   POD_NAME  name put in responses and the X-Served-By header (default legacy-app)
+ *   PORT          port to listen on (default 8080)
+ *   HOST          address to bind (default 127.0.0.1)
+ *   POD_NAME      name put in responses and the X-Served-By header (default legacy-app)
+ *   KEEPALIVE_MS  how long an idle HTTP/1.1 connection is kept (default 5000, Node's)
  *
- * Routes:
+ * Routes, over HTTP/1.1 and over cleartext HTTP/2 with prior knowledge (told
+ * apart on the one port by the HTTP/2 preface):
  *   GET /                quick 200 text
  *   GET /slow?ms=2000    200 after the given delay (0..60000 ms)
  *   GET /healthz         200 "ok"
  *   GET /headers         the request as the app saw it (headers, peer address) as JSON
- *   ANY /echo            the same plus the request body
+ *   GET /bytes?n=N       N bytes of 'x' (at most 1 MiB)
+ *   ANY /echo            the request body back (at most 1 MiB)
  *   GET /events          server-sent events: `id: n` and `data: ...` every 200 ms, forever; resumes
  *                        after the Last-Event-ID header when there is one
  *   WebSocket /ws        echoes every message ("echo <message>") and sends "tick <n> from <pod>" every
  *                        200 ms; each close is logged to stdout as one JSON line
  *                        ({"msg":"websocket closed","code":...}) so the demo can tell what the app saw
+ *   WebSocket /echo      every message back as it came, text or binary
  *
- * gRPC, on the same port (cleartext HTTP/2 with prior knowledge is told apart by its preface), service
- * `drainproxy.demo.Demo` with JSON-encoded messages (gRPC's framing does not require protobuf):
+ * gRPC, over HTTP/2, service `drainproxy.demo.Demo` with JSON-encoded messages (gRPC's framing does not
+ * require protobuf):
  *   Echo(EchoRequest) -> EchoReply                  { text } -> { text, pod }
  *   Ticks(TicksRequest) -> stream TickReply         { count, intervalMs } -> { seq, pod } every intervalMs
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import http2, { type ServerHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import http2, { type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -36,23 +41,30 @@ const host = process.env.HOST || '127.0.0.1';
 const podName = process.env.POD_NAME || 'legacy-app';
 
 const MAX_SLOW_MS = 60_000;
-const MAX_ECHO_BODY_BYTES = 1 << 20;
+const MAX_BODY_BYTES = 1 << 20;
 const TICK_MS = 200;
 const MAX_WS_MESSAGE_BYTES = 64 * 1024;
 
-type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
+type Request = IncomingMessage | Http2ServerRequest;
+/** The HTTP/1.1 type stands for both: they share writeHead, which TypeScript cannot call on a union of overloads. */
+type Response = ServerResponse;
+type RouteHandler = (req: Request, res: Response, url: URL) => void;
 
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'x-served-by': podName });
+function sendText(res: Response, status: number, text: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(status, { 'content-type': type, 'x-served-by': podName });
   res.end(text);
 }
 
-function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json', 'x-served-by': podName });
-  res.end(`${JSON.stringify(value, null, 2)}\n`);
+function sendJson(res: Response, status: number, value: unknown): void {
+  sendText(res, status, `${JSON.stringify(value, null, 2)}\n`, 'application/json');
 }
 
-function describeRequest(req: IncomingMessage): Record<string, unknown> {
+function sendBytes(res: Response, body: Buffer): void {
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, 'x-served-by': podName });
+  res.end(body);
+}
+
+function describeRequest(req: Request): Record<string, unknown> {
   return {
     pod: podName,
     method: req.method,
@@ -103,27 +115,39 @@ const routes: Record<string, RouteHandler> = {
     res.on('close', () => clearInterval(timer));
   },
 
-  '/echo': (req, res) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_ECHO_BODY_BYTES) {
-        sendText(res, 413, `body larger than ${MAX_ECHO_BODY_BYTES} bytes\n`);
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (res.headersSent) return;
-      sendJson(res, 200, { ...describeRequest(req), body: Buffer.concat(chunks).toString('utf8') });
-    });
+  '/bytes': (_req, res, url) => {
+    sendBytes(res, Buffer.alloc(Math.min(MAX_BODY_BYTES, Math.max(0, Number(url.searchParams.get('n')) || 0)), 'x'));
   },
+
+  '/echo': (req, res) => readBody(req, res, (body) => sendBytes(res, body)),
 };
 
-const server = http.createServer((req, res) => {
+/** Calls `then` with the whole request body; a body over MAX_BODY_BYTES gets 413. */
+function readBody(req: Request, res: Response, then: (body: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  req.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) {
+      sendText(res, 413, `body larger than ${MAX_BODY_BYTES} bytes\n`);
+      req.destroy();
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => {
+    if (!res.headersSent) then(Buffer.concat(chunks));
+  });
+}
+
+function handle(req: Request, res: Response): void {
+  req.on('error', () => {});
+  res.on('error', () => {});
   const url = new URL(req.url ?? '/', 'http://app');
+  if (url.pathname.startsWith(GRPC_SERVICE) && req.httpVersionMajor === 2) {
+    grpc(req, res, url.pathname.slice(GRPC_SERVICE.length));
+    return;
+  }
   const handler = routes[url.pathname];
   if (handler === undefined) {
     sendText(res, 404, `no route ${url.pathname}\n`);
@@ -134,9 +158,18 @@ const server = http.createServer((req, res) => {
     return;
   }
   handler(req, res, url);
-});
+}
+
+const server = http.createServer(handle);
+server.keepAliveTimeout = Number(process.env.KEEPALIVE_MS || 5000);
 
 const webSockets = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES });
+const echoes = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_MESSAGE_BYTES, clientTracking: false });
+
+echoes.on('connection', (socket: WebSocket) => {
+  socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+  socket.on('error', () => socket.terminate());
+});
 
 webSockets.on('connection', (socket: WebSocket) => {
   let ticks = 0;
@@ -158,15 +191,18 @@ webSockets.on('connection', (socket: WebSocket) => {
 
 server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
   const path = new URL(req.url ?? '/', 'http://app').pathname;
-  if (path !== '/ws') {
+  const wss = path === '/ws' ? webSockets : path === '/echo' ? echoes : undefined;
+  if (wss === undefined) {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     return;
   }
-  webSockets.handleUpgrade(req, socket, head, (ws) => webSockets.emit('connection', ws, req));
+  wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
 });
 
 const GRPC_SERVICE = '/drainproxy.demo.Demo/';
 const MAX_TICKS = 1000;
+
+const GRPC_HEADERS = { 'content-type': 'application/grpc' };
 
 /** One gRPC length-prefixed message (uncompressed). */
 function grpcMessage(value: unknown): Buffer {
@@ -176,74 +212,79 @@ function grpcMessage(value: unknown): Buffer {
   return Buffer.concat([prefix, body]);
 }
 
-function grpcEnd(stream: ServerHttp2Stream, status: number, message = ''): void {
-  if (stream.destroyed || stream.closed) return;
-  if (!stream.headersSent) stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-  stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': String(status), 'grpc-message': encodeURIComponent(message) }));
-  stream.end();
+function grpcEnd(res: Response, status: number, message = ''): void {
+  const { stream } = res as unknown as Http2ServerResponse;
+  if (res.writableEnded || stream.destroyed || stream.closed) return;
+  if (!res.headersSent) res.writeHead(200, GRPC_HEADERS);
+  res.addTrailers({ 'grpc-status': String(status), 'grpc-message': encodeURIComponent(message) });
+  res.end();
 }
 
-const grpcMethods: Record<string, (stream: ServerHttp2Stream, request: Record<string, unknown>) => void> = {
-  Echo: (stream, request) => {
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
-    stream.write(grpcMessage({ text: String(request.text ?? ''), pod: podName }));
-    grpcEnd(stream, 0);
+const grpcMethods: Record<string, (res: Response, request: Record<string, unknown>) => void> = {
+  Echo: (res, request) => {
+    res.writeHead(200, GRPC_HEADERS);
+    res.write(grpcMessage({ text: String(request.text ?? ''), pod: podName }));
+    grpcEnd(res, 0);
   },
-  Ticks: (stream, request) => {
+  Ticks: (res, request) => {
     const count = Number(request.count ?? 5);
     const intervalMs = Number(request.intervalMs ?? TICK_MS);
     if (!Number.isInteger(count) || count < 1 || count > MAX_TICKS || !Number.isInteger(intervalMs) || intervalMs < 1 || intervalMs > MAX_SLOW_MS) {
-      grpcEnd(stream, 3, `count must be 1..${MAX_TICKS} and intervalMs 1..${MAX_SLOW_MS}`); // INVALID_ARGUMENT
+      grpcEnd(res, 3, `count must be 1..${MAX_TICKS} and intervalMs 1..${MAX_SLOW_MS}`); // INVALID_ARGUMENT
       return;
     }
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    res.writeHead(200, GRPC_HEADERS);
     let seq = 0;
     const timer = setInterval(() => {
-      stream.write(grpcMessage({ seq: ++seq, pod: podName }));
+      res.write(grpcMessage({ seq: ++seq, pod: podName }));
       if (seq === count) {
         clearInterval(timer);
-        grpcEnd(stream, 0);
+        grpcEnd(res, 0);
       }
     }, intervalMs);
-    stream.on('close', () => clearInterval(timer));
+    res.on('close', () => clearInterval(timer));
   },
 };
 
-const grpcServer = http2.createServer();
-grpcServer.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-  stream.on('error', () => {
-    // The client went away; 'close' cleans up.
-  });
-  const path = String(headers[':path'] ?? '');
-  const method = path.startsWith(GRPC_SERVICE) ? grpcMethods[path.slice(GRPC_SERVICE.length)] : undefined;
+function grpc(req: Request, res: Response, name: string): void {
+  const method = grpcMethods[name];
   if (method === undefined) {
-    grpcEnd(stream, 12, `unknown method ${path}`); // UNIMPLEMENTED
+    grpcEnd(res, 12, `unknown method ${GRPC_SERVICE}${name}`); // UNIMPLEMENTED
     return;
   }
-  const chunks: Buffer[] = [];
-  stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-  stream.on('end', () => {
-    const body = Buffer.concat(chunks);
+  readBody(req, res, (body) => {
     let request: Record<string, unknown>;
     try {
       if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) throw new Error('one uncompressed message expected');
       request = JSON.parse(body.subarray(5).toString('utf8')) as Record<string, unknown>;
     } catch (err) {
-      grpcEnd(stream, 3, (err as Error).message);
+      grpcEnd(res, 3, (err as Error).message);
       return;
     }
-    method(stream, request);
+    method(res, request);
   });
-});
+}
 
-/** HTTP/1.1 and cleartext HTTP/2 on one port: the first bytes tell them apart. */
+const h2Server = http2.createServer(handle as unknown as (req: Http2ServerRequest, res: Http2ServerResponse) => void);
+h2Server.on('sessionError', () => {});
+
+const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
+
+/** HTTP/1.1 and cleartext HTTP/2 on one port: read until the first bytes tell them apart, then hand the socket over with them put back. */
 const front = net.createServer((socket) => {
-  socket.once('data', (first: Buffer) => {
+  let seen = '';
+  const onData = (chunk: Buffer): void => {
+    seen += chunk.toString('latin1');
+    const h2 = seen.startsWith(PREFACE) || PREFACE.startsWith(seen);
+    // A preface may arrive split.
+    if (h2 && seen.length < PREFACE.length) return;
+    socket.off('data', onData);
     socket.pause();
-    socket.unshift(first);
-    (first.subarray(0, 3).toString('latin1') === 'PRI' ? grpcServer : server).emit('connection', socket);
+    socket.unshift(Buffer.from(seen, 'latin1'));
+    (h2 ? h2Server : server).emit('connection', socket);
     process.nextTick(() => socket.resume());
-  });
+  };
+  socket.on('data', onData);
   socket.on('error', () => {
     // The server the connection went to reports on it; before that there is nothing to do.
   });
