@@ -359,7 +359,7 @@ export function summaryOf(results: readonly ScenarioResult[], spreads: readonly 
   };
 }
 
-/** Issue 6: with WS_CLOSE_SPREAD set, the busiest second of reconnects is at most this times reconnects / window. */
+/** With WS_CLOSE_SPREAD set, the busiest second of reconnects is at most this times reconnects / window: the clients come back at a steady rate. */
 const MAX_SPREAD_RATIO = 1.2;
 
 function documentText(rows: readonly Row[], spreadRows: readonly SpreadRow[], lossLines: readonly string[], settings: Record<string, unknown>): string {
@@ -370,7 +370,7 @@ function documentText(rows: readonly Row[], spreadRows: readonly SpreadRow[], lo
     `${spreadRows[0].result.clients} WebSocket clients through the Service on ${spreadRows[0].result.replicas} pods (about`,
     `${Math.round(spreadRows[0].result.clients / spreadRows[0].result.replicas)} per pod); one pod is replaced as in a rollout step and its clients reconnect (100 ms after`,
     'their session ends) to the surviving pods. "Peak" is the most reconnects inside any 1 s window (sliding); the steady rate',
-    'is what perfectly even spreading over the 5 s window gives (reconnects / 5 s). Issue 6 asks for at most',
+    'is what perfectly even spreading over the 5 s window gives (reconnects / 5 s). The check asks for at most',
     `${MAX_SPREAD_RATIO}x with \`WS_CLOSE_SPREAD\` set; without spreading, or without drain-proxy, the clients come back at once.`,
     'drain-proxy spaces the close moments evenly (each uniform in the window; `src/drain/spread.ts`): independent random',
     'draws would put about 28 of 50 reconnects into the busiest second (1.4x), measured in `test/drain/spread.test.ts`.',
@@ -414,9 +414,9 @@ function documentText(rows: readonly Row[], spreadRows: readonly SpreadRow[], lo
     ...spreadSection,
     '## The HTTP/1.1 keep-alive close race, and what the clients do about it',
     '',
-    'At t0 drain-proxy closes keep-alive connections that have been idle for `DRAIN_IDLE_CLOSE` (issue 2). A client that sends',
+    'At t0 drain-proxy closes keep-alive connections that have been idle for `DRAIN_IDLE_CLOSE`. A client that sends',
     'a request on such a connection at that very moment (within the ~1-2 ms the close takes to reach it) sees the connection',
-    'close under its request: `node rollout/repro-idle-race.ts` shows it against drain-proxy directly. No server can avoid this',
+    'close under its request: `npm run rollout:idle-race` shows it against drain-proxy directly. No server can avoid this',
     'in HTTP/1.1 (there is no GOAWAY); RFC 9112 section 9.3.1 leaves it to clients, which send an idempotent request again',
     'when a reused connection closes before any response: Go\'s net/http (`shouldRetryRequest`), browsers and curl do. Node\'s',
     'http.Agent does not, so the emulated HTTP clients do it themselves (GET only, only on a reused connection, only before any',

@@ -7,28 +7,30 @@
  * browsers do; Node's http.Agent would report the error). Direct to drain-proxy,
  * no Service in between.
  *
- *   npm run build && node rollout/repro-idle-race.ts [tries]
+ *   npm run rollout:idle-race [-- tries]        (DELAYS=0,1,2: ms between the drain request and the request)
  */
 import http from 'node:http';
-import { httpGet } from '../harness/http.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startPod } from '../demo/support/pods.ts';
-import { stopAll } from '../harness/processes.ts';
 import { sendRequest } from '../demo/support/traffic.ts';
+import { numberSetting, runMain } from '../harness/cli.ts';
+import { httpGet } from '../harness/http.ts';
 
-const tries = Math.min(50, Number(process.argv[2] ?? 10));
+const tries = numberSetting('tries', process.argv[2], 10, 1, 50);
 const settings = { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '5s', DRAIN_IDLE_CLOSE: '1s', HEALTH_INTERVAL: '250ms', WS_CLOSE_SPREAD: '0s', WS_CLOSE_TIMEOUT: '1s', WS_CLOSE_CODE: '1012' };
-const DELAYS = (process.env.DELAYS ?? "0,1,2").split(",").map(Number);
-let lost = 0;
-let raced = 0;
-try {
+const DELAYS = (process.env.DELAYS ?? '0,1,2').split(',').map(Number);
+
+async function main(): Promise<number> {
+  let lost = 0;
+  let raced = 0;
   for (let i = 0; i < tries; i++) {
     const pod = await startPod({ name: `race-${i}`, ip: `127.0.2.${i + 2}`, appPort: 8080, proxyPort: 8000, adminPort: 9901 }, settings);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const clock = (): number => performance.now();
     await sendRequest(agent, pod.endpoint, '/', 5000, clock);
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // idle > DRAIN_IDLE_CLOSE
+    await sleep(1100); // idle > DRAIN_IDLE_CLOSE
     const drain = httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/drain`, 5000);
-    await new Promise((resolve) => setTimeout(resolve, DELAYS[i % DELAYS.length])); // after the drain request was sent
+    await sleep(DELAYS[i % DELAYS.length]); // after the drain request was sent
     const outcome = await sendRequest(agent, pod.endpoint, '/', 5000, clock);
     await drain;
     if (outcome.kind !== 'ok') lost++;
@@ -36,11 +38,10 @@ try {
     const first = outcome.retried.length > 0 ? `first attempt ${outcome.retried[0]}, then ` : '';
     console.log(`try ${i} (${DELAYS[i % DELAYS.length]} ms after /drain was sent): ${first}${outcome.kind} (${outcome.detail})`);
     agent.destroy();
-    pod.app.signal('SIGTERM');
-    pod.proxy?.signal('SIGTERM');
-    await Promise.all([pod.app.exited, pod.proxy?.exited]);
+    await Promise.all([pod.app.stop(3000), pod.proxy?.stop(3000)]);
   }
-} finally {
-  await stopAll(3000);
+  console.log(`${raced} of ${tries} requests crossed the close (sent again); ${lost} lost`);
+  return 0;
 }
-console.log(`${raced} of ${tries} requests crossed the close (sent again); ${lost} lost`);
+
+runMain('race reproduction', main, 10 * 60_000);

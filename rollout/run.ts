@@ -1,6 +1,6 @@
 /**
  * npm run rollout: an emulated Kubernetes rollout under load, scenario by
- * scenario, with what the clients lost in each (issue 6).
+ * scenario, with what the clients lost in each.
  *
  * Each scenario: a Service process on 127.0.1.1 (port 8000 for HTTP, 50051 for
  * gRPC; new connections round robin over the ready endpoints, open ones kept),

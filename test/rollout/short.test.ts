@@ -1,5 +1,5 @@
 /**
- * The short variant of `npm run rollout` (issue 6): one rollout of the two
+ * The short variant of `npm run rollout`: one rollout of the two
  * drain-proxy scenarios (classic and native sidecar) under HTTP keep-alive,
  * slow requests, WebSocket, server-sent event and gRPC load through the
  * emulated Service. Fails on any loss: a failed request or gRPC call, a 1006,
