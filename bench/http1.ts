@@ -1,7 +1,7 @@
 // The HTTP/1.1 section of npm run bench: wrk against the app (nginx with a fixed body) directly, through nginx
 // and through drain-proxy; req/s, p99, and each proxy's CPU per request from /proc, drain-proxy's over nginx's.
 import { join } from 'node:path';
-import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
+import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchRun, type BenchSummary } from '../harness/bench.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
@@ -19,10 +19,10 @@ const settings = {
 /** drain-proxy's CPU per request at most this times nginx's. */
 export const CPU_RATIO_TARGET = 1.5;
 
-const UNITS = { rate: 'req/s', latency: 'p99', operation: 'req' };
-const HEADER = ['target', 'req/s', 'p99 ms', 'proxy CPU µs/req', 'ratio to nginx', 'app CPU µs/req'];
+export const UNITS = { rate: 'req/s', latency: 'p99', operation: 'req' };
+export const HEADER = ['target', 'req/s', 'p99 ms', 'proxy CPU µs/req', 'ratio to nginx', 'app CPU µs/req'];
 
-interface Target {
+export interface Target {
   readonly name: string;
   readonly url: string;
   readonly proxyPid: number | undefined;
@@ -48,7 +48,7 @@ export function verdict(summaries: readonly BenchSummary[]): string {
     + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x).`;
 }
 
-function rows(summaries: readonly BenchSummary[]): string[][] {
+export function rows(summaries: readonly BenchSummary[]): string[][] {
   const nginxCpu = summaries.find((summary) => summary.target === 'nginx')?.proxyCpuUs;
   return summaries.map((summary) => [
     summary.target,
@@ -60,10 +60,11 @@ function rows(summaries: readonly BenchSummary[]): string[][] {
   ]);
 }
 
-async function run(context: BenchContext): Promise<string | undefined> {
+/** The app (nginx with the fixed body), nginx in front of it, and drain-proxy when it is built; each checked. */
+export async function startHttp1Targets(context: BenchContext, name: string): Promise<{ appPid: number; targets: Target[] }> {
   const [appPort, nginxPort] = await freePorts(2);
-  const app = await startNginxApp(join(context.tempDir, 'app'), appPort, APP_BODY);
-  const nginx = await startNginxProxy(join(context.tempDir, 'nginx-proxy'), nginxPort, appPort);
+  const app = await startNginxApp(join(context.tempDir, `${name}-app`), appPort, APP_BODY);
+  const nginx = await startNginxProxy(join(context.tempDir, `${name}-nginx`), nginxPort, appPort);
   const targets: Target[] = [
     { name: 'direct', url: `http://127.0.0.1:${appPort}/`, proxyPid: undefined },
     { name: 'nginx', url: `http://127.0.0.1:${nginxPort}/`, proxyPid: nginx.pid },
@@ -75,26 +76,40 @@ async function run(context: BenchContext): Promise<string | undefined> {
     console.warn(`warning: ${MAIN} does not exist; measuring direct and nginx only`);
   }
   for (const target of targets) await checkTarget(target);
+  return { appPid: app.pid, targets };
+}
 
+/** wrk (with `wrkArgs` on top of the section's) against every target, rounds rotated; each run's output kept as `name-TARGET-roundN.txt`. */
+export async function wrkRounds(context: BenchContext, name: string, targets: readonly Target[], appPid: number, wrkArgs: readonly string[] = []): Promise<BenchRun[]> {
   const perRun = settings.warmupSeconds + settings.durationSeconds;
-  console.log(`\n${targets.length} targets x ${context.rounds} rounds x ${perRun} s `
-    + `(about ${Math.ceil(targets.length * context.rounds * perRun / 60)} min), wrk -t1 -c${settings.connections} -d${settings.durationSeconds}s\n`);
-  const runs = await rotatingRounds(targets, context.rounds, UNITS, async (target, round) => {
-    await runWrk(target.url, settings.connections, settings.warmupSeconds);
-    return measureRun(target, round, app.pid, async () => {
-      const wrk = await runWrk(target.url, settings.connections, settings.durationSeconds);
-      writeRawOutput(`wrk-${target.name}-round${round}.txt`, wrk.rawOutput);
+  console.log(`\n${targets.length} targets x ${context.rounds} rounds x ${perRun} s (about ${Math.ceil(targets.length * context.rounds * perRun / 60)} min), `
+    + `${['wrk', '-t1', `-c${settings.connections}`, `-d${settings.durationSeconds}s`, ...wrkArgs.map((arg) => (arg.includes(' ') ? `'${arg}'` : arg))].join(' ')}\n`);
+  return rotatingRounds(targets, context.rounds, UNITS, async (target, round) => {
+    await runWrk(target.url, settings.connections, settings.warmupSeconds, wrkArgs);
+    return measureRun(target, round, appPid, async () => {
+      const wrk = await runWrk(target.url, settings.connections, settings.durationSeconds, wrkArgs);
+      writeRawOutput(`${name}-${target.name}-round${round}.txt`, wrk.rawOutput);
       return wrk;
     });
   });
+}
+
+/** The load line of a section's record. */
+export function wrkLoad(context: BenchContext, wrkArgs = ''): string {
+  return `\`wrk -t1 -c${settings.connections} -d${settings.durationSeconds}s --latency${wrkArgs}\` after a ${settings.warmupSeconds} s warm-up, `
+    + `${Buffer.byteLength(APP_BODY)}-byte response bodies, ${context.rounds} rounds in rotating order; each figure is the median over the rounds`;
+}
+
+async function run(context: BenchContext): Promise<string | undefined> {
+  const { appPid, targets } = await startHttp1Targets(context, 'http1');
+  const runs = await wrkRounds(context, 'wrk', targets, appPid);
   const summaries = summarize(targets, runs);
   console.log(`\nmedians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries))}\n\n${verdict(summaries)}`);
   writeRawOutput('last-run.json', JSON.stringify({ context, settings, runs }, null, 2));
   if (!targets.some((target) => target.name === 'drain-proxy')) return undefined;
   return `${measuredOn(context)}
 - Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, wrk ${context.versions.wrk}
-- Load: \`wrk -t1 -c${settings.connections} -d${settings.durationSeconds}s --latency\` after a ${settings.warmupSeconds} s warm-up, `
-    + `${Buffer.byteLength(APP_BODY)}-byte response bodies, ${context.rounds} rounds in rotating order; each figure is the median over the rounds
+- Load: ${wrkLoad(context)}
 
 ${markdownTable(HEADER, rows(summaries))}
 

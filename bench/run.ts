@@ -3,17 +3,19 @@
 //   http1      wrk direct, through nginx and through drain-proxy: req/s, p99, each proxy's CPU per request (bench/http1.ts)
 //   websocket  echo round trips and CPU per round trip, memory per idle WebSocket (bench/websocket.ts; BENCH_WS=0 skips it)
 //   h2         h2load direct and through nginx and drain-proxy with either upstream protocol (bench/h2.ts; BENCH_H2=0)
+//   connections  the http1 section with every request on a new connection (bench/new-connections.ts; BENCH_NEW_CONNECTIONS=0)
 import { availableParallelism, release } from 'node:os';
 import { runMain, scratchDir } from '../harness/cli.ts';
 import { cpuModel } from '../harness/proc.ts';
 import { stopAll } from '../harness/processes.ts';
 import { h2Section } from './h2.ts';
 import { http1Section } from './http1.ts';
+import { newConnectionsSection } from './new-connections.ts';
 import { benchCommand, docPath, positiveIntegerFromEnv, writeResultsSection, type BenchContext } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { webSocketSection } from './websocket.ts';
 
-const SECTIONS = [http1Section, webSocketSection, h2Section];
+const SECTIONS = [http1Section, webSocketSection, h2Section, newConnectionsSection];
 
 async function main(): Promise<number> {
   const named = process.argv.slice(2);

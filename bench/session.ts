@@ -35,8 +35,11 @@ export interface BenchSection {
   run(context: BenchContext): Promise<string | undefined>;
 }
 
-/** drain-proxy as every section runs it: quiet, and stopped at once (nothing is in flight when the bench stops it). */
-export const BENCH_PROXY_ENV = { LOG_LEVEL: 'warn', DRAIN_DELAY: '0s', DRAIN_TIMEOUT: '2s' };
+/**
+ * drain-proxy as every section runs it: its defaults (the health check's interval too, which the launcher otherwise
+ * shortens), quiet, and stopped at once (nothing is in flight when the bench stops it).
+ */
+export const BENCH_PROXY_ENV = { LOG_LEVEL: 'warn', HEALTH_INTERVAL: '1s', DRAIN_DELAY: '0s', DRAIN_TIMEOUT: '2s' };
 
 /** The body every section's app answers with, so that the sections compare the same response. */
 export const APP_BODY = '0123456789'.repeat(12);

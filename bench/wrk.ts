@@ -30,8 +30,8 @@ export function parseWrkOutput(text: string): WrkResult {
   };
 }
 
-export async function runWrk(url: string, connections: number, durationSeconds: number): Promise<WrkResult> {
-  const args = ['-t1', `-c${connections}`, `-d${durationSeconds}s`, '--latency', url];
+export async function runWrk(url: string, connections: number, durationSeconds: number, extraArgs: readonly string[] = []): Promise<WrkResult> {
+  const args = ['-t1', `-c${connections}`, `-d${durationSeconds}s`, '--latency', ...extraArgs, url];
   const { stdout } = await run('wrk', args, { timeoutMs: (durationSeconds + 30) * 1000 });
   return parseWrkOutput(stdout);
 }
