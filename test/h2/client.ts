@@ -3,8 +3,9 @@
  * headers, body, trailers and the stream's close code.
  */
 import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { ensurePackage } from '../../harness/debian.ts';
+import { run } from '../../harness/processes.ts';
 
 export interface H2Result {
   readonly status: number | undefined;
@@ -41,18 +42,7 @@ export function h2request(session: ClientHttp2Session, headers: OutgoingHttpHead
 
 /** Runs nghttp (Debian nghttp2-client) and resolves with its exit code and output. */
 export function nghttp(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('nghttp', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return run('nghttp', args, { allowFailure: true, timeoutMs });
 }
 
 function nghttpInstalled(): boolean {

@@ -8,9 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { ensurePackage } from '../../harness/debian.ts';
+import { eventually } from '../../harness/http.ts';
 import { freePort } from '../../harness/ports.ts';
+import { run, start } from '../../harness/processes.ts';
 import { Wakeup } from '../helpers/wakeup.ts';
 
 function installed(): boolean {
@@ -31,22 +32,14 @@ export interface RedisServer {
 export async function startRedis(): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'drain-proxy-redis-'));
-  const child: ChildProcess = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no'],
-    { stdio: 'ignore' },
-  );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const deadline = performance.now() + 10_000;
-  while (!(await answersPing(port))) {
-    if (performance.now() > deadline || child.exitCode !== null) throw new Error(`redis-server did not start on ${port}`);
-    await sleep(20);
+  const child = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no']);
+  if (!(await eventually(async () => !child.running || await answersPing(port), 10_000)) || !child.running) {
+    throw new Error(`redis-server did not start on ${port}: ${child.describe()}`);
   }
   return {
     port,
     async stop() {
-      if (child.exitCode === null) child.kill('SIGKILL');
-      await exited;
+      await child.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -66,20 +59,10 @@ function answersPing(port: number): Promise<boolean> {
   });
 }
 
-/** redis-cli against `port`, one command; resolves with its stdout trimmed (raw output, as when not on a terminal). */
-export function redisCli(port: number, ...args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (out += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (out += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    child.once('error', reject);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(out.trim());
-    });
-  });
+/** redis-cli against `port`, one command; resolves with its output trimmed (raw output, as when not on a terminal). */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout, stderr } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { allowFailure: true, timeoutMs: 10_000 });
+  return (stdout + stderr).trim();
 }
 
 /**
