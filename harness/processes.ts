@@ -11,7 +11,6 @@
  * alone, `stop()` and the kills to its group.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ExitStatus {
@@ -33,14 +32,22 @@ export interface StartOptions {
 }
 
 const running = new Set<Child>();
-/** Commands under `run()`: their process groups. */
-const commands = new Set<number>();
 const TAIL_LINES = 100;
 const STDERR_CAP = 64 * 1024;
 
 export function describeExit(status: ExitStatus | undefined): string {
   if (status === undefined) return 'still running';
   return status.signal !== null ? `killed by ${status.signal}` : `exit code ${status.code}`;
+}
+
+function parseLog(line: string): LogLine {
+  try {
+    const parsed: unknown = JSON.parse(line);
+    if (typeof parsed === 'object' && parsed !== null) return parsed as LogLine;
+  } catch {
+    // Not JSON: kept as a message.
+  }
+  return { msg: line, level: 0 };
 }
 
 export class Child {
@@ -55,28 +62,28 @@ export class Child {
   exitStatus: ExitStatus | undefined;
   /** performance.now() at the exit. */
   exitedAt = 0;
-  /** Resolves when the process has exited (never rejects). */
+  /** Why it could not be started (ENOENT), if so. */
+  spawnError: Error | undefined;
+  /** Resolves when the process has exited and its output is read (never rejects). */
   readonly exited: Promise<ExitStatus>;
   readonly #group: boolean;
   readonly #tail: string[] = [];
   #cursor = 0;
   #wake: (() => void) | undefined;
 
-  constructor(command: string, args: readonly string[], options: StartOptions) {
+  constructor(command: string, args: readonly string[], options: StartOptions = {}) {
     this.name = options.name ?? command;
     this.#group = options.group ?? false;
-    this.process = spawn(command, args, {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: this.#group,
-    });
+    this.process = spawn(command, args, { env: { PATH: process.env.PATH, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'], detached: this.#group });
     this.pid = this.process.pid ?? 0;
     let partial = '';
     this.process.stdout!.setEncoding('utf8').on('data', (text: string) => {
       const parts = (partial + text).split('\n');
-      partial = parts.pop() ?? '';
+      partial = parts.pop()!;
       for (const line of parts) this.#line(line);
       this.#wake?.();
+    }).on('end', () => {
+      if (partial !== '') this.#line(partial);
     });
     this.process.stderr!.setEncoding('utf8').on('data', (text: string) => {
       if (this.stderr.length < STDERR_CAP) this.stderr += text;
@@ -103,8 +110,9 @@ export class Child {
           finish();
         });
       });
-      // Without a listener a failed spawn (ENOENT) would crash the caller.
+      // Without a listener a failed spawn would crash the caller.
       this.process.once('error', (err) => {
+        this.spawnError = err;
         this.#keep(`spawn failed: ${err.message}`);
         this.exitStatus ??= { code: null, signal: null };
         finish();
@@ -120,13 +128,8 @@ export class Child {
 
   #line(line: string): void {
     this.lines.push(line);
+    this.logs.push(parseLog(line));
     this.#keep(line);
-    try {
-      const parsed: unknown = JSON.parse(line);
-      this.logs.push(typeof parsed === 'object' && parsed !== null ? (parsed as LogLine) : { msg: line, level: 0 });
-    } catch {
-      this.logs.push({ msg: line, level: 0 });
-    }
   }
 
   get running(): boolean {
@@ -148,8 +151,12 @@ export class Child {
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
-    if (this.#group) signalGroup(this.pid, signal);
-    else this.signal(signal);
+    if (!this.#group) return this.signal(signal);
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // The group is already gone.
+    }
   }
 
   /** Waits up to `timeoutMs` for the exit; SIGKILL past it (as the kubelet at the end of a grace period). */
@@ -162,8 +169,7 @@ export class Child {
 
   /** SIGTERM, and SIGKILL once `graceMs` has passed; with no grace SIGKILL at once. Stragglers in its group do not outlive it. */
   async stop(graceMs = 0): Promise<ExitStatus> {
-    if (graceMs <= 0) this.kill();
-    else if (this.running) this.#signalGroup('SIGTERM');
+    this.#signalGroup(graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
     const status = await this.waitForExit(graceMs);
     if (this.#group) this.#signalGroup('SIGKILL');
     return status;
@@ -179,11 +185,9 @@ export class Child {
   }
 
   async waitForLog(msg: string, timeoutMs = 10_000): Promise<LogLine> {
-    const deadline = performance.now() + timeoutMs;
-    while (performance.now() < deadline) {
+    for (const deadline = performance.now() + timeoutMs; performance.now() < deadline; await sleep(20)) {
       const line = this.log(msg);
       if (line !== undefined) return line;
-      await sleep(20);
     }
     throw new Error(`no log line "${msg}" within ${timeoutMs} ms; got: ${this.logs.map((l) => l.msg).join(' | ')}`);
   }
@@ -209,8 +213,7 @@ export class Child {
 
   /** The rest of the last stdout line starting with `word `, read or not. */
   lastLine(word: string): string | undefined {
-    for (let i = this.lines.length - 1; i >= 0; i--) if (this.lines[i].startsWith(`${word} `)) return this.lines[i].slice(word.length + 1);
-    return undefined;
+    return this.lines.findLast((line) => line.startsWith(`${word} `))?.slice(word.length + 1);
   }
 }
 
@@ -227,48 +230,24 @@ export async function stopAll(graceMs = 3000): Promise<void> {
 /** Synchronous last resort, for process 'exit'. */
 export function killAllNow(): void {
   for (const child of running) child.kill();
-  for (const pid of commands) signalGroup(pid, 'SIGKILL');
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is already gone.
-  }
 }
 
 process.on('exit', killAllNow);
-
-export interface RunOptions {
-  readonly allowFailure?: boolean;
-  readonly timeoutMs?: number;
-  readonly env?: NodeJS.ProcessEnv;
-}
 
 /**
  * Runs a command to completion (in its own process group, killed as a whole
  * past `timeoutMs`) and resolves with its output; rejects on a non-zero exit
  * unless allowed, or when it cannot be started.
  */
-export async function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(command, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const pid = child.pid ?? 0;
-  if (pid !== 0) commands.add(pid);
-  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => signalGroup(pid, 'SIGKILL'), options.timeoutMs);
-  try {
-    const [code] = await Promise.race([
-      once(child, 'close') as Promise<[number | null]>,
-      once(child, 'error').then(([error]) => { throw error; }),
-    ]);
-    if (code !== 0 && options.allowFailure !== true) throw new Error(`${command} ${args.join(' ')} exited with ${code}:\n${stderr || stdout}`);
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-    commands.delete(pid);
-  }
+export async function run(
+  command: string, args: readonly string[], options: { allowFailure?: boolean; timeoutMs?: number; env?: StartOptions['env'] } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = start(command, args, { env: options.env, group: true });
+  const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill(), options.timeoutMs);
+  const { code } = await child.exited;
+  clearTimeout(timer);
+  if (child.spawnError !== undefined) throw child.spawnError;
+  const stdout = child.lines.map((line) => `${line}\n`).join('');
+  if (code !== 0 && options.allowFailure !== true) throw new Error(`${command} ${args.join(' ')} exited with ${code}:\n${child.stderr || stdout}`);
+  return { code, stdout, stderr: child.stderr };
 }
