@@ -9,6 +9,7 @@ import type { GrpcCall } from '../demo/support/grpc-clients.ts';
 import type { EventStreamSession, WebSocketSession } from '../demo/support/streams.ts';
 import type { Outcome } from '../demo/support/traffic.ts';
 import type { ClusterEvent, ScenarioSpec, Termination } from './cluster.ts';
+import { consoleTable, markdownTable } from '../harness/tables.ts';
 import { busiestWindow, reconnectTimes } from './rates.ts';
 
 export interface ScenarioResult {
@@ -198,21 +199,15 @@ const COLUMNS: [string, (row: Row) => string | number][] = [
   ['SIGKILLs', (row) => row.sigkills],
 ];
 
-function markdownTable<T>(rows: readonly T[], columns: readonly [string, (row: T) => string | number][]): string {
-  const lines = [`| ${columns.map(([name]) => name).join(' | ')} |`, `|${columns.map(() => '---').join('|')}|`];
-  for (const row of rows) lines.push(`| ${columns.map(([, value]) => String(value(row))).join(' | ')} |`);
-  return lines.join('\n');
+function table<T>(rows: readonly T[], columns: readonly [string, (row: T) => string | number][]): string {
+  return markdownTable(columns.map(([name]) => name), rows.map((row) => columns.map(([, value]) => String(value(row)))));
 }
 
-function consoleTable(rows: readonly Row[]): string {
-  // Transposed: one line per measure, one column per scenario, so it fits a terminal.
-  const header = ['', ...rows.map((row) => `${row.result.spec.id})`)];
-  const body = COLUMNS.slice(1).map(([name, value]) => [name, ...rows.map((row) => String(value(row)))]);
-  const table = [header, ...body];
-  const widths = header.map((_, column) => Math.max(...table.map((line) => line[column].length)));
+function transposedTable(rows: readonly Row[]): string {
+  // One line per measure, one column per scenario, so it fits a terminal.
   return [
     ...rows.map((row) => `  ${row.result.spec.id}) ${row.result.spec.title}`),
-    ...table.map((line) => line.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')),
+    consoleTable(['', ...rows.map((row) => `${row.result.spec.id})`)], COLUMNS.slice(1).map(([name, value]) => [name, ...rows.map((row) => String(value(row)))])),
   ].join('\n');
 }
 
@@ -271,7 +266,7 @@ export function writeReport(results: readonly ScenarioResult[], spreads: readonl
   const spreadRows = spreads.map(summarizeSpread);
   const isDrainProxy = (spec: ScenarioSpec): boolean => spec.proxy === 'classic' || spec.proxy === 'native';
   console.log('\nWhat the clients saw (HTTP failures by kind, gRPC failures, WebSocket 1006, SSE cuts), per scenario:');
-  console.log(consoleTable(rows));
+  console.log(transposedTable(rows));
   const problems: string[] = [];
   for (const row of rows) {
     for (const error of row.result.errors) problems.push(`${row.result.spec.id}: emulation error: ${error}`);
@@ -283,7 +278,7 @@ export function writeReport(results: readonly ScenarioResult[], spreads: readonl
   }
   if (spreadRows.length > 0) {
     console.log(`\nReconnects reaching the surviving pods when one pod of ${spreads[0].replicas} is replaced (${spreads[0].clients} WebSocket clients):`);
-    console.log(markdownTable(spreadRows, SPREAD_COLUMNS));
+    console.log(table(spreadRows, SPREAD_COLUMNS));
     const spread = spreadRows[0];
     if (spread.abnormal > 0) problems.push(`${spread.result.spec.id}) ${spread.abnormal} WebSocket sessions cut or failed to connect`);
     if (spread.reconnects === 0 || spread.ratio > MAX_SPREAD_RATIO) {
@@ -375,7 +370,7 @@ function documentText(rows: readonly Row[], spreadRows: readonly SpreadRow[], lo
     'drain-proxy spaces the close moments evenly (each uniform in the window; `src/drain/spread.ts`): independent random',
     'draws would put about 28 of 50 reconnects into the busiest second (1.4x), measured in `test/drain/spread.test.ts`.',
     '',
-    markdownTable(spreadRows, SPREAD_COLUMNS),
+    table(spreadRows, SPREAD_COLUMNS),
     '',
   ];
   return [
@@ -400,7 +395,7 @@ function documentText(rows: readonly Row[], spreadRows: readonly SpreadRow[], lo
     '- d) drain-proxy as a classic sidecar: both containers get `preStop: httpGet /drain?wait=1`, each its SIGTERM after its hook;',
     '- e) drain-proxy as a native sidecar: the hook on the app container, the proxy gets SIGTERM once the app has exited.',
     '',
-    markdownTable(rows, COLUMNS),
+    table(rows, COLUMNS),
     '',
     settings.service === 'iptables'
       ? 'Through DNAT the clients see a pod that no longer listens themselves ("refused"); the Service\'s own column does not apply. Pod drain time is from the deletion to the exit of the last container.'
