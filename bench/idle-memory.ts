@@ -23,10 +23,13 @@ import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketServer } from 'ws';
-import { startChild, stopAllChildren, stopChild } from './children.ts';
-import { drainProxyBuilt, startDrainProxy } from './drain-proxy.ts';
-import { waitUntilServing } from './http-check.ts';
-import { freeLoopbackPorts } from './ports.ts';
+import { runMain } from '../harness/cli.ts';
+import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
+import { waitFor200 } from '../harness/http.ts';
+import { freePorts } from '../harness/ports.ts';
+import { hardNofileLimit, parseStatus } from '../harness/proc.ts';
+import { start } from '../harness/processes.ts';
+import { BENCH_PROXY_ENV } from './session.ts';
 
 const DEFAULT_MAX_CONNECTIONS = 10_000;
 /** Descriptors the proxy needs besides two per connection (listeners, stdio, epoll), with room to spare. */
@@ -60,14 +63,8 @@ interface MemorySample {
 }
 
 function memoryOf(pid: number, connections: number): MemorySample {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
-  return { connections, rssKiB: field('VmRSS'), rssAnonKiB: field('RssAnon'), hwmKiB: field('VmHWM') };
-}
-
-function hardNofileLimit(): number {
-  const match = /^Max open files\s+\S+\s+(\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-  return match === null || match[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(match[1]);
+  const memory = parseStatus(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { connections, rssKiB: memory.rssBytes / 1024, rssAnonKiB: memory.anonBytes / 1024, hwmKiB: memory.peakBytes / 1024 };
 }
 
 /** Opens one connection and leaves it idle once `handshake` has been answered with `answered`. */
@@ -140,27 +137,27 @@ function fit(points: readonly (readonly [number, number])[]): { slope: number; i
 const mib = (kib: number): string => (kib / 1024).toFixed(1);
 
 async function measure(kind: keyof typeof KINDS, connections: number, appPort: number): Promise<void> {
-  const [port, adminPort] = await freeLoopbackPorts(2);
-  // The proxy's own configuration defaults, except where the bench helper binds to loopback.
-  const proxy = await startDrainProxy(port, adminPort, appPort, { env: { DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '25s' } });
+  // The proxy's own configuration defaults, bound to loopback and quiet as in every bench section.
+  const proxy = await startDrainProxy(appPort, { env: { ...BENCH_PROXY_ENV, DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '25s' } });
+  const port = proxy.listenPort;
   const sockets: Socket[] = [];
   try {
     // Warm up the code paths once, so the first step does not carry the JIT's memory.
     await openMany(sockets, 50, port, kind);
     for (const socket of sockets.splice(0)) socket.destroy();
     await sleep(SETTLE_MS);
-    const samples = [memoryOf(proxy.child.pid, 0)];
+    const samples = [memoryOf(proxy.pid, 0)];
     const steps = [0.25, 0.5, 0.75, 1].map((share) => Math.round(connections * share));
     for (const step of steps) {
       await openMany(sockets, step, port, kind);
       await sleep(SETTLE_MS);
       const open = sockets.filter((s) => !s.destroyed && s.readyState === 'open').length;
       if (open !== step) throw new Error(`${kind}: ${step - open} of ${step} connections closed while idle`);
-      samples.push(memoryOf(proxy.child.pid, step));
+      samples.push(memoryOf(proxy.pid, step));
     }
     const rss = fit(samples.map((s) => [s.connections, s.rssKiB]));
     const anon = fit(samples.map((s) => [s.connections, s.rssAnonKiB]));
-    console.log(`\n${kind}: idle connections through drain-proxy (pid ${proxy.child.pid})`);
+    console.log(`\n${kind}: idle connections through drain-proxy (pid ${proxy.pid})`);
     console.log('connections  VmRSS MiB  RssAnon MiB  VmHWM MiB');
     for (const s of samples) console.log(`${String(s.connections).padStart(11)}  ${mib(s.rssKiB).padStart(9)}  ${mib(s.rssAnonKiB).padStart(11)}  ${mib(s.hwmKiB).padStart(9)}`);
     console.log(`per connection: VmRSS ${rss.slope.toFixed(1)} KiB, RssAnon ${anon.slope.toFixed(1)} KiB (least squares over the steps)`);
@@ -173,13 +170,13 @@ async function measure(kind: keyof typeof KINDS, connections: number, appPort: n
     }
   } finally {
     for (const socket of sockets) socket?.destroy();
-    await stopChild(proxy.child);
+    await proxy.stop(3000);
   }
 }
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  if (args[0] === '--app') return runApp(Number(args[1]));
+const args = process.argv.slice(2);
+
+async function main(): Promise<number> {
   if (!drainProxyBuilt()) throw new Error('dist/main.js is missing: run npm run build first');
   const requested = args[0] === '--connections' ? Number(args[1]) : DEFAULT_MAX_CONNECTIONS;
   const fitting = Math.floor((hardNofileLimit() - OWN_DESCRIPTORS) / 2);
@@ -187,15 +184,12 @@ async function main(): Promise<void> {
   if (connections < requested) {
     console.log(`open-file limit ${hardNofileLimit()} (hard; raising it needs CAP_SYS_RESOURCE): ${connections} connections fit, 2 descriptors each in the proxy, not ${requested}`);
   }
-  const [appPort] = await freeLoopbackPorts(1);
-  const app = startChild(process.execPath, [import.meta.filename, '--app', String(appPort)]);
-  try {
-    await waitUntilServing(`http://127.0.0.1:${appPort}/`, app);
-    for (const kind of Object.keys(KINDS) as (keyof typeof KINDS)[]) await measure(kind, connections, appPort);
-  } finally {
-    await stopAllChildren();
-  }
+  const [appPort] = await freePorts(1);
+  const app = start(process.execPath, [import.meta.filename, '--app', String(appPort)], { name: 'app' });
+  await waitFor200(`http://127.0.0.1:${appPort}/`, app);
+  for (const kind of Object.keys(KINDS) as (keyof typeof KINDS)[]) await measure(kind, connections, appPort);
+  return 0;
 }
 
-process.once('SIGINT', () => void stopAllChildren().then(() => process.exit(130)));
-await main();
+if (args[0] === '--app') runApp(Number(args[1]));
+else runMain('idle-memory', main);

@@ -80,19 +80,21 @@ export interface Memory {
   readonly anonBytes: number;
   /** RssFile: resident file pages. */
   readonly fileBytes: number;
+  /** VmHWM: the highest VmRSS so far. */
+  readonly peakBytes: number;
 }
 
-/** VmRSS, RssAnon and RssFile of /proc/PID/status (0 when absent, as for a zombie). */
+/** VmRSS, RssAnon, RssFile and VmHWM of /proc/PID/status (0 when absent, as for a zombie). */
 export function parseStatus(text: string): Memory {
   const kib = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024;
-  return { rssBytes: kib('VmRSS'), anonBytes: kib('RssAnon'), fileBytes: kib('RssFile') };
+  return { rssBytes: kib('VmRSS'), anonBytes: kib('RssAnon'), fileBytes: kib('RssFile'), peakBytes: kib('VmHWM') };
 }
 
 /** The memory of a process tree, summed. */
 export function treeMemory(rootPid: number): Memory {
   const parts = liveTree(rootPid).map((stat) => parseStatus(readText(`/proc/${stat.pid}/status`) ?? ''));
   const sum = (pick: (memory: Memory) => number): number => parts.reduce((total, memory) => total + pick(memory), 0);
-  return { rssBytes: sum((m) => m.rssBytes), anonBytes: sum((m) => m.anonBytes), fileBytes: sum((m) => m.fileBytes) };
+  return { rssBytes: sum((m) => m.rssBytes), anonBytes: sum((m) => m.anonBytes), fileBytes: sum((m) => m.fileBytes), peakBytes: sum((m) => m.peakBytes) };
 }
 
 /** Open descriptors of a process tree (each proxied connection holds two). */

@@ -13,10 +13,10 @@ test('stat: fields counted after the last ")", so a command name with spaces and
   assert.deepEqual(stat, { pid: 42, ppid: 41, ticks: 7 + 5 + 3 + 2 });
 });
 
-test('status: VmRSS, RssAnon and RssFile in bytes; absent lines (a zombie) are 0', () => {
-  const text = 'Name:\tnode\nVmPeak:\t 999 kB\nVmRSS:\t   43008 kB\nRssAnon:\t    8192 kB\nRssFile:\t   34816 kB\nRssShmem:\t 0 kB\n';
-  assert.deepEqual(parseStatus(text), { rssBytes: 43008 * 1024, anonBytes: 8192 * 1024, fileBytes: 34816 * 1024 });
-  assert.deepEqual(parseStatus('Name:\tzombie\nState:\tZ (zombie)\n'), { rssBytes: 0, anonBytes: 0, fileBytes: 0 });
+test('status: VmRSS, RssAnon, RssFile and VmHWM in bytes; absent lines (a zombie) are 0', () => {
+  const text = 'Name:\tnode\nVmPeak:\t 999 kB\nVmHWM:\t   50000 kB\nVmRSS:\t   43008 kB\nRssAnon:\t    8192 kB\nRssFile:\t   34816 kB\nRssShmem:\t 0 kB\n';
+  assert.deepEqual(parseStatus(text), { rssBytes: 43008 * 1024, anonBytes: 8192 * 1024, fileBytes: 34816 * 1024, peakBytes: 50000 * 1024 });
+  assert.deepEqual(parseStatus('Name:\tzombie\nState:\tZ (zombie)\n'), { rssBytes: 0, anonBytes: 0, fileBytes: 0, peakBytes: 0 });
 });
 
 test('machine CPU: busy is user + nice + system + irq + softirq, steal apart; idle and iowait are not busy', () => {
