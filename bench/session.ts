@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { numberSetting } from '../harness/cli.ts';
 
 export function positiveIntegerFromEnv(name: string, fallback: number): number {
-  return numberSetting(name, process.env[name], fallback, 1, Number.MAX_SAFE_INTEGER);
+  return numberSetting(name, process.env[name], fallback, 1, Infinity);
 }
 
 const repoRoot = new URL('..', import.meta.url).pathname;

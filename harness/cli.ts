@@ -49,7 +49,7 @@ export function numberSetting(name: string, text: string | undefined, fallback: 
   if (text === undefined || text === '') return fallback;
   const value = Number(text);
   if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
-    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} in ${min}..${max}, got '${text}'`);
+    throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} ${max === Infinity ? `>= ${min}` : `in ${min}..${max}`}, got '${text}'`);
   }
   return value;
 }
