@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensurePrometheus, PrometheusServer } from '../test/helpers/prometheus.ts';
-import { startProxy, type ProxyProcess } from '../test/helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
 import { startUpstream } from '../test/helpers/upstream.ts';
 import { parseDuration } from '../src/config/values.ts';
 
@@ -33,9 +33,9 @@ function stats(values: number[]): string {
 async function run(interval: string): Promise<void> {
   const intervalMs = parseDuration(interval);
   const app = await startUpstream();
-  const proxies: ProxyProcess[] = [];
+  const proxies: DrainProxy[] = [];
   for (let i = 0; i < podCount; i++) {
-    proxies.push(await startProxy(app.port, { env: { DRAIN_DELAY: '0s', DRAIN_TIMEOUT: '5s', FINAL_SCRAPE_WAIT: `${intervalMs + 2000}ms`, LOG_LEVEL: 'info' } }));
+    proxies.push(await startDrainProxy(app.port, { env: { DRAIN_DELAY: '0s', DRAIN_TIMEOUT: '5s', FINAL_SCRAPE_WAIT: `${intervalMs + 2000}ms`, LOG_LEVEL: 'info' } }));
   }
   const dir = mkdtempSync(join(tmpdir(), 'final-scrape-bench-'));
   const prometheus = await PrometheusServer.start({

@@ -8,14 +8,15 @@
  * Kubernetes service discovery (role pod) would attach, so the rendered
  * PodMonitor's own relabelling decides what is scraped and how it is labelled.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { aptGetInstall, commandExists } from '../../bench/tools.ts';
-import { freePort } from './proxy.ts';
+import { aptGetInstall, commandExists } from '../../harness/debian.ts';
+import { freePort } from '../../harness/ports.ts';
+import { start, type Child } from '../../harness/processes.ts';
 
 /** Installs Debian's prometheus (with promtool) when missing; resolves with why tests must be skipped, or undefined. */
 export async function ensurePrometheus(): Promise<string | undefined> {
@@ -25,7 +26,7 @@ export async function ensurePrometheus(): Promise<string | undefined> {
   // Twice: another test file's apt-get update may hold the package lists' lock the first time.
   for (let attempt = 0; attempt < 2 && !installed(); attempt++) {
     try {
-      await aptGetInstall(['prometheus']);
+      aptGetInstall(['prometheus']);
     } catch (err) {
       failure = (err as Error).message.split('\n')[0];
       await sleep(2000);
@@ -151,16 +152,12 @@ export interface PrometheusOptions {
 export class PrometheusServer {
   readonly url: string;
   readonly dir: string;
-  readonly #child: ChildProcess;
-  #stderr = '';
-  readonly #exited: Promise<void>;
+  readonly #child: Child;
 
-  private constructor(child: ChildProcess, url: string, dir: string) {
+  private constructor(child: Child, url: string, dir: string) {
     this.#child = child;
     this.url = url;
     this.dir = dir;
-    child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.#stderr = (this.#stderr + text).slice(-20_000)));
-    this.#exited = new Promise((resolve) => child.once('exit', () => resolve()));
   }
 
   /** Starts it in `dir` (a fresh temporary directory when absent) and resolves once it is ready. */
@@ -178,22 +175,22 @@ export class PrometheusServer {
     const configFile = join(dir, 'prometheus.yaml');
     writeFileSync(configFile, stringify(config, { lineWidth: 0 }));
     const port = await freePort();
-    const child = spawn('prometheus', [
+    const child = start('prometheus', [
       `--config.file=${configFile}`,
       `--storage.tsdb.path=${join(dir, 'data')}`,
       `--web.listen-address=127.0.0.1:${port}`,
       '--log.level=warn',
-    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    ], { name: 'prometheus' });
     const server = new PrometheusServer(child, `http://127.0.0.1:${port}`, dir);
     const deadline = performance.now() + 20_000;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`prometheus exited ${child.exitCode}: ${server.#stderr}`);
+      if (!child.running) throw new Error(child.describe());
       try {
         if ((await fetch(`${server.url}/-/ready`)).status === 200) return server;
       } catch {
         // Not listening yet.
       }
-      if (performance.now() > deadline) throw new Error(`prometheus not ready within 20 s: ${server.#stderr}`);
+      if (performance.now() > deadline) throw new Error(`prometheus not ready within 20 s: ${child.output()}`);
       await sleep(100);
     }
   }
@@ -233,12 +230,11 @@ export class PrometheusServer {
   }
 
   get stderr(): string {
-    return this.#stderr;
+    return this.#child.stderr;
   }
 
   async stop(): Promise<void> {
-    if (this.#child.exitCode === null) this.#child.kill('SIGTERM');
-    await this.#exited;
+    await this.#child.stop(10_000);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -9,22 +9,22 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
-import { metricValue } from '../helpers/observe.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
+import { metricValue } from '../../harness/metrics.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
-const started: Array<ProxyProcess | TestUpstream> = [];
+const started: Array<DrainProxy | TestUpstream> = [];
 const dir = mkdtempSync(join(tmpdir(), 'final-scrape-'));
 after(async () => {
   for (const thing of started) await ('stop' in thing ? thing.stop() : thing.close());
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function setup(env: Record<string, string>): Promise<ProxyProcess> {
+async function setup(env: Record<string, string>): Promise<DrainProxy> {
   const upstream = await startUpstream();
   started.push(upstream);
-  const proxy = await startProxy(upstream.port, { env: { DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '3s', ...env } });
+  const proxy = await startDrainProxy(upstream.port, { env: { DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '3s', ...env } });
   started.push(proxy);
   return proxy;
 }
@@ -35,7 +35,7 @@ class Scraper {
   #running = true;
   readonly done: Promise<void>;
 
-  constructor(proxy: ProxyProcess, intervalMs: number, limit = 200) {
+  constructor(proxy: DrainProxy, intervalMs: number, limit = 200) {
     this.done = (async () => {
       for (let i = 0; i < limit && this.#running; i++) {
         if (i > 0) await sleep(intervalMs);

@@ -36,7 +36,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { enterFreshNetns, netnsAvailable, NETNS_ENV } from '../../rollout/netns.ts';
 import { ensurePrometheus, podMonitorScrapeConfig, PrometheusServer, ruleFile, writePodTargets, type PodTarget } from '../helpers/prometheus.ts';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
@@ -69,7 +69,7 @@ const inNamespace = process.env[NETNS_ENV] !== undefined;
 
 interface Pod {
   readonly name: string;
-  proxy: ProxyProcess;
+  proxy: DrainProxy;
   upstream?: TestUpstream;
   socket?: WebSocket;
 }
@@ -114,8 +114,8 @@ async function app(port = 0): Promise<TestUpstream> {
   return upstream;
 }
 
-async function startPod(scenario: string, upstreamPort: number, env: Record<string, string> = {}, ports?: { listen: number; admin: number }): Promise<ProxyProcess> {
-  const proxy = await startProxy(upstreamPort, { env: { ...sidecarEnv, HEALTH_INTERVAL: '200ms', ...env }, ready: false, ports });
+async function startPod(scenario: string, upstreamPort: number, env: Record<string, string> = {}, ports?: { listen: number; admin: number }): Promise<DrainProxy> {
+  const proxy = await startDrainProxy(upstreamPort, { env: { ...sidecarEnv, HEALTH_INTERVAL: '200ms', ...env }, wait: 'live', listenPort: ports?.listen, adminPort: ports?.admin });
   started.push(proxy);
   const name = podName(scenario);
   const podMonitor = kind('PodMonitor');

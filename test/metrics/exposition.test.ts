@@ -7,20 +7,20 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { metricValue } from '../helpers/observe.ts';
+import { metricValue } from '../../harness/metrics.ts';
 import { ensurePrometheus, promtool } from '../helpers/prometheus.ts';
 
 let skip: string | undefined;
 let upstream: TestUpstream;
-let proxy: ProxyProcess;
+let proxy: DrainProxy;
 let text: string;
 
 before(async () => {
   skip = await ensurePrometheus();
   upstream = await startUpstream();
-  proxy = await startProxy(upstream.port);
+  proxy = await startDrainProxy(upstream.port);
   await fetch(proxy.url('/'));
   text = await (await proxy.admin('/metrics')).text();
 });
