@@ -14,9 +14,10 @@
 # npm is not in that image, which is why the production install happens in
 # prod-deps and is copied over.
 #
-# No Docker engine runs on the development machines:
-# test/integration/package.test.ts replays the prod-deps and runtime steps
-# outside Docker and checks this file's shape, so keep the two in step.
+# Built with `npm run image` (buildah; docs/image.md) and run for real by
+# test/integration/image.test.ts. test/integration/package.test.ts also
+# replays the prod-deps and runtime steps without a container engine and
+# checks this file's shape, so keep the two in step.
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app

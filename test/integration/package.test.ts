@@ -1,8 +1,9 @@
 /**
- * The container image, without Docker (no engine on the development machines):
- * checks the Dockerfile's shape, then replays its prod-deps and runtime steps
- * on the published package: `npm pack`, unpack, `npm ci` with the Dockerfile's
- * own flags (production dependencies only), and the image's command run from
+ * The Dockerfile without a container engine (the real build and run are
+ * test/integration/image.test.ts, skipped where podman cannot run): checks the
+ * Dockerfile's shape, then replays its prod-deps and runtime steps on the
+ * published package: `npm pack`, unpack, `npm ci` with the Dockerfile's own
+ * flags (production dependencies only), and the image's command run from
  * there. A runtime dependency listed under devDependencies, or a file the
  * proxy needs at run time left out of the package, makes the proxy fail to
  * start here as it would in the image.
