@@ -53,8 +53,9 @@ const DEBIAN_SUITE = 'bookworm';
 const DEBIAN_MIRROR = process.env.DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
 /** ca-certificates: the runtime's /etc/ssl/certs/ca-certificates.crt, as distroless ships it. */
 const DEBIAN_INCLUDE = ['ca-certificates'];
-/** npm for the build base, from the npm registry. */
+/** npm for the build base, from the npm registry, checked against the integrity the registry states for it. */
 const NPM_VERSION = '11.19.1';
+const NPM_INTEGRITY = 'sha512-ztsxKxt/kkIaAs+2i0GU6I+DRmUdrNasxTZKJe9TCdSjKxlhah/4r/hl5ygMD6XAg1qZ9c2TNomR4qgOydp10g==';
 const NONROOT = 65532;
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Where the build base keeps the host's CA bundle. */
@@ -258,6 +259,9 @@ async function buildNodeBase(hash: string, node: NodeBinary, npm: HostNpm): Prom
   const work = await mkdtemp(path.join(tmpdir(), 'drain-proxy-npm-'));
   try {
     await runToCompletion('npm', ['pack', `npm@${NPM_VERSION}`, '--pack-destination', work, '--silent'], { timeoutMs: 300_000 });
+    const tarball = path.join(work, `npm-${NPM_VERSION}.tgz`);
+    const integrity = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
+    if (integrity !== NPM_INTEGRITY) throw new Error(`npm@${NPM_VERSION}: integrity ${integrity}, expected ${NPM_INTEGRITY}`);
     const env = ['--env', `PATH=${DEFAULT_PATH}`, '--env', `NODE_VERSION=${node.version}`];
     if (npm.caFile !== undefined) env.push('--env', `NODE_EXTRA_CA_CERTS=${HOST_CA_PATH}`);
     await commitNew(STAND_IN_DEBIAN, NODE_BASE, [...env, '--cmd', '["node"]', ...labels(hash, NODE_BASE)], async (root) => {
@@ -267,7 +271,7 @@ async function buildNodeBase(hash: string, node: NodeBinary, npm: HostNpm): Prom
       await chmod(path.join(local, 'bin/node'), 0o755);
       const npmDir = path.join(local, 'lib/node_modules/npm');
       await mkdir(npmDir, { recursive: true });
-      await runToCompletion('tar', ['-xzf', path.join(work, `npm-${NPM_VERSION}.tgz`), '-C', npmDir, '--strip-components=1', '--no-same-owner']);
+      await runToCompletion('tar', ['-xzf', tarball, '-C', npmDir, '--strip-components=1', '--no-same-owner']);
       await symlink('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin/npm'));
       await symlink('../lib/node_modules/npm/bin/npx-cli.js', path.join(local, 'bin/npx'));
       // npm's global configuration ($PREFIX/etc/npmrc): the host npm's registry.
