@@ -198,7 +198,8 @@ async function removeSuperseded(decision: Decision): Promise<void> {
 }
 
 async function tryPull(name: string): Promise<string | undefined> {
-  const result = await runToCompletion('buildah', ['pull', '--quiet', name], { allowFailure: true, timeoutMs: 300_000 });
+  // --policy always: the default, missing, would report success for the stale stand-in under the same name.
+  const result = await runToCompletion('buildah', ['pull', '--policy', 'always', '--quiet', name], { allowFailure: true, timeoutMs: 300_000 });
   if (result.code === 0) return undefined;
   return result.stderr.trim().split('\n').at(-1) ?? `exit ${result.code}`;
 }
@@ -428,6 +429,7 @@ export async function ensureBaseImages(log: Log): Promise<BaseImageReport[]> {
       } else {
         const pullError = await tryPull(base.name);
         if (pullError === undefined) {
+          await removeSuperseded(decision);
           origin = 'pulled';
         } else {
           log(`${base.name}: ${decision.why}, and the pull failed (${pullError}): building a local stand-in`);
