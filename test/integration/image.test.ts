@@ -110,6 +110,8 @@ async function runContainer(): Promise<Started> {
     HEALTH_INTERVAL: '200ms',
     DRAIN_DELAY: '500ms',
     DRAIN_TIMEOUT: '15s',
+    // Its /metrics read below is a check, not a scraper to wait for.
+    FINAL_SCRAPE_WAIT: 'off',
   };
   await podman([
     'run', '--detach', '--name', name, '--read-only', ...OCI_RUNTIME_FLAGS, '--network', 'host', '--log-driver', 'k8s-file',
