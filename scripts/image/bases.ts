@@ -36,7 +36,7 @@ import { chmod, chown, copyFile, lstat, mkdir, mkdtemp, readdir, readFile, readl
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runToCompletion } from '../../bench/children.ts';
+import { run } from '../../harness/processes.ts';
 
 const PROJECT_DIR = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -76,7 +76,7 @@ export interface BaseImageReport {
 export type Log = (line: string) => void;
 
 async function buildah(args: readonly string[], timeoutMs = BUILDAH_TIMEOUT_MS): Promise<string> {
-  return (await runToCompletion('buildah', args, { timeoutMs })).stdout.trim();
+  return (await run('buildah', args, { timeoutMs })).stdout.trim();
 }
 
 export interface ImageInfo {
@@ -87,7 +87,7 @@ export interface ImageInfo {
 
 /** The image's podman inspect record, or undefined when no image has that name. */
 export async function inspectImage(name: string): Promise<ImageInfo | undefined> {
-  const result = await runToCompletion('podman', ['image', 'inspect', name], { allowFailure: true, timeoutMs: 60_000 });
+  const result = await run('podman', ['image', 'inspect', name], { allowFailure: true, timeoutMs: 60_000 });
   if (result.code !== 0) return undefined;
   return (JSON.parse(result.stdout) as ImageInfo[])[0];
 }
@@ -96,8 +96,13 @@ function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** npm as the user runs it: their environment (HOME, npm_config_*, NODE_EXTRA_CA_CERTS) carries their configuration. */
+function npm(args: readonly string[], timeoutMs: number): Promise<{ stdout: string }> {
+  return run('npm', args, { timeoutMs, env: process.env });
+}
+
 async function npmConfig(key: string): Promise<string | undefined> {
-  const { stdout } = await runToCompletion('npm', ['config', 'get', key], { timeoutMs: 60_000 });
+  const { stdout } = await npm(['config', 'get', key], 60_000);
   const value = stdout.trim();
   return value === '' || value === 'null' || value === 'undefined' ? undefined : value;
 }
@@ -129,19 +134,19 @@ interface NodeFiles {
 async function fetchNode(release: NodeRelease, work: string): Promise<NodeFiles> {
   const dir = path.join(work, 'node');
   await mkdir(dir, { recursive: true });
-  const { stdout } = await runToCompletion('npm', ['pack', release.spec, '--pack-destination', dir, '--json', '--silent'], { timeoutMs: 600_000 });
+  const { stdout } = await npm(['pack', release.spec, '--pack-destination', dir, '--json', '--silent'], 600_000);
   const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>;
-  await runToCompletion('tar', ['-xzf', path.join(dir, filename), '-C', dir, '--no-same-owner', 'package/bin/node', 'package/LICENSE']);
+  await run('tar', ['-xzf', path.join(dir, filename), '-C', dir, '--no-same-owner', 'package/bin/node', 'package/LICENSE']);
   await rm(path.join(dir, filename));
   const files = { binary: path.join(dir, 'package/bin/node'), license: path.join(dir, 'package/LICENSE') };
-  const { stdout: printed } = await runToCompletion(files.binary, ['--version'], { timeoutMs: 60_000 });
+  const { stdout: printed } = await run(files.binary, ['--version'], { timeoutMs: 60_000 });
   if (printed.trim() !== `v${release.version}`) throw new Error(`${release.spec}: the binary says ${printed.trim()}`);
   return files;
 }
 
 /** npm's tarball for the build base, checked against its pinned integrity. */
 async function fetchNpm(work: string): Promise<string> {
-  await runToCompletion('npm', ['pack', `npm@${NPM_VERSION}`, '--pack-destination', work, '--silent'], { timeoutMs: 300_000 });
+  await npm(['pack', `npm@${NPM_VERSION}`, '--pack-destination', work, '--silent'], 300_000);
   const tarball = path.join(work, `npm-${NPM_VERSION}.tgz`);
   const integrity = `sha512-${createHash('sha512').update(await readFile(tarball)).digest('base64')}`;
   if (integrity !== NPM_INTEGRITY) throw new Error(`npm@${NPM_VERSION}: integrity ${integrity}, expected ${NPM_INTEGRITY}`);
@@ -194,13 +199,13 @@ async function decide(name: string, hash: string): Promise<Decision> {
 /** A stand-in replaced under its name is removed, unless something still uses it (then it stays, untagged). */
 async function removeSuperseded(decision: Decision): Promise<void> {
   if (decision.use === 'build' && decision.superseded !== undefined) {
-    await runToCompletion('buildah', ['rmi', decision.superseded], { allowFailure: true, timeoutMs: 120_000 });
+    await run('buildah', ['rmi', decision.superseded], { allowFailure: true, timeoutMs: 120_000 });
   }
 }
 
 async function tryPull(name: string): Promise<string | undefined> {
   // --policy always: the default, missing, would report success for the stale stand-in under the same name.
-  const result = await runToCompletion('buildah', ['pull', '--policy', 'always', '--quiet', name], { allowFailure: true, timeoutMs: 300_000 });
+  const result = await run('buildah', ['pull', '--policy', 'always', '--quiet', name], { allowFailure: true, timeoutMs: 300_000 });
   if (result.code === 0) return undefined;
   return result.stderr.trim().split('\n').at(-1) ?? `exit ${result.code}`;
 }
@@ -213,7 +218,7 @@ async function commitNew(from: string, name: string, config: string[], fill: (ro
     await buildah(['config', ...config, container]);
     await buildah(['commit', '--quiet', '--rm', container, name]);
   } catch (err) {
-    await runToCompletion('buildah', ['rm', container], { allowFailure: true });
+    await run('buildah', ['rm', container], { allowFailure: true });
     throw err;
   }
 }
@@ -224,7 +229,7 @@ async function withMounted<T>(image: string, read: (root: string) => Promise<T>)
   try {
     return await read(await buildah(['mount', container]));
   } finally {
-    await runToCompletion('buildah', ['rm', container], { allowFailure: true });
+    await run('buildah', ['rm', container], { allowFailure: true });
   }
 }
 
@@ -263,7 +268,7 @@ async function buildDebian(hash: string, log: Log): Promise<void> {
     '--cmd', '["bash"]',
     ...labels(hash, `a Debian ${DEBIAN_SUITE} slim root filesystem`),
   ], async (root) => {
-    const result = await runToCompletion('debootstrap', [
+    const result = await run('debootstrap', [
       '--variant=minbase', `--include=${DEBIAN_INCLUDE.join(',')}`, DEBIAN_SUITE, root, DEBIAN_MIRROR,
     ], { allowFailure: true, timeoutMs: 900_000 });
     if (result.code !== 0) {
@@ -285,7 +290,7 @@ async function buildNodeBase(hash: string, version: string, node: NodeFiles, npm
     await chmod(path.join(local, 'bin/node'), 0o755);
     const npmDir = path.join(local, 'lib/node_modules/npm');
     await mkdir(npmDir, { recursive: true });
-    await runToCompletion('tar', ['-xzf', npmTarball, '-C', npmDir, '--strip-components=1', '--no-same-owner']);
+    await run('tar', ['-xzf', npmTarball, '-C', npmDir, '--strip-components=1', '--no-same-owner']);
     await symlink('../lib/node_modules/npm/bin/npm-cli.js', path.join(local, 'bin/npm'));
     await symlink('../lib/node_modules/npm/bin/npx-cli.js', path.join(local, 'bin/npx'));
     // npm's global configuration ($PREFIX/etc/npmrc): the host npm's registry.
@@ -340,7 +345,7 @@ async function sharedLibraries(root: string, binary: string): Promise<string[]> 
   await copyFile(binary, probe);
   await chmod(probe, 0o755);
   try {
-    const { stdout } = await runToCompletion('chroot', [root, 'ldd', '/tmp/node-ldd-probe'], { timeoutMs: 60_000 });
+    const { stdout } = await run('chroot', [root, 'ldd', '/tmp/node-ldd-probe'], { timeoutMs: 60_000 });
     return [...stdout.matchAll(/(\/\S+) \(0x[0-9a-f]+\)/g)].map((match) => match[1]);
   } finally {
     await rm(probe, { force: true });

@@ -17,8 +17,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { runToCompletion } from '../../bench/children.ts';
-import { aptGetInstall, commandExists } from '../../bench/tools.ts';
+import { aptGetInstall, commandExists } from '../../harness/debian.ts';
+import { run } from '../../harness/processes.ts';
 import { ensureBaseImages, inspectImage, type BaseImageReport, type Log } from './bases.ts';
 
 const PROJECT_DIR = fileURLToPath(new URL('../../', import.meta.url));
@@ -53,11 +53,9 @@ export function containerEngineUnavailable(): string | undefined {
   return undefined;
 }
 
-export async function ensureContainerTools(log: Log): Promise<void> {
+export function ensureContainerTools(): void {
   const missing = missingTools();
-  if (missing.length === 0) return;
-  log(`installing ${missing.join(' ')} with apt-get ...`);
-  await aptGetInstall(missing);
+  if (missing.length > 0) aptGetInstall(missing);
 }
 
 function alive(pid: number): boolean {
@@ -114,7 +112,7 @@ export interface BuiltImage {
 /** Builds the Dockerfile into IMAGE, making its base images available first. */
 export async function buildImage(log: Log = () => {}): Promise<BuiltImage> {
   const started = performance.now();
-  await ensureContainerTools(log);
+  ensureContainerTools();
   return withBuildLock(log, async () => {
     const bases = await ensureBaseImages(log);
     const work = await mkdtemp(path.join(tmpdir(), 'drain-proxy-image-'));
@@ -122,7 +120,7 @@ export async function buildImage(log: Log = () => {}): Promise<BuiltImage> {
       const idFile = path.join(work, 'id');
       log(`buildah bud ${IMAGE} ...`);
       const budStarted = performance.now();
-      await runToCompletion('buildah', [
+      await run('buildah', [
         'bud', '--pull=never', '--layers', ...OCI_RUNTIME_FLAGS,
         '--iidfile', idFile, '--tag', IMAGE, '--file', path.join(PROJECT_DIR, 'Dockerfile'), PROJECT_DIR,
       ], { timeoutMs: 900_000 });

@@ -12,10 +12,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { runToCompletion } from '../../bench/children.ts';
+import { eventually } from '../../harness/http.ts';
+import { freePort } from '../../harness/ports.ts';
+import { run, type LogLine } from '../../harness/processes.ts';
 import { buildImage, containerEngineUnavailable, OCI_RUNTIME_FLAGS, type BuiltImage } from '../../scripts/image/build.ts';
-import { freePort, type LogLine } from '../helpers/proxy.ts';
-import { eventually } from '../helpers/observe.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 
@@ -28,7 +28,7 @@ after(async () => {
 });
 
 async function podman(args: readonly string[], timeoutMs = 60_000): Promise<string> {
-  return (await runToCompletion('podman', args, { timeoutMs })).stdout;
+  return (await run('podman', args, { timeoutMs })).stdout;
 }
 
 let built: BuiltImage | undefined;
@@ -85,7 +85,7 @@ test('the image\'s files: no shell and no package manager; dist/, package.json a
     for (const name of Object.keys(manifest.dependencies)) assert.ok(installed(name), `production dependency ${name} in the image`);
     for (const name of Object.keys(manifest.devDependencies)) assert.ok(!installed(name), `devDependency ${name} must not be in the image`);
   } finally {
-    await runToCompletion('podman', ['image', 'unmount', id], { allowFailure: true });
+    await run('podman', ['image', 'unmount', id], { allowFailure: true });
   }
 });
 
@@ -118,7 +118,7 @@ async function runContainer(): Promise<Started> {
     ...Object.entries(env).flatMap(([key, value]) => ['--env', `${key}=${value}`]),
     image().id,
   ]);
-  cleanups.push(() => runToCompletion('podman', ['rm', '--force', '--time', '0', name], { allowFailure: true }));
+  cleanups.push(() => run('podman', ['rm', '--force', '--time', '0', name], { allowFailure: true }));
   return { name, upstream, listenPort, adminPort };
 }
 
@@ -149,7 +149,7 @@ test('run read-only as 65532, PID 1, in front of an app on the host; podman stop
   assert.equal(/^NSpid:.*\s(\d+)$/m.exec(status)?.[1], '1', 'the proxy is PID 1 in the container');
   assert.deepEqual((await readFile(`/proc/${hostPid}/cmdline`, 'utf8')).split('\0').filter(Boolean), ['/nodejs/bin/node', 'dist/main.js']);
 
-  const write = await runToCompletion('podman', ['exec', name, '/nodejs/bin/node', '-e', 'require("node:fs").writeFileSync("/app/probe", "x")'], { allowFailure: true });
+  const write = await run('podman', ['exec', name, '/nodejs/bin/node', '-e', 'require("node:fs").writeFileSync("/app/probe", "x")'], { allowFailure: true });
   assert.notEqual(write.code, 0);
   assert.match(write.stderr, /EROFS/, 'the root filesystem is read-only');
 
