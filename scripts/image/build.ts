@@ -7,9 +7,9 @@
  * with the runc runtime (crun refuses cgroups v1 hybrid mode), ulimits given
  * explicitly (the OCI runtime's setrlimit is refused otherwise). RUN steps
  * get the engine's default network (a bridge), which reaches the npm registry
- * as the host does. No container registry is reachable there, so
- * the base images come from scripts/image/bases.ts, and the Dockerfile is
- * built with --pull=never against them. --layers keeps each step's result, so
+ * as the host does. No container registry is reachable there, so the base
+ * images come from scripts/image/bases.ts, and the Dockerfile is built with
+ * --pull=never against them. --layers keeps each step's result, so
  * a build after a source change reruns only the steps after it.
  */
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -53,7 +53,7 @@ export function containerEngineUnavailable(): string | undefined {
   return undefined;
 }
 
-export function ensureContainerTools(): void {
+function ensureContainerTools(): void {
   const missing = missingTools();
   if (missing.length > 0) aptGetInstall(missing);
 }
