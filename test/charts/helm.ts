@@ -109,7 +109,7 @@ function stageCharts(helm: ChartHelm, hash: string): string {
   }
   for (const entry of readdirSync(stageRoot)) {
     const old = path.join(stageRoot, entry);
-    if (old !== stage && entry.startsWith(`${name}-`) && Date.now() - statSync(old).mtimeMs > PRUNE_AFTER_MS) rmSync(old, { recursive: true, force: true });
+    if (old !== stage && entry.startsWith(`${name}-`) && Date.now() - (statSync(old, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > PRUNE_AFTER_MS) rmSync(old, { recursive: true, force: true });
   }
   return stage;
 }
