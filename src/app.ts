@@ -9,6 +9,7 @@ import { CloseSpread } from './drain/spread.ts';
 import { ConnectionRegistry } from './listeners/registry.ts';
 import { PublicListener } from './listeners/public.ts';
 import { ConnectionLimit } from './listeners/connection-limit.ts';
+import { MemoryGuard, resolveMemoryLimit } from './listeners/memory-guard.ts';
 import { Http1Connection, type Http1Context } from './http1/connection.ts';
 import { publicDispatch } from './h2/index.ts';
 import { TcpListeners } from './tcp/listener.ts';
@@ -30,6 +31,7 @@ export interface DrainProxy {
   readonly metrics: Metrics;
   /** Settles once the drain's outcome has been scraped (or FINAL_SCRAPE_WAIT has passed since the drain ended). */
   readonly finalScrape: FinalScrape;
+  readonly memoryGuard: MemoryGuard;
   /** Binds the admin port, then the public port; resolves with the bound ports. */
   start(): Promise<{ listenPort: number; adminPort: number }>;
 }
@@ -45,6 +47,14 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     ready: () => health.healthy && !controller.draining,
     phase: () => controller.phase,
     connections: registry,
+    memoryPressure: () => memoryGuard.underPressure,
+  });
+  const limit = new ConnectionLimit(config.maxConnections, (reason) => metrics.connectionRefused(reason), logger);
+  const memoryGuard = new MemoryGuard(resolveMemoryLimit(config.memoryLimit), {
+    registry,
+    limit,
+    shed: () => metrics.limitEnforced('memory_shed'),
+    logger,
   });
   const finalScrape = new FinalScrape(config.finalScrapeWait);
   const admin = new AdminServer({
@@ -85,7 +95,6 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
       logger,
     },
   };
-  const limit = new ConnectionLimit(config.maxConnections, (reason) => metrics.connectionRefused(reason), logger);
   const dispatch = publicDispatch(config, { registry, metrics, logger, controller, upstreamFailed: () => health.checkNow() }, (socket: Socket) => new Http1Connection(socket, http1));
   const listener = new PublicListener(dispatch, logger, limit);
   const tcp = new TcpListeners(config.tcpPorts, {
@@ -118,9 +127,11 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     admin,
     metrics,
     finalScrape,
+    memoryGuard,
     async start() {
       const adminPort = await admin.listen(config.adminPort, config.adminAddress);
       health.start();
+      memoryGuard.start();
       // A drain that started while binding (a signal during startup) must not reopen the public port.
       const listenPort = controller.draining ? config.listenPort : await listener.listen(config.listenPort, config.listenAddress);
       if (!controller.draining) await tcp.listen(config.listenAddress);

@@ -90,7 +90,7 @@ function main(): void {
 
   proxy.start().then(
     ({ listenPort, adminPort }) => {
-      logger.info({ listenPort, adminPort, upstream: config.upstream.url }, 'drain-proxy started');
+      logger.info({ listenPort, adminPort, upstream: config.upstream.url, memoryLimitBytes: proxy.memoryGuard.limitBytes }, 'drain-proxy started');
     },
     (err: NodeJS.ErrnoException) => fatal(logger, err),
   );

@@ -119,6 +119,26 @@ function parseTerminationMessagePath(text: string): string {
   throw new ValueError('expected an absolute path, off, or empty for /dev/termination-log when the kubelet provides it');
 }
 
+/** What MEMORY_LIMIT holds: bytes, 0 when off, or `auto` (the container's limit, read at startup). */
+export type MemoryLimit = number | 'auto';
+
+const MEMORY_SIZE = /^(\d+)(ki|mi|gi)?$/i;
+const MEMORY_UNITS: Record<string, number> = { '': 1, ki: 2 ** 10, mi: 2 ** 20, gi: 2 ** 30 };
+/** Below this a limit leaves no room for the proxy itself (about 40 MB idle, most of it the Node binary). */
+const MIN_MEMORY_LIMIT = 64 * 2 ** 20;
+
+function parseMemoryLimit(text: string): MemoryLimit {
+  const value = text.trim().toLowerCase();
+  if (value === 'auto') return 'auto';
+  if (value === 'off' || value === '0') return 0;
+  const match = MEMORY_SIZE.exec(value);
+  const bytes = match === null ? Number.NaN : Number(match[1]) * MEMORY_UNITS[match[2] ?? ''];
+  if (!Number.isSafeInteger(bytes) || bytes < MIN_MEMORY_LIMIT) {
+    throw new ValueError('expected auto, off, or a size of at least 64Mi: bytes (as the downward API gives limits.memory) or with a Ki, Mi or Gi suffix');
+  }
+  return bytes;
+}
+
 const UPSTREAM_PROTOCOLS = ['http1', 'h2c'] as const;
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 const anyText = (text: string): string => text;
@@ -176,6 +196,17 @@ export const schema = {
   maxConnections: variable('MAX_CONNECTIONS', '10000',
     (text) => parseInteger(text, 1, 1_000_000, 'expected a number of connections between 1 and 1000000'),
     'Most client connections open at once, the public port and `TCP_PORTS` together. Beyond it a new connection is closed as soon as it is accepted, before anything is read, and counted in `drain_proxy_connections_refused_total`. Each connection holds two file descriptors (client and app): keep the limit under half the process\'s `ulimit -n`.'),
+  maxConcurrentStreams: variable('MAX_CONCURRENT_STREAMS', '100',
+    (text) => parseInteger(text, 1, 100_000, 'expected a number of streams between 1 and 100000'),
+    'HTTP/2: most streams a client session may have open at once, advertised as SETTINGS_MAX_CONCURRENT_STREAMS (nginx 128, Envoy 100). Streams the client sent before acknowledging the setting are refused beyond it with REFUSED_STREAM (clients retry those); a client that exceeds it once acknowledged gets GOAWAY(PROTOCOL_ERROR). Sessions that reach it are counted in `drain_proxy_limits_enforced_total{reason="h2_concurrent_streams"}`.'),
+  streamResetBurst: variable('STREAM_RESET_BURST', '1000',
+    (text) => parseInteger(text, 1, 1_000_000, 'expected a number of stream resets between 1 and 1000000'),
+    'HTTP/2: stream resets (RST_STREAM) a client session may send at once before `STREAM_RESET_RATE` applies (rapid reset, CVE-2023-44487). nghttp2 enforces it: GOAWAY(INTERNAL_ERROR), the session closed; drain-proxy counts it (`drain_proxy_limits_enforced_total{reason="h2_stream_resets"}`). Streams reset in the read that brought them never reach the app.'),
+  streamResetRate: variable('STREAM_RESET_RATE', '33',
+    (text) => parseInteger(text, 1, 1_000_000, 'expected a number of stream resets per second between 1 and 1000000'),
+    'HTTP/2: stream resets per second a client session earns back after `STREAM_RESET_BURST` (a token bucket, nghttp2\'s defaults).'),
+  memoryLimit: variable('MEMORY_LIMIT', 'auto', parseMemoryLimit,
+    'The container\'s memory limit in bytes (the chart sets it from `resources.limits.memory` through the downward API), or with a Ki/Mi/Gi suffix; `auto` reads the cgroup limit at startup, `off` disables the guard. When resident memory passes 80% of it, new connections are closed as soon as accepted (`drain_proxy_connections_refused_total{reason="memory_pressure"}`) and the connections holding the most buffered bytes are closed (`drain_proxy_limits_enforced_total{reason="memory_shed"}`) until it is back under 70%. Readiness is not changed by it.'),
   forwardedHeaders: variable('FORWARDED_HEADERS', 'on', parseBoolean,
     'Append the client address to `X-Forwarded-For` and set `X-Forwarded-Proto`: the client\'s value when the peer is in `TRUSTED_PROXIES`, `http` otherwise. `off` passes both headers through untouched.'),
   trustedProxies: variable('TRUSTED_PROXIES', 'private', parseTrustedProxies,

@@ -29,16 +29,34 @@
  * finish, and destroys the session after the last one. nghttp2 ignores
  * streams above that id (RFC 9113 §6.8); Node answers REFUSED_STREAM to any
  * that still reaches it.
+ *
+ * Limits (what an abusive client meets; each counted once per session in
+ * drain_proxy_limits_enforced_total and logged once, at warn):
+ *   - MAX_CONCURRENT_STREAMS, advertised in SETTINGS and enforced by nghttp2:
+ *     REFUSED_STREAM for streams of the client's first flight beyond it,
+ *     GOAWAY(PROTOCOL_ERROR) for a client that exceeds it once acknowledged;
+ *   - stream resets (rapid reset): nghttp2's token bucket, configured from
+ *     STREAM_RESET_BURST and STREAM_RESET_RATE, sends GOAWAY(INTERNAL_ERROR)
+ *     when it runs out and ends the session; the same bucket kept here over
+ *     the client's resets tells when, for the count. Streams are forwarded
+ *     once the read that brought them has been processed (setImmediate), so a
+ *     stream reset in the same read never reaches the app;
+ *   - floods nghttp2 and node:http2 end the session for by themselves, told
+ *     apart by the session's error: unread SETTINGS/PING ACKs (nghttp2's
+ *     limit of 1000 queued ACKs), CONTINUATION floods (nghttp2: 8 frames per
+ *     header block), invalid frames including empty DATA frames
+ *     (maxSessionInvalidFrames, 1000), streams refused for the session's
+ *     memory (maxSessionRejectedStreams, 100; maxSessionMemory, 10 MB).
  */
 import { constants, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import { peerAddress } from '../listeners/address.ts';
-import type { Metrics } from '../metrics/index.ts';
+import { LIMIT_REASONS, type LimitReason, type Metrics } from '../metrics/index.ts';
 import type { TrustedProxies } from '../config/trusted-proxies.ts';
-import { timeOutStream, type StreamForwarder } from './forwarder.ts';
-import { headerListTooLarge, type Forwarding } from './headers.ts';
+import { resetByClient, resetStream, timeOutStream, type StreamForwarder } from './forwarder.ts';
+import { headerListSize, type Forwarding } from './headers.ts';
 import { errors } from '../errors.ts';
 
 /** Largest stream id: the first GOAWAY of a graceful shutdown (RFC 9113 §6.8). */
@@ -57,10 +75,74 @@ export interface H2Settings {
   /** MAX_HEADER_SIZE and MAX_HEADER_COUNT, as for HTTP/1.1. */
   readonly maxHeaderSize: number;
   readonly maxHeaderCount: number;
+  readonly maxConcurrentStreams: number;
+  readonly streamResetBurst: number;
+  readonly streamResetRate: number;
 }
 
 /** :method, :scheme, :authority, :path: node:http2 counts pseudo-headers as entries, MAX_HEADER_COUNT does not. */
 const PSEUDO_HEADERS = 4;
+
+/** nghttp2's error codes (nghttp2.h) for floods it ends a session for; node:http2 passes them as the error's `errno`. */
+const NGHTTP2_ERR_PROTO = -505;
+const NGHTTP2_ERR_CALLBACK_FAILURE = -902;
+const NGHTTP2_ERR_FLOODED = -904;
+const NGHTTP2_ERR_TOO_MANY_CONTINUATIONS = -905;
+
+/** Which limit ended a session, from the error it ended with; undefined for any other failure. */
+function sessionLimit(err: NodeJS.ErrnoException): LimitReason | undefined {
+  if (err.code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES') return 'h2_invalid_frames';
+  switch (err.errno) {
+    case NGHTTP2_ERR_FLOODED:
+      return 'h2_ack_flood';
+    case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS:
+      return 'h2_continuation_flood';
+    case NGHTTP2_ERR_CALLBACK_FAILURE:
+      // node:http2 fails its stream callback once it has refused more than maxSessionRejectedStreams streams.
+      return 'h2_rejected_streams';
+    default:
+      return undefined;
+  }
+}
+
+function ignore(): void {}
+
+/**
+ * The clock of nghttp2's token buckets, whole seconds of the wall clock: nghttp2 as Node builds it falls back to
+ * time(2) in `nghttp2_time_now_sec` (observed: its bucket refills when the wall clock's second turns, not the
+ * monotonic clock's). The bucket here must refill at the same moments.
+ */
+function bucketSecond(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+/** What an open stream holds besides its buffers (its objects on both sides), for the bytes a session holds. */
+const STREAM_OVERHEAD_BYTES = 4096;
+
+class OpenStream {
+  readonly startedAt: number;
+  readonly headerBytes: number;
+
+  constructor(startedAt: number, headerBytes: number) {
+    this.startedAt = startedAt;
+    this.headerBytes = headerBytes;
+  }
+}
+
+/** A stream received and not forwarded yet: forwarded once the read that brought it has been processed. */
+class ArrivedStream {
+  readonly stream: ServerHttp2Stream;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly headerBytes: number;
+
+  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], headerBytes: number) {
+    this.stream = stream;
+    this.headers = headers;
+    this.rawHeaders = rawHeaders;
+    this.headerBytes = headerBytes;
+  }
+}
 
 export interface H2Context {
   readonly settings: H2Settings;
@@ -77,12 +159,21 @@ export class H2Front {
   constructor(ctx: H2Context) {
     // Header blocks over the limits never reach a stream handler: the stream is reset with ENHANCE_YOUR_CALM
     // and the session goes on (the size limit, advertised in SETTINGS, only once the client has acknowledged it).
-    const { maxHeaderSize, maxHeaderCount } = ctx.settings;
-    this.#server = createServer({ settings: { maxHeaderListSize: maxHeaderSize }, maxHeaderListPairs: maxHeaderCount + PSEUDO_HEADERS });
+    const { maxHeaderSize, maxHeaderCount, maxConcurrentStreams, streamResetBurst, streamResetRate } = ctx.settings;
+    this.#server = createServer({
+      settings: { maxHeaderListSize: maxHeaderSize, maxConcurrentStreams },
+      maxHeaderListPairs: maxHeaderCount + PSEUDO_HEADERS,
+      streamResetBurst,
+      streamResetRate,
+    });
     this.#server.on('session', (session: ServerHttp2Session) => new H2Connection(session, ctx));
   }
 
   readonly accept = (socket: Socket): void => {
+    // HTTP/2 ends with GOAWAY, never with a half-close. And with allowHalfOpen (the public listener's, for
+    // HTTP/1.1) node:http2 never notices a client that went away while a write to it was pending (it stops
+    // reading while writing): a session whose client vanished mid-download would stay, with its streams.
+    socket.allowHalfOpen = false;
     this.#server.emit('connection', socket);
   };
 }
@@ -92,8 +183,16 @@ export class H2Connection implements TrackedConnection {
   readonly #session: ServerHttp2Session;
   readonly #ctx: H2Context;
   readonly #clientAddress: string;
-  /** Open streams and when each began (for UPSTREAM_RESPONSE_TIMEOUT). */
-  readonly #streams = new Map<ServerHttp2Stream, number>();
+  /** Open streams, when each began (for UPSTREAM_RESPONSE_TIMEOUT) and the size of its header block. */
+  readonly #streams = new Map<ServerHttp2Stream, OpenStream>();
+  /** Streams of the read being processed, forwarded together right after it, and the second that read came in. */
+  #arrived: ArrivedStream[] = [];
+  #arrivedSecond = 0;
+  /** The token bucket nghttp2 keeps over the client's stream resets (STREAM_RESET_BURST, STREAM_RESET_RATE), kept here too. */
+  #resetTokens: number;
+  #resetSecond = bucketSecond();
+  /** Limits enforced on this session, one bit per LIMIT_REASONS entry: each is counted and logged once. */
+  #enforced = 0;
   readonly #forwarding: Forwarding | null;
   #draining = false;
   #goawaySent = false;
@@ -110,10 +209,25 @@ export class H2Connection implements TrackedConnection {
     this.#clientAddress = peerAddress(session.socket?.remoteAddress);
     const { forwardedHeaders, trustedProxies } = ctx.settings;
     this.#forwarding = forwardedHeaders ? { clientAddress: this.#clientAddress, trustedPeer: trustedProxies.includes(this.#clientAddress) } : null;
+    this.#resetTokens = ctx.settings.streamResetBurst;
     session.on('stream', this.#onStream);
-    session.on('error', (err: NodeJS.ErrnoException) => ctx.logger.debug({ code: err.code, err: err.message }, 'h2 session failed'));
+    session.on('error', this.#onError);
     session.once('close', this.#onClose);
     ctx.registry.add(this);
+  }
+
+  bufferedBytes(): number {
+    let bytes = 0;
+    for (const [stream, open] of this.#streams) bytes += open.headerBytes + STREAM_OVERHEAD_BYTES + stream.bufferSize + stream.readableLength;
+    return bytes;
+  }
+
+  /** Closes the session now with GOAWAY(ENHANCE_YOUR_CALM): its streams are cut. */
+  shed(): void {
+    const session = this.#session;
+    if (session.destroyed) return;
+    this.#closedBy = 'memory_shed';
+    session.destroy(new Error('HTTP/2 session shed: memory pressure'), constants.NGHTTP2_ENHANCE_YOUR_CALM);
   }
 
   startDrain(): void {
@@ -167,7 +281,7 @@ export class H2Connection implements TrackedConnection {
     if (session.destroyed) return;
     // RST_STREAM(CANCEL) goes out at once (never an END_STREAM: the client must see the cut), then GOAWAY(NO_ERROR);
     // the socket is destroyed once those frames are written, whatever the client does.
-    for (const stream of this.#streams.keys()) if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_CANCEL);
+    for (const stream of this.#streams.keys()) if (!stream.closed && !stream.destroyed) resetStream(stream, constants.NGHTTP2_CANCEL);
     if (!session.closed) session.close();
     setImmediate(() => {
       if (!session.destroyed) session.destroy();
@@ -182,7 +296,7 @@ export class H2Connection implements TrackedConnection {
   tick(now: number): void {
     const { responseTimeoutMs } = this.#ctx.settings;
     if (responseTimeoutMs > 0) {
-      for (const [stream, startedAt] of this.#streams) {
+      for (const [stream, { startedAt }] of this.#streams) {
         if (!stream.headersSent && !stream.closed && now - startedAt >= responseTimeoutMs) timeOutStream(stream, this.#ctx);
       }
     }
@@ -201,15 +315,48 @@ export class H2Connection implements TrackedConnection {
   };
 
   readonly #onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void => {
-    const { registry, metrics, settings, logger, forwarder } = this.#ctx;
-    if (headerListTooLarge(rawHeaders, settings.maxHeaderSize)) {
-      metrics.requestRejected('DP_HEAD_TOO_LARGE');
-      stream.on('error', () => {});
+    const headerBytes = headerListSize(rawHeaders);
+    if (headerBytes > this.#ctx.settings.maxHeaderSize) {
+      this.#ctx.metrics.requestRejected('DP_HEAD_TOO_LARGE');
+      stream.on('error', ignore);
       stream.respond({ ':status': errors.DP_HEAD_TOO_LARGE.status }, { endStream: true });
       return;
     }
+    // From here on the stream's close says how it ended; a session failure also errors its streams.
+    stream.on('error', ignore);
+    if (this.#arrived.length === 0) {
+      this.#arrivedSecond = bucketSecond();
+      setImmediate(this.#forwardArrived);
+    }
+    this.#arrived.push(new ArrivedStream(stream, headers, rawHeaders, headerBytes));
+  };
+
+  /**
+   * After the read: streams the client has already reset count against its resets (even when the session
+   * has failed meanwhile: how it ended is told by the count), the others go to the app.
+   */
+  readonly #forwardArrived = (): void => {
+    const arrived = this.#arrived;
+    const second = this.#arrivedSecond;
+    this.#arrived = [];
+    for (const { stream, headers, rawHeaders, headerBytes } of arrived) {
+      if (this.#session.destroyed) {
+        // The session's failure ends its streams with INTERNAL_ERROR; any other code is the client's reset.
+        if (resetByClient(stream) && stream.rstCode !== constants.NGHTTP2_INTERNAL_ERROR) this.#clientReset(second);
+      } else if (stream.destroyed || stream.closed) {
+        // Reset in the read that brought it: nghttp2 counted it then.
+        this.#clientReset(second);
+      } else {
+        this.#forward(stream, headers, rawHeaders, headerBytes);
+      }
+    }
+  };
+
+  #forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], headerBytes: number): void {
+    const { registry, metrics, settings, logger, forwarder } = this.#ctx;
     const startedAt = performance.now();
-    this.#streams.set(stream, startedAt);
+    this.#streams.set(stream, new OpenStream(startedAt, headerBytes));
+    if (this.#streams.size >= settings.maxConcurrentStreams) this.#enforce('h2_concurrent_streams');
     registry.requestStarted('h2');
     // A session idle at t0, or opened during the drain, is served: its first stream carries the hint.
     if (this.#draining && !this.#goawaySent) this.#sendGoaway();
@@ -227,10 +374,52 @@ export class H2Connection implements TrackedConnection {
         }
       } else {
         registry.requestAbandoned('h2');
+        if (!this.#session.destroyed && resetByClient(stream)) this.#clientReset(bucketSecond());
       }
     });
     forwarder.forward(stream, headers, rawHeaders, this.#forwarding);
+  }
+
+  /**
+   * The client reset a stream: one token of the bucket nghttp2 keeps too. When it runs out, nghttp2 has sent
+   * its GOAWAY (INTERNAL_ERROR) and ends the session at the client's next frame for a stream it ignores
+   * (in practice at once): counted here, the one thing nghttp2 cannot do.
+   */
+  #clientReset(second: number): void {
+    const { streamResetBurst, streamResetRate } = this.#ctx.settings;
+    if (second > this.#resetSecond) {
+      this.#resetTokens = Math.min(streamResetBurst, this.#resetTokens + streamResetRate * (second - this.#resetSecond));
+      this.#resetSecond = second;
+    }
+    if (this.#resetTokens >= 1) {
+      this.#resetTokens--;
+      return;
+    }
+    this.#closedBy ??= 'limit';
+    this.#enforce('h2_stream_resets');
+  }
+
+  readonly #onError = (err: NodeJS.ErrnoException): void => {
+    const reason = sessionLimit(err);
+    if (reason === undefined) {
+      // nghttp2 ends a session that goes on past a limit already enforced (streams beyond an acknowledged
+      // MAX_CONCURRENT_STREAMS, resets after its GOAWAY) with a protocol error: the limit closed it.
+      if (err.errno === NGHTTP2_ERR_PROTO && this.#enforced !== 0) this.#closedBy ??= 'limit';
+      this.#ctx.logger.debug({ code: err.code, err: err.message }, 'h2 session failed');
+      return;
+    }
+    this.#closedBy ??= 'limit';
+    this.#enforce(reason);
   };
+
+  /** Counts and logs a limit enforced on this session, once per limit. */
+  #enforce(reason: LimitReason): void {
+    const bit = 1 << LIMIT_REASONS.indexOf(reason);
+    if ((this.#enforced & bit) !== 0) return;
+    this.#enforced |= bit;
+    this.#ctx.metrics.limitEnforced(reason);
+    this.#ctx.logger.warn({ reason, client: this.#clientAddress, streams: this.#streams.size }, 'HTTP/2 session limit enforced');
+  }
 
   readonly #onClose = (): void => {
     clearTimeout(this.#pingTimer);

@@ -28,11 +28,28 @@ export interface StreamForwarder {
   /**
    * Forwards one client stream: its headers as an object and as the flat list they came in (`rawHeaders`);
    * `forwarding` is null when FORWARDED_HEADERS is off. Closing the client stream (for whatever reason: a reset,
-   * a timeout) cancels the app's side.
+   * a timeout) cancels the app's side. The stream already has an 'error' listener (its close says the outcome).
    */
   forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], forwarding: Forwarding | null): void;
   /** Closes idle upstream connections (the process is ending). */
   close(): void;
+}
+
+const kResetByProxy = Symbol('drain-proxy.h2.resetByProxy');
+
+/**
+ * Resets a client stream (RST_STREAM `code`), marked as the proxy's own doing: the session's count of
+ * streams reset by the client (STREAM_RESET_BURST, STREAM_RESET_RATE) must not include these.
+ */
+export function resetStream(stream: ServerHttp2Stream, code: number): void {
+  (stream as ServerHttp2Stream & { [kResetByProxy]?: true })[kResetByProxy] = true;
+  stream.close(code);
+}
+
+/** The stream was closed by a reset, and not by `resetStream`: the client reset it (or nghttp2, for the client's fault). */
+export function resetByClient(stream: ServerHttp2Stream): boolean {
+  const code = stream.rstCode;
+  return code !== undefined && code !== constants.NGHTTP2_NO_ERROR && (stream as ServerHttp2Stream & { [kResetByProxy]?: true })[kResetByProxy] !== true;
 }
 
 /** Answers a stream that never reached the app with a bodiless error status, or resets it if a response already started. */
@@ -49,7 +66,7 @@ export function failStream(stream: ServerHttp2Stream, status: number, ctx: Failu
       // fall through to the reset
     }
   }
-  stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+  resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
 }
 
 /**

@@ -22,16 +22,16 @@ export interface Forwarding {
 const FIELD_OVERHEAD = 32;
 
 /**
- * Whether a request's header block is over MAX_HEADER_SIZE, counted as
- * SETTINGS_MAX_HEADER_LIST_SIZE is. nghttp2 enforces that setting itself only
- * once the client has acknowledged it; this covers the streams of the client's
- * first flight. (MAX_HEADER_COUNT needs no such check: node:http2 applies
- * maxHeaderListPairs to every stream.)
+ * A request's header block size, counted as SETTINGS_MAX_HEADER_LIST_SIZE is: checked against
+ * MAX_HEADER_SIZE, because nghttp2 enforces that setting itself only once the client has
+ * acknowledged it (this covers the streams of the client's first flight; MAX_HEADER_COUNT needs no
+ * such check: node:http2 applies maxHeaderListPairs to every stream), and counted in the bytes a
+ * session holds.
  */
-export function headerListTooLarge(rawHeaders: readonly string[], maxSize: number): boolean {
+export function headerListSize(rawHeaders: readonly string[]): number {
   let size = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i].length + rawHeaders[i + 1].length + FIELD_OVERHEAD;
-  return size > maxSize;
+  return size;
 }
 
 function connectionListed(headers: Record<string, HeaderValue>): Set<string> | null {

@@ -27,7 +27,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import { fromH2Response, h2RequestHeaderList, type Forwarding } from './headers.ts';
-import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
+import { failStream, resetStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
 import { pump } from './pump.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = constants;
@@ -109,9 +109,6 @@ export class H2cForwarder implements StreamForwarder {
   }
 }
 
-/** Errors of a stream whose outcome its close handler deals with. */
-function ignore(): void {}
-
 const kPair = Symbol('drain-proxy.h2c.pair');
 
 /**
@@ -144,7 +141,6 @@ function pair(client: ServerHttp2Stream, up: ClientHttp2Stream, upstream: Upstre
   (client as Paired<ServerHttp2Stream>)[kPair] = streams;
   (up as Paired<ClientHttp2Stream>)[kPair] = streams;
   up.on('error', upOnError);
-  client.on('error', ignore);
   // ---- client to app ----
   if (!endStream) {
     client.on('trailers', clientOnTrailers);
@@ -189,7 +185,7 @@ function upOnResponse(this: Paired<ClientHttp2Stream>, headers: IncomingHttpHead
     client.respond(fromH2Response(headers), { endStream: end, waitForTrailers: !end });
   } catch (err) {
     streams.ctx.logger.warn({ err: (err as Error).message }, 'upstream h2 response could not be forwarded');
-    client.close(constants.NGHTTP2_INTERNAL_ERROR);
+    resetStream(client, constants.NGHTTP2_INTERNAL_ERROR);
     this.close(NGHTTP2_CANCEL);
     return;
   }
@@ -220,7 +216,7 @@ function upOnClose(this: Paired<ClientHttp2Stream>): void {
   if (client.destroyed || client.closed) return;
   if (!responded) {
     if (code === NGHTTP2_REFUSED_STREAM) {
-      client.close(NGHTTP2_REFUSED_STREAM);
+      resetStream(client, NGHTTP2_REFUSED_STREAM);
       return;
     }
     const kind = upstream.connected ? 'reset' : upError?.code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused';
@@ -228,7 +224,7 @@ function upOnClose(this: Paired<ClientHttp2Stream>): void {
     return;
   }
   // A reset by the app, or a response cut short, reaches the client as a reset with the app's code.
-  if (code !== NGHTTP2_NO_ERROR || !this.readableEnded) client.close(code !== NGHTTP2_NO_ERROR ? code : constants.NGHTTP2_INTERNAL_ERROR);
+  if (code !== NGHTTP2_NO_ERROR || !this.readableEnded) resetStream(client, code !== NGHTTP2_NO_ERROR ? code : constants.NGHTTP2_INTERNAL_ERROR);
 }
 
 function clientOnClose(this: Paired<ServerHttp2Stream>): void {

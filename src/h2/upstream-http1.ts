@@ -17,11 +17,8 @@ import { Agent, request, type IncomingMessage } from 'node:http';
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { fromHttp1Response, http1RequestHeaders, type Forwarding } from './headers.ts';
-import { failStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
+import { failStream, resetStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
 import { pump } from './pump.ts';
-
-/** Errors of a stream whose outcome is handled elsewhere (its close, the request's error). */
-function ignore(): void {}
 
 export class Http1Forwarder implements StreamForwarder {
   readonly #ctx: ForwarderContext;
@@ -34,7 +31,6 @@ export class Http1Forwarder implements StreamForwarder {
   forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, _rawHeaders: readonly string[], forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
     const method = String(headers[':method']);
-    client.on('error', ignore);
     if (method === 'CONNECT') {
       client.respond({ ':status': 405, 'content-length': 0 }, { endStream: true });
       return;
@@ -86,7 +82,7 @@ export class Http1Forwarder implements StreamForwarder {
       } catch (err) {
         ctx.logger.warn({ err: (err as Error).message }, 'upstream response could not be forwarded over h2');
         res.destroy();
-        client.close(constants.NGHTTP2_INTERNAL_ERROR);
+        resetStream(client, constants.NGHTTP2_INTERNAL_ERROR);
         return;
       }
       if (client.writableEnded) {
@@ -104,7 +100,7 @@ export class Http1Forwarder implements StreamForwarder {
       }
       pump(res, client);
       res.on('close', () => {
-        if (!res.complete && !client.closed && !client.destroyed) client.close(constants.NGHTTP2_INTERNAL_ERROR);
+        if (!res.complete && !client.closed && !client.destroyed) resetStream(client, constants.NGHTTP2_INTERNAL_ERROR);
       });
     });
     client.once('close', () => {

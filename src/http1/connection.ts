@@ -4,6 +4,13 @@
  * the proxy knows when a connection is idle, when it may close it without
  * cutting a message, and where to rewrite a head.
  *
+ * One request at a time, as nginx does: a request pipelined behind one whose
+ * response has not ended is held (with the bytes after it, and the client is
+ * no longer read) until that response is complete, so a client that writes
+ * requests without reading responses holds one request and a few socket
+ * buffers, never a queue. Reading from the client follows both sockets: it
+ * resumes only when nothing is held and the app connection has drained.
+ *
  * What a drain means here (the controller only says when it started):
  *   - the next response head gets `Connection: close`, and the connection is
  *     closed once that response is complete;
@@ -21,7 +28,7 @@ import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import { peerAddress } from '../listeners/address.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
-import { Tunnel } from '../tcp/tunnel.ts';
+import { Tunnel, socketBufferedBytes } from '../tcp/tunnel.ts';
 import { WebSocketTunnel, type WebSocketContext } from '../websocket/tunnel.ts';
 import {
   CONTINUE,
@@ -165,6 +172,18 @@ export class Http1Connection implements TrackedConnection {
     this.#abort('drain_deadline');
   }
 
+  shed(): void {
+    this.#abort('memory_shed');
+  }
+
+  bufferedBytes(): number {
+    const tunnel = this.#tunnel;
+    if (tunnel !== null) return tunnel.bufferedBytes;
+    const upstream = this.#upstream;
+    return socketBufferedBytes(this.#client) + (upstream === null ? 0 : socketBufferedBytes(upstream)) + this.#queuedBytes
+      + (this.#requestFramer?.heldBytes ?? 0);
+  }
+
   /**
    * The keep-alive, response and request body timeouts, checked about once a
    * second rather than by per-socket timers that every read and write would
@@ -206,11 +225,16 @@ export class Http1Connection implements TrackedConnection {
     clearTimeout(this.#drainIdleTimer);
     const framer = this.#requestFramer!;
     framer.push(chunk);
-    if (framer.paused) this.#client.pause();
-    else if (framer.pendingHeadBytes > 0 && this.#headerTimer === undefined && !this.#closing) {
+    if (framer.holding) this.#client.pause();
+    else this.#timeHead(framer);
+  };
+
+  /** A head has begun and is not complete: it must be within HEADER_TIMEOUT. */
+  #timeHead(framer: RequestFramer): void {
+    if (framer.pendingHeadBytes > 0 && this.#headerTimer === undefined && !this.#closing) {
       this.#headerTimer = setTimeout(this.#onHeaderTimeout, this.#ctx.settings.headerTimeoutMs);
     }
-  };
+  }
 
   /**
    * The client stopped sending a body it announced. The app holds a request it
@@ -278,9 +302,9 @@ export class Http1Connection implements TrackedConnection {
       }
     },
     onMessageComplete: (head: MessageHead): Verdict => {
-      if (head.upgrade) return PAUSE;
-      // While draining, nothing after the request in progress goes upstream: its response will be the last.
-      return this.#draining ? PAUSE : CONTINUE;
+      // The next request waits for this one's response (an upgrade's bytes, for the tunnel or the refusal);
+      // while draining, nothing after the request in progress goes upstream: its response will be the last.
+      return this.#requests.length > 0 || head.upgrade || this.#draining ? PAUSE : CONTINUE;
     },
     onError: (code: ErrorCode): void => this.#refuse(code),
   };
@@ -319,9 +343,8 @@ export class Http1Connection implements TrackedConnection {
       const queued = this.#queued;
       this.#queued = [];
       this.#queuedBytes = 0;
-      let flowing = true;
-      for (const bytes of queued) flowing = socket.write(bytes);
-      if (flowing && !this.#requestFramer!.paused) this.#client.resume();
+      for (const bytes of queued) socket.write(bytes);
+      this.#resumeClient();
     });
     socket.on('data', (chunk: Buffer) => {
       if (socket !== this.#upstream) return;
@@ -329,7 +352,7 @@ export class Http1Connection implements TrackedConnection {
       if (this.#streamEndDue) this.#endStreamAtBoundary();
     });
     socket.on('drain', () => {
-      if (socket === this.#upstream && !this.#requestFramer!.paused && !this.#closing) this.#client.resume();
+      if (socket === this.#upstream) this.#resumeClient();
     });
     socket.on('end', () => this.#upstreamEnded(socket));
     socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -420,12 +443,15 @@ export class Http1Connection implements TrackedConnection {
         this.#respondAndClose(this.#deferredError, 'bad_request');
         return STOP;
       }
-      if (this.#requestFramer!.paused) {
-        // An upgrade the app refused, or a request held back by the drain: carry on with the client's bytes.
+      const requests = this.#requestFramer!;
+      if (requests.holding) {
+        // The next request (or an upgrade the app refused) is parsed once this framer's loop is done.
         queueMicrotask(this.#resumeRequests);
-      } else if (this.#idle) {
-        this.#becameIdle();
+        return CONTINUE;
       }
+      // Nothing pipelined: the request framer only goes back to reading heads (the common case: no work).
+      requests.resume();
+      if (this.#idle) this.#becameIdle();
       return CONTINUE;
     },
     onChunkEnd: (): boolean => {
@@ -502,11 +528,21 @@ export class Http1Connection implements TrackedConnection {
   readonly #resumeRequests = (): void => {
     const framer = this.#requestFramer;
     if (this.#closing || framer === null) return;
-    this.#client.resume();
     framer.resume();
-    if (framer.paused) this.#client.pause();
-    else if (this.#idle) this.#becameIdle();
+    if (this.#closing || framer.holding) return;
+    this.#timeHead(framer);
+    this.#resumeClient();
+    if (this.#idle) this.#becameIdle();
   };
+
+  /** Reads from the client again, unless the framer holds pipelined bytes or the app connection has not drained. */
+  #resumeClient(): void {
+    const framer = this.#requestFramer;
+    if (this.#closing || framer === null || framer.holding) return;
+    const upstream = this.#upstream;
+    if (upstream !== null && (this.#upstreamConnected ? upstream.writableNeedDrain : this.#queuedBytes > MAX_QUEUED_BYTES)) return;
+    this.#client.resume();
+  }
 
   #responseCompleted(head: MessageHead): void {
     const request = this.#requests.shift()!;
@@ -610,7 +646,7 @@ export class Http1Connection implements TrackedConnection {
   /** Ends the connection now; whatever was in flight is cut. */
   #abort(reason: CloseReason): void {
     if (!this.#closing) this.#closeReason = reason;
-    this.#finish(reason === 'drain_deadline' ? reason : this.#closeReason);
+    this.#finish(reason === 'drain_deadline' || reason === 'memory_shed' ? reason : this.#closeReason);
     this.#requestFramer?.stop();
     this.#tunnel?.destroy();
     this.#client.destroy();

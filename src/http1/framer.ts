@@ -156,6 +156,18 @@ export abstract class MessageFramer {
     return this.#state === S_PAUSED;
   }
 
+  /** Bytes held since the PAUSE. */
+  get heldBytes(): number {
+    let bytes = 0;
+    for (const chunk of this.#held) bytes += chunk.length;
+    return bytes;
+  }
+
+  /** Paused with bytes of the next message held back (what the sender pipelined): the sender must wait. */
+  get holding(): boolean {
+    return this.#state === S_PAUSED && this.#held.length > 0;
+  }
+
   /** Head bytes received so far of a message whose head is not complete (0 when none). */
   get pendingHeadBytes(): number {
     return this.#state === S_HEAD ? this.#partialLength : 0;
@@ -195,6 +207,7 @@ export abstract class MessageFramer {
   resume(): void {
     if (this.#state !== S_PAUSED) return;
     this.#state = S_HEAD;
+    if (this.#held.length === 0) return;
     const held = this.#held;
     this.#held = [];
     for (let i = 0; i < held.length; i++) {

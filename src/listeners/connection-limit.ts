@@ -12,6 +12,9 @@
  * nothing is what protects a process that is already at its limit. Clients
  * and load balancers see a connection failure and retry elsewhere.
  *
+ * While the memory guard (MEMORY_LIMIT) says memory is short, every new
+ * connection is refused the same way, counted as `memory_pressure`.
+ *
  * Out of file descriptors (EMFILE, ENFILE), libuv closes the connections it
  * cannot accept itself (its reserve-descriptor trick) and usually does not
  * tell Node; the failures it does report are counted here as `accept_failed`.
@@ -25,13 +28,21 @@ import type { RefusedReason } from '../metrics/index.ts';
 /** At most one log line per reason per this interval, with the count refused since the last one. */
 const LOG_INTERVAL_MS = 10_000;
 
+const MESSAGES: Record<RefusedReason, string> = {
+  max_connections: 'connection limit reached: new connections refused',
+  memory_pressure: 'memory above the guard\'s high mark: new connections refused',
+  accept_failed: 'accept failed: new connections refused',
+};
+
 export class ConnectionLimit {
   readonly #max: number;
   readonly #refused: (reason: RefusedReason) => void;
   readonly #logger: Logger;
   #open = 0;
-  readonly #unlogged: Record<RefusedReason, number> = { max_connections: 0, accept_failed: 0 };
-  readonly #loggedAt: Record<RefusedReason, number> = { max_connections: -Infinity, accept_failed: -Infinity };
+  /** Set by the memory guard while memory is above its high mark (and not yet below the low one). */
+  memoryPressure = false;
+  readonly #unlogged: Record<RefusedReason, number> = { max_connections: 0, memory_pressure: 0, accept_failed: 0 };
+  readonly #loggedAt: Record<RefusedReason, number> = { max_connections: -Infinity, memory_pressure: -Infinity, accept_failed: -Infinity };
 
   /** `refused` is called once per connection refused, with the reason (the metric). */
   constructor(max: number, refused: (reason: RefusedReason) => void, logger: Logger) {
@@ -51,6 +62,11 @@ export class ConnectionLimit {
       this.#count('max_connections', { maxConnections: this.#max });
       return false;
     }
+    if (this.memoryPressure) {
+      socket.destroy();
+      this.#count('memory_pressure', { open: this.#open });
+      return false;
+    }
     this.#open++;
     socket.once('close', this.#onClose);
     return true;
@@ -66,7 +82,7 @@ export class ConnectionLimit {
     this.#unlogged[reason]++;
     const now = performance.now();
     if (now - this.#loggedAt[reason] < LOG_INTERVAL_MS) return;
-    const message = reason === 'max_connections' ? 'connection limit reached: new connections refused' : 'accept failed: new connections refused';
+    const message = MESSAGES[reason];
     this.#logger.warn({ ...details, refused: this.#unlogged[reason] }, message);
     this.#loggedAt[reason] = now;
     this.#unlogged[reason] = 0;

@@ -19,6 +19,8 @@ export const CLOSE_REASONS = [
   'drain_stream_end', // a server-sent event stream ended by the proxy at an event boundary at drain
   'drain_deadline', // still open at the drain deadline: cut
   'bad_request', // refused with a 4xx
+  'limit', // closed for a protocol limit it broke (drain_proxy_limits_enforced_total says which)
+  'memory_shed', // closed by the memory guard: among those holding the most buffered bytes when memory ran high
 ] as const;
 export type CloseReason = (typeof CLOSE_REASONS)[number];
 
@@ -30,6 +32,10 @@ export interface TrackedConnection {
   cut(): void;
   /** Called about once a second with `performance.now()`, for timeouts too coarse to deserve a timer each. */
   tick?(now: number): void;
+  /** Bytes the proxy holds for this connection now (socket buffers both ways, held requests, streams). Not for the hot path. */
+  bufferedBytes(): number;
+  /** Memory is running out and this connection is among the most expensive: end it now (counted as `memory_shed`). */
+  shed(): void;
 }
 
 export interface RegistryObserver {
@@ -45,6 +51,7 @@ export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
   completed = 0;
   readonly closedDuringDrain: Record<CloseReason, number> = {
     client: 0, upstream: 0, idle_timeout: 0, drain_idle: 0, drain_hint: 0, drain_close_frame: 0, drain_stream_end: 0, drain_deadline: 0, bad_request: 0,
+    limit: 0, memory_shed: 0,
   };
   #draining = false;
   readonly #observer: RegistryObserver | undefined;
@@ -111,6 +118,18 @@ export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
 
   tick(now: number): void {
     for (const connection of this.#connections) connection.tick?.(now);
+  }
+
+  /** The open connections, for a walk that is not on the hot path (the memory guard's). */
+  connections(): IterableIterator<TrackedConnection> {
+    return this.#connections.values();
+  }
+
+  /** Bytes held for the open connections, by protocol (read at scrape time). */
+  bufferedBytes(): Record<Protocol, number> {
+    const bytes: Record<Protocol, number> = { http1: 0, websocket: 0, h2: 0, tcp: 0 };
+    for (const connection of this.#connections) bytes[this.#protocolOf.get(connection)!] += connection.bufferedBytes();
+    return bytes;
   }
 
   /** Cuts every remaining connection; returns how many there were. */

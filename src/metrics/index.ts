@@ -18,7 +18,7 @@ export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 /** Codes a client's request can be refused with (the DP_UPSTREAM_* codes are the app's failures, counted as upstream errors). */
 const REQUEST_ERROR_CODES = (Object.keys(errors) as ErrorCode[]).filter((code) => !code.startsWith('DP_UPSTREAM_'));
 
-export const REFUSED_REASONS = ['max_connections', 'accept_failed'] as const;
+export const REFUSED_REASONS = ['max_connections', 'memory_pressure', 'accept_failed'] as const;
 export type RefusedReason = (typeof REFUSED_REASONS)[number];
 
 /** How a drain ended: every connection gone (exit code 0), or some cut at the deadline (exit code 3). */
@@ -28,10 +28,24 @@ export type DrainOutcome = (typeof DRAIN_OUTCOMES)[number];
 /** prom-client's sums of `nodejs_active_*` by type: gauges named like counters (`_total`), and redundant with `sum()`. */
 const DROPPED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
+/** Limits enforced on a client connection, each counted once per connection (and logged once, at warn). */
+export const LIMIT_REASONS = [
+  'h2_concurrent_streams', // the session reached MAX_CONCURRENT_STREAMS: streams beyond it were refused
+  'h2_stream_resets', // the session reset streams beyond STREAM_RESET_BURST / STREAM_RESET_RATE: closed
+  'h2_invalid_frames', // more invalid frames than node:http2 tolerates (empty DATA frames included): closed
+  'h2_ack_flood', // SETTINGS or PING frames sent while their ACKs went unread (nghttp2): closed
+  'h2_continuation_flood', // a header block split over too many CONTINUATION frames (nghttp2): closed
+  'h2_rejected_streams', // streams refused one after another for the session's memory (node:http2): closed
+  'memory_shed', // closed by the memory guard, one of the connections holding the most buffered bytes
+] as const;
+export type LimitReason = (typeof LIMIT_REASONS)[number];
+
 export interface LiveState {
   readonly ready: () => boolean;
   readonly phase: () => Phase;
   readonly connections: ConnectionRegistry;
+  /** The memory guard is refusing connections (resident memory above its high mark, not yet below the low one). */
+  readonly memoryPressure: () => boolean;
 }
 
 export class Metrics implements WebSocketObserver {
@@ -41,6 +55,7 @@ export class Metrics implements WebSocketObserver {
   readonly #upstreamErrors: Counter<'kind'>;
   readonly #refused: Counter<'reason'>;
   readonly #badRequests: Counter<'code'>;
+  readonly #limits: Counter<'reason'>;
   readonly #drainDenied: Counter;
   readonly #drainDuration: Gauge;
   readonly #drains: Counter<'outcome'>;
@@ -70,6 +85,17 @@ export class Metrics implements WebSocketObserver {
       collect() { for (const protocol of PROTOCOLS) this.set({ protocol }, connections.active[protocol]); },
     });
     new Gauge({
+      name: 'drain_proxy_buffered_bytes', help: 'Bytes held in the proxy for the open connections (socket buffers, held requests, HTTP/2 streams)', labelNames: ['protocol'], registers: [registry],
+      collect() {
+        const bytes = connections.bufferedBytes();
+        for (const protocol of PROTOCOLS) this.set({ protocol }, bytes[protocol]);
+      },
+    });
+    new Gauge({
+      name: 'drain_proxy_memory_pressure', help: '1 while the memory guard refuses new connections (resident memory above 80% of MEMORY_LIMIT, until below 70%)', registers: [registry],
+      collect() { this.set(state.memoryPressure() ? 1 : 0); },
+    });
+    new Gauge({
       name: 'drain_proxy_requests_in_flight', help: 'Requests received and not yet answered in full', labelNames: ['protocol'], registers: [registry],
       collect() { for (const protocol of PROTOCOLS) this.set({ protocol }, connections.inFlight[protocol]); },
     });
@@ -92,6 +118,10 @@ export class Metrics implements WebSocketObserver {
       name: 'drain_proxy_rejected_requests_total', help: 'Requests refused by the proxy, by error code (before reaching the app, except DP_BODY_TIMEOUT)', labelNames: ['code'], registers: [registry],
     });
     for (const code of REQUEST_ERROR_CODES) this.#badRequests.inc({ code }, 0);
+    this.#limits = new Counter({
+      name: 'drain_proxy_limits_enforced_total', help: 'Client connections on which a limit was enforced, once per connection and limit', labelNames: ['reason'], registers: [registry],
+    });
+    for (const reason of LIMIT_REASONS) this.#limits.inc({ reason }, 0);
     this.#drainDenied = new Counter({
       name: 'drain_proxy_drain_denied_total', help: '/drain calls refused (not loopback, HOST_IP or a valid token)', registers: [registry],
     });
@@ -129,6 +159,10 @@ export class Metrics implements WebSocketObserver {
 
   requestRejected(code: ErrorCode): void {
     this.#badRequests.inc({ code: code in errors ? code : 'unknown' });
+  }
+
+  limitEnforced(reason: LimitReason): void {
+    this.#limits.inc({ reason });
   }
 
   drainDenied(): void {

@@ -17,7 +17,7 @@ import { connect, type Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
-import { Tunnel, reset } from './tunnel.ts';
+import { Tunnel, reset, socketBufferedBytes } from './tunnel.ts';
 
 export interface TcpSettings {
   /** The app's host (from UPSTREAM); each port mapping brings its own port. */
@@ -69,7 +69,20 @@ export class TcpConnection implements TrackedConnection {
   }
 
   cut(): void {
-    this.#finish('drain_deadline');
+    this.#end('drain_deadline');
+  }
+
+  shed(): void {
+    this.#end('memory_shed');
+  }
+
+  bufferedBytes(): number {
+    return this.#tunnel?.bufferedBytes ?? socketBufferedBytes(this.#client);
+  }
+
+  /** Ends both connections now, with resets: no peer may mistake this for a clean end of stream. */
+  #end(reason: CloseReason): void {
+    this.#finish(reason);
     reset(this.#client);
     reset(this.#upstream);
     this.#tunnel?.destroy();

@@ -43,6 +43,11 @@ export class Tunnel {
     return this.#client.writableLength + this.#upstream.writableLength;
   }
 
+  /** Bytes held in the proxy either way: queued for writing, and read but not yet forwarded. */
+  get bufferedBytes(): number {
+    return socketBufferedBytes(this.#client) + socketBufferedBytes(this.#upstream);
+  }
+
   destroy(): void {
     this.#client.destroy();
     this.#upstream.destroy();
@@ -79,6 +84,14 @@ export class Tunnel {
     this.#closed = true;
     this.#onClose(this.#firstToClose ?? 'client');
   }
+}
+
+/**
+ * Bytes a socket holds in the process: queued for writing, and read but not consumed (a paused reader's).
+ * Each direction is bounded by its high-water mark plus one chunk: a full write buffer pauses the reading side.
+ */
+export function socketBufferedBytes(socket: Socket): number {
+  return socket.writableLength + socket.readableLength;
 }
 
 /** Destroys with a TCP reset (RST), or plainly when there is no established connection to reset. */

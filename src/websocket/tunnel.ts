@@ -18,6 +18,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason } from '../listeners/registry.ts';
 import { FrameTracker, closeFrame } from './frame-tracker.ts';
+import { socketBufferedBytes } from '../tcp/tunnel.ts';
 
 export interface WebSocketSettings {
   readonly closeCode: number;
@@ -128,6 +129,11 @@ export class WebSocketTunnel {
     this.#client.destroy();
     this.#upstream.destroy();
     this.#finish(this.#firstToEnd);
+  }
+
+  /** Bytes held in the proxy either way (socket buffers; the frame trackers hold no payload). */
+  get bufferedBytes(): number {
+    return socketBufferedBytes(this.#client) + socketBufferedBytes(this.#upstream);
   }
 
   #fromClient(chunk: Buffer): void {

@@ -50,6 +50,9 @@ const MAPPED: Record<string, [string, string | string[], string]> = {
   MAX_HEADER_SIZE: ['http.maxHeaderSize', '32k', '32k'],
   MAX_HEADER_COUNT: ['http.maxHeaderCount', '200', '200'],
   MAX_CONNECTIONS: ['http.maxConnections', '20000', '20000'],
+  MAX_CONCURRENT_STREAMS: ['http.maxConcurrentStreams', '128', '128'],
+  STREAM_RESET_BURST: ['http.streamResetBurst', '500', '500'],
+  STREAM_RESET_RATE: ['http.streamResetRate', '10', '10'],
   FORWARDED_HEADERS: ['http.forwardedHeaders', 'false', 'off'],
   TRUSTED_PROXIES: ['http.trustedProxies', ['http.trustedProxies=private\\,203.0.113.0/24'], 'private,203.0.113.0/24'],
   FINAL_SCRAPE_WAIT: ['monitoring.finalScrapeWait', '20s', '20s'],
@@ -61,6 +64,7 @@ const MAPPED: Record<string, [string, string | string[], string]> = {
 const NOT_EXPOSED: Record<string, string> = {
   HOST_IP: 'set from the downward API (status.hostIP), never by hand',
   TERMINATION_MESSAGE_PATH: "left empty: the kubelet's /dev/termination-log (the container keeps Kubernetes' default terminationMessagePath)",
+  MEMORY_LIMIT: 'set from the downward API (the container\'s resources.limits.memory), so it follows resources',
 };
 
 /** Values that are strings in values.yaml but look like numbers or booleans to --set. */
@@ -112,7 +116,7 @@ eachHelm((helm) => {
     for (const [name, [valuePath, , expected]] of Object.entries(MAPPED)) {
       assert.equal(w.env.get(name), expected, `drainProxy.${valuePath} -> ${name}`);
     }
-    assert.deepEqual([...rendered].sort(), [...Object.keys(MAPPED), 'HOST_IP'].sort(), 'the sidecar env is exactly the mapped variables and HOST_IP');
+    assert.deepEqual([...rendered].sort(), [...Object.keys(MAPPED), 'HOST_IP', 'MEMORY_LIMIT'].sort(), 'the sidecar env is exactly the mapped variables, HOST_IP and MEMORY_LIMIT');
   });
 
   test("the chart's defaults are the proxy's defaults", () => {

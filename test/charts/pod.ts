@@ -79,6 +79,10 @@ export function checkPodWiring(w: Wiring, services: readonly K8sObject[], extra:
       assert.deepEqual(item.valueFrom, { fieldRef: { fieldPath: 'status.hostIP' } }, 'HOST_IP from the downward API');
       continue;
     }
+    if (item.name === 'MEMORY_LIMIT' && item.valueFrom !== undefined) {
+      assert.deepEqual(item.valueFrom, { resourceFieldRef: { containerName: w.proxy.name, resource: 'limits.memory' } }, 'MEMORY_LIMIT from the container\'s own limits.memory');
+      continue;
+    }
     if (extra.has(item.name)) continue;
     assert.ok(schemaEnvNames.has(item.name), `${item.name} is not a variable of src/config/schema.ts`);
     assert.equal(typeof item.value, 'string', `${item.name} has a literal string value`);

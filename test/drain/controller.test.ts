@@ -23,6 +23,12 @@ class Recorder implements TrackedConnection {
   close(reason: CloseReason): void {
     this.#registry.remove(this, reason);
   }
+  bufferedBytes(): number {
+    return 0;
+  }
+  shed(): void {
+    this.close('memory_shed');
+  }
 }
 
 function watch(controller: DrainController): Array<[Phase, number]> {

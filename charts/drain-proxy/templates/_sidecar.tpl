@@ -97,6 +97,9 @@ Usage:
   (list "MAX_HEADER_SIZE" $http.maxHeaderSize)
   (list "MAX_HEADER_COUNT" $http.maxHeaderCount)
   (list "MAX_CONNECTIONS" $http.maxConnections)
+  (list "MAX_CONCURRENT_STREAMS" $http.maxConcurrentStreams)
+  (list "STREAM_RESET_BURST" $http.streamResetBurst)
+  (list "STREAM_RESET_RATE" $http.streamResetRate)
   (list "FORWARDED_HEADERS" $http.forwardedHeaders)
   (list "TRUSTED_PROXIES" $http.trustedProxies)
   (list "FINAL_SCRAPE_WAIT" (include "drain-proxy.sidecar.finalScrapeWait" .))
@@ -120,14 +123,15 @@ Usage:
 {{/*
 drain-proxy.sidecar.env: the sidecar's env list: the settings above, HOST_IP
 from the downward API (so /drain accepts the kubelet's hooks, which come from
-the node), then extraEnv. Fails when extraEnv repeats a variable the chart sets.
+the node), MEMORY_LIMIT from the container's own limits.memory (the memory
+guard's limit), then extraEnv. Fails when extraEnv repeats a variable the chart sets.
 Usage:
   env:
     {{- include "drain-proxy.sidecar.env" (dict "values" .Values.drainProxy "context" $) | nindent 4 }}
 */}}
 {{- define "drain-proxy.sidecar.env" -}}
 {{- $settings := include "drain-proxy.sidecar.settings" . | fromYamlArray -}}
-{{- $names := list "HOST_IP" -}}
+{{- $names := list "HOST_IP" "MEMORY_LIMIT" -}}
 {{- range $settings }}{{ $names = append $names .name }}{{ end -}}
 {{- range ((.values).extraEnv | default list) }}
 {{- if has .name $names }}
@@ -135,7 +139,8 @@ Usage:
 {{- end }}
 {{- end -}}
 {{- $hostIP := dict "name" "HOST_IP" "valueFrom" (dict "fieldRef" (dict "fieldPath" "status.hostIP")) -}}
-{{- toYaml (concat $settings (list $hostIP) ((.values).extraEnv | default list)) -}}
+{{- $memoryLimit := dict "name" "MEMORY_LIMIT" "valueFrom" (dict "resourceFieldRef" (dict "containerName" ((.values).containerName | default "drain-proxy") "resource" "limits.memory")) -}}
+{{- toYaml (concat $settings (list $hostIP $memoryLimit) ((.values).extraEnv | default list)) -}}
 {{- end -}}
 
 {{/*

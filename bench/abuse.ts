@@ -1,0 +1,343 @@
+// npm run abuse: each abusive client shape (test/helpers/abuse.ts) for a fixed time against drain-proxy and
+// against nginx configured as in the bench (bench/nginx.ts), each target fresh for each shape, the app an nginx
+// as in the bench. Reports, per shape and target: peak resident memory over idle (VmRSS and RssAnon, the
+// process tree's), the bytes the app received meanwhile (counted by a relay in front of it), whether a well-behaved
+// client kept getting answers (a GET on a new connection every 200 ms, 2 s timeout; over HTTP/2 too for HTTP/2 shapes), and for drain-proxy its
+// V8 heap in use idle and ABUSE_SETTLE seconds after the clients left, and what its limits counted.
+// Records the table in docs/reliability.md.
+//
+// Targets: drain-proxy's peak RSS rise at most 96 MB over idle in every shape; heap in use back within 2x
+// its idle value after the settle period.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { availableParallelism, release } from 'node:os';
+import { join } from 'node:path';
+import { connect as connectH2 } from 'node:http2';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runToCompletion, startChild, stopAllChildren, stopChild, type StartedChild } from './children.ts';
+import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
+import { httpGet } from './http-check.ts';
+import { processTree } from './memory.ts';
+import { startNginxApp, startNginxH2Proxy, startNginxProxy } from './nginx.ts';
+import { freeLoopbackPorts } from './ports.ts';
+import { markdownTable, writeResultsSection } from './report.ts';
+import { APP_BODY, benchCommand, benchSession, cpuModel, positiveIntegerFromEnv, runBench } from './session.ts';
+import { ensureBenchTools, toolVersions } from './tools.ts';
+import { ABUSE_SHAPES, type AbuseShape, type AbuseStats } from '../test/helpers/abuse.ts';
+
+const MB = 1e6;
+const RSS_RISE_TARGET_MB = 96;
+const HEAP_SETTLE_FACTOR = 2;
+
+/** Connections each shape keeps open at once: the issue's measurements used 20 for pipelining, 2 for rapid reset. */
+const CONNECTIONS: Record<AbuseShape, number> = {
+  'h1-pipeline': 20,
+  'h2-rapid-reset': 2,
+  'h2-unread': 20,
+  'h2-large-headers': 20,
+  'h2-settings-flood': 4,
+  'h2-ping-flood': 4,
+  'h2-empty-data': 4,
+  'h2-continuation': 4,
+};
+
+const settings = {
+  seconds: positiveIntegerFromEnv('ABUSE_SECONDS', 10),
+  settleSeconds: positiveIntegerFromEnv('ABUSE_SETTLE', 30),
+  shapes: (process.env.ABUSE_SHAPES ?? ABUSE_SHAPES.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as AbuseShape[],
+  targets: (process.env.ABUSE_TARGETS ?? 'drain-proxy,nginx').split(',').map((s) => s.trim()),
+  writeDoc: process.env.BENCH_WRITE_DOC !== '0',
+  /** The chart's default memory limit (256 Mi), as MEMORY_LIMIT: what the proxy runs with in a pod. */
+  memoryLimit: process.env.ABUSE_MEMORY_LIMIT ?? '268435456',
+  /**
+   * In a container Node sizes V8's heap from the cgroup's limit (src/api/environment.cc,
+   * SetIsolateCreateParamsForNode: ConfigureDefaults(constrained memory)): for 256 MiB, semi-spaces of at most
+   * 1 MiB (Node's --max-semi-space-size docs give 1 MiB for a 512 MiB limit) and the 256 MiB old-generation floor.
+   * The bench machine has no memory cgroup and 24 GB, where V8 lets semi-spaces grow to 64 MiB: these flags give
+   * the proxy the heap it has in the pod. Empty: V8's sizing for this machine.
+   */
+  proxyNodeFlags: (process.env.ABUSE_PROXY_NODE_FLAGS ?? '--max-semi-space-size=1 --max-old-space-size=256').split(' ').filter(Boolean),
+};
+for (const shape of settings.shapes) if (!ABUSE_SHAPES.includes(shape)) throw new Error(`ABUSE_SHAPES: unknown shape ${shape} (known: ${ABUSE_SHAPES.join(', ')})`);
+
+const repoRoot = new URL('..', import.meta.url).pathname;
+const docPath = join(repoRoot, 'docs', 'reliability.md');
+const SECTION = {
+  begin: '<!-- abuse-results:begin (rewritten by npm run abuse) -->',
+  end: '<!-- abuse-results:end -->',
+  heading: 'Latest abuse run',
+} as const;
+
+const { tempDir, interrupted } = benchSession('drain-proxy-abuse-');
+
+/** A field of /proc/PID/status in bytes (VmRSS, RssAnon), summed over the process tree. */
+function treeStatusBytes(rootPid: number, field: 'VmRSS' | 'RssAnon'): number {
+  const pattern = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm');
+  let total = 0;
+  for (const pid of processTree(rootPid)) {
+    try {
+      total += Number(pattern.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+/** The byte-counting relay (bench/abuse-relay.ts) in front of the app, in a process of its own: an abused proxy may open thousands of connections to the app. */
+async function startCountingRelay(appPort: number): Promise<{ port: number; received: () => Promise<number> }> {
+  const [port, controlPort] = await freeLoopbackPorts(2);
+  const child = startChild(process.execPath, [join(repoRoot, 'bench', 'abuse-relay.ts'), String(port), String(appPort), String(controlPort)]);
+  const deadline = performance.now() + 10_000;
+  while (!child.output().includes('listening')) {
+    if (performance.now() > deadline || child.process.exitCode !== null) throw new Error(`the relay did not start:\n${child.output()}`);
+    await sleep(50);
+  }
+  const received = (): Promise<number> => new Promise((resolve, reject) => {
+    let text = '';
+    const socket = connect({ port: controlPort, host: '127.0.0.1' });
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('end', () => resolve(Number(text)));
+    socket.on('error', reject);
+  });
+  return { port, received };
+}
+
+async function scrape(adminPort: number): Promise<string> {
+  try {
+    return (await httpGet(`http://127.0.0.1:${adminPort}/metrics`, 2000)).body;
+  } catch {
+    return '';
+  }
+}
+
+function metric(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** Counters of refusals and limits that moved, `name{labels} value` each. */
+function limitCounts(text: string): string[] {
+  return text.split('\n').filter((line) =>
+    /^drain_proxy_(limits_enforced|connections_refused|rejected_requests)_total\{/.test(line) && !line.endsWith(' 0'));
+}
+
+interface Probe {
+  answered: number;
+  failed: number;
+  worstMs: number;
+}
+
+/** A well-behaved client: a GET on a new connection every 200 ms until `until`; over HTTP/2 too for `h2Port`. */
+async function probe(url: string, until: number, h2Url?: string): Promise<Probe> {
+  const result: Probe = { answered: 0, failed: 0, worstMs: 0 };
+  const h2Get = (target: string): Promise<boolean> => new Promise((resolve) => {
+    const session = connectH2(target);
+    const timer = setTimeout(() => {
+      session.destroy();
+      resolve(false);
+    }, 2000);
+    session.on('error', () => {});
+    const stream = session.request({ ':path': '/' });
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (text: string) => (body += text));
+    stream.on('error', () => {});
+    stream.on('close', () => {
+      clearTimeout(timer);
+      session.close();
+      resolve(body === APP_BODY);
+    });
+    stream.end();
+  });
+  while (performance.now() < until) {
+    const started = performance.now();
+    let ok: boolean;
+    try {
+      ok = (await httpGet(url, 2000)).body === APP_BODY;
+      if (ok && h2Url !== undefined) ok = await h2Get(h2Url);
+    } catch {
+      ok = false;
+    }
+    const ms = performance.now() - started;
+    if (ok) result.answered++;
+    else result.failed++;
+    result.worstMs = Math.max(result.worstMs, ms);
+    await sleep(Math.max(0, 200 - ms));
+  }
+  return result;
+}
+
+interface Run {
+  readonly shape: AbuseShape;
+  readonly target: string;
+  readonly idleRssMB: number;
+  readonly idleAnonMB: number;
+  readonly peakRssMB: number;
+  readonly peakAnonMB: number;
+  readonly appReceivedMB: number;
+  readonly probe: Probe;
+  readonly attacker: AbuseStats | undefined;
+  readonly idleHeapMB: number | undefined;
+  readonly settledHeapMB: number | undefined;
+  readonly settledRssMB: number;
+  readonly counted: string[];
+}
+
+interface Target {
+  readonly name: string;
+  readonly child: StartedChild;
+  readonly port: number;
+  /** Where the well-behaved HTTP/1.1 client asks (nginx's HTTP/2 proxy answers HTTP/1.1 on another port). */
+  readonly probeUrl: string;
+  readonly adminPort?: number;
+}
+
+async function startTarget(name: string, shape: AbuseShape, appPort: number, index: number): Promise<Target> {
+  const [port, checkPort] = await freeLoopbackPorts(2);
+  const h2 = shape.startsWith('h2');
+  if (name === 'nginx') {
+    const prefix = join(tempDir, `nginx-${index}`);
+    const nginx = h2 ? await startNginxH2Proxy(prefix, port, checkPort, 'http1', appPort, 16) : await startNginxProxy(prefix, port, appPort);
+    return { name, child: nginx.child, port, probeUrl: `http://127.0.0.1:${h2 ? checkPort : port}/` };
+  }
+  const proxy = await startDrainProxy(port, checkPort, appPort, { nodeFlags: settings.proxyNodeFlags, env: { MEMORY_LIMIT: settings.memoryLimit } });
+  return { name, child: proxy.child, port, probeUrl: `http://127.0.0.1:${port}/`, adminPort: checkPort };
+}
+
+async function runShape(shape: AbuseShape, targetName: string, app: { port: number; received: () => Promise<number> }, index: number): Promise<Run> {
+  const target = await startTarget(targetName, shape, app.port, index);
+  const pid = target.child.pid;
+  await sleep(3000);
+  const idleMetrics = target.adminPort === undefined ? '' : await scrape(target.adminPort);
+  const idleRss = treeStatusBytes(pid, 'VmRSS');
+  const idleAnon = treeStatusBytes(pid, 'RssAnon');
+  const appReadBefore = await app.received();
+  let peakRss = idleRss;
+  let peakAnon = idleAnon;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, treeStatusBytes(pid, 'VmRSS'));
+    peakAnon = Math.max(peakAnon, treeStatusBytes(pid, 'RssAnon'));
+  }, 100);
+  const until = performance.now() + settings.seconds * 1000;
+  const config = { shape, port: target.port, seconds: settings.seconds, connections: CONNECTIONS[shape] };
+  const [attack, probeResult] = await Promise.all([
+    runToCompletion(process.execPath, [join(repoRoot, 'bench', 'abuse-load.ts'), JSON.stringify(config)], { allowFailure: true, timeoutMs: (settings.seconds + 30) * 1000 }),
+    probe(target.probeUrl, until, shape.startsWith('h2') ? `http://127.0.0.1:${target.port}` : undefined),
+  ]);
+  // Clients gone: a last look at the peak while the proxy lets go of them.
+  await sleep(500);
+  clearInterval(sampler);
+  const appReceived = (await app.received()) - appReadBefore;
+  const resultLine = attack.stdout.split('\n').find((line) => line.startsWith('result '));
+  const attacker = resultLine === undefined ? undefined : JSON.parse(resultLine.slice('result '.length)) as AbuseStats;
+  if (attacker === undefined) console.warn(`  ${shape}: the attacker printed no result (exit ${attack.code}): ${attack.stderr.slice(0, 500)}`);
+  const settle = target.adminPort === undefined ? 5 : settings.settleSeconds;
+  await sleep(settle * 1000);
+  if (target.child.process.exitCode !== null || target.child.process.signalCode !== null) {
+    throw new Error(`${targetName} exited during ${shape}:\n${target.child.output()}`);
+  }
+  const settledMetrics = target.adminPort === undefined ? '' : await scrape(target.adminPort);
+  const settledRss = treeStatusBytes(pid, 'VmRSS');
+  await stopChild(target.child);
+  const heap = (text: string): number | undefined => {
+    const bytes = metric(text, 'nodejs_heap_size_used_bytes');
+    return bytes === undefined ? undefined : bytes / MB;
+  };
+  return {
+    shape,
+    target: targetName,
+    idleRssMB: idleRss / MB,
+    idleAnonMB: idleAnon / MB,
+    peakRssMB: peakRss / MB,
+    peakAnonMB: peakAnon / MB,
+    appReceivedMB: appReceived / MB,
+    probe: probeResult,
+    attacker,
+    idleHeapMB: heap(idleMetrics),
+    settledHeapMB: heap(settledMetrics),
+    settledRssMB: settledRss / MB,
+    counted: limitCounts(settledMetrics),
+  };
+}
+
+function holds(run: Run): string {
+  if (run.target !== 'drain-proxy') return '';
+  const rss = run.peakRssMB - run.idleRssMB <= RSS_RISE_TARGET_MB;
+  const heap = run.idleHeapMB === undefined || run.settledHeapMB === undefined || run.settledHeapMB <= HEAP_SETTLE_FACTOR * run.idleHeapMB;
+  const served = run.probe.failed === 0;
+  return rss && heap && served ? 'yes' : `no (${[!rss && 'RSS', !heap && 'heap', !served && 'probe'].filter(Boolean).join(', ')})`;
+}
+
+function row(run: Run): string[] {
+  const f = (n: number): string => n.toFixed(1);
+  const a = run.attacker;
+  return [
+    `${run.shape}`,
+    run.target,
+    `${f(run.idleRssMB)} / ${f(run.idleAnonMB)}`,
+    `+${f(run.peakRssMB - run.idleRssMB)} / +${f(run.peakAnonMB - run.idleAnonMB)}`,
+    a === undefined ? '?' : `${f(a.bytesSent / MB)} MB, ${a.connections} conn.`,
+    f(run.appReceivedMB),
+    `${run.probe.answered}/${run.probe.answered + run.probe.failed} (worst ${run.probe.worstMs.toFixed(0)} ms)`,
+    run.idleHeapMB === undefined ? '-' : `${f(run.idleHeapMB)} → ${f(run.settledHeapMB ?? Number.NaN)}`,
+    holds(run),
+  ];
+}
+
+/** The command that reproduces this run, with the ABUSE_* and BENCH_* overrides in effect. */
+function abuseCommand(): string {
+  const overrides = Object.entries(process.env).filter(([name]) => name.startsWith('ABUSE_')).map(([name, value]) => `${name}=${value}`);
+  return [...overrides, benchCommand('npm run abuse')].join(' ');
+}
+
+const HEADER = ['shape', 'target', 'idle RSS / anon MB', 'peak rise RSS / anon MB', 'attacker sent', 'app received MB', 'probe answered', `heap MB idle → +${settings.settleSeconds} s`, 'target met'];
+
+async function main(): Promise<void> {
+  await ensureBenchTools();
+  if (!drainProxyBuilt()) throw new Error(`${drainProxyEntry} does not exist: npm run build first (npm run abuse does)`);
+  const versions = await toolVersions();
+  const [appPort] = await freeLoopbackPorts(1);
+  const app = await startNginxApp(join(tempDir, 'app'), appPort, APP_BODY);
+  const relay = await startCountingRelay(appPort);
+  mkdirSync(join(repoRoot, '.bench'), { recursive: true });
+  const runs: Run[] = [];
+  let index = 0;
+  for (const shape of settings.shapes) {
+    for (const target of settings.targets) {
+      console.log(`${shape} against ${target} (${CONNECTIONS[shape]} connections, ${settings.seconds} s) ...`);
+      const run = await runShape(shape, target, relay, index++);
+      runs.push(run);
+      console.log(`  ${row(run).join(' | ')}`);
+      for (const line of run.counted) console.log(`    ${line}`);
+      if (run.attacker !== undefined) {
+        const { rstReceived, goawayReceived, closedByServer, streams } = run.attacker;
+        console.log(`    attacker: ${streams} streams, closed by server ${closedByServer}, RST ${JSON.stringify(rstReceived)}, GOAWAY ${JSON.stringify(goawayReceived)}`);
+      }
+    }
+  }
+  const table = markdownTable(HEADER, runs.map(row));
+  console.log(`\n${table}`);
+  const counted = runs.filter((run) => run.counted.length > 0).map((run) => `- ${run.shape}: ${run.counted.map((line) => `\`${line}\``).join(', ')}`);
+  const section = [
+    `Run ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}: \`${abuseCommand()}\`; ${availableParallelism()} CPUs (${cpuModel()}), Linux ${release()}, `
+      + `Node ${versions.node}, nginx ${versions.nginx}. drain-proxy with \`MEMORY_LIMIT=${settings.memoryLimit}\` (the chart's 256 Mi) and every other setting at its default, `
+      + `Node flags \`${settings.proxyNodeFlags.join(' ') || '(none)'}\` (the V8 heap Node gives a 256 MiB container); `
+      + `each shape runs ${settings.seconds} s against a fresh target; RSS sampled every 100 ms (process tree: nginx's master and worker).`,
+    '',
+    table,
+    '',
+    'What drain-proxy counted (`/metrics` after the run):',
+    '',
+    ...(counted.length > 0 ? counted : ['- nothing']),
+    '',
+  ].join('\n');
+  if (settings.writeDoc && settings.targets.includes('drain-proxy') && settings.shapes.length === ABUSE_SHAPES.length) {
+    writeResultsSection(docPath, section, SECTION);
+    console.log(`\nrecorded in ${docPath}`);
+  }
+  await stopAllChildren();
+}
+
+runBench(main, interrupted);
