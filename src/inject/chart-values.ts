@@ -44,6 +44,9 @@ export interface ChartValues {
     maxHeaderSize: string;
     maxHeaderCount: number;
     maxConnections: number;
+    maxConcurrentStreams: number;
+    streamResetBurst: number;
+    streamResetRate: number;
     forwardedHeaders: boolean;
     trustedProxies: string;
   };
@@ -86,6 +89,9 @@ export const CHART_DEFAULTS: ChartValues = {
     maxHeaderSize: '16k',
     maxHeaderCount: 100,
     maxConnections: 10000,
+    maxConcurrentStreams: 100,
+    streamResetBurst: 1000,
+    streamResetRate: 33,
     forwardedHeaders: true,
     trustedProxies: 'private',
   },

@@ -56,6 +56,9 @@ const SETTINGS: readonly Setting[] = [
   ['MAX_HEADER_SIZE', 'http.maxHeaderSize', (v) => v.http.maxHeaderSize],
   ['MAX_HEADER_COUNT', 'http.maxHeaderCount', (v) => v.http.maxHeaderCount],
   ['MAX_CONNECTIONS', 'http.maxConnections', (v) => v.http.maxConnections],
+  ['MAX_CONCURRENT_STREAMS', 'http.maxConcurrentStreams', (v) => v.http.maxConcurrentStreams],
+  ['STREAM_RESET_BURST', 'http.streamResetBurst', (v) => v.http.streamResetBurst],
+  ['STREAM_RESET_RATE', 'http.streamResetRate', (v) => v.http.streamResetRate],
   ['FORWARDED_HEADERS', 'http.forwardedHeaders', (v) => v.http.forwardedHeaders],
   ['TRUSTED_PROXIES', 'http.trustedProxies', (v) => v.http.trustedProxies],
   ['FINAL_SCRAPE_WAIT', 'monitoring.finalScrapeWait', (v) => finalScrapeWaitText(v)],
@@ -104,16 +107,21 @@ export function checkProxyConfig(env: readonly EnvVar[]): void {
   }
 }
 
-/** drain-proxy.sidecar.env: the settings, HOST_IP from the downward API, then extraEnv. */
+/** drain-proxy.sidecar.env: the settings, HOST_IP and MEMORY_LIMIT from the downward API, then extraEnv. */
 export function sidecarEnv(v: ChartValues, app: AppFacts): EnvVar[] {
   const settings = settingsEnv(v, app);
-  const names = new Set(['HOST_IP', ...settings.map((e) => e.name)]);
+  const names = new Set(['HOST_IP', 'MEMORY_LIMIT', ...settings.map((e) => e.name)]);
   for (const extra of v.extraEnv) {
     if (names.has(String(extra.name))) {
       throw new ManifestError(`extraEnv sets ${String(extra.name)}, which the chart already sets from its values: set the matching value instead (see charts/drain-proxy/values.yaml)`);
     }
   }
-  return [...settings, { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } }, ...(structuredClone(v.extraEnv) as unknown as EnvVar[])];
+  return [
+    ...settings,
+    { name: 'HOST_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+    { name: 'MEMORY_LIMIT', valueFrom: { resourceFieldRef: { containerName: v.containerName, resource: 'limits.memory' } } },
+    ...(structuredClone(v.extraEnv) as unknown as EnvVar[]),
+  ];
 }
 
 /** drain-proxy.sidecar.probes, in the order the chart renders them (its dict iterates sorted). */

@@ -3,11 +3,14 @@
  * every connection of the pod at once. Every buffer has a bound per
  * connection; this bounds what many connections hold together.
  *
- *   resident memory ≥ 80% of the limit ──▶ under pressure:
+ *   resident memory ≥ 90% of the limit ──▶ under pressure:
  *       new connections are closed as soon as accepted (like MAX_CONNECTIONS),
  *       and the connections holding the most buffered bytes are closed, largest
  *       first, enough to cover the excess over the low mark
- *   resident memory < 70% ──▶ accepting again
+ *   resident memory < 80% ──▶ accepting again
+ *
+ * The marks leave the chart's sizing its room: its 256 Mi limit covers 10,000
+ * idle connections (MAX_CONNECTIONS) at about 81% (208 MiB measured).
  *
  * Readiness is left alone: failing it would only move the abuse to the next
  * pod, and the connections it would drain are the well-behaved ones. Resident
@@ -21,8 +24,8 @@ import type { Logger } from '../log/index.ts';
 import type { ConnectionRegistry, TrackedConnection } from './registry.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
 
-export const HIGH_MARK = 0.8;
-export const LOW_MARK = 0.7;
+export const HIGH_MARK = 0.9;
+export const LOW_MARK = 0.8;
 const CHECK_INTERVAL_MS = 250;
 const SHED_INTERVAL_MS = 1000;
 /** Connections holding less than this are never shed: closing them would free next to nothing. */
@@ -89,11 +92,11 @@ export class MemoryGuard {
       if (resident < this.#highBytes) return;
       this.#underPressure = true;
       limit.memoryPressure = true;
-      logger.warn({ residentBytes: resident, limitBytes: this.limitBytes, connections: this.#ctx.registry.size }, 'memory above 80% of MEMORY_LIMIT: refusing new connections, shedding the most expensive');
+      logger.warn({ residentBytes: resident, limitBytes: this.limitBytes, connections: this.#ctx.registry.size }, 'memory above 90% of MEMORY_LIMIT: refusing new connections, shedding the most expensive');
     } else if (resident < this.#lowBytes) {
       this.#underPressure = false;
       limit.memoryPressure = false;
-      logger.warn({ residentBytes: resident, limitBytes: this.limitBytes }, 'memory below 70% of MEMORY_LIMIT: accepting connections again');
+      logger.warn({ residentBytes: resident, limitBytes: this.limitBytes }, 'memory below 80% of MEMORY_LIMIT: accepting connections again');
       return;
     }
     if (now - this.#shedAt >= SHED_INTERVAL_MS) this.#shedLargest(resident - this.#lowBytes, now);

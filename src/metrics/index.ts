@@ -92,7 +92,7 @@ export class Metrics implements WebSocketObserver {
       },
     });
     new Gauge({
-      name: 'drain_proxy_memory_pressure', help: '1 while the memory guard refuses new connections (resident memory above 80% of MEMORY_LIMIT, until below 70%)', registers: [registry],
+      name: 'drain_proxy_memory_pressure', help: '1 while the memory guard refuses new connections (resident memory above 90% of MEMORY_LIMIT, until below 80%)', registers: [registry],
       collect() { this.set(state.memoryPressure() ? 1 : 0); },
     });
     new Gauge({

@@ -270,5 +270,5 @@ test('MEMORY_LIMIT below what the idle process already uses: new connections are
   const text = await metrics(proxy);
   assert.ok((metricValue(text, 'drain_proxy_connections_refused_total{reason="memory_pressure"}') ?? 0) >= 1);
   assert.equal((await proxy.admin('/readyz')).status, 200, 'readiness is not failed for memory pressure');
-  assert.ok(proxy.logs.some((line) => line.level === 40 && String(line.msg).startsWith('memory above 80%')), 'logged at warn');
+  assert.ok(proxy.logs.some((line) => line.level === 40 && String(line.msg).startsWith('memory above 90%')), 'logged at warn');
 });

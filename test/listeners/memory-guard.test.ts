@@ -43,15 +43,15 @@ function setup(limitBytes: number): { guard: MemoryGuard; registry: ConnectionRe
   return { guard, registry, limit, shed: () => shed, resident };
 }
 
-test('above 80% of the limit: new connections refused, the connections holding the most bytes shed, largest first, enough to reach 70%', () => {
+test('above 90% of the limit: new connections refused, the connections holding the most bytes shed, largest first, enough to reach 80%', () => {
   const { guard, registry, limit, shed, resident } = setup(100 * MB);
   const small = new Holder(registry, 32 * 1024);
   const big = [3, 8, 5, 1].map((mb) => new Holder(registry, mb * MB));
-  resident.bytes = 79 * MB;
+  resident.bytes = 89 * MB;
   guard.check(0);
   assert.equal(guard.underPressure, false);
   assert.equal(limit.memoryPressure, false);
-  resident.bytes = 82 * MB; // 12 MB over the low mark: the 8 MB and the 5 MB holders cover it
+  resident.bytes = 92 * MB; // 12 MB over the low mark: the 8 MB and the 5 MB holders cover it
   guard.check(1000);
   assert.equal(guard.underPressure, true);
   assert.equal(limit.memoryPressure, true, 'new connections are refused');
@@ -61,13 +61,13 @@ test('above 80% of the limit: new connections refused, the connections holding t
   assert.equal(registry.size, 3);
 });
 
-test('shedding at most once a second, and only while there is something worth shedding; accepting again below 70%', () => {
+test('shedding at most once a second, and only while there is something worth shedding; accepting again below 80%', () => {
   const { guard, registry, limit, shed, resident } = setup(100 * MB);
   const holders = [4, 4, 4].map((mb) => new Holder(registry, mb * MB));
-  resident.bytes = 72 * MB; // not yet at the high mark
+  resident.bytes = 82 * MB; // not yet at the high mark
   guard.check(0);
   assert.equal(shed(), 0);
-  resident.bytes = 85 * MB;
+  resident.bytes = 95 * MB;
   guard.check(0);
   assert.equal(shed(), 3, 'all three together cover the 15 MB excess');
   new Holder(registry, 10 * MB);
@@ -75,10 +75,10 @@ test('shedding at most once a second, and only while there is something worth sh
   assert.equal(shed(), 3, 'no second round within a second: freed memory shows in RSS only after a collection');
   guard.check(1000);
   assert.equal(shed(), 4);
-  resident.bytes = 71 * MB;
+  resident.bytes = 81 * MB;
   guard.check(3000);
   assert.equal(guard.underPressure, true, 'between the marks: still under pressure');
-  resident.bytes = 69 * MB;
+  resident.bytes = 79 * MB;
   guard.check(4000);
   assert.equal(guard.underPressure, false);
   assert.equal(limit.memoryPressure, false, 'accepting again');
