@@ -8,20 +8,21 @@
 //
 // Targets: drain-proxy's peak RSS rise at most 96 MB over idle in every shape; heap in use back within 2x
 // its idle value after the settle period.
-import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectH2 } from 'node:http2';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runToCompletion, startChild, stopAllChildren, stopChild, type StartedChild } from './children.ts';
-import { drainProxyBuilt, drainProxyEntry, startDrainProxy } from './drain-proxy.ts';
-import { httpGet } from './http-check.ts';
-import { processTree } from './memory.ts';
+import { runMain, scratchDir } from '../harness/cli.ts';
+import { drainProxyBuilt, MAIN, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
+import { httpGet } from '../harness/http.ts';
+import { metricValue } from '../harness/metrics.ts';
+import { freePorts } from '../harness/ports.ts';
+import { cpuModel, treeMemory, type Memory } from '../harness/proc.ts';
+import { run, start, type Child } from '../harness/processes.ts';
+import { markdownTable } from '../harness/tables.ts';
 import { startNginxApp, startNginxH2Proxy, startNginxProxy } from './nginx.ts';
-import { freeLoopbackPorts } from './ports.ts';
-import { markdownTable, writeResultsSection } from './report.ts';
-import { APP_BODY, benchCommand, benchSession, cpuModel, positiveIntegerFromEnv, runBench } from './session.ts';
+import { APP_BODY, BENCH_PROXY_ENV, benchCommand, positiveIntegerFromEnv, writeResultsSection } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { ABUSE_SHAPES, type AbuseShape, type AbuseStats } from '../test/helpers/abuse.ts';
 
@@ -68,31 +69,22 @@ const SECTION = {
   heading: 'Latest abuse run',
 } as const;
 
-const { tempDir, interrupted } = benchSession('drain-proxy-abuse-');
+const tempDir = scratchDir('drain-proxy-abuse-');
 
-/** A field of /proc/PID/status in bytes (VmRSS, RssAnon), summed over the process tree. */
-function treeStatusBytes(rootPid: number, field: 'VmRSS' | 'RssAnon'): number {
-  const pattern = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm');
-  let total = 0;
-  for (const pid of processTree(rootPid)) {
-    try {
-      total += Number(pattern.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
-    } catch {
-      // gone meanwhile
-    }
+/** The process tree's memory (nginx's master and worker), nothing once it is gone. */
+function memoryOf(pid: number): Memory | undefined {
+  try {
+    return treeMemory(pid);
+  } catch {
+    return undefined;
   }
-  return total;
 }
 
 /** The byte-counting relay (bench/abuse-relay.ts) in front of the app, in a process of its own: an abused proxy may open thousands of connections to the app. */
 async function startCountingRelay(appPort: number): Promise<{ port: number; received: () => Promise<number> }> {
-  const [port, controlPort] = await freeLoopbackPorts(2);
-  const child = startChild(process.execPath, [join(repoRoot, 'bench', 'abuse-relay.ts'), String(port), String(appPort), String(controlPort)]);
-  const deadline = performance.now() + 10_000;
-  while (!child.output().includes('listening')) {
-    if (performance.now() > deadline || child.process.exitCode !== null) throw new Error(`the relay did not start:\n${child.output()}`);
-    await sleep(50);
-  }
+  const [port, controlPort] = await freePorts(2);
+  const relay = start(process.execPath, [join(repoRoot, 'bench', 'abuse-relay.ts'), String(port), String(appPort), String(controlPort)], { name: 'counting relay' });
+  await relay.nextLine('listening', 10_000);
   const received = (): Promise<number> => new Promise((resolve, reject) => {
     let text = '';
     const socket = connect({ port: controlPort, host: '127.0.0.1' });
@@ -104,17 +96,12 @@ async function startCountingRelay(appPort: number): Promise<{ port: number; rece
   return { port, received };
 }
 
-async function scrape(adminPort: number): Promise<string> {
+async function scrape(proxy: DrainProxy | undefined): Promise<string> {
   try {
-    return (await httpGet(`http://127.0.0.1:${adminPort}/metrics`, 2000)).body;
+    return proxy === undefined ? '' : await proxy.metrics();
   } catch {
     return '';
   }
-}
-
-function metric(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 /** Counters of refusals and limits that moved, `name{labels} value` each. */
@@ -187,43 +174,44 @@ interface Run {
 
 interface Target {
   readonly name: string;
-  readonly child: StartedChild;
+  readonly child: Child;
   readonly port: number;
   /** Where the well-behaved HTTP/1.1 client asks (nginx's HTTP/2 proxy answers HTTP/1.1 on another port). */
   readonly probeUrl: string;
-  readonly adminPort?: number;
+  /** drain-proxy, whose /metrics tell its heap and what its limits counted. */
+  readonly drainProxy?: DrainProxy;
 }
 
 async function startTarget(name: string, shape: AbuseShape, appPort: number, index: number): Promise<Target> {
-  const [port, checkPort] = await freeLoopbackPorts(2);
-  const h2 = shape.startsWith('h2');
   if (name === 'nginx') {
+    const [port, checkPort] = await freePorts(2);
+    const h2 = shape.startsWith('h2');
     const prefix = join(tempDir, `nginx-${index}`);
     const nginx = h2 ? await startNginxH2Proxy(prefix, port, checkPort, 'http1', appPort, 16) : await startNginxProxy(prefix, port, appPort);
-    return { name, child: nginx.child, port, probeUrl: `http://127.0.0.1:${h2 ? checkPort : port}/` };
+    return { name, child: nginx, port, probeUrl: `http://127.0.0.1:${h2 ? checkPort : port}/` };
   }
-  const proxy = await startDrainProxy(port, checkPort, appPort, { nodeFlags: settings.proxyNodeFlags, env: { MEMORY_LIMIT: settings.memoryLimit } });
-  return { name, child: proxy.child, port, probeUrl: `http://127.0.0.1:${port}/`, adminPort: checkPort };
+  const proxy = await startDrainProxy(appPort, { nodeFlags: settings.proxyNodeFlags, env: { ...BENCH_PROXY_ENV, MEMORY_LIMIT: settings.memoryLimit } });
+  return { name, child: proxy, port: proxy.listenPort, probeUrl: proxy.url('/'), drainProxy: proxy };
 }
 
 async function runShape(shape: AbuseShape, targetName: string, app: { port: number; received: () => Promise<number> }, index: number): Promise<Run> {
   const target = await startTarget(targetName, shape, app.port, index);
   const pid = target.child.pid;
   await sleep(3000);
-  const idleMetrics = target.adminPort === undefined ? '' : await scrape(target.adminPort);
-  const idleRss = treeStatusBytes(pid, 'VmRSS');
-  const idleAnon = treeStatusBytes(pid, 'RssAnon');
+  const idleMetrics = await scrape(target.drainProxy);
+  const { rssBytes: idleRss, anonBytes: idleAnon } = treeMemory(pid);
   const appReadBefore = await app.received();
   let peakRss = idleRss;
   let peakAnon = idleAnon;
   const sampler = setInterval(() => {
-    peakRss = Math.max(peakRss, treeStatusBytes(pid, 'VmRSS'));
-    peakAnon = Math.max(peakAnon, treeStatusBytes(pid, 'RssAnon'));
+    const memory = memoryOf(pid);
+    peakRss = Math.max(peakRss, memory?.rssBytes ?? 0);
+    peakAnon = Math.max(peakAnon, memory?.anonBytes ?? 0);
   }, 100);
   const until = performance.now() + settings.seconds * 1000;
   const config = { shape, port: target.port, seconds: settings.seconds, connections: CONNECTIONS[shape] };
   const [attack, probeResult] = await Promise.all([
-    runToCompletion(process.execPath, [join(repoRoot, 'bench', 'abuse-load.ts'), JSON.stringify(config)], { allowFailure: true, timeoutMs: (settings.seconds + 30) * 1000 }),
+    run(process.execPath, [join(repoRoot, 'bench', 'abuse-load.ts'), JSON.stringify(config)], { allowFailure: true, timeoutMs: (settings.seconds + 30) * 1000 }),
     probe(target.probeUrl, until, shape.startsWith('h2') ? `http://127.0.0.1:${target.port}` : undefined),
   ]);
   // Clients gone: a last look at the peak while the proxy lets go of them.
@@ -233,16 +221,14 @@ async function runShape(shape: AbuseShape, targetName: string, app: { port: numb
   const resultLine = attack.stdout.split('\n').find((line) => line.startsWith('result '));
   const attacker = resultLine === undefined ? undefined : JSON.parse(resultLine.slice('result '.length)) as AbuseStats;
   if (attacker === undefined) console.warn(`  ${shape}: the attacker printed no result (exit ${attack.code}): ${attack.stderr.slice(0, 500)}`);
-  const settle = target.adminPort === undefined ? 5 : settings.settleSeconds;
+  const settle = target.drainProxy === undefined ? 5 : settings.settleSeconds;
   await sleep(settle * 1000);
-  if (target.child.process.exitCode !== null || target.child.process.signalCode !== null) {
-    throw new Error(`${targetName} exited during ${shape}:\n${target.child.output()}`);
-  }
-  const settledMetrics = target.adminPort === undefined ? '' : await scrape(target.adminPort);
-  const settledRss = treeStatusBytes(pid, 'VmRSS');
-  await stopChild(target.child);
+  if (!target.child.running) throw new Error(`${targetName} exited during ${shape}: ${target.child.describe()}`);
+  const settledMetrics = await scrape(target.drainProxy);
+  const settledRss = treeMemory(pid).rssBytes;
+  await target.child.stop(3000);
   const heap = (text: string): number | undefined => {
-    const bytes = metric(text, 'nodejs_heap_size_used_bytes');
+    const bytes = metricValue(text, 'nodejs_heap_size_used_bytes');
     return bytes === undefined ? undefined : bytes / MB;
   };
   return {
@@ -294,14 +280,13 @@ function abuseCommand(): string {
 
 const HEADER = ['shape', 'target', 'idle RSS / anon MB', 'peak rise RSS / anon MB', 'attacker sent', 'app received MB', 'probe answered', `heap MB idle → +${settings.settleSeconds} s`, 'target met'];
 
-async function main(): Promise<void> {
-  await ensureBenchTools();
-  if (!drainProxyBuilt()) throw new Error(`${drainProxyEntry} does not exist: npm run build first (npm run abuse does)`);
+async function main(): Promise<number> {
+  ensureBenchTools();
+  if (!drainProxyBuilt()) throw new Error(`${MAIN} does not exist: npm run build first (npm run abuse does)`);
   const versions = await toolVersions();
-  const [appPort] = await freeLoopbackPorts(1);
+  const [appPort] = await freePorts(1);
   const app = await startNginxApp(join(tempDir, 'app'), appPort, APP_BODY);
   const relay = await startCountingRelay(appPort);
-  mkdirSync(join(repoRoot, '.bench'), { recursive: true });
   const runs: Run[] = [];
   let index = 0;
   for (const shape of settings.shapes) {
@@ -337,7 +322,7 @@ async function main(): Promise<void> {
     writeResultsSection(docPath, section, SECTION);
     console.log(`\nrecorded in ${docPath}`);
   }
-  await stopAllChildren();
+  return 0;
 }
 
-runBench(main, interrupted);
+runMain('abuse bench', main);

@@ -11,12 +11,14 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { freePort, startProxy, type ProxyProcess } from '../helpers/proxy.ts';
+import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
+import { eventually, httpGet } from '../../harness/http.ts';
+import { metricValue } from '../../harness/metrics.ts';
+import { freePort } from '../../harness/ports.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { eventually, metrics, metricValue, proxyStatus } from '../helpers/observe.ts';
+import { proxyStatus } from '../helpers/observe.ts';
 import { NGHTTP2_CANCEL, openSlowReader, rstStreamFrame, runAbuse, type AbuseShape, type SlowReaderKind } from '../helpers/abuse.ts';
 import { startPushingApp } from '../helpers/pushing-app.ts';
-import { httpGet } from '../../bench/http-check.ts';
 import { END_HEADERS, END_STREAM, HEADERS, RST_STREAM, GOAWAY, RawH2Client, frame, getHeaderBlock } from '../h2/raw-client.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -44,14 +46,14 @@ async function upstream(): Promise<TestUpstream> {
   return app;
 }
 
-async function proxyFor(port: number, env: Record<string, string> = {}): Promise<ProxyProcess> {
-  const proxy = await startProxy(port, { env: { LOG_LEVEL: 'warn', ...env } });
+async function proxyFor(port: number, env: Record<string, string> = {}): Promise<DrainProxy> {
+  const proxy = await startDrainProxy(port, { env: { LOG_LEVEL: 'warn', ...env } });
   cleanups.push(() => proxy.stop());
   return proxy;
 }
 
 /** A well-behaved client: one GET on a connection of its own, closed after the answer. */
-async function served(proxy: ProxyProcess): Promise<void> {
+async function served(proxy: DrainProxy): Promise<void> {
   const answer = await httpGet(proxy.url('/'), 3000);
   assert.equal(answer.status, 200, 'a well-behaved client is answered');
 }
@@ -65,10 +67,10 @@ function buffered(text: string, protocol: string): number {
 }
 
 /** Nothing left of the abusers: no connection, nothing in flight, nothing buffered. */
-async function released(proxy: ProxyProcess): Promise<void> {
+async function released(proxy: DrainProxy): Promise<void> {
   const empty = await eventually(async () => {
     const status = await proxyStatus(proxy);
-    const text = await metrics(proxy);
+    const text = await proxy.metrics();
     return Object.values(status.connections).every((n) => n === 0) && Object.values(status.inFlight).every((n) => n === 0)
       && ['http1', 'h2', 'websocket', 'tcp'].every((protocol) => buffered(text, protocol) === 0);
   }, 10_000);
@@ -85,7 +87,7 @@ test('HTTP/1.1 requests pipelined without reading a response are read one at a t
   while (performance.now() < until - 200) {
     const status = await proxyStatus(proxy);
     mostInFlight = Math.max(mostInFlight, status.inFlight.http1);
-    mostBuffered = Math.max(mostBuffered, buffered(await metrics(proxy), 'http1'));
+    mostBuffered = Math.max(mostBuffered, buffered(await proxy.metrics(), 'http1'));
     await sleep(50);
   }
   await served(proxy);
@@ -133,7 +135,7 @@ test('slow readers on every protocol (HTTP/1.1 download, event stream, HTTP/2 st
   for (const [kind] of SLOW_READERS) readers.push(await openSlowReader(kind, kind === 'tcp' ? tcpPort : proxy.listenPort));
   const stalled = await eventually(() => app.pushes.length === SLOW_READERS.length && app.pushes.every((push) => push.stalledFor(500)), 20_000);
   assert.ok(stalled, `every push is held back: ${JSON.stringify(app.pushes)}`);
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   for (const protocol of ['http1', 'h2', 'websocket', 'tcp']) {
     const connections = SLOW_READERS.filter(([, p]) => p === protocol).length;
     const bytes = buffered(text, protocol);
@@ -167,7 +169,7 @@ test('HTTP/2 MAX_CONCURRENT_STREAMS: advertised; streams of the first flight bey
   assert.ok(goaway !== undefined, 'GOAWAY for exceeding the acknowledged limit');
   assert.equal(goaway.payload.readUInt32BE(4), 1, 'PROTOCOL_ERROR');
   assert.equal(app.received.length, 10);
-  assert.equal(limitCount(await metrics(proxy), 'h2_concurrent_streams'), 1);
+  assert.equal(limitCount(await proxy.metrics(), 'h2_concurrent_streams'), 1);
   client.socket.destroy();
   await served(proxy);
   await released(proxy);
@@ -183,7 +185,7 @@ test('HTTP/2 rapid reset (HEADERS then RST_STREAM, CVE-2023-44487): nothing reac
   assert.equal(app.received.length, 0, 'no reset stream reached the app');
   // Ended by nghttp2's reset bucket or, when one read packs more opened-and-reset streams than node:http2 lets a
   // session hold while it tears them down (MAX_CONCURRENT_STREAMS), by its refusing them: counted either way.
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.ok(limitCount(text, 'h2_stream_resets') + limitCount(text, 'h2_rejected_streams') >= 3, 'every session counted');
   assert.equal(metricValue(text, 'drain_proxy_connections_closed_total{protocol="h2",reason="limit"}'), 3, 'closed for a limit');
   await served(proxy);
@@ -201,14 +203,14 @@ test('HTTP/2 STREAM_RESET_BURST: that many resets at once are tolerated; beyond 
   const answer = await client.waitFor((f) => f.type === HEADERS && f.stream === 201);
   assert.ok(answer !== undefined, 'the session goes on after STREAM_RESET_BURST resets');
   assert.equal(client.frames.filter((f) => f.type === GOAWAY).length, 0);
-  assert.equal(limitCount(await metrics(proxy), 'h2_stream_resets'), 0);
+  assert.equal(limitCount(await proxy.metrics(), 'h2_stream_resets'), 0);
   // The bucket is empty; a second may have passed and earned one token back (STREAM_RESET_RATE=1).
   client.send(resets(203, 3));
   const goaway = await client.waitFor((f) => f.type === GOAWAY);
   assert.ok(goaway !== undefined, 'GOAWAY once the bucket is spent');
   assert.ok(await eventually(() => client.socket.destroyed || client.socket.readableEnded, 5000), 'and the connection closed');
   assert.deepEqual(app.received, ['GET /after'], 'no reset stream reached the app');
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(limitCount(text, 'h2_stream_resets'), 1);
   assert.equal(metricValue(text, 'drain_proxy_connections_closed_total{protocol="h2",reason="limit"}'), 1);
   await released(proxy);
@@ -228,7 +230,7 @@ for (const [shape, reason] of FLOODS) {
     const proxy = await proxyFor(app.port);
     const stats = await runAbuse(shape, { port: proxy.listenPort, connections: 1, until: performance.now() + 3000, maxConnections: 2 });
     assert.equal(stats.closedByServer, 2, `both sessions closed by the server (${JSON.stringify(stats)})`);
-    const text = await metrics(proxy);
+    const text = await proxy.metrics();
     assert.equal(limitCount(text, reason), 2, `${reason} counted once per session`);
     assert.equal(app.received.length, 0);
     await served(proxy);
@@ -247,7 +249,7 @@ test('HTTP/2 streams left open with a zero window or unfinished with large heade
     let mostBuffered = 0;
     while (performance.now() < until - 100) {
       mostInFlight = Math.max(mostInFlight, (await proxyStatus(proxy)).inFlight.h2);
-      mostBuffered = Math.max(mostBuffered, buffered(await metrics(proxy), 'h2'));
+      mostBuffered = Math.max(mostBuffered, buffered(await proxy.metrics(), 'h2'));
       await sleep(50);
     }
     const stats = await flood;
@@ -257,7 +259,7 @@ test('HTTP/2 streams left open with a zero window or unfinished with large heade
     assert.ok(mostBuffered <= 40 * (16 * 1024 + 8192), `${shape}: ${mostBuffered} bytes held`);
     await released(proxy);
   }
-  assert.ok(limitCount(await metrics(proxy), 'h2_concurrent_streams') >= 2);
+  assert.ok(limitCount(await proxy.metrics(), 'h2_concurrent_streams') >= 2);
   await served(proxy);
 });
 
@@ -265,9 +267,9 @@ test('MEMORY_LIMIT below what the idle process already uses: new connections are
   const app = await upstream();
   // 64 MiB: an idle Node process is past 80% of it.
   const proxy = await proxyFor(app.port, { MEMORY_LIMIT: '64Mi' });
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_memory_pressure') === 1, 5000), 'under pressure');
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_memory_pressure') === 1, 5000), 'under pressure');
   await assert.rejects(fetch(proxy.url('/'), { signal: AbortSignal.timeout(3000) }), 'the connection is closed before anything is read');
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.ok((metricValue(text, 'drain_proxy_connections_refused_total{reason="memory_pressure"}') ?? 0) >= 1);
   assert.equal((await proxy.admin('/readyz')).status, 200, 'readiness is not failed for memory pressure');
   assert.ok(proxy.logs.some((line) => line.level === 40 && String(line.msg).startsWith('memory above 90%')), 'logged at warn');
