@@ -126,6 +126,7 @@ eachHelm((helm) => {
       assert.deepEqual(alerts.map((r: any) => r.alert), [
         'DrainProxyDrainDeadlineCut', 'DrainProxySlowDrain', 'DrainProxyRestarted', 'DrainProxyNotReady', 'DrainProxyReadinessFlapping',
         'DrainProxyDrainDenied', 'DrainProxyWebSocketCloseTimeouts', 'DrainProxyConnectionsRefused', 'DrainProxyRequestsRejected',
+        'DrainProxyLimitsEnforced', 'DrainProxyMemoryPressure',
       ]);
       const expr = (name: string): string => alerts.find((r: any) => r.alert === name).expr;
       assert.match(expr('DrainProxyDrainDeadlineCut'), /max_over_time\(drain_proxy_connections_closed_total\{reason="drain_deadline", namespace="shop", pod=~"demo-drain-proxy-example-\.\*"\}\[15m\]\)/);

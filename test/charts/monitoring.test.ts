@@ -139,6 +139,8 @@ const CASES: Case[] = [
     series: [
       series('drain_proxy_connections_refused_total', 'a', '0x10 5x10', { reason: 'max_connections' }),
       series('drain_proxy_connections_refused_total', 'a', '0x20', { reason: 'accept_failed' }),
+      // Pod b: refused under memory pressure: DrainProxyMemoryPressure's business.
+      series('drain_proxy_connections_refused_total', 'b', '0x10 5x10', { reason: 'memory_pressure' }),
     ],
     expect: { '2m': [], '4m': [fired('a', { reason: 'max_connections' })] },
   },
@@ -150,6 +152,39 @@ const CASES: Case[] = [
       series('drain_proxy_rejected_requests_total', 'b', '0+1x40', { code: 'DP_BAD_HEADER' }),
     ],
     expect: { '9m': [fired('a')] },
+  },
+  {
+    alert: 'DrainProxyLimitsEnforced',
+    series: [
+      // Pod a: one session closed for rapid reset, another for a PING flood; none over the stream limit.
+      series('drain_proxy_limits_enforced_total', 'a', '0x10 1x40', { reason: 'h2_stream_resets' }),
+      series('drain_proxy_limits_enforced_total', 'a', '0x15 1x35', { reason: 'h2_ack_flood' }),
+      series('drain_proxy_limits_enforced_total', 'a', '0x50', { reason: 'h2_concurrent_streams' }),
+      // Pod b: connections shed by the memory guard: DrainProxyMemoryPressure's business.
+      series('drain_proxy_limits_enforced_total', 'b', '0x10 3x40', { reason: 'memory_shed' }),
+    ],
+    expect: {
+      '2m': [],
+      '5m': [fired('a', { reason: 'h2_stream_resets' }), fired('a', { reason: 'h2_ack_flood' })],
+      '20m': [],
+    },
+  },
+  {
+    alert: 'DrainProxyMemoryPressure',
+    series: [
+      // Pod a: under pressure for five scrapes.
+      series('drain_proxy_memory_pressure', 'a', '0x10 1x5 0x100'),
+      // Pod b: refused connections under pressure that began and ended between two scrapes.
+      series('drain_proxy_memory_pressure', 'b', '0x115'),
+      series('drain_proxy_connections_refused_total', 'b', '0x10 4x105', { reason: 'memory_pressure' }),
+      // Pod c: likewise, connections shed.
+      series('drain_proxy_memory_pressure', 'c', '0x115'),
+      series('drain_proxy_limits_enforced_total', 'c', '0x10 2x105', { reason: 'memory_shed' }),
+      // Pod d: connections refused over MAX_CONNECTIONS, never under pressure.
+      series('drain_proxy_memory_pressure', 'd', '0x115'),
+      series('drain_proxy_connections_refused_total', 'd', '0x10 9x105', { reason: 'max_connections' }),
+    ],
+    expect: { '2m': [], '4m': [fired('a'), fired('b'), fired('c')], '25m': [] },
   },
 ];
 
@@ -169,7 +204,7 @@ eachHelm((helm) => {
     writeFileSync(file, ruleFile(only(objects(), 'PrometheusRule')));
     const result = promtool(['check', 'rules', file]);
     assert.equal(result.code, 0, result.stdout + result.stderr);
-    assert.match(result.stdout, /SUCCESS: 9 rules found/);
+    assert.match(result.stdout, /SUCCESS: 11 rules found/);
   });
 
   test('every alert fires on the series it is about, and only there (promtool test rules)', (t) => {

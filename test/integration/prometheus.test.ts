@@ -4,8 +4,8 @@
  * PrometheusRule and the dashboard; Prometheus scrapes real proxies with the
  * PodMonitor's relabelling (pods described as Kubernetes discovery would,
  * through a file) and evaluates the rendered rules every second; each proxy
- * runs with the env the chart renders for its sidecar. Nine pods, one
- * scenario each, run at once:
+ * runs with the env the chart renders for its sidecar (MEMORY_LIMIT filled in
+ * as the downward API would). Ten pods, one scenario each, run at once:
  *
  *   steady     traffic (HTTP/1.1 and a WebSocket), then a drain that completes: no alert
  *   cut        a request longer than the deadline: cut, exit code 3 -> DrainProxyDrainDeadlineCut
@@ -15,7 +15,9 @@
  *   notready   no app behind it -> DrainProxyNotReady (for: shortened to 1s by values)
  *   flapping   the app's port closes and opens again, twice -> DrainProxyReadinessFlapping
  *   websocket  a WebSocket client that never answers the close frame -> DrainProxyWebSocketCloseTimeouts
- *   abuse      malformed requests and connections beyond MAX_CONNECTIONS -> DrainProxyRequestsRejected, DrainProxyConnectionsRefused
+ *   abuse      malformed requests, a SETTINGS flood and connections beyond MAX_CONNECTIONS -> DrainProxyRequestsRejected,
+ *              DrainProxyLimitsEnforced, DrainProxyConnectionsRefused
+ *   memory     a memory limit below what the idle proxy uses: connections refused -> DrainProxyMemoryPressure
  *
  * Every drained pod leaves the targets once its process has exited, as a
  * deleted pod leaves service discovery: what Prometheus holds of its drain is
@@ -39,6 +41,7 @@ import { ensurePrometheus, podMonitorScrapeConfig, PrometheusServer, ruleFile, w
 import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { runAbuse } from '../helpers/abuse.ts';
 
 /** The rendered chart's objects, as JSON, handed from the root namespace to the re-executed child. */
 const OBJECTS_ENV = 'DRAIN_PROXY_PROMETHEUS_TEST_OBJECTS';
@@ -192,7 +195,7 @@ async function checkPanels(filter: (title: string) => boolean): Promise<number> 
 
 /**
  * The scenarios that run in the background: restart, readiness flapping,
- * abuse, a refused /drain, a WebSocket that never answers its close frame.
+ * abuse, memory pressure, a refused /drain, a WebSocket that never answers its close frame.
  */
 function otherScenarios(): Promise<unknown> {
   const work: Promise<unknown>[] = [];
@@ -218,7 +221,7 @@ function otherScenarios(): Promise<unknown> {
       await sleep(2500);
     }
   })());
-  // abuse: six malformed requests (400), then a third connection past MAX_CONNECTIONS=2.
+  // abuse: six malformed requests (400), a SETTINGS flood (one HTTP/2 session, closed), then a third connection past MAX_CONNECTIONS=2.
   work.push((async () => {
     const pod = pods.get('abuse')!;
     for (let i = 0; i < 6; i++) {
@@ -227,11 +230,21 @@ function otherScenarios(): Promise<unknown> {
       assert.equal((await client.response()).status, 400);
       await client.closed;
     }
+    const flood = await runAbuse('h2-settings-flood', { port: pod.proxy.listenPort, connections: 1, maxConnections: 1, until: performance.now() + 3000 });
+    assert.equal(flood.closedByServer, 1, 'the flooding session is closed');
     const held = [await RawClient.connect(pod.proxy.listenPort), await RawClient.connect(pod.proxy.listenPort)];
     await sleep(200);
     const refused = await RawClient.connect(pod.proxy.listenPort);
     assert.notEqual((await refused.closed).at, 0, 'closed as soon as accepted');
     for (const client of held) client.destroy();
+  })());
+  // memory: under pressure from the start (64 Mi, below what the idle process uses): a new connection is refused.
+  work.push((async () => {
+    const pod = pods.get('memory')!;
+    await pod.proxy.waitForLog('memory above 90% of MEMORY_LIMIT: refusing new connections, shedding the most expensive');
+    const refused = await RawClient.connect(pod.proxy.listenPort);
+    assert.notEqual((await refused.closed).at, 0, 'closed as soon as accepted');
+    assert.equal((await pod.proxy.admin('/readyz')).status, 200, 'still ready');
   })());
   // denied: /drain from another pod's address (the kubelet's hook on a network where it does not come from the node), then SIGTERM.
   work.push((async () => {
@@ -271,6 +284,10 @@ before(async () => {
   const sidecar = [...(deployment.initContainers ?? []), ...deployment.containers].find((c: any) => c.name === 'drain-proxy');
   sidecarEnv = Object.fromEntries(sidecar.env.filter((e: any) => e.value !== undefined && !['LISTEN_PORT', 'LISTEN_ADDRESS', 'ADMIN_PORT', 'ADMIN_ADDRESS', 'UPSTREAM'].includes(e.name)).map((e: any) => [e.name, e.value]));
   assert.equal(sidecarEnv.FINAL_SCRAPE_WAIT, '3s', 'the chart derives the final scrape wait from the 1 s interval');
+  const memoryLimit = sidecar.env.find((e: any) => e.name === 'MEMORY_LIMIT');
+  assert.equal(memoryLimit?.valueFrom?.resourceFieldRef?.resource, 'limits.memory', 'MEMORY_LIMIT from the container\'s own limit');
+  // The downward API gives it in bytes; the proxy reads the quantity's Mi as well.
+  sidecarEnv.MEMORY_LIMIT = sidecar.resources.limits.memory;
 
   startedAt = Date.now();
   const shared = await app();
@@ -279,6 +296,7 @@ before(async () => {
   for (const scenario of scenarios) pods.set(scenario, { name: podName(scenario), proxy: await startPod(scenario, shared.port) });
   pods.set('denied', { name: podName('denied'), proxy: await startPod('denied', shared.port, { ADMIN_ADDRESS: '' }) });
   pods.set('abuse', { name: podName('abuse'), proxy: await startPod('abuse', shared.port, { MAX_CONNECTIONS: '2' }) });
+  pods.set('memory', { name: podName('memory'), proxy: await startPod('memory', shared.port, { MEMORY_LIMIT: '64Mi' }) });
   const flappingApp = await app();
   pods.set('flapping', { name: podName('flapping'), proxy: await startPod('flapping', flappingApp.port), upstream: flappingApp });
   const nowhere = await app();
@@ -402,7 +420,8 @@ test('every alert fires in its scenario, with its annotations rendered, and noth
     notready: ['DrainProxyNotReady'],
     flapping: ['DrainProxyReadinessFlapping'],
     websocket: ['DrainProxyWebSocketCloseTimeouts'],
-    abuse: ['DrainProxyConnectionsRefused', 'DrainProxyRequestsRejected'],
+    abuse: ['DrainProxyConnectionsRefused', 'DrainProxyLimitsEnforced', 'DrainProxyRequestsRejected'],
+    memory: ['DrainProxyMemoryPressure'],
   };
   if (!inNamespace) delete expected.denied;
   for (const [scenario, alerts] of Object.entries(expected)) for (const alert of alerts) await waitForAlert(scenario, alert);

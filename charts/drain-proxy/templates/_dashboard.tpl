@@ -7,7 +7,8 @@ request duration, a drain timeline per pod (serving, draining, closing,
 drained), connections of draining pods by protocol, drain durations, drains by
 outcome (completed, deadline) and their closes by reason, connection closes by
 reason, WebSocket closing handshakes, abuse limits (connections refused,
-requests rejected).
+requests rejected, limits enforced, pods under memory pressure) and the bytes
+held for open connections by protocol.
 Usage:
   {{ include "drain-proxy.monitoring.dashboard" (dict "values" .Values.drainProxy "context" $ "name" (include "mychart.fullname" .)) }}
 */}}
@@ -80,9 +81,13 @@ Usage:
   (dict "title" "WebSocket closing handshakes at drain" "unit" "short" "targets" (list
     (dict "expr" (printf "sum by (pod) (increase(drain_proxy_websocket_close_handshake_seconds_count{%s}[$__rate_interval]))" $sel) "legendFormat" "{{pod}} completed")
     (dict "expr" (printf "sum by (pod) (increase(drain_proxy_websocket_close_timeouts_total{%s}[$__rate_interval]))" $sel) "legendFormat" "{{pod}} timed out")))
-  (dict "title" "Abuse limits: connections refused, requests rejected" "unit" "short" "targets" (list
+  (dict "title" "Abuse limits: connections refused, requests rejected, limits enforced, pods under memory pressure" "unit" "short" "targets" (list
     (dict "expr" (printf "sum by (reason) (increase(drain_proxy_connections_refused_total{%s}[$__rate_interval]))" $sel) "legendFormat" "refused {{reason}}")
-    (dict "expr" (printf "sum by (code) (increase(drain_proxy_rejected_requests_total{%s}[$__rate_interval]))" $sel) "legendFormat" "rejected {{code}}")))
+    (dict "expr" (printf "sum by (code) (increase(drain_proxy_rejected_requests_total{%s}[$__rate_interval]))" $sel) "legendFormat" "rejected {{code}}")
+    (dict "expr" (printf "sum by (reason) (increase(drain_proxy_limits_enforced_total{%s}[$__rate_interval]))" $sel) "legendFormat" "limit {{reason}}")
+    (dict "expr" (printf "sum(drain_proxy_memory_pressure{%s})" $sel) "legendFormat" "under memory pressure")))
+  (dict "title" "Bytes held for open connections, by protocol" "unit" "bytes" "targets" (list
+    (dict "expr" (printf "sum by (protocol) (drain_proxy_buffered_bytes{%s})" $sel) "legendFormat" "{{protocol}}")))
 -}}
 {{- $datasource := dict "type" "prometheus" "uid" "${datasource}" -}}
 {{- $out := list -}}

@@ -124,6 +124,15 @@ samples.
                                  a drain's WebSocket closing handshakes timed out
   DrainProxyConnectionsRefused   connections closed as soon as accepted: over
                                  http.maxConnections, or accept failures
+                                 (memory pressure is DrainProxyMemoryPressure's)
+  DrainProxyLimitsEnforced       HTTP/2 client connections on which a limit was
+                                 enforced in 10 m (too many streams, rapid
+                                 reset, SETTINGS/PING/empty-frame/CONTINUATION
+                                 floods), by reason
+  DrainProxyMemoryPressure       the memory guard passed 90% of MEMORY_LIMIT
+                                 (the container's limits.memory) in 10 m: it
+                                 refused connections and shed the ones holding
+                                 the most buffered bytes
   DrainProxyRequestsRejected     more than prometheusRule.rejectedRequests
                                  requests refused in 10 m (malformed, too large,
                                  too slow)
@@ -245,7 +254,7 @@ spec:
               closed without it: clients or the app do not answer close frames.
         - alert: DrainProxyConnectionsRefused
           expr: |-
-            sum by (namespace, pod, reason) (increase(drain_proxy_connections_refused_total{ {{- $match -}} }[10m])) > 0
+            sum by (namespace, pod, reason) (increase(drain_proxy_connections_refused_total{reason!="memory_pressure", {{ $match }}}[10m])) > 0
           labels:
             severity: {{ $severity }}
           annotations:
@@ -265,6 +274,36 @@ spec:
               Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} refused {{`{{ printf "%.0f" $value }}`}} requests in 10 minutes
               (more than {{ $rejected }}): malformed or ambiguous requests, heads too large or too slow, stalled bodies.
               drain_proxy_rejected_requests_total's code label says which; a scanner or an attack looks like this.
+        - alert: DrainProxyLimitsEnforced
+          expr: |-
+            sum by (namespace, pod, reason) (increase(drain_proxy_limits_enforced_total{reason!="memory_shed", {{ $match }}}[10m])) > 0
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: drain-proxy enforced its HTTP/2 limits on clients
+            description: >-
+              Pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} enforced a limit on {{`{{ printf "%.0f" $value }}`}} client
+              connection(s) in 10 minutes ({{`{{ $labels.reason }}`}}): h2_concurrent_streams is more streams at once than
+              http.maxConcurrentStreams ({{ int ((.values).http).maxConcurrentStreams }}), the excess refused; h2_stream_resets a rapid
+              reset beyond http.streamResetBurst ({{ int ((.values).http).streamResetBurst }}); the others SETTINGS, PING, empty-frame or
+              CONTINUATION floods; those sessions were closed. Well-behaved clients do none of this: an attack or a broken client does.
+        - alert: DrainProxyMemoryPressure
+          expr: |-
+            (max by (namespace, pod) (max_over_time(drain_proxy_memory_pressure{ {{- $match -}} }[10m])) > 0)
+              or on (namespace, pod)
+            (sum by (namespace, pod) (increase(drain_proxy_connections_refused_total{reason="memory_pressure", {{ $match }}}[10m])) > 0)
+              or on (namespace, pod)
+            (sum by (namespace, pod) (increase(drain_proxy_limits_enforced_total{reason="memory_shed", {{ $match }}}[10m])) > 0)
+          labels:
+            severity: {{ $severity }}
+          annotations:
+            summary: drain-proxy ran short of memory and turned connections away
+            description: >-
+              The drain-proxy of pod {{`{{ $labels.namespace }}/{{ $labels.pod }}`}} passed 90% of its memory limit
+              (MEMORY_LIMIT, from resources.limits.memory{{ with (((.values).resources).limits).memory }}: {{ . }}{{ end }}) in the last 10 minutes:
+              until it was back under 80% it refused new connections and closed those holding the most buffered bytes
+              (drain_proxy_connections_refused_total{reason="memory_pressure"}, drain_proxy_limits_enforced_total{reason="memory_shed"}).
+              Without an abusive client (DrainProxyLimitsEnforced, drain_proxy_buffered_bytes), raise drainProxy.resources.limits.memory.
 {{- end }}
 {{- end -}}
 
