@@ -5,8 +5,12 @@
 // load generator. Passes (exit 0) when, after the load stops and a settle period, every proxy's RSS and fds are
 // within SOAK_TOLERANCE of the baseline taken after a warm-up, no operation failed, and no proxy exited; else exit 1.
 // See docs/reliability.md.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { numberSetting, runMain } from '../harness/cli.ts';
+import { numberSetting, runMain, scratchDir } from '../harness/cli.ts';
+import { aptGetInstall, commandExists } from '../harness/debian.ts';
+import { run } from '../harness/processes.ts';
 import { start, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
 import { BENCH_PROXY_ENV } from './session.ts';
@@ -36,11 +40,51 @@ const settings = {
    * RSS does not come down after. Empty: V8's defaults.
    */
   proxyNodeFlags: (process.env.SOAK_PROXY_NODE_FLAGS ?? '--min-semi-space-size=16 --max-semi-space-size=16').split(/\s+/).filter((f) => f !== ''),
+  /** Also look at the baseline and at the end after glibc's malloc_trim(0) in each proxy (bench/malloc-trim.c). */
+  mallocTrim: process.env.SOAK_MALLOC_TRIM === '1',
 };
 
 /** The soak's environment reaches the proxies too (MAX_CONNECTIONS or any other drain-proxy variable). */
-function startSoakProxy(appPort: number, env: Record<string, string>): Promise<DrainProxy> {
-  return startDrainProxy(appPort, { env: { ...process.env as Record<string, string>, ...BENCH_PROXY_ENV, ...env }, nodeFlags: settings.proxyNodeFlags });
+function startSoakProxy(appPort: number, env: Record<string, string>, trim: MallocTrim | undefined): Promise<DrainProxy> {
+  const preload: Record<string, string> = trim === undefined ? {} : { LD_PRELOAD: trim.library, MALLOC_TRIM_DIR: trim.dir };
+  return startDrainProxy(appPort, { env: { ...process.env as Record<string, string>, ...BENCH_PROXY_ENV, ...env, ...preload }, nodeFlags: settings.proxyNodeFlags });
+}
+
+interface MallocTrim {
+  readonly library: string;
+  readonly dir: string;
+}
+
+/** bench/malloc-trim.c built into a scratch dir (with Debian's gcc, installed when missing). */
+async function buildMallocTrim(): Promise<MallocTrim> {
+  if (!commandExists('cc')) aptGetInstall(['gcc', 'libc6-dev']);
+  const dir = scratchDir('drain-proxy-soak-trim-');
+  const library = join(dir, 'malloc-trim.so');
+  await run('cc', ['-shared', '-fPIC', '-O2', '-o', library, new URL('malloc-trim.c', import.meta.url).pathname, '-lpthread']);
+  return { library, dir };
+}
+
+interface TrimmedLook {
+  /** What glibc held free when asked (the fast and other bins of every arena), and what it had from the kernel. */
+  readonly freeBytes: number;
+  readonly systemBytes: number;
+  readonly rssBytes: number;
+  readonly anonBytes: number;
+}
+
+/** Asks the proxy's malloc-trim thread for malloc_info and malloc_trim(0), then reads its memory again. */
+async function trimmedLook(trim: MallocTrim, proxy: DrainProxy): Promise<TrimmedLook> {
+  const request = join(trim.dir, `${proxy.pid}.trim`);
+  writeFileSync(request, '');
+  for (const deadline = performance.now() + 10_000; existsSync(request); await sleep(50)) {
+    if (performance.now() > deadline) throw new Error(`${proxy.name}: malloc_trim was not done within 10 s (is ${trim.library} preloaded?)`);
+  }
+  const info = readFileSync(join(trim.dir, `${proxy.pid}.malloc-info.xml`), 'utf8');
+  // The totals come last, after the per-arena figures.
+  const total = (type: string): number => Number([...info.matchAll(new RegExp(`<total type="${type}" count="\\d+" size="(\\d+)"/>`, 'g'))].at(-1)?.[1] ?? Number.NaN);
+  const system = Number([...info.matchAll(/<system type="current" size="(\d+)"\/>/g)].at(-1)?.[1] ?? Number.NaN);
+  const memory = treeMemory(proxy.pid);
+  return { freeBytes: total('fast') + total('rest'), systemBytes: system, rssBytes: memory.rssBytes, anonBytes: memory.anonBytes };
 }
 
 const SCRIPT_DIR = new URL('.', import.meta.url).pathname;
@@ -50,6 +94,10 @@ type Phase = 'baseline' | 'load' | 'settle';
 
 interface ProxySample {
   readonly rssBytes: number;
+  /** RssAnon: private memory; the rest of VmRSS is file pages (the node binary's code, shared on a node). */
+  readonly anonBytes: number;
+  /** Memory of JS objects held outside V8's heap: Buffers and ArrayBuffers. */
+  readonly externalBytes: number;
   readonly heapUsedBytes: number;
   readonly heapTotalBytes: number;
   readonly fds: number;
@@ -77,8 +125,11 @@ async function sampleProxy(target: Target): Promise<ProxySample> {
   const metrics = await httpGet(`http://127.0.0.1:${target.proxy.adminPort}/metrics`, 5000);
   if (metrics.status !== 200) throw new Error(`${target.name}: /metrics answered ${metrics.status}`);
   const metricValue = (text: string, name: string): number => metricValueOf(text, name) ?? Number.NaN;
+  const memory = treeMemory(pid);
   return {
-    rssBytes: treeMemory(pid).rssBytes,
+    rssBytes: memory.rssBytes,
+    anonBytes: memory.anonBytes,
+    externalBytes: metricValue(metrics.body, 'nodejs_external_memory_bytes'),
     fds: openFds(pid),
     heapUsedBytes: metricValue(metrics.body, 'nodejs_heap_size_used_bytes'),
     heapTotalBytes: metricValue(metrics.body, 'nodejs_heap_size_total_bytes'),
@@ -141,12 +192,12 @@ const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(1);
 const ms = (seconds: number): string => (seconds * 1000).toFixed(1);
 
 function sampleRow(sample: Sample): string {
-  const cells = sample.proxies.flatMap((p) => [mb(p.rssBytes), mb(p.heapUsedBytes), mb(p.heapTotalBytes), String(p.fds), String(p.connections), ms(p.lagP99Seconds), ms(p.lagMaxSeconds)]);
+  const cells = sample.proxies.flatMap((p) => [mb(p.rssBytes), mb(p.anonBytes), mb(p.heapUsedBytes), mb(p.heapTotalBytes), mb(p.externalBytes), String(p.fds), String(p.connections), ms(p.lagP99Seconds), ms(p.lagMaxSeconds)]);
   return `| ${sample.seconds.toFixed(0)} | ${sample.phase} | ${cells.join(' | ')} | ${sample.operations} | ${sample.errors} |`;
 }
 
 function sampleHeader(targets: readonly Target[]): string {
-  const columns = targets.flatMap((t) => [`${t.name} RSS MB`, 'heap used MB', 'heap total MB', 'fds', 'conns', 'lag p99 ms', 'lag max ms']);
+  const columns = targets.flatMap((t) => [`${t.name} RSS MB`, 'anon MB', 'heap used MB', 'heap total MB', 'external MB', 'fds', 'conns', 'lag p99 ms', 'lag max ms']);
   return [
     `| t (s) | phase | ${columns.join(' | ')} | operations | errors |`,
     `|---:|---|${columns.map(() => '---:').join('|')}|---:|---:|`,
@@ -160,9 +211,10 @@ async function main(): Promise<number> {
   const app = start(process.execPath, [LEGACY_APP], { name: 'app', env: { PORT: String(appPort), POD_NAME: 'soak-app', KEEPALIVE_MS: '60000' } });
   await waitFor200(`http://127.0.0.1:${appPort}/healthz`, app);
   const proxyEnv = { KEEPALIVE_TIMEOUT: settings.keepAliveTimeout, LOG_LEVEL: 'warn' };
+  const trim = settings.mallocTrim ? await buildMallocTrim() : undefined;
   const targets: Target[] = [
-    { name: 'http1', proxy: await startSoakProxy(appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'http1' }) },
-    { name: 'h2c', proxy: await startSoakProxy(appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'h2c' }) },
+    { name: 'http1', proxy: await startSoakProxy(appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'http1' }, trim) },
+    { name: 'h2c', proxy: await startSoakProxy(appPort, { ...proxyEnv, UPSTREAM_PROTOCOL: 'h2c' }, trim) },
   ];
   const nodeVersion = process.version;
   console.log(`soak: ${settings.durationSeconds} s of load (after ${settings.warmupSeconds} s warm-up), ${settings.settleSeconds} s settle, `
@@ -203,6 +255,7 @@ async function main(): Promise<number> {
     await sleep(Math.min(settings.settleSeconds, 20) * 1000);
   }
   const baseline = await takeSample('baseline', []);
+  const trimmedBaseline = trim === undefined ? [] : await Promise.all(targets.map((t) => trimmedLook(trim, t.proxy)));
 
   // Load, sampled every interval.
   const loads = targets.map((t) => startLoad(t.proxy.listenPort, settings.durationSeconds));
@@ -227,6 +280,7 @@ async function main(): Promise<number> {
     await takeSample('settle', loads);
   }
   const final = samples[samples.length - 1];
+  const trimmedFinal = trim === undefined ? [] : await Promise.all(targets.map((t) => trimmedLook(trim, t.proxy)));
 
   for (const [index, load] of loads.entries()) {
     const result = load.result()!;
@@ -250,8 +304,21 @@ async function main(): Promise<number> {
     };
     check('RSS MB', (p) => p.rssBytes, mb, true);
     check('open fds', (p) => p.fds, String, true);
+    check('RSS anon MB', (p) => p.anonBytes, mb, false);
     check('heap used MB', (p) => p.heapUsedBytes, mb, false);
     check('heap total MB', (p) => p.heapTotalBytes, mb, false);
+    check('external MB', (p) => p.externalBytes, mb, false);
+    if (trim !== undefined) {
+      const compare = (what: string, pick: (look: TrimmedLook) => number): void => {
+        const [before, after] = [pick(trimmedBaseline[index]), pick(trimmedFinal[index])];
+        const change = (after - before) / before;
+        checks.push({ what: `${target.name} ${what} (not gated)`, start: mb(before), peak: '', end: mb(after), change: `${change >= 0 ? '+' : ''}${(change * 100).toFixed(1)}%`, pass: true });
+      };
+      compare('malloc free before the trim MB', (look) => look.freeBytes);
+      compare('malloc arenas MB', (look) => look.systemBytes);
+      compare('RSS after malloc_trim MB', (look) => look.rssBytes);
+      compare('RSS anon after malloc_trim MB', (look) => look.anonBytes);
+    }
   }
   const totals = loads.map((load) => load.result()!.counts);
   const sum = (pick: (c: SoakLoadCounts) => number): number => totals.reduce((s, c) => s + pick(c), 0);
