@@ -44,10 +44,13 @@ const settings = {
   mallocTrim: process.env.SOAK_MALLOC_TRIM === '1',
 };
 
+/** The allocator setting the image's Dockerfile makes; the soak's environment may override it. */
+const IMAGE_ENV = { MALLOC_ARENA_MAX: '2' };
+
 /** The soak's environment reaches the proxies too (MAX_CONNECTIONS or any other drain-proxy variable). */
 function startSoakProxy(appPort: number, env: Record<string, string>, trim: MallocTrim | undefined): Promise<DrainProxy> {
   const preload: Record<string, string> = trim === undefined ? {} : { LD_PRELOAD: trim.library, MALLOC_TRIM_DIR: trim.dir };
-  return startDrainProxy(appPort, { env: { ...process.env as Record<string, string>, ...BENCH_PROXY_ENV, ...env, ...preload }, nodeFlags: settings.proxyNodeFlags });
+  return startDrainProxy(appPort, { env: { ...IMAGE_ENV, ...process.env as Record<string, string>, ...BENCH_PROXY_ENV, ...env, ...preload }, nodeFlags: settings.proxyNodeFlags });
 }
 
 interface MallocTrim {
