@@ -6,7 +6,7 @@
  * change the outcome, and parse(write(x)) is x. PROXY_FUZZ_RUNS scales the
  * properties (default 500 each, the bounded run inside `npm test`).
  *
- * HAProxy and curl as real senders are in test/integration/proxy-protocol.test.ts.
+ * HAProxy and curl as real senders: test/listeners/proxy-protocol-senders.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
