@@ -359,13 +359,42 @@ function ipv4FromBytes(bytes: Uint8Array, at: number): string {
   return `${bytes[at]}.${bytes[at + 1]}.${bytes[at + 2]}.${bytes[at + 3]}`;
 }
 
+/**
+ * 16 bytes as inet_ntop writes them (BIND's algorithm, which libuv and so
+ * Node's `remoteAddress` use): lowercase hex without leading zeros, the first
+ * longest run of two or more zero groups as `::`, and a dotted IPv4 tail for
+ * IPv4-mapped (`::ffff:a.b.c.d`) and IPv4-compatible (`::a.b.c.d`) addresses.
+ */
 function ipv6FromBytes(bytes: Uint8Array, at: number): string {
-  let text = '';
-  for (let group = 0; group < 8; group++) {
-    if (group > 0) text += ':';
-    text += ((bytes[at + 2 * group] << 8) | bytes[at + 2 * group + 1]).toString(16);
+  let bestBase = -1;
+  let bestLength = 0;
+  let runBase = -1;
+  for (let i = 0; i <= 8; i++) {
+    const zero = i < 8 && bytes[at + 2 * i] === 0 && bytes[at + 2 * i + 1] === 0;
+    if (zero && runBase < 0) runBase = i;
+    if (!zero && runBase >= 0) {
+      if (i - runBase > bestLength) {
+        bestBase = runBase;
+        bestLength = i - runBase;
+      }
+      runBase = -1;
+    }
   }
-  return canonicalIpv6(text) ?? text;
+  if (bestLength < 2) bestBase = -1;
+  let text = '';
+  for (let i = 0; i < 8; i++) {
+    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLength) {
+      if (i === bestBase) text += ':';
+      continue;
+    }
+    if (i !== 0) text += ':';
+    const word = (bytes[at + 2 * i] << 8) | bytes[at + 2 * i + 1];
+    if (i === 6 && bestBase === 0 && (bestLength === 6 || (bestLength === 5 && ((bytes[at + 10] << 8) | bytes[at + 11]) === 0xffff))) {
+      return text + ipv4FromBytes(bytes, at + 12);
+    }
+    text += word.toString(16);
+  }
+  return bestBase >= 0 && bestBase + bestLength === 8 ? `${text}:` : text;
 }
 
 /** RFC 5952 form (lowercase, longest zero run compressed, IPv4-mapped as `::ffff:a.b.c.d`) as inet_ntop writes it; null where inet_pton refuses. */

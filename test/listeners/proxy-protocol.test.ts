@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { isIPv4 } from 'node:net';
+import { isIPv4, SocketAddress } from 'node:net';
 import fc from 'fast-check';
 import { peerAddress } from '../../src/listeners/address.ts';
 import {
@@ -496,4 +496,28 @@ function canonical(address: string): string {
   const high = Number.parseInt(dotted[2], 16);
   const low = Number.parseInt(dotted[3], 16);
   return `::${dotted[1] ?? ''}${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
+test(`v2 IPv6 addresses are written as Node's sockets write them (libuv's inet_ntop), zero runs and IPv4 tails included (${RUNS} runs)`, () => {
+  const byte = fc.oneof(fc.constant(0), fc.constant(0), fc.constant(0xff), fc.nat(255));
+  const address = fc.oneof(
+    fc.uint8Array({ minLength: 16, maxLength: 16 }),
+    fc.array(byte, { minLength: 16, maxLength: 16 }).map((b) => Uint8Array.from(b)),
+    fc.array(byte, { minLength: 4, maxLength: 4 }).map((b) => Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...b])),
+    fc.array(byte, { minLength: 4, maxLength: 4 }).map((b) => Uint8Array.from([...new Array<number>(12).fill(0), ...b])),
+  );
+  fc.assert(
+    fc.property(address, address, (source, destination) => {
+      const parsed = header(v2(0x21, 0x21, Buffer.concat([source, destination, Buffer.from([0, 1, 0, 2])])));
+      assert.equal(parsed.source?.address, nodeIpv6(source));
+      assert.equal(parsed.destination?.address, nodeIpv6(destination));
+    }),
+    { numRuns: RUNS },
+  );
+});
+
+/** What `net.SocketAddress` (libuv's inet_pton and inet_ntop) makes of 16 bytes. */
+function nodeIpv6(bytes: Uint8Array): string {
+  const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i] << 8) | bytes[2 * i + 1]).toString(16)).join(':');
+  return new SocketAddress({ address: groups, family: 'ipv6' }).address;
 }
