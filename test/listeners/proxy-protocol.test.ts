@@ -3,8 +3,14 @@
  * of both versions, every header split at every byte offset, every refusal
  * (at the first wrong byte where one is wrong), and fast-check properties:
  * arbitrary and mutated bytes never throw nor read past a chunk, cuts never
- * change the outcome, and parse(write(x)) is x. PROXY_FUZZ_RUNS scales the
- * properties (default 500 each, the bounded run inside `npm test`).
+ * change the outcome, parse(write(x)) is x, IPv6 addresses come out as Node
+ * writes them. FUZZ_RUNS scales the properties (default 500 each, the bounded
+ * run inside `npm test`); FUZZ_SECONDS=N bounds them by time instead (the N
+ * seconds shared by the five), FUZZ_SEED pins the seed, and each prints a
+ * `FUZZ_RESULT {json}` line as test/http1/differential.test.ts does for
+ * `npm run fuzz`:
+ *
+ *   FUZZ_SECONDS=60 node --test test/listeners/proxy-protocol.test.ts
  *
  * HAProxy and curl as real senders: test/listeners/proxy-protocol-senders.test.ts.
  */
@@ -25,7 +31,11 @@ import {
   writeProxyV2,
 } from '../../src/listeners/proxy-protocol.ts';
 
-const RUNS = Number.parseInt(process.env.PROXY_FUZZ_RUNS ?? '', 10) || 500;
+const FUZZ_SECONDS = Number(process.env.FUZZ_SECONDS ?? '') || 0;
+const RUNS = Number.parseInt(process.env.FUZZ_RUNS ?? '', 10) || (FUZZ_SECONDS > 0 ? 1_000_000_000 : 500);
+const SEED = process.env.FUZZ_SEED === undefined || process.env.FUZZ_SEED === '' ? undefined : Number(process.env.FUZZ_SEED);
+/** The properties that share FUZZ_SECONDS. */
+const PROPERTY_COUNT = 5;
 const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex');
 const PAYLOAD = Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
 
@@ -419,8 +429,9 @@ const cuts = fc.array(fc.nat(), { maxLength: 6 });
 
 describe('properties', () => {
   test(`arbitrary and mutated bytes, cut anywhere: never a throw, never a read past a chunk, the same outcome as whole (${RUNS} runs each)`, () => {
-    for (const input of [anyBytes, mutatedHeader]) {
-      fc.assert(
+    for (const [name, input] of [['arbitrary', anyBytes], ['mutated', mutatedHeader]] as const) {
+      runProperty(
+        name,
         fc.property(fc.tuple(input, fc.uint8Array({ maxLength: 8 })), cuts, ([bytes, tail], at) => {
           const stream = Buffer.concat([bytes, tail]);
           const reads = { max: -1, beyond: 0 };
@@ -436,13 +447,13 @@ describe('properties', () => {
           }
           if (outcome.result.kind === 'need-more') assert.ok(stream.length < MAX_V2_HEADER);
         }),
-        { numRuns: RUNS },
       );
     }
   });
 
   test(`parse(writeProxyV2(x)) is x, with TLVs after the addresses, cut anywhere (${RUNS} runs)`, () => {
-    fc.assert(
+    runProperty(
+      'round-trip',
       fc.property(command, fc.array(fc.uint8Array({ maxLength: 30 }), { maxLength: 3 }), cuts, (cmd, values, at) => {
         const head = writeProxyV2(cmd);
         const bytes = Buffer.concat([head, ...values.map((v) => tlv(0xe0, v))]);
@@ -465,19 +476,18 @@ describe('properties', () => {
           assert.deepEqual(writeProxyV2({ command: 'proxy', source: parsed.source!, destination: parsed.destination! }), head);
         }
       }),
-      { numRuns: RUNS },
     );
   });
 
   test(`every valid header parses, whole and cut anywhere (${RUNS} runs)`, () => {
-    fc.assert(
+    runProperty(
+      'valid',
       fc.property(validHeader, cuts, (bytes, at) => {
         const outcome = feedAll(cutAt(Buffer.concat([bytes, PAYLOAD]), at));
         assert.equal(outcome.result.kind, 'header', JSON.stringify(bytes.toString('latin1')));
         assert.equal((outcome.result as { header: ProxyHeader }).header.length, bytes.length);
         assert.deepEqual(outcome.payload, PAYLOAD);
       }),
-      { numRuns: RUNS },
     );
   });
 });
@@ -506,13 +516,13 @@ test(`v2 IPv6 addresses are written as Node's sockets write them (libuv's inet_n
     fc.array(byte, { minLength: 4, maxLength: 4 }).map((b) => Uint8Array.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, ...b])),
     fc.array(byte, { minLength: 4, maxLength: 4 }).map((b) => Uint8Array.from([...new Array<number>(12).fill(0), ...b])),
   );
-  fc.assert(
+  runProperty(
+    'ipv6-format',
     fc.property(address, address, (source, destination) => {
       const parsed = header(v2(0x21, 0x21, Buffer.concat([source, destination, Buffer.from([0, 1, 0, 2])])));
       assert.equal(parsed.source?.address, nodeIpv6(source));
       assert.equal(parsed.destination?.address, nodeIpv6(destination));
     }),
-    { numRuns: RUNS },
   );
 });
 
@@ -520,4 +530,16 @@ test(`v2 IPv6 addresses are written as Node's sockets write them (libuv's inet_n
 function nodeIpv6(bytes: Uint8Array): string {
   const groups = Array.from({ length: 8 }, (_, i) => ((bytes[2 * i] << 8) | bytes[2 * i + 1]).toString(16)).join(':');
   return new SocketAddress({ address: groups, family: 'ipv6' }).address;
+}
+
+/** Runs a property FUZZ_RUNS times, or for its share of FUZZ_SECONDS; a failure throws fast-check's report (seed, path, shrunk counterexample). */
+function runProperty<Ts extends [unknown, ...unknown[]]>(name: string, property: fc.IProperty<Ts>): void {
+  const plugins = FUZZ_SECONDS > 0 ? [fc.interruptAfterTimeLimit((FUZZ_SECONDS * 1000) / PROPERTY_COUNT)] : [];
+  const startedAt = performance.now();
+  const details = fc.check(property, { numRuns: RUNS, seed: SEED, plugins });
+  if (FUZZ_SECONDS > 0) {
+    const seconds = Math.round(performance.now() - startedAt) / 1000;
+    console.log(`FUZZ_RESULT ${JSON.stringify({ name: `proxy-protocol/${name}`, runs: details.numRuns, seconds, seed: details.seed, failed: details.failed, counterexample: details.counterexample })}`);
+  }
+  if (details.failed) assert.fail(fc.defaultReportMessage(details) ?? 'property failed');
 }
