@@ -18,6 +18,16 @@
  *   `fs.watch` reports nothing (some network and overlay mounts) and for a
  *   watcher that died.
  *
+ * Serving: a `tls.Server` that does not listen, fed the accepted sockets
+ * (`server.emit('connection', socket)`, after any PROXY header, its remainder
+ * put back with `unshift`), made with `{ ...current.options, SNICallback,
+ * ALPNProtocols }` and given each new pair with `onRotate((l) =>
+ * server.setSecureContext(l.options))`: SNI handshakes read `context` at
+ * once, the others get the server's default context. (A bare
+ * `new TLSSocket(socket, { isServer: true })` serves HTTP/1.1, but node:http2
+ * given one after its handshake opens a session that never sees a stream, on
+ * Node 24.21.)
+ *
  * A pair is used only when the key matches the leaf certificate and OpenSSL
  * accepts both; otherwise the previous context stays and the refusal is
  * logged once per distinct bad pair or read error (the poll would otherwise

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,9 +18,14 @@ import { eventually } from '../../harness/http.ts';
 import { ensureHaproxy, startHaproxy } from '../../harness/haproxy.ts';
 import { freePorts } from '../../harness/ports.ts';
 import { run, stopAll, type Child } from '../../harness/processes.ts';
+import { createServer as createHttp2Server } from 'node:http2';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import pino from 'pino';
 import { type ProxyHeader, ProxyHeaderParser } from '../../src/listeners/proxy-protocol.ts';
+import { ALPN_PROTOCOLS, TlsCredentials } from '../../src/listeners/tls-credentials.ts';
+import { ensureOpenssl, makeCa, makeLeaf } from '../helpers/certificates.ts';
 
-const skip = ensureHaproxy();
+const skip = ensureHaproxy() ?? ensureOpenssl();
 
 interface Seen {
   readonly header: ProxyHeader | null;
@@ -74,6 +79,65 @@ function onAppConnection(socket: Socket): void {
   });
 }
 
+/**
+ * PROXY header first, then TLS on the same socket, as the front door will
+ * run them: the parser reads the first chunks, the bytes after the header
+ * (the start of the ClientHello) are put back with `unshift`, and the socket
+ * goes to a tls.Server that does not listen (`emit('connection')`), which
+ * takes buffered bytes first. (A bare `new TLSSocket(socket, { isServer })`
+ * handed to node:http2 after its handshake hangs on Node 24.21: no stream.)
+ */
+function onTlsAppConnection(socket: Socket): void {
+  const parser = new ProxyHeaderParser();
+  const onData = (chunk: Buffer): void => {
+    const result = parser.feed(chunk);
+    if (result.kind === 'need-more') return;
+    socket.off('data', onData);
+    socket.pause();
+    if (result.kind === 'refused') {
+      socket.destroy();
+      return;
+    }
+    if (result.offset < chunk.length) socket.unshift(chunk.subarray(result.offset));
+    headers.set(socket, result.header);
+    tlsFront.emit('connection', socket);
+  };
+  socket.on('data', onData);
+  socket.on('error', () => socket.destroy());
+}
+
+/** The PROXY header of each TCP socket handed to the TLS server. */
+const headers = new WeakMap<Socket, ProxyHeader>();
+
+function onSecureConnection(secure: TLSSocket): void {
+  const socket = (secure as TLSSocket & { _parent: Socket })._parent;
+  secure.on('error', () => secure.destroy());
+  const answer = (payload: string): string =>
+    JSON.stringify({ header: headers.get(socket), socketPeer: socket.remoteAddress, socketPeerPort: socket.remotePort, payload, alpn: secure.alpnProtocol });
+  if (secure.alpnProtocol === 'h2') {
+    h2App.once('stream', (stream, head) => {
+      stream.respond({ ':status': 200 });
+      stream.end(answer(`${head[':method']} ${head[':path']} h2`));
+    });
+    h2App.emit('connection', secure);
+    return;
+  }
+  let request = '';
+  secure.on('data', (bytes: Buffer) => {
+    request += bytes.toString('latin1');
+    if (!request.includes('\r\n\r\n')) return;
+    const body = answer(request);
+    secure.end(`HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  });
+}
+
+/** HTTP/2 sessions over the TLS sockets that chose h2. */
+const h2App = createHttp2Server();
+let credentials: TlsCredentials;
+let tlsFront: TlsServer;
+let tlsApp: Server;
+let tlsAppPort = 0;
+
 before(async () => {
   if (skip) return;
   app = createServer({ allowHalfOpen: true }, onAppConnection);
@@ -84,8 +148,18 @@ before(async () => {
   appSix.listen(0, '::1');
   await once(appSix, 'listening');
   appSixPort = (appSix.address() as { port: number }).port;
-  ports = await freePorts(5);
+  ports = await freePorts(6);
   dir = mkdtempSync(join(tmpdir(), 'haproxy-pp-'));
+  makeCa(dir);
+  const leaf = makeLeaf(dir, 'leaf');
+  writeFileSync(join(dir, 'tls.crt'), leaf.cert);
+  writeFileSync(join(dir, 'tls.key'), leaf.key);
+  credentials = TlsCredentials.load({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), logger: pino({ level: 'silent' }) });
+  tlsFront = createTlsServer({ ...credentials.current.options, SNICallback: credentials.SNICallback, ALPNProtocols: [...ALPN_PROTOCOLS] }, onSecureConnection);
+  tlsApp = createServer(onTlsAppConnection);
+  tlsApp.listen(0, '127.0.0.1');
+  await once(tlsApp, 'listening');
+  tlsAppPort = (tlsApp.address() as { port: number }).port;
   const frontend = (name: string, bind: string, server: string, more = ''): string => `
 frontend ${name}
   bind ${bind}${more}
@@ -105,6 +179,11 @@ ${frontend('v2six', `[::1]:${ports[1]}`, 'send-proxy-v2')}
 ${frontend('v2tlv', `127.0.0.1:${ports[2]}`, 'send-proxy-v2 proxy-v2-options crc32c,unique-id', '\n  unique-id-format %{+X}o%ci:%cp_%fi:%fp')}
 ${frontend('v1', `127.0.0.1:${ports[3]}`, 'send-proxy')}
 ${frontend('v1six', `[::1]:${ports[4]}`, 'send-proxy')}
+frontend tls
+  bind 127.0.0.1:${ports[5]}
+  default_backend tls
+backend tls
+  server app 127.0.0.1:${tlsAppPort} send-proxy-v2
 `;
   haproxy = await startHaproxy('haproxy', dir, config);
   // Ready once its health check reached the app (a LOCAL header).
@@ -115,6 +194,9 @@ after(async () => {
   await stopAll();
   app?.close();
   appSix?.close();
+  tlsApp?.close();
+  h2App.close();
+  credentials?.close();
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
 });
 
@@ -216,6 +298,26 @@ test('curl --haproxy-protocol (version 1) straight to the app, IPv4 and IPv6: it
   assert.equal(six.header.family, 'inet6');
   assert.deepEqual(six.header.source, { address: '::1', port: six.socketPeerPort });
   assert.deepEqual(six.header.destination, { address: '::1', port: appSixPort });
+});
+
+test('PROXY then TLS on one socket: curl --haproxy-protocol over https (ALPN h2 and http/1.1), and HAProxy send-proxy-v2 in front of TLS', { skip }, async () => {
+  const ca = join(dir, 'ca.crt');
+  for (const [flag, alpn] of [['--http1.1', 'http/1.1'], ['--http2', 'h2']] as const) {
+    const answer = JSON.parse(
+      (await run('curl', ['-sS', '--max-time', '5', flag, '--cacert', ca, '--haproxy-protocol', '--interface', '127.0.0.6', `https://localhost:${tlsAppPort}/tls`])).stdout,
+    ) as Answer & { alpn: string };
+    assert.equal(answer.alpn, alpn);
+    assert.deepEqual(answer.header.source, { address: '127.0.0.6', port: answer.socketPeerPort });
+    assert.deepEqual(answer.header.destination, { address: '127.0.0.1', port: tlsAppPort });
+    assert.match(answer.payload, alpn === 'h2' ? /^GET \/tls h2$/ : /^GET \/tls HTTP\/1\.1\r\n/);
+  }
+  const relayed = JSON.parse(
+    (await run('curl', ['-sS', '--max-time', '5', '--http1.1', '--cacert', ca, '--interface', '127.0.0.7', '--resolve', `localhost:${ports[5]}:127.0.0.1`, `https://localhost:${ports[5]}/relayed`])).stdout,
+  ) as Answer & { alpn: string };
+  assert.equal(relayed.header.version, 2);
+  assert.equal(relayed.header.source?.address, '127.0.0.7');
+  assert.equal(relayed.socketPeer, '127.0.0.1');
+  assert.match(relayed.payload, /^GET \/relayed HTTP\/1\.1\r\n/);
 });
 
 test('no header from a real sender was refused', { skip }, () => {

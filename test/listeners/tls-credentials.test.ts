@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, createServer as createTlsServer, TLSSocket, type TLSSocket as TlsSocketType } from 'node:tls';
+import { connect, createServer as createTlsServer, type TLSSocket as TlsSocketType } from 'node:tls';
 import pino from 'pino';
 import { ALPN_PROTOCOLS, TlsCredentials, TlsCredentialsError, type TlsCredentialsOptions } from '../../src/listeners/tls-credentials.ts';
 import { ensureOpenssl, makeCa, makeLeaf, type Pem } from '../helpers/certificates.ts';
@@ -110,14 +110,18 @@ function load(volume: { certFile: string; keyFile: string }, logger: pino.Logger
 
 /**
  * A TLS port the way the front door will run one: plain TCP accepted, then
- * each socket wrapped with the context current at that moment. Echoes.
+ * each socket handed to a tls.Server that does not listen (`emit('connection')`,
+ * after a PROXY header where there is one); SNI handshakes get the current
+ * pair from SNICallback, the others from the server's default context, which
+ * each rotation replaces. Echoes.
  */
 async function tlsPort(credentials: TlsCredentials): Promise<number> {
-  const server: Server = createServer((socket) => {
-    const secure = new TLSSocket(socket, { isServer: true, secureContext: credentials.context, ALPNProtocols: [...ALPN_PROTOCOLS] });
+  const front = createTlsServer({ ...credentials.current.options, SNICallback: credentials.SNICallback, ALPNProtocols: [...ALPN_PROTOCOLS] }, (secure) => {
     secure.on('error', () => secure.destroy());
     secure.on('data', (chunk) => secure.write(chunk));
   });
+  credentials.onRotate((loaded) => front.setSecureContext(loaded.options));
+  const server: Server = createServer((socket) => front.emit('connection', socket));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   cleanup.push(() => server.close());
