@@ -7,10 +7,11 @@
  * chunk: need more bytes, the parsed header (with the offset in that chunk
  * where the payload begins: the payload is never copied), or a refusal with a
  * reason from `PROXY_REFUSALS` (a bounded set, fit for a metric label). It is
- * a loop over explicit states, byte by byte for the short fixed parts; header
- * bytes are read from the chunks by index only, and at most 107 of them (a
- * version 1 line) are copied into a small scratch buffer. A malformed header
- * is refused at its first wrong byte, as the specification recommends.
+ * a loop over explicit states, byte by byte for the short fixed parts, TLVs
+ * skipped by length; header bytes are read from the chunks by index only, and
+ * the only ones copied (into a small scratch buffer) are a version 1 line
+ * (at most 99 bytes) or version 2 addresses (12 or 36). A malformed header is
+ * refused at its first wrong byte, as the specification recommends.
  *
  *   first byte 'P' → V1_SIGNATURE ("PROXY ") → V1_LINE … CR → V1_LF → header
  *   first byte CR  → V2_SIGNATURE (12 bytes) → V2_VERSION_COMMAND → V2_FAMILY
@@ -29,7 +30,9 @@
  *   receivers). The whole version 2 header is bounded by MAX_V2_HEADER.
  * - Version 1 addresses are strict: IPv4 as four decimal numbers without
  *   leading zeros, IPv6 as `inet_pton` reads it without a zone (`%eth0`),
- *   ports without leading zeros. IPv6 addresses come out in canonical form.
+ *   ports without leading zeros. IPv6 addresses come out as inet_ntop
+ *   writes them, as Node's `remoteAddress` does (`::ffff:10.0.0.7` for an
+ *   IPv4-mapped one: `peerAddress()` unwraps it like a socket's).
  */
 import { isIPv4, isIPv6, SocketAddress } from 'node:net';
 import { peerAddress } from './address.ts';

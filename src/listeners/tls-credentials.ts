@@ -113,6 +113,7 @@ export class TlsCredentials {
   #reloading: Promise<ReloadOutcome> | null = null;
   #again = false;
   #listeners: Array<(loaded: LoadedCredentials) => void> = [];
+  #watchWarned = false;
   #closed = false;
 
   private constructor(options: TlsCredentialsOptions, cert: Buffer, key: Buffer, loaded: LoadedCredentials) {
@@ -136,7 +137,7 @@ export class TlsCredentials {
     return this.#current;
   }
 
-  /** The context for a new handshake (`new tls.TLSSocket(socket, { isServer: true, secureContext })`). */
+  /** The context a new handshake gets (what SNICallback answers). */
   get context(): SecureContext {
     return this.#current.context;
   }
@@ -191,14 +192,13 @@ export class TlsCredentials {
 
   async #reload(): Promise<ReloadOutcome> {
     const { certFile, keyFile, logger } = this.#options;
-    let cert: Buffer;
-    let key: Buffer;
-    try {
-      [cert, key] = await Promise.all([readPem('TLS_CERT_FILE', certFile), readPem('TLS_KEY_FILE', keyFile)]);
-    } catch (err) {
-      // Deleted, or replaced by a writer that is not atomic: the pair in use stays; the next event or poll tries again.
-      return this.#refused((err as Error).message, err as Error);
-    }
+    const [certRead, keyRead] = await Promise.allSettled([readPem('TLS_CERT_FILE', certFile), readPem('TLS_KEY_FILE', keyFile)]);
+    // Deleted, or replaced by a writer that is not atomic: the pair in use stays; the next event or poll tries again.
+    // The certificate's error first whichever read failed first, so that a lasting failure is the same refusal each time.
+    if (certRead.status === 'rejected') return this.#refused((certRead.reason as Error).message, certRead.reason as Error);
+    if (keyRead.status === 'rejected') return this.#refused((keyRead.reason as Error).message, keyRead.reason as Error);
+    const cert = certRead.value;
+    const key = keyRead.value;
     if (this.#closed) return 'unchanged';
     if (cert.equals(this.#cert) && key.equals(this.#key)) {
       this.#lastRefusal = null;
@@ -242,7 +242,9 @@ export class TlsCredentials {
       try {
         watcher = watch(directory, { persistent: false });
       } catch (err) {
-        this.#options.logger.warn({ directory, err: (err as Error).message }, 'cannot watch the TLS directory; polling only');
+        // The poll retries the watch at each tick: say so once.
+        if (!this.#watchWarned) this.#options.logger.warn({ directory, err: (err as Error).message }, 'cannot watch the TLS directory; polling only');
+        this.#watchWarned = true;
         continue;
       }
       watcher.on('change', () => this.#changed());

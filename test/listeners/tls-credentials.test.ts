@@ -267,6 +267,14 @@ describe('TLS credentials', { skip }, () => {
     assert.equal(await credentials.reload(), 'refused');
     assert.equal(lines.filter((l) => l.level >= 50).length, 2);
     assert.equal(await fingerprintNow(port), fingerprint(a));
+    // The files gone (the ..data link removed): refused with the read error, once, whatever the polls.
+    rmSync(join(volume.dir, '..data'));
+    assert.equal(await credentials.reload(), 'refused');
+    await sleep(250);
+    const gone = lines.filter((l) => l.level >= 50).slice(2);
+    assert.equal(gone.length, 1, JSON.stringify(gone));
+    assert.match(String(gone[0].err), /^TLS_CERT_FILE=.*tls\.crt: cannot read: ENOENT$/);
+    assert.equal(await fingerprintNow(port), fingerprint(a));
     volume.swap(b.cert, b.key);
     await seenWithin(port, fingerprint(b), 1000);
   });
