@@ -12,7 +12,7 @@
  *
  *   FUZZ_SECONDS=60 node --test test/listeners/proxy-protocol.test.ts
  *
- * HAProxy and curl as real senders: test/listeners/proxy-protocol-senders.test.ts.
+ * HAProxy and curl as real peers: test/listeners/proxy-protocol-peers.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -1,11 +1,13 @@
 /**
- * The PROXY protocol parser against real senders on loopback: HAProxy from
- * Debian (`send-proxy-v2`, with and without TLVs, its LOCAL health checks, and
- * `send-proxy` for version 1) and curl's `--haproxy-protocol` (version 1).
- * A small app feeds what it receives to the parser and answers with the
- * header it parsed and the payload bytes after it; every check asserts the
- * addresses the sender saw (the client's own address and port), which differ
- * from the app's socket peer wherever HAProxy relays.
+ * The PROXY protocol against real peers on loopback. The parser against real
+ * senders: HAProxy from Debian (`send-proxy-v2`, with and without TLVs, its
+ * LOCAL health checks, and `send-proxy` for version 1) and curl's
+ * `--haproxy-protocol` (version 1), also in front of TLS. A small app feeds
+ * what it receives to the parser and answers with the header it parsed and
+ * the payload bytes after it; every check asserts the addresses the sender
+ * saw (the client's own address and port), which differ from the app's
+ * socket peer wherever HAProxy relays. The writer against a real receiver:
+ * HAProxy's `accept-proxy` answers with the addresses it took from the header.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -21,7 +23,7 @@ import { run, stopAll, type Child } from '../../harness/processes.ts';
 import { createServer as createHttp2Server } from 'node:http2';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import pino from 'pino';
-import { type ProxyHeader, ProxyHeaderParser } from '../../src/listeners/proxy-protocol.ts';
+import { type ProxyHeader, ProxyHeaderParser, writeProxyV2 } from '../../src/listeners/proxy-protocol.ts';
 import { ALPN_PROTOCOLS, TlsCredentials } from '../../src/listeners/tls-credentials.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../helpers/certificates.ts';
 
@@ -148,7 +150,7 @@ before(async () => {
   appSix.listen(0, '::1');
   await once(appSix, 'listening');
   appSixPort = (appSix.address() as { port: number }).port;
-  ports = await freePorts(6);
+  ports = await freePorts(7);
   dir = mkdtempSync(join(tmpdir(), 'haproxy-pp-'));
   makeCa(dir);
   const leaf = makeLeaf(dir, 'leaf');
@@ -184,6 +186,10 @@ frontend tls
   default_backend tls
 backend tls
   server app 127.0.0.1:${tlsAppPort} send-proxy-v2
+frontend receiver
+  mode http
+  bind 127.0.0.1:${ports[6]} accept-proxy
+  http-request return status 200 content-type text/plain lf-string "%[src] %[src_port] %[dst] %[dst_port]"
 `;
   haproxy = await startHaproxy('haproxy', dir, config);
   // Ready once its health check reached the app (a LOCAL header).
@@ -318,6 +324,31 @@ test('PROXY then TLS on one socket: curl --haproxy-protocol over https (ALPN h2 
   assert.equal(relayed.header.source?.address, '127.0.0.7');
   assert.equal(relayed.socketPeer, '127.0.0.1');
   assert.match(relayed.payload, /^GET \/relayed HTTP\/1\.1\r\n/);
+});
+
+/** Sends `header` and a request to HAProxy's accept-proxy frontend; resolves with what HAProxy says the connection's addresses are, and the client's port. */
+async function receiverSaw(header: Buffer): Promise<{ saw: string; localPort: number }> {
+  const socket = connect({ host: '127.0.0.1', port: ports[6] });
+  await once(socket, 'connect');
+  const localPort = socket.localPort ?? 0;
+  socket.end(Buffer.concat([header, Buffer.from('GET / HTTP/1.1\r\nHost: haproxy\r\nConnection: close\r\n\r\n')]));
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('latin1');
+  assert.match(text, /^HTTP\/1\.1 200/, text);
+  return { saw: text.slice(text.indexOf('\r\n\r\n') + 4), localPort };
+}
+
+test('writeProxyV2 to HAProxy accept-proxy: TCP4, TCP6, IPv4 beside IPv6 (IPv4-mapped), and LOCAL (the socket\'s own addresses)', { skip }, async () => {
+  const endpoint = (address: string, port: number) => ({ address, port });
+  const four = await receiverSaw(writeProxyV2({ command: 'proxy', source: endpoint('203.0.113.9', 4242), destination: endpoint('198.51.100.1', 443) }));
+  assert.equal(four.saw, '203.0.113.9 4242 198.51.100.1 443');
+  const six = await receiverSaw(writeProxyV2({ command: 'proxy', source: endpoint('2001:db8::9', 65535), destination: endpoint('2001:db8::1', 8443) }));
+  assert.equal(six.saw, '2001:db8::9 65535 2001:db8::1 8443');
+  const mixed = await receiverSaw(writeProxyV2({ command: 'proxy', source: endpoint('192.0.2.7', 1), destination: endpoint('::1', 80) }));
+  assert.equal(mixed.saw, '::ffff:192.0.2.7 1 ::1 80');
+  const local = await receiverSaw(writeProxyV2({ command: 'local' }));
+  assert.equal(local.saw, `127.0.0.1 ${local.localPort} 127.0.0.1 ${ports[6]}`);
 });
 
 test('no header from a real sender was refused', { skip }, () => {
