@@ -20,6 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, createServer as createTlsServer, type TLSSocket as TlsSocketType } from 'node:tls';
 import pino from 'pino';
 import { ALPN_PROTOCOLS, TlsCredentials, TlsCredentialsError, type TlsCredentialsOptions } from '../../src/listeners/tls-credentials.ts';
+import { run } from '../../harness/processes.ts';
 import { ensureOpenssl, makeCa, makeLeaf, type Pem } from '../helpers/certificates.ts';
 
 const skip = ensureOpenssl();
@@ -191,6 +192,26 @@ describe('TLS credentials', { skip }, () => {
     await assert.rejects(handshake(port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA256' }), /handshake failure|no shared cipher|alert/i);
     assert.equal(credentials.current.fingerprint256, fingerprint(a));
     assert.ok(lines.some((l) => l.msg === 'TLS certificate loaded' && l.fingerprint256 === fingerprint(a)));
+  });
+
+  test('openssl s_client: the chain verifies, ALPN h2, TLS 1.3; TLS 1.1 and 1.0 refused even from a client that allows them', async () => {
+    const { logger } = capturingLogger();
+    const credentials = load(new SecretVolume(a), logger);
+    const port = await tlsPort(credentials);
+    const caFile = join(pems, 'ca.crt');
+    const client = (args: string[]) =>
+      run('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', '-CAfile', caFile, ...args], { allowFailure: true, timeoutMs: 10_000 });
+    const modern = await client(['-alpn', 'h2,http/1.1']);
+    assert.match(modern.stdout, /Verify return code: 0 \(ok\)/, modern.stdout);
+    assert.match(modern.stdout, /ALPN protocol: h2/);
+    // The client's preference among the TLS 1.3 suites (honorCipherOrder off, as the guidelines say): OpenSSL's puts AES-256 first.
+    assert.match(modern.stdout, /New, TLSv1\.3, Cipher is TLS_AES_256_GCM_SHA384/);
+    assert.match(modern.stdout, /Certificate chain\n 0 s:CN = localhost, O = a\n.*\n.*\n.*\n 1 s:CN = drain-proxy test ca/);
+    for (const old of ['-tls1_1', '-tls1']) {
+      const refused = await client([old, '-cipher', 'DEFAULT@SECLEVEL=0']);
+      assert.notEqual(refused.code, 0, refused.stdout);
+      assert.match(refused.stdout + refused.stderr, /alert protocol version/, "the server answers with a protocol_version alert");
+    }
   });
 
   test('a Secret volume swap (..data renamed over) is served within 1 s by the directory watch; the open connection keeps working', async (t) => {
