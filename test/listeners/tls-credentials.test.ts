@@ -210,7 +210,7 @@ describe('TLS credentials', { skip }, () => {
     for (const old of ['-tls1_1', '-tls1']) {
       const refused = await client([old, '-cipher', 'DEFAULT@SECLEVEL=0']);
       assert.notEqual(refused.code, 0, refused.stdout);
-      assert.match(refused.stdout + refused.stderr, /alert protocol version/, "the server answers with a protocol_version alert");
+      assert.match(refused.stdout + refused.stderr, /alert protocol version/, 'the server answers with a protocol_version alert');
     }
   });
 
