@@ -101,21 +101,23 @@ function onTlsAppConnection(socket: Socket): void {
       return;
     }
     if (result.offset < chunk.length) socket.unshift(chunk.subarray(result.offset));
-    headers.set(socket, result.header);
+    headers.set(`${socket.remoteAddress} ${socket.remotePort}`, result.header);
     tlsFront.emit('connection', socket);
   };
   socket.on('data', onData);
   socket.on('error', () => socket.destroy());
 }
 
-/** The PROXY header of each TCP socket handed to the TLS server. */
-const headers = new WeakMap<Socket, ProxyHeader>();
+/** The PROXY header of each TCP socket handed to the TLS server, by its peer address and port (which its TLSSocket shows too). */
+const headers = new Map<string, ProxyHeader>();
 
 function onSecureConnection(secure: TLSSocket): void {
-  const socket = (secure as TLSSocket & { _parent: Socket })._parent;
+  const peer = `${secure.remoteAddress} ${secure.remotePort}`;
+  const header = headers.get(peer);
+  headers.delete(peer);
   secure.on('error', () => secure.destroy());
   const answer = (payload: string): string =>
-    JSON.stringify({ header: headers.get(socket), socketPeer: socket.remoteAddress, socketPeerPort: socket.remotePort, payload, alpn: secure.alpnProtocol });
+    JSON.stringify({ header, socketPeer: secure.remoteAddress, socketPeerPort: secure.remotePort, payload, alpn: secure.alpnProtocol });
   if (secure.alpnProtocol === 'h2') {
     h2App.once('stream', (stream, head) => {
       stream.respond({ ':status': 200 });
