@@ -159,12 +159,15 @@ export class H2Front {
   constructor(ctx: H2Context) {
     // Header blocks over the limits never reach a stream handler: the stream is reset with ENHANCE_YOUR_CALM
     // and the session goes on (the size limit, advertised in SETTINGS, only once the client has acknowledged it).
+    // strictSingleValueFields: false lets a response carry a field the app repeated (two Content-Type lines, say)
+    // as the app sent it, where node:http2 would otherwise throw on a field it deems single-valued.
     const { maxHeaderSize, maxHeaderCount, maxConcurrentStreams, streamResetBurst, streamResetRate } = ctx.settings;
     this.#server = createServer({
       settings: { maxHeaderListSize: maxHeaderSize, maxConcurrentStreams },
       maxHeaderListPairs: maxHeaderCount + PSEUDO_HEADERS,
       streamResetBurst,
       streamResetRate,
+      strictSingleValueFields: false,
     });
     this.#server.on('session', (session: ServerHttp2Session) => new H2Connection(session, ctx));
   }

@@ -42,8 +42,12 @@ const kResetByProxy = Symbol('drain-proxy.h2.resetByProxy');
  * streams reset by the client (STREAM_RESET_BURST, STREAM_RESET_RATE) must not include these.
  */
 export function resetStream(stream: ServerHttp2Stream, code: number): void {
-  (stream as ServerHttp2Stream & { [kResetByProxy]?: true })[kResetByProxy] = true;
+  markResetByProxy(stream);
   stream.close(code);
+}
+
+function markResetByProxy(stream: ServerHttp2Stream): void {
+  (stream as ServerHttp2Stream & { [kResetByProxy]?: true })[kResetByProxy] = true;
 }
 
 /** The stream was closed by a reset, and not by `resetStream`: the client reset it (or nghttp2, for the client's fault). */
@@ -67,6 +71,19 @@ export function failStream(stream: ServerHttp2Stream, status: number, ctx: Failu
     }
   }
   resetStream(stream, constants.NGHTTP2_INTERNAL_ERROR);
+}
+
+/**
+ * Resets a client stream whose response has begun, so that the client sees
+ * it cut: RST_STREAM(INTERNAL_ERROR) after the DATA already written, never
+ * END_STREAM. (`close(code)` ends the writable side first, and node:http2
+ * flushes that END_STREAM ahead of its RST_STREAM: a response without
+ * Content-Length would look complete.)
+ */
+export function cutStream(stream: ServerHttp2Stream): void {
+  if (stream.destroyed) return;
+  markResetByProxy(stream);
+  stream.destroy(new Error('upstream response cut short'));
 }
 
 /**

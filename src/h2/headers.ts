@@ -6,10 +6,9 @@
  * HTTP/1.1 `Connection` header names.
  */
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { readFields, type MessageHead } from '../http1/head.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings']);
-
-export type HeaderValue = string | string[] | number | undefined;
 
 /** What a session adds to its streams' requests; null when FORWARDED_HEADERS is off. Decided once per session. */
 export interface Forwarding {
@@ -32,17 +31,6 @@ export function headerListSize(rawHeaders: readonly string[]): number {
   let size = 0;
   for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i].length + rawHeaders[i + 1].length + FIELD_OVERHEAD;
   return size;
-}
-
-function connectionListed(headers: Record<string, HeaderValue>): Set<string> | null {
-  const value = headers.connection;
-  if (value === undefined) return null;
-  const listed = new Set<string>();
-  for (const item of (Array.isArray(value) ? value.join(',') : String(value)).split(',')) {
-    const name = item.trim().toLowerCase();
-    if (name !== '') listed.add(name);
-  }
-  return listed;
 }
 
 /**
@@ -85,30 +73,147 @@ export function h2RequestHeaderList(raw: readonly string[], forwarding: Forwardi
   return out;
 }
 
+/** How an HTTP/1.1 request head frames the body that follows it. */
+export const BODY_AS_SENT = 0; // the client's Content-Length, or no body and a method that needs none said
+export const BODY_CHUNKED = 1; // a body of unknown length: Transfer-Encoding: chunked
+export const BODY_EMPTY = 2; // no body, for a method whose requests usually have one: Content-Length: 0
+export type RequestBodyFraming = typeof BODY_AS_SENT | typeof BODY_CHUNKED | typeof BODY_EMPTY;
+
+/** Methods whose requests carry no body as a rule: an empty one needs no Content-Length (node:http sends none either). */
+const BODILESS_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS', 'TRACE']);
+
+/** How the request head of a stream frames its body: `hasBody` is false when the client ended the stream with its headers. */
+export function requestBodyFraming(method: string, hasBody: boolean, contentLength: string | undefined): RequestBodyFraming {
+  if (contentLength !== undefined) return BODY_AS_SENT;
+  if (hasBody) return BODY_CHUNKED;
+  return BODILESS_METHODS.has(method) ? BODY_AS_SENT : BODY_EMPTY;
+}
+
+// What the HTTP/1.1 request line and field lines may hold, checked although nghttp2 validates HTTP/2 fields
+// itself: a CR, LF or space that got through would split or end the head the app reads.
+const TOKEN_BYTES = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const LOWER_TOKEN_BYTES = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+/** Visible ASCII, as the HTTP/1.1 path accepts in a request target. */
+const TARGET_BYTES = /^[\x21-\x7e]+$/;
+/** Field-value bytes: HTAB, SP, VCHAR, obs-text. */
+const VALUE_BYTES = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+const FRAMING_LINES: Record<RequestBodyFraming, string> = {
+  [BODY_AS_SENT]: '\r\n',
+  [BODY_CHUNKED]: 'transfer-encoding: chunked\r\n\r\n',
+  [BODY_EMPTY]: 'content-length: 0\r\n\r\n',
+};
+
 /**
- * Request headers for an HTTP/1.1 upstream: no pseudo-headers (`:authority`
- * becomes Host when there is none), no hop-by-hop fields.
+ * An HTTP/2 request (its flat header list, as node:http2 gives it) as an
+ * HTTP/1.1 request head, in latin1: the pseudo-headers become the request
+ * line and Host (`:authority`, when there is no Host field), hop-by-hop
+ * fields are dropped, cookie crumbs joined with `; ` (RFC 9113 §8.2.3), the
+ * forwarded headers set when asked, and the body framing line added.
+ * Undefined when a field cannot be written as HTTP/1.1.
  */
-export function http1RequestHeaders(headers: IncomingHttpHeaders, forwarding: Forwarding | null): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const name of Object.keys(headers)) {
-    if (name.charCodeAt(0) === 0x3a /* : */ || HOP_BY_HOP.has(name)) continue;
-    out[name] = headers[name];
+export function http1RequestHead(raw: readonly string[], forwarding: Forwarding | null, framing: RequestBodyFraming): string | undefined {
+  let method = '';
+  let path = '';
+  let authority: string | undefined;
+  let host = false;
+  let fields = '';
+  let cookie: string | undefined;
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (name.charCodeAt(0) === 0x3a /* : */) {
+      if (name === ':method') method = value;
+      else if (name === ':path') path = value;
+      else if (name === ':authority') authority = value;
+      continue;
+    }
+    if (!LOWER_TOKEN_BYTES.test(name) || !VALUE_BYTES.test(value)) return undefined;
+    if (HOP_BY_HOP.has(name)) continue;
+    switch (name) {
+      case 'host':
+        host = true;
+        break;
+      case 'cookie':
+        cookie = cookie === undefined ? value : `${cookie}; ${value}`;
+        continue;
+      case 'x-forwarded-for':
+        if (forwarding === null) break;
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case 'x-forwarded-proto':
+        if (forwarding === null) break;
+        forwardedProto = forwardedProto === undefined ? value : `${forwardedProto}, ${value}`;
+        continue;
+    }
+    fields += `${name}: ${value}\r\n`;
   }
-  if (out.host === undefined && headers[':authority'] !== undefined) out.host = String(headers[':authority']);
-  if (forwarding !== null) forwarded(out, forwarding);
+  if (!TOKEN_BYTES.test(method) || !TARGET_BYTES.test(path)) return undefined;
+  let head = `${method} ${path} HTTP/1.1\r\n`;
+  if (!host && authority !== undefined) {
+    if (!VALUE_BYTES.test(authority)) return undefined;
+    head += `host: ${authority}\r\n`;
+  }
+  head += fields;
+  if (cookie !== undefined) head += `cookie: ${cookie}\r\n`;
+  if (forwarding !== null) {
+    const { clientAddress, trustedPeer } = forwarding;
+    head += `x-forwarded-for: ${forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`}\r\n`;
+    head += `x-forwarded-proto: ${trustedPeer && forwardedProto !== undefined ? forwardedProto : 'http'}\r\n`;
+  }
+  return head + FRAMING_LINES[framing];
+}
+
+/**
+ * An HTTP/1.1 response head as an HTTP/2 header list (`:status` first): the
+ * app's fields as they came, repeated ones included, less the hop-by-hop
+ * ones and those its Connection header names.
+ */
+export function h2ResponseHeaders(head: MessageHead): string[] {
+  const out = [':status', String(head.status)];
+  head.readFields(out);
+  // Only a head with a Connection or Keep-Alive line can name more fields to drop.
+  return withoutHopByHop(out, 2, head.hopLines.length > 0);
+}
+
+/**
+ * A chunked HTTP/1.1 body's trailer lines (as the framer gives them) as HTTP/2
+ * trailers, an object (what `sendTrailers` takes): repeated fields as arrays.
+ */
+export function h2Trailers(section: Buffer): OutgoingHttpHeaders {
+  const fields: string[] = [];
+  readFields(section.toString('latin1'), 0, section.length, fields);
+  withoutHopByHop(fields, 0, true);
+  const out: OutgoingHttpHeaders = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i];
+    const before = out[name];
+    out[name] = before === undefined ? fields[i + 1] : Array.isArray(before) ? [...before, fields[i + 1]] : [String(before), fields[i + 1]];
+  }
   return out;
 }
 
-/** Response headers (or trailers) from an HTTP/1.1 upstream, fit for an HTTP/2 response. */
-export function fromHttp1Response(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const listed = connectionListed(headers);
-  const out: OutgoingHttpHeaders = {};
-  for (const name of Object.keys(headers)) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
-    out[name] = headers[name];
+/** `fields` from `from` on, in place, without hop-by-hop fields; `mayList`: look for Connection fields naming more. */
+function withoutHopByHop(fields: string[], from: number, mayList: boolean): string[] {
+  let listed: Set<string> | null = null;
+  if (mayList) {
+    for (let i = from; i < fields.length; i += 2) {
+      if (fields[i] !== 'connection') continue;
+      listed ??= new Set();
+      for (const item of fields[i + 1].split(',')) listed.add(item.trim().toLowerCase());
+    }
   }
-  return out;
+  let kept = from;
+  for (let i = from; i < fields.length; i += 2) {
+    const name = fields[i];
+    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) continue;
+    fields[kept++] = name;
+    fields[kept++] = fields[i + 1];
+  }
+  fields.length = kept;
+  return fields;
 }
 
 /** Response headers (or trailers) from an HTTP/2 upstream: pseudo-headers kept, anything connection-specific dropped. */
@@ -119,11 +224,4 @@ export function fromH2Response(headers: IncomingHttpHeaders): OutgoingHttpHeader
     out[name] = headers[name];
   }
   return out;
-}
-
-/** X-Forwarded-For appended to; X-Forwarded-Proto the peer's only when it is trusted, `http` otherwise. */
-function forwarded(out: OutgoingHttpHeaders, { clientAddress, trustedPeer }: Forwarding): void {
-  const before = out['x-forwarded-for'];
-  out['x-forwarded-for'] = before === undefined ? clientAddress : `${Array.isArray(before) ? before.join(', ') : String(before)}, ${clientAddress}`;
-  if (!trustedPeer || out['x-forwarded-proto'] === undefined) out['x-forwarded-proto'] = 'http';
 }

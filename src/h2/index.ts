@@ -34,7 +34,7 @@ export function publicDispatch(config: Config, ctx: PublicDispatchContext, http1
     logger: ctx.logger,
     upstreamFailed: ctx.upstreamFailed,
   };
-  const forwarder: StreamForwarder = config.upstreamProtocol === 'h2c' ? new H2cForwarder(forwarderContext) : new Http1Forwarder(forwarderContext);
+  const forwarder: StreamForwarder = config.upstreamProtocol === 'h2c' ? new H2cForwarder(forwarderContext) : new Http1Forwarder(forwarderContext, { maxHeaderSize: config.maxHeaderSize, maxHeaderCount: config.maxHeaderCount });
   const front = new H2Front({
     settings: {
       keepAliveTimeoutMs: config.keepAliveTimeout,

@@ -1,118 +1,264 @@
 /**
- * UPSTREAM_PROTOCOL=http1: each client HTTP/2 stream becomes an HTTP/1.1
- * request to the app on a keep-alive pool (node:http; this is not the
- * HTTP/1.1 hot path). Pseudo-headers become the request line and Host;
- * hop-by-hop fields are dropped both ways (HTTP/2 forbids them, and node:http2
- * throws on them: nodejs #23748); HTTP/1.1 trailers become HTTP/2 trailers.
- * A client reset aborts the upstream request; a response cut by the app
- * resets the client stream.
+ * UPSTREAM_PROTOCOL=http1: each client HTTP/2 stream becomes one HTTP/1.1
+ * exchange on a pooled keep-alive connection to the app (`Http1Pool`), the
+ * response delimited by the HTTP/1.1 path's own `ResponseFramer`:
  *
- * Per stream, only what the exchange needs: the connect timeout is a timer
- * armed for a new connection alone (a `timeout` request option would set and
- * clear a socket timer on every request of a kept-alive connection), and
- * trailers are waited for only on a chunked response, the only HTTP/1.1 body
- * that can carry them (otherwise END_STREAM goes with the last DATA frame).
+ *   client stream                         HTTP/1.1 to the app
+ *   HEADERS ────────────────────────────▶ request line and fields (hop-by-hop dropped, Host, X-Forwarded-*)
+ *   DATA ······ backpressure ···········▶ body: as sent (Content-Length) or chunked
+ *   trailers, END_STREAM ───────────────▶ last chunk with the trailers (chunked), or the body's end
+ *   HEADERS ◀──────────────────────────── status line and fields (hop-by-hop and Connection-named dropped)
+ *   DATA ◀····· backpressure ············ body, de-chunked
+ *   trailers ◀─────────────────────────── a chunked body's trailers
+ *   RST_STREAM ─────────────────────────▶ the connection closed: the app sees its request aborted
+ *   RST_STREAM(INTERNAL_ERROR) ◀───────── a response cut short (the app closed or reset mid-body)
+ *
+ * A failure before the response head answers the stream with the status
+ * src/errors.ts gives it (502, or 504 for a connect timeout). A request sent
+ * on a kept-alive connection that the app closed before answering (the
+ * keep-alive race) is sent again once on a new connection when it had no body.
+ * Listeners on the client stream are module-level functions that find the
+ * exchange through `kExchange`: no closures per stream.
  */
-import { Agent, request, type IncomingMessage } from 'node:http';
 import { constants, type IncomingHttpHeaders, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { Socket } from 'node:net';
-import { fromHttp1Response, http1RequestHeaders, type Forwarding } from './headers.ts';
-import { failStream, resetStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
-import { pump } from './pump.ts';
+import { errors, type ErrorCode } from '../errors.ts';
+import type { FramerLimits } from '../http1/framer.ts';
+import { BODY_CHUNKED as RESPONSE_CHUNKED, BODY_NONE, type MessageHead } from '../http1/head.ts';
+import type { UpstreamErrorKind } from '../metrics/index.ts';
+import { Http1Pool, type Http1Exchange, type UpstreamConnection } from '../upstream/http1-pool.ts';
+import { BODY_CHUNKED, h2ResponseHeaders, h2Trailers, http1RequestHead, requestBodyFraming, type Forwarding } from './headers.ts';
+import { cutStream, failStream, resetStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
+
+const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
+
+/** What the client is answered when the exchange fails before a response head. */
+const FAILURE_ANSWERS: Record<UpstreamErrorKind, ErrorCode> = {
+  connect_refused: 'DP_UPSTREAM_CONNECT',
+  connect_timeout: 'DP_UPSTREAM_CONNECT_TIMEOUT',
+  response_timeout: 'DP_UPSTREAM_RESPONSE_TIMEOUT',
+  reset: 'DP_UPSTREAM_RESET',
+  truncated: 'DP_UPSTREAM_RESET',
+  bad_response: 'DP_UPSTREAM_BAD_RESPONSE',
+};
 
 export class Http1Forwarder implements StreamForwarder {
   readonly #ctx: ForwarderContext;
-  readonly #agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
+  readonly #pool: Http1Pool;
 
-  constructor(ctx: ForwarderContext) {
+  constructor(ctx: ForwarderContext, limits: FramerLimits) {
     this.#ctx = ctx;
+    this.#pool = new Http1Pool({ upstream: ctx.upstream, connectTimeoutMs: ctx.connectTimeoutMs, limits });
   }
 
-  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, _rawHeaders: readonly string[], forwarding: Forwarding | null): void {
+  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
-    const method = String(headers[':method']);
+    const method = headers[':method'] as string;
     if (method === 'CONNECT') {
-      client.respond({ ':status': 405, 'content-length': 0 }, { endStream: true });
+      refuse(client, ctx, 'DP_CONNECT_REFUSED');
       return;
     }
-    const { host, port } = ctx.upstream;
-    const req = request({
-      host,
-      port,
-      method,
-      path: String(headers[':path'] ?? '/'),
-      headers: http1RequestHeaders(headers, forwarding),
-      agent: this.#agent,
-    });
-    let response: IncomingMessage | null = null;
-    let connected = false;
-    req.once('socket', (socket: Socket) => {
-      if (!socket.connecting) {
-        connected = true;
-        return;
-      }
-      // A new connection: given up on after UPSTREAM_CONNECT_TIMEOUT.
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })), ctx.connectTimeoutMs);
-      const settle = (): void => clearTimeout(timer);
-      socket.once('connect', () => {
-        connected = true;
-        settle();
-      });
-      socket.once('close', settle);
-    });
-    /** The client stream closed first and the request was aborted for it: its error is ours, not the app's. */
-    let abandoned = false;
-    req.on('error', (err: NodeJS.ErrnoException) => {
-      if (response !== null || abandoned) return; // the response's close handler resets the client
-      const kind = err.code === 'ETIMEDOUT' ? 'connect_timeout' : connected ? 'reset' : 'connect_refused';
-      failStream(client, kind === 'connect_timeout' ? 504 : 502, ctx, kind, err);
-    });
-    req.on('response', (res: IncomingMessage) => {
-      response = res;
-      if (client.destroyed || client.closed) {
-        res.destroy();
-        return;
-      }
-      const out: OutgoingHttpHeaders = fromHttp1Response(res.headers);
-      out[':status'] = res.statusCode ?? 502;
-      // Only a chunked body can end in trailers.
-      const chunked = res.headers['transfer-encoding'] !== undefined;
-      try {
-        client.respond(out, { waitForTrailers: chunked });
-      } catch (err) {
-        ctx.logger.warn({ err: (err as Error).message }, 'upstream response could not be forwarded over h2');
-        res.destroy();
-        resetStream(client, constants.NGHTTP2_INTERNAL_ERROR);
-        return;
-      }
-      if (client.writableEnded) {
-        res.resume(); // HEAD, 204, 304: no body goes to the client
-        return;
-      }
-      if (chunked) {
-        client.on('wantTrailers', () => {
-          try {
-            client.sendTrailers(fromHttp1Response(res.trailers));
-          } catch {
-            // reset meanwhile
-          }
-        });
-      }
-      pump(res, client);
-      res.on('close', () => {
-        if (!res.complete && !client.closed && !client.destroyed) resetStream(client, constants.NGHTTP2_INTERNAL_ERROR);
-      });
-    });
-    client.once('close', () => {
-      if (response !== null && response.complete) return;
-      abandoned = true;
-      req.destroy();
-    });
-    if (client.endAfterHeaders) req.end();
-    else pump(client, req);
+    const hasBody = !client.endAfterHeaders;
+    const framing = requestBodyFraming(method, hasBody, headers['content-length']);
+    const head = http1RequestHead(rawHeaders, forwarding, framing);
+    if (head === undefined) {
+      refuse(client, ctx, 'DP_BAD_HEADER');
+      return;
+    }
+    new StreamExchange(client, ctx, this.#pool, method, head, hasBody, framing === BODY_CHUNKED);
   }
 
   close(): void {
-    this.#agent.destroy();
+    this.#pool.close();
   }
+}
+
+function refuse(client: ServerHttp2Stream, ctx: ForwarderContext, code: ErrorCode): void {
+  ctx.metrics.requestRejected(code);
+  client.respond({ ':status': errors[code].status, 'content-length': 0 }, { endStream: true });
+}
+
+const kExchange = Symbol('drain-proxy.h2.http1-exchange');
+type Exchanging = ServerHttp2Stream & { [kExchange]: StreamExchange };
+
+/** One client stream and the HTTP/1.1 exchange it became. */
+class StreamExchange implements Http1Exchange {
+  readonly #client: ServerHttp2Stream;
+  readonly #ctx: ForwarderContext;
+  readonly #pool: Http1Pool;
+  readonly #method: string;
+  /** The request head, kept to send again after a keep-alive race (requests without a body only). */
+  readonly #head: string;
+  readonly #hasBody: boolean;
+  /** The request body goes chunked (no Content-Length came with it). */
+  readonly chunked: boolean;
+  /** Null once the exchange is over: answered, failed, or given up. */
+  connection: UpstreamConnection | null;
+  #retried = false;
+  #responded = false;
+  #drainWatched = false;
+  #trailers: OutgoingHttpHeaders | null = null;
+  /** Trailer lines (CRLF each) for a chunked request body's last chunk. */
+  requestTrailers = '';
+
+  constructor(client: ServerHttp2Stream, ctx: ForwarderContext, pool: Http1Pool, method: string, head: string, hasBody: boolean, chunked: boolean) {
+    this.#client = client;
+    this.#ctx = ctx;
+    this.#pool = pool;
+    this.#method = method;
+    this.#head = head;
+    this.#hasBody = hasBody;
+    this.chunked = chunked;
+    (client as Exchanging)[kExchange] = this;
+    client.on('close', clientOnClose);
+    const connection = pool.acquire(this, method);
+    this.connection = connection;
+    connection.write(head);
+    if (!hasBody) {
+      connection.endRequest();
+      return;
+    }
+    client.on('data', clientOnData);
+    client.on('end', clientOnEnd);
+    if (chunked) client.on('trailers', clientOnTrailers);
+  }
+
+  // ---- Http1Exchange: what the app answers ----
+
+  responseHead(head: MessageHead): void {
+    const client = this.#client;
+    if (client.closed || client.destroyed || client.headersSent) {
+      // Answered meanwhile (UPSTREAM_RESPONSE_TIMEOUT): the stream's close gives the exchange up.
+      return;
+    }
+    this.#responded = true;
+    const end = head.body === BODY_NONE;
+    try {
+      // Only a chunked body can end in trailers.
+      client.respond(h2ResponseHeaders(head), { endStream: end, waitForTrailers: head.body === RESPONSE_CHUNKED });
+    } catch (err) {
+      this.#ctx.logger.warn({ err: (err as Error).message }, 'upstream response could not be forwarded over h2');
+      this.#giveUp();
+      resetStream(client, NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  responseBody(bytes: Buffer): boolean {
+    const client = this.#client;
+    if (client.writableEnded) return true; // HEAD, 204, 304: no body goes to the client
+    if (client.write(bytes)) return true;
+    // The client's window is full: the app's connection stops being read until the stream drains.
+    if (!this.#drainWatched) {
+      this.#drainWatched = true;
+      client.on('drain', clientOnDrain);
+    }
+    return false;
+  }
+
+  /** The client stream took what was written: read the app's response again. */
+  drained(): void {
+    this.connection?.resume();
+  }
+
+  responseTrailers(section: Buffer): void {
+    this.#trailers = h2Trailers(section);
+  }
+
+  responseEnd(): void {
+    this.connection = null;
+    const client = this.#client;
+    if (client.closed || client.destroyed) return;
+    if (this.#trailers !== null) client.on('wantTrailers', clientOnWantTrailers);
+    if (!client.writableEnded) client.end();
+    // Answered before the whole request came: the client may stop sending (RST_STREAM NO_ERROR once the answer is out).
+    if (this.#hasBody && !client.readableEnded) client.close(NGHTTP2_NO_ERROR);
+  }
+
+  failed(kind: UpstreamErrorKind, err: NodeJS.ErrnoException | undefined, stale: boolean): void {
+    this.connection = null;
+    const client = this.#client;
+    if (client.closed || client.destroyed) return;
+    if (stale && !this.#hasBody && !this.#retried) {
+      this.#retried = true;
+      const connection = this.#pool.acquire(this, this.#method, true);
+      this.connection = connection;
+      connection.write(this.#head);
+      connection.endRequest();
+      return;
+    }
+    if (this.#responded) {
+      // Part of the response went out: the client must see it cut, not complete.
+      this.#ctx.metrics.upstreamError('truncated');
+      this.#ctx.logger.warn({ kind: 'truncated', code: err?.code, protocol: 'h2' }, 'upstream request failed');
+      cutStream(client);
+      return;
+    }
+    failStream(client, errors[FAILURE_ANSWERS[kind]].status, this.#ctx, kind, err);
+  }
+
+  writable(): void {
+    if (this.#client.isPaused()) this.#client.resume();
+  }
+
+  get trailers(): OutgoingHttpHeaders {
+    return this.#trailers ?? {};
+  }
+
+  /** The client is gone or answered otherwise: the app's side goes (a connection cannot be reused mid-exchange). */
+  #giveUp(): void {
+    const connection = this.connection;
+    this.connection = null;
+    connection?.abort();
+  }
+
+  clientClosed(): void {
+    this.#giveUp();
+  }
+}
+
+function clientOnData(this: Exchanging, chunk: Buffer): void {
+  const exchange = this[kExchange];
+  const connection = exchange.connection;
+  if (connection === null) return;
+  if (!(exchange.chunked ? connection.writeChunk(chunk) : connection.write(chunk))) this.pause();
+}
+
+function clientOnTrailers(this: Exchanging, trailers: IncomingHttpHeaders): void {
+  this[kExchange].requestTrailers = http1TrailerLines(trailers);
+}
+
+function clientOnEnd(this: Exchanging): void {
+  const exchange = this[kExchange];
+  const connection = exchange.connection;
+  if (connection === null) return;
+  if (exchange.chunked) connection.endChunked(exchange.requestTrailers);
+  else connection.endRequest();
+}
+
+function clientOnWantTrailers(this: Exchanging): void {
+  try {
+    this.sendTrailers(this[kExchange].trailers);
+  } catch {
+    // reset meanwhile
+  }
+}
+
+function clientOnDrain(this: Exchanging): void {
+  this[kExchange].drained();
+}
+
+function clientOnClose(this: Exchanging): void {
+  this[kExchange].clientClosed();
+}
+
+const TRAILER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** HTTP/2 request trailers as the field lines of a last chunk: pseudo-headers, hop-by-hop and unwritable ones left out. */
+function http1TrailerLines(trailers: IncomingHttpHeaders): string {
+  let lines = '';
+  for (const name of Object.keys(trailers)) {
+    if (name.charCodeAt(0) === 0x3a || name === 'content-length' || name === 'transfer-encoding' || name === 'connection') continue;
+    const value = trailers[name];
+    for (const item of Array.isArray(value) ? value : [String(value)]) if (TRAILER_VALUE.test(item)) lines += `${name}: ${item}\r\n`;
+  }
+  return lines;
 }

@@ -45,6 +45,13 @@ export interface FramerSink {
    * forwarded): the proxy ends the message itself.
    */
   onChunkEnd?(): boolean;
+  /**
+   * A chunked body's trailer section, when it has fields: its lines as
+   * received, each with its CRLF (the final empty line left out), a copy,
+   * given before `onMessageComplete`. For a sink that translates messages
+   * (HTTP/2); the HTTP/1.1 path forwards trailers as bytes and sets none.
+   */
+  onTrailers?(section: Buffer): void;
 }
 
 /** Sees the payload bytes of bodies (after de-chunking) while set; never copies them. */
@@ -116,6 +123,9 @@ export abstract class MessageFramer {
   #nameLength = 0;
   #framingName = 0;
   #held: Buffer[] = [];
+  /** The trailer section gathered so far (only for a sink with `onTrailers`), and where it starts in the chunk being parsed. */
+  #trailerParts: Buffer[] | null = null;
+  #trailerFrom = 0;
   /** True from the first byte of a message until its end. */
   #inMessage = false;
   bodyObserver: BodyObserver | null = null;
@@ -231,12 +241,14 @@ export abstract class MessageFramer {
   stop(): void {
     this.#state = S_DEAD;
     this.#held = [];
+    this.#trailerParts = null;
   }
 
   #run(chunk: Buffer): void {
     const len = chunk.length;
     let pos = 0;
     this.#passStart = 0;
+    this.#trailerFrom = 0;
     while (pos < len) {
       switch (this.#state) {
         case S_HEAD:
@@ -274,6 +286,8 @@ export abstract class MessageFramer {
           if (pos < 0) return;
       }
     }
+    // The chunk ended inside the trailer section: keep what it held of it.
+    if (this.#trailerParts !== null) this.#trailerParts.push(Buffer.from(chunk.subarray(this.#trailerFrom)));
     this.#flush(chunk, len);
   }
 
@@ -287,6 +301,7 @@ export abstract class MessageFramer {
     if (chunk !== null) this.#flush(chunk, failedAt);
     this.#state = S_DEAD;
     this.#partial = null;
+    this.#trailerParts = null;
     this.#sink.onError(code);
     return -1;
   }
@@ -468,6 +483,10 @@ export abstract class MessageFramer {
         if (this.#remaining === 0) {
           this.#state = S_TRAILER_START;
           this.#lineBytes = 0;
+          if (this.#sink.onTrailers !== undefined) {
+            this.#trailerParts = [];
+            this.#trailerFrom = pos + 1;
+          }
         } else {
           this.#state = S_CHUNK_DATA;
         }
@@ -521,10 +540,20 @@ export abstract class MessageFramer {
         return this.#trailerByte(chunk, pos);
       case S_TRAILERS_END_LF:
         if (c !== LF) return this.#fail(chunk, pos, 'DP_BAD_CHUNK');
+        if (this.#trailerParts !== null) this.#trailersComplete(chunk, pos + 1);
         return this.#complete(chunk, pos + 1) ? pos + 1 : -1;
       default:
         return this.#fail(chunk, pos, 'DP_BAD_CHUNK');
     }
+  }
+
+  /** The trailer section ended just before `end`: its fields (if any) go to the sink. */
+  #trailersComplete(chunk: Buffer, end: number): void {
+    const parts = this.#trailerParts!;
+    this.#trailerParts = null;
+    parts.push(chunk.subarray(this.#trailerFrom, end));
+    const section = parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts);
+    if (section.length > 2) this.#sink.onTrailers!(section.subarray(0, section.length - 2));
   }
 
   #trailerNameByte(c: number): void {
@@ -577,7 +606,7 @@ export class ResponseFramer extends MessageFramer {
   }
 
   /** A request went upstream; its response is framed accordingly. */
-  expect(request: MessageHead): void {
+  expect(request: Pick<MessageHead, 'method' | 'upgrade'>): void {
     this.#expected.push(request.upgrade ? EXPECT_UPGRADE : request.method === 'HEAD' ? EXPECT_BODYLESS : EXPECT_BODY);
   }
 

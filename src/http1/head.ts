@@ -161,6 +161,37 @@ export class MessageHead {
   get bytes(): Buffer {
     return (this.#bytes ??= this.source.subarray(this.start, this.end));
   }
+
+  /** Appends the head's fields to `out` as `readFields` gives them (for a message translated to HTTP/2). */
+  readFields(out: string[]): void {
+    const text = this.source.toString('latin1', this.start, this.end);
+    readFields(text, text.indexOf('\n') + 1, text.length - 2, out);
+  }
+}
+
+/**
+ * The fields of validated field lines (`name: value` CRLF each, as the framer
+ * accepted them), appended to `out` as name, value, name, value...: names
+ * lower-cased, values without the whitespace around them, both latin1 (as
+ * node:http and node:http2 read and write header bytes). [from, to) of `text`
+ * covers whole lines.
+ */
+export function readFields(text: string, from: number, to: number, out: string[]): void {
+  let pos = from;
+  while (pos < to) {
+    const colon = text.indexOf(':', pos);
+    const eol = text.indexOf('\r', colon);
+    let valueStart = colon + 1;
+    let valueEnd = eol;
+    while (valueStart < valueEnd && isWhitespace(text.charCodeAt(valueStart))) valueStart++;
+    while (valueEnd > valueStart && isWhitespace(text.charCodeAt(valueEnd - 1))) valueEnd--;
+    out.push(text.slice(pos, colon).toLowerCase(), text.slice(valueStart, valueEnd));
+    pos = eol + 2;
+  }
+}
+
+function isWhitespace(c: number): boolean {
+  return c === SP || c === HTAB;
 }
 
 const EMPTY = Buffer.alloc(0);

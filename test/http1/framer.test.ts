@@ -37,6 +37,8 @@ interface Script {
   onPause?: 'resume' | 'take' | 'later';
   /** Signal EOF after the last chunk (default true). */
   eof?: boolean;
+  /** Give the sink an `onTrailers` (as the HTTP/2 translation does) and log what it gets. */
+  trailers?: boolean;
 }
 
 interface Outcome {
@@ -82,6 +84,12 @@ function run(chunks: readonly Buffer[], script: Script): Outcome {
     onError(code: ErrorCode): void {
       log.push(`error ${code} @${forwarded}`);
     },
+    ...(script.trailers === true ? {
+      onTrailers(section: Buffer): void {
+        // Where it comes among the forwarded bytes depends on the cuts (bytes are flushed per chunk): no position.
+        log.push(`trailers ${JSON.stringify(section.toString('latin1'))}`);
+      },
+    } : {}),
   };
   const framer = framerFor(sink, script.limits ?? LIMITS, script.asked?.map((raw) => requestHead(raw)));
   let held: Buffer[] | null = null;
@@ -173,6 +181,36 @@ describe('RequestFramer', () => {
     const { log, data } = frameEveryWay(input);
     assert.deepEqual(log, ['head POST / HTTP/1.1 chunked @0', `complete @${input.length}`, 'end → true']);
     assert.equal(data, input);
+  });
+
+  test('a sink that asks for trailers gets the section as received, before the message completes; bytes forwarded unchanged', () => {
+    const head = 'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n';
+    const input = `${head}5\r\nhello\r\n0;last=1\r\nExpires: never\r\nX-Sum:\t1 \r\n\r\n`;
+    const { log, data } = frameEveryWay(input, { trailers: true });
+    assert.deepEqual(log, [
+      'head POST /c HTTP/1.1 chunked @0',
+      `trailers ${JSON.stringify('Expires: never\r\nX-Sum:\t1 \r\n')}`,
+      `complete @${input.length}`,
+      'end → true',
+    ]);
+    assert.equal(data, input);
+    // An empty trailer section, and a body that is not chunked: no call.
+    for (const plain of [`${head}3\r\nabc\r\n0\r\n\r\n${GET}`, 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nhi']) {
+      assert.ok(!frameEveryWay(plain, { trailers: true }).log.some((line) => line.startsWith('trailers')), plain);
+    }
+    // Two messages in a row, each with its own trailers.
+    const twice = `${head}0\r\nA: 1\r\n\r\n${head}0\r\nB: 2\r\n\r\n`;
+    assert.deepEqual(frameEveryWay(twice, { trailers: true }).log.filter((line) => line.startsWith('trailers')), [
+      `trailers ${JSON.stringify('A: 1\r\n')}`,
+      `trailers ${JSON.stringify('B: 2\r\n')}`,
+    ]);
+  });
+
+  test('trailers refused midway never reach onTrailers', () => {
+    const input = 'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: a\r\nContent-Length: 1\r\n\r\n';
+    const { log } = frameEveryWay(input, { trailers: true });
+    assert.equal(log.filter((line) => line.startsWith('trailers')).length, 0);
+    assert.match(log.at(-2) ?? '', /^error DP_AMBIGUOUS_LENGTH/);
   });
 
   test('request targets in origin, asterisk and absolute form pass', () => {
@@ -525,6 +563,8 @@ describe('ResponseFramer', () => {
     const { log, data } = frameEveryWay(input, { asked: [GET] });
     assert.deepEqual(log, ['head HTTP/1.1 200 OK chunked @0', `complete @${input.length}`, 'end → true']);
     assert.equal(data, input);
+    const asked = frameEveryWay(input, { asked: [GET], trailers: true });
+    assert.deepEqual(asked.log, ['head HTTP/1.1 200 OK chunked @0', 'trailers "X-Digest: 42\\r\\n"', `complete @${input.length}`, 'end → true']);
   });
 
   test('a response without Content-Length or chunked ends at EOF: end() completes it', () => {
