@@ -44,6 +44,44 @@ export interface WebSocketContext {
   readonly logger: Logger;
 }
 
+type Side = 'client' | 'upstream';
+
+const kTunnel = Symbol('drain-proxy.websocket.tunnel');
+type TunnelSocket = Socket & { [kTunnel]: WebSocketTunnel };
+
+// The sockets' listeners: module-level functions finding their tunnel through `kTunnel`, no closures per connection.
+function clientOnData(this: TunnelSocket, chunk: Buffer): void {
+  this[kTunnel].fromClient(chunk);
+}
+
+function upstreamOnData(this: TunnelSocket, chunk: Buffer): void {
+  this[kTunnel].fromUpstream(chunk);
+}
+
+function clientOnDrain(this: TunnelSocket): void {
+  this[kTunnel].drained('client');
+}
+
+function upstreamOnDrain(this: TunnelSocket): void {
+  this[kTunnel].drained('upstream');
+}
+
+function clientOnEnd(this: TunnelSocket): void {
+  this[kTunnel].ended('client');
+}
+
+function upstreamOnEnd(this: TunnelSocket): void {
+  this[kTunnel].ended('upstream');
+}
+
+function clientOnFailure(this: TunnelSocket): void {
+  this[kTunnel].failed('client');
+}
+
+function upstreamOnFailure(this: TunnelSocket): void {
+  this[kTunnel].failed('upstream');
+}
+
 /** After both closing handshakes, how long the peers get to close TCP before a reset. */
 const LINGER_MS = 1000;
 
@@ -92,25 +130,27 @@ export class WebSocketTunnel {
       else this.#peerStartedClose('upstream');
       this.#maybeDone();
     };
-    for (const chunk of fromUpstream) this.#fromUpstream(chunk);
-    for (const chunk of fromClient) this.#fromClient(chunk);
+    for (const chunk of fromUpstream) this.fromUpstream(chunk);
+    for (const chunk of fromClient) this.fromClient(chunk);
 
-    client.on('data', (chunk: Buffer) => this.#fromClient(chunk));
-    upstream.on('data', (chunk: Buffer) => this.#fromUpstream(chunk));
-    client.on('drain', () => upstream.resume());
-    upstream.on('drain', () => client.resume());
-    client.on('end', () => this.#sideEnded('client', upstream));
-    upstream.on('end', () => this.#sideEnded('upstream', client));
-    for (const [socket, side] of [[client, 'client'], [upstream, 'upstream']] as const) {
-      socket.on('error', () => this.#fail(side));
-      socket.on('close', () => this.#fail(side));
-    }
+    (client as TunnelSocket)[kTunnel] = this;
+    (upstream as TunnelSocket)[kTunnel] = this;
+    client.on('data', clientOnData);
+    upstream.on('data', upstreamOnData);
+    client.on('drain', clientOnDrain);
+    upstream.on('drain', upstreamOnDrain);
+    client.on('end', clientOnEnd);
+    upstream.on('end', upstreamOnEnd);
+    client.on('error', clientOnFailure);
+    client.on('close', clientOnFailure);
+    upstream.on('error', upstreamOnFailure);
+    upstream.on('close', upstreamOnFailure);
     client.resume();
     upstream.resume();
   }
 
   /** The side whose close frame came first is the one that closed the connection. */
-  #peerStartedClose(side: 'client' | 'upstream'): void {
+  #peerStartedClose(side: Side): void {
     // Our own close frame had not gone out yet: it never will, the peers close between them.
     if (this.#state === CLOSE_PENDING) this.#state = FORWARDING;
     if (this.#peerClosing) return;
@@ -136,13 +176,28 @@ export class WebSocketTunnel {
     return socketBufferedBytes(this.#client) + socketBufferedBytes(this.#upstream);
   }
 
-  #fromClient(chunk: Buffer): void {
+  /** One side's socket took what was written: the other side may be read again. */
+  drained(side: Side): void {
+    (side === 'client' ? this.#upstream : this.#client).resume();
+  }
+
+  ended(side: Side): void {
+    this.#sideEnded(side, side === 'client' ? this.#upstream : this.#client);
+  }
+
+  failed(side: Side): void {
+    this.#fail(side);
+  }
+
+  /** What the client sent (its socket's 'data'). */
+  fromClient(chunk: Buffer): void {
     this.#toUpstream.push(chunk);
     // Everything the client says reaches the app, its reply to our close frame included.
     if (!this.#upstream.write(chunk)) this.#client.pause();
   }
 
-  #fromUpstream(chunk: Buffer): void {
+  /** What the app sent (its socket's 'data'). */
+  fromUpstream(chunk: Buffer): void {
     const tracker = this.#toClient;
     if (this.#state === CLOSE_PENDING) {
       // Forward up to the end of the frame in progress, close there, drop the rest.
@@ -190,13 +245,13 @@ export class WebSocketTunnel {
     this.#timeoutTimer = setTimeout(() => this.destroy(), LINGER_MS);
   }
 
-  #sideEnded(side: 'client' | 'upstream', other: Socket): void {
+  #sideEnded(side: Side, other: Socket): void {
     if (this.#ended++ === 0 && this.#state === FORWARDING && !this.#peerClosing) this.#firstToEnd = side;
     other.end();
     if (this.#ended === 2) this.destroy();
   }
 
-  #fail(side: 'client' | 'upstream'): void {
+  #fail(side: Side): void {
     if (this.#finished) return;
     if (this.#ended === 0 && this.#state === FORWARDING && !this.#peerClosing) this.#firstToEnd = side;
     this.destroy();

@@ -442,17 +442,16 @@ async function startEarlyAnswerApp(): Promise<{ port: number; uploadsClosed: num
 
 test('backpressure both ways: a client that stops reading stops the app\'s writes; an app that stops reading stops the client\'s; every byte arrives', async () => {
   const size = 32 << 20;
-  let appBlocked = false;
-  let paused: Socket | null = null;
-  let uploaded = 0;
+  // Set from the app's callbacks: an object, so that what the test reads is not narrowed away.
+  const seen = { appBlocked: false, paused: null as Socket | null, uploaded: 0 };
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.on('error', () => {});
     let head = '';
     socket.on('data', (chunk: Buffer) => {
-      if (paused === socket || !head.includes('\r\n\r\n')) {
-        if (paused !== socket) {
+      if (seen.paused === socket || !head.includes('\r\n\r\n')) {
+        if (seen.paused !== socket) {
           head += chunk.toString('latin1');
           if (!head.includes('\r\n\r\n')) return;
         }
@@ -465,7 +464,7 @@ test('backpressure both ways: a client that stops reading stops the app\'s write
             while (sent < size) {
               sent += piece.length;
               if (!socket.write(piece)) {
-                appBlocked = true;
+                seen.appBlocked = true;
                 socket.once('drain', pushMore);
                 return;
               }
@@ -474,16 +473,16 @@ test('backpressure both ways: a client that stops reading stops the app\'s write
           pushMore();
           return;
         }
-        if (paused !== socket) {
+        if (seen.paused !== socket) {
           // An upload: not read at first.
-          paused = socket;
-          uploaded += Buffer.byteLength(head.slice(head.indexOf('\r\n\r\n') + 4), 'latin1');
+          seen.paused = socket;
+          seen.uploaded += Buffer.byteLength(head.slice(head.indexOf('\r\n\r\n') + 4), 'latin1');
           socket.pause();
           return;
         }
       }
-      uploaded += chunk.length;
-      if (uploaded >= size) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
+      seen.uploaded += chunk.length;
+      if (seen.uploaded >= size) socket.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n');
     });
   });
   server.listen(0, '127.0.0.1');
@@ -500,7 +499,7 @@ test('backpressure both ways: a client that stops reading stops the app\'s write
 
   const download = session.request({ ':path': '/big' });
   download.pause();
-  assert.ok(await eventually(() => appBlocked, 5000), "the app's writes were held back while the client did not read");
+  assert.ok(await eventually(() => seen.appBlocked, 5000), "the app's writes were held back while the client did not read");
   let received = 0;
   download.on('data', (chunk: Buffer) => (received += chunk.length));
   download.resume();
@@ -532,10 +531,10 @@ test('backpressure both ways: a client that stops reading stops the app\'s write
     last = written;
     await sleep(300);
   }
-  assert.ok(paused !== null && written < size, `the client was held back after ${written} of ${size} bytes`);
-  paused!.resume();
+  assert.ok(seen.paused !== null && written < size, `the client was held back after ${written} of ${size} bytes`);
+  seen.paused.resume();
   await uploadedAll;
   const [headers] = await answered;
   assert.equal(headers[':status'], 200);
-  assert.equal(uploaded, size, 'every byte reached the app');
+  assert.equal(seen.uploaded, size, 'every byte reached the app');
 });
