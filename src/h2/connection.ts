@@ -284,7 +284,7 @@ export class H2Connection implements TrackedConnection {
     if (session.destroyed) return;
     // RST_STREAM(CANCEL) goes out at once (never an END_STREAM: the client must see the cut), then GOAWAY(NO_ERROR);
     // the socket is destroyed once those frames are written, whatever the client does.
-    for (const stream of this.#streams.keys()) if (!stream.closed && !stream.destroyed) resetStream(stream, constants.NGHTTP2_CANCEL);
+    for (const stream of this.#streams.keys()) resetStream(stream, constants.NGHTTP2_CANCEL);
     if (!session.closed) session.close();
     setImmediate(() => {
       if (!session.destroyed) session.destroy();

@@ -5,6 +5,7 @@
  * HTTP/1.1 request on a keep-alive pool, `upstream-http1.ts`).
  */
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { addAbortSignal } from 'node:stream';
 import type { UpstreamAddress } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
@@ -37,19 +38,6 @@ export interface StreamForwarder {
 
 const kResetByProxy = Symbol('drain-proxy.h2.resetByProxy');
 
-/**
- * Resets a client stream (RST_STREAM `code`), marked as the proxy's own doing: the session's count of
- * streams reset by the client (STREAM_RESET_BURST, STREAM_RESET_RATE) must not include these.
- */
-export function resetStream(stream: ServerHttp2Stream, code: number): void {
-  markResetByProxy(stream);
-  stream.close(code);
-}
-
-function markResetByProxy(stream: ServerHttp2Stream): void {
-  (stream as ServerHttp2Stream & { [kResetByProxy]?: true })[kResetByProxy] = true;
-}
-
 /** The stream was closed by a reset, and not by `resetStream`: the client reset it (or nghttp2, for the client's fault). */
 export function resetByClient(stream: ServerHttp2Stream): boolean {
   const code = stream.rstCode;
@@ -74,16 +62,27 @@ export function failStream(stream: ServerHttp2Stream, status: number, ctx: Failu
 }
 
 /**
- * Resets a client stream whose response has begun, so that the client sees
- * it cut: RST_STREAM(INTERNAL_ERROR) after the DATA already written, never
- * END_STREAM. (`close(code)` ends the writable side first, and node:http2
- * flushes that END_STREAM ahead of its RST_STREAM: a response without
- * Content-Length would look complete.)
+ * Resets a client stream: RST_STREAM(`code`), and never an END_STREAM before
+ * it once a response has begun. node:http2's `close(code)` ends the writable
+ * side first and flushes that END_STREAM ahead of its RST_STREAM: a response
+ * without Content-Length (or waiting for no trailers) would look complete to
+ * the client. Such a stream is destroyed instead, which sends the RST_STREAM
+ * alone, with CANCEL for CANCEL and INTERNAL_ERROR for any other code (the
+ * only ones node:http2 sends that way). `exact`: the stream waits for
+ * trailers, which hold its END_STREAM back, so `close` carries the code as it is.
+ * The reset is marked as the proxy's own doing: the session's count of streams
+ * reset by the client (STREAM_RESET_BURST, STREAM_RESET_RATE) must not include it.
  */
-export function cutStream(stream: ServerHttp2Stream): void {
-  if (stream.destroyed) return;
-  markResetByProxy(stream);
-  stream.destroy(new Error('upstream response cut short'));
+export function resetStream(stream: ServerHttp2Stream, code: number, exact = false): void {
+  if (stream.destroyed || stream.closed) return;
+  (stream as ServerHttp2Stream & { [kResetByProxy]?: true })[kResetByProxy] = true;
+  if (exact || !stream.headersSent || stream.writableEnded) {
+    stream.close(code);
+  } else if (code === constants.NGHTTP2_CANCEL) {
+    addAbortSignal(AbortSignal.abort(), stream); // destroyed with an AbortError: RST_STREAM(CANCEL)
+  } else {
+    stream.destroy(new Error('upstream response cut short'));
+  }
 }
 
 /**

@@ -73,6 +73,25 @@ export function h2RequestHeaderList(raw: readonly string[], forwarding: Forwardi
   return out;
 }
 
+/**
+ * Whether the client stream waits for the app's trailers: when the client
+ * said it takes them (`te: trailers`, as every gRPC client does), the
+ * response announces some (a Trailer field) or is gRPC. Otherwise none are
+ * passed on (RFC 9110 §6.5.1: a client that did not ask for trailers may be
+ * sent a response without them), and END_STREAM goes with the last DATA
+ * frame: waiting costs node:http2 a tick and an empty DATA frame per
+ * stream, about 4 µs in a 120-byte exchange.
+ */
+export function forwardsTrailers(requestTe: string | string[] | undefined, trailerField: unknown, contentType: unknown): boolean {
+  return requestTe === 'trailers' || trailerField !== undefined || (typeof contentType === 'string' && contentType.startsWith('application/grpc'));
+}
+
+/** The first value of `name` in a flat field list, or undefined. */
+export function fieldValue(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
+}
+
 /** How an HTTP/1.1 request head frames the body that follows it. */
 export const BODY_AS_SENT = 0; // the client's Content-Length, or no body and a method that needs none said
 export const BODY_CHUNKED = 1; // a body of unknown length: Transfer-Encoding: chunked
@@ -186,7 +205,8 @@ export function h2Trailers(section: Buffer): OutgoingHttpHeaders {
   const fields: string[] = [];
   readFields(section.toString('latin1'), 0, section.length, fields);
   withoutHopByHop(fields, 0, true);
-  const out: OutgoingHttpHeaders = {};
+  // No prototype: a field named `constructor` or `__proto__` is a field like any other.
+  const out: OutgoingHttpHeaders = Object.create(null);
   for (let i = 0; i < fields.length; i += 2) {
     const name = fields[i];
     const before = out[name];
@@ -216,9 +236,24 @@ function withoutHopByHop(fields: string[], from: number, mayList: boolean): stri
   return fields;
 }
 
+/**
+ * Response headers from an HTTP/2 upstream as the flat list they came in
+ * (`:status` first), anything connection-specific dropped: the list itself
+ * when there is nothing to drop, as there never is from a conforming app
+ * (nghttp2 refuses those fields), so node:http2 takes it without a copy.
+ */
+export function h2ResponseHeaderList(raw: string[]): string[] {
+  let i = 0;
+  while (i < raw.length && !HOP_BY_HOP.has(raw[i])) i += 2;
+  if (i >= raw.length) return raw;
+  const out = raw.slice(0, i);
+  for (; i < raw.length; i += 2) if (!HOP_BY_HOP.has(raw[i])) out.push(raw[i], raw[i + 1]);
+  return out;
+}
+
 /** Response headers (or trailers) from an HTTP/2 upstream: pseudo-headers kept, anything connection-specific dropped. */
 export function fromH2Response(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
+  const out: OutgoingHttpHeaders = Object.create(null);
   for (const name of Object.keys(headers)) {
     if (HOP_BY_HOP.has(name)) continue;
     out[name] = headers[name];

@@ -8,7 +8,8 @@
  *   trailers / END_STREAM ───────────▶ trailers / END_STREAM
  *   HEADERS ◀───────────────────────── HEADERS (END_STREAM kept: gRPC trailers-only)
  *   DATA ◀··· pump (flow control) ···· DATA
- *   trailers ◀──────────────────────── trailers (grpc-status, grpc-message)
+ *   trailers ◀──────────────────────── trailers (grpc-status, grpc-message), when the client
+ *                                      takes them (te: trailers), announced or gRPC
  *   RST_STREAM ◀──────────────────────▶ RST_STREAM (the code carried over)
  *
  * Backpressure is the streams' own: a paused reader stops consuming, so its
@@ -26,7 +27,7 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { fromH2Response, h2RequestHeaderList, type Forwarding } from './headers.ts';
+import { forwardsTrailers, fromH2Response, h2RequestHeaderList, h2ResponseHeaderList, type Forwarding } from './headers.ts';
 import { failStream, resetStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
 import { pump } from './pump.ts';
 
@@ -89,7 +90,7 @@ export class H2cForwarder implements StreamForwarder {
     if (this.#current === session) this.#current = null;
   };
 
-  forward(client: ServerHttp2Stream, _headers: IncomingHttpHeaders, rawHeaders: readonly string[], forwarding: Forwarding | null): void {
+  forward(client: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], forwarding: Forwarding | null): void {
     const ctx = this.#ctx;
     const upstream = this.#session();
     const endStream = client.endAfterHeaders;
@@ -100,7 +101,7 @@ export class H2cForwarder implements StreamForwarder {
       failStream(client, 502, ctx, 'reset', err as NodeJS.ErrnoException);
       return;
     }
-    pair(client, up, upstream, ctx, endStream);
+    pair(client, up, upstream, ctx, endStream, headers.te);
   }
 
   close(): void {
@@ -121,13 +122,18 @@ class StreamPair {
   readonly up: ClientHttp2Stream;
   readonly upstream: UpstreamSession;
   readonly ctx: ForwarderContext;
+  /** The client's TE field: `trailers` says it takes the response's trailers. */
+  readonly requestTe: string | string[] | undefined;
   requestTrailers: OutgoingHttpHeaders | undefined = undefined;
   responseTrailers: OutgoingHttpHeaders | undefined = undefined;
   responded = false;
+  /** The client stream waits for the response's trailers (see `forwardsTrailers`). */
+  forwardsTrailers = false;
   upError: NodeJS.ErrnoException | undefined = undefined;
 
-  constructor(client: ServerHttp2Stream, up: ClientHttp2Stream, upstream: UpstreamSession, ctx: ForwarderContext) {
+  constructor(client: ServerHttp2Stream, up: ClientHttp2Stream, upstream: UpstreamSession, ctx: ForwarderContext, requestTe: string | string[] | undefined) {
     this.client = client;
+    this.requestTe = requestTe;
     this.up = up;
     this.upstream = upstream;
     this.ctx = ctx;
@@ -136,8 +142,10 @@ class StreamPair {
 
 type Paired<Stream> = Stream & { [kPair]: StreamPair };
 
-function pair(client: ServerHttp2Stream, up: ClientHttp2Stream, upstream: UpstreamSession, ctx: ForwarderContext, endStream: boolean): void {
-  const streams = new StreamPair(client, up, upstream, ctx);
+function pair(
+  client: ServerHttp2Stream, up: ClientHttp2Stream, upstream: UpstreamSession, ctx: ForwarderContext, endStream: boolean, requestTe: string | string[] | undefined,
+): void {
+  const streams = new StreamPair(client, up, upstream, ctx, requestTe);
   (client as Paired<ServerHttp2Stream>)[kPair] = streams;
   (up as Paired<ClientHttp2Stream>)[kPair] = streams;
   up.on('error', upOnError);
@@ -158,8 +166,9 @@ function upOnError(this: Paired<ClientHttp2Stream>, err: NodeJS.ErrnoException):
   this[kPair].upError = err;
 }
 
-// Trailers are waited for on both legs (`waitForTrailers`); the `wantTrailers` listener that sends them is added
-// only when some have come. Without one, node:http2 ends the stream itself with an empty frame.
+// A request's trailers are waited for on the app's leg whenever it has a body; a response's on the client's leg
+// when `forwardsTrailers` says so. The `wantTrailers` listener that sends them is added only when some have come:
+// without one, node:http2 ends the stream itself with an empty frame.
 
 function clientOnTrailers(this: Paired<ServerHttp2Stream>, trailers: IncomingHttpHeaders): void {
   const streams = this[kPair];
@@ -175,14 +184,16 @@ function upOnWantTrailers(this: Paired<ClientHttp2Stream>): void {
   }
 }
 
-function upOnResponse(this: Paired<ClientHttp2Stream>, headers: IncomingHttpHeaders, flags: number): void {
+function upOnResponse(this: Paired<ClientHttp2Stream>, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void {
   const streams = this[kPair];
   const { client } = streams;
   streams.responded = true;
   if (client.destroyed || client.closed) return;
   const end = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
+  const waitForTrailers = !end && forwardsTrailers(streams.requestTe, headers.trailer, headers['content-type']);
+  streams.forwardsTrailers = waitForTrailers;
   try {
-    client.respond(fromH2Response(headers), { endStream: end, waitForTrailers: !end });
+    client.respond(h2ResponseHeaderList(rawHeaders), { endStream: end, waitForTrailers });
   } catch (err) {
     streams.ctx.logger.warn({ err: (err as Error).message }, 'upstream h2 response could not be forwarded');
     resetStream(client, constants.NGHTTP2_INTERNAL_ERROR);
@@ -198,6 +209,7 @@ function upOnResponse(this: Paired<ClientHttp2Stream>, headers: IncomingHttpHead
 
 function upOnTrailers(this: Paired<ClientHttp2Stream>, trailers: IncomingHttpHeaders): void {
   const streams = this[kPair];
+  if (!streams.forwardsTrailers) return; // not asked for: the client's stream ends with the last DATA frame
   streams.responseTrailers = fromH2Response(trailers);
   streams.client.on('wantTrailers', clientOnWantTrailers);
 }
@@ -211,7 +223,8 @@ function clientOnWantTrailers(this: Paired<ServerHttp2Stream>): void {
 }
 
 function upOnClose(this: Paired<ClientHttp2Stream>): void {
-  const { client, upstream, ctx, responded, upError } = this[kPair];
+  const streams = this[kPair];
+  const { client, upstream, ctx, responded, upError } = streams;
   const code = this.rstCode ?? NGHTTP2_NO_ERROR;
   if (client.destroyed || client.closed) return;
   if (!responded) {
@@ -223,8 +236,11 @@ function upOnClose(this: Paired<ClientHttp2Stream>): void {
     failStream(client, kind === 'connect_timeout' ? 504 : 502, ctx, kind, upError);
     return;
   }
-  // A reset by the app, or a response cut short, reaches the client as a reset with the app's code.
-  if (code !== NGHTTP2_NO_ERROR || !this.readableEnded) resetStream(client, code !== NGHTTP2_NO_ERROR ? code : constants.NGHTTP2_INTERNAL_ERROR);
+  // A reset by the app, or a response cut short, reaches the client as a reset: with the app's code where the
+  // stream waits for trailers (gRPC), CANCEL or INTERNAL_ERROR otherwise (see `resetStream`).
+  if (code !== NGHTTP2_NO_ERROR || !this.readableEnded) {
+    resetStream(client, code !== NGHTTP2_NO_ERROR ? code : constants.NGHTTP2_INTERNAL_ERROR, streams.forwardsTrailers);
+  }
 }
 
 function clientOnClose(this: Paired<ServerHttp2Stream>): void {

@@ -26,8 +26,8 @@ import type { FramerLimits } from '../http1/framer.ts';
 import { BODY_CHUNKED as RESPONSE_CHUNKED, BODY_NONE, type MessageHead } from '../http1/head.ts';
 import type { UpstreamErrorKind } from '../metrics/index.ts';
 import { Http1Pool, type Http1Exchange, type UpstreamConnection } from '../upstream/http1-pool.ts';
-import { BODY_CHUNKED, h2ResponseHeaders, h2Trailers, http1RequestHead, requestBodyFraming, type Forwarding } from './headers.ts';
-import { cutStream, failStream, resetStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
+import { BODY_CHUNKED, fieldValue, forwardsTrailers, h2ResponseHeaders, h2Trailers, http1RequestHead, requestBodyFraming, type Forwarding } from './headers.ts';
+import { failStream, resetStream, type ForwarderContext, type StreamForwarder } from './forwarder.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
@@ -64,7 +64,7 @@ export class Http1Forwarder implements StreamForwarder {
       refuse(client, ctx, 'DP_BAD_HEADER');
       return;
     }
-    new StreamExchange(client, ctx, this.#pool, method, head, hasBody, framing === BODY_CHUNKED);
+    new StreamExchange(client, ctx, this.#pool, method, head, hasBody, framing === BODY_CHUNKED, headers.te);
   }
 
   close(): void {
@@ -96,12 +96,20 @@ class StreamExchange implements Http1Exchange {
   #retried = false;
   #responded = false;
   #drainWatched = false;
+  /** The client stream waits for the response's trailers (see `forwardsTrailers`). */
+  #forwardsTrailers = false;
   #trailers: OutgoingHttpHeaders | null = null;
   /** Trailer lines (CRLF each) for a chunked request body's last chunk. */
   requestTrailers = '';
+  /** The client's TE field: `trailers` says it takes the response's trailers. */
+  readonly #requestTe: string | string[] | undefined;
 
-  constructor(client: ServerHttp2Stream, ctx: ForwarderContext, pool: Http1Pool, method: string, head: string, hasBody: boolean, chunked: boolean) {
+  constructor(
+    client: ServerHttp2Stream, ctx: ForwarderContext, pool: Http1Pool, method: string, head: string, hasBody: boolean, chunked: boolean,
+    requestTe: string | string[] | undefined,
+  ) {
     this.#client = client;
+    this.#requestTe = requestTe;
     this.#ctx = ctx;
     this.#pool = pool;
     this.#method = method;
@@ -132,9 +140,12 @@ class StreamExchange implements Http1Exchange {
     }
     this.#responded = true;
     const end = head.body === BODY_NONE;
+    const headers = h2ResponseHeaders(head);
+    // Only a chunked body can end in trailers.
+    this.#forwardsTrailers = head.body === RESPONSE_CHUNKED
+      && forwardsTrailers(this.#requestTe, fieldValue(headers, 'trailer'), fieldValue(headers, 'content-type'));
     try {
-      // Only a chunked body can end in trailers.
-      client.respond(h2ResponseHeaders(head), { endStream: end, waitForTrailers: head.body === RESPONSE_CHUNKED });
+      client.respond(headers, { endStream: end, waitForTrailers: this.#forwardsTrailers });
     } catch (err) {
       this.#ctx.logger.warn({ err: (err as Error).message }, 'upstream response could not be forwarded over h2');
       this.#giveUp();
@@ -160,7 +171,7 @@ class StreamExchange implements Http1Exchange {
   }
 
   responseTrailers(section: Buffer): void {
-    this.#trailers = h2Trailers(section);
+    if (this.#forwardsTrailers) this.#trailers = h2Trailers(section);
   }
 
   responseEnd(): void {
@@ -189,7 +200,7 @@ class StreamExchange implements Http1Exchange {
       // Part of the response went out: the client must see it cut, not complete.
       this.#ctx.metrics.upstreamError('truncated');
       this.#ctx.logger.warn({ kind: 'truncated', code: err?.code, protocol: 'h2' }, 'upstream request failed');
-      cutStream(client);
+      resetStream(client, NGHTTP2_INTERNAL_ERROR);
       return;
     }
     failStream(client, errors[FAILURE_ANSWERS[kind]].status, this.#ctx, kind, err);

@@ -158,20 +158,28 @@ test('h2c upstream: bodies under flow control both ways, trailers intact, resets
 
   // 4 MiB each way: well beyond the 64 KiB default windows, so flow control has to work on both legs.
   const body = randomBytes(4 << 20);
-  const echoed = await h2request(session, { ':path': '/echo' }, body);
+  const echoed = await h2request(session, { ':path': '/echo', te: 'trailers' }, body);
   assert.equal(echoed.status, 200);
   assert.ok(echoed.body.equals(body), 'the body came back unchanged');
-  assert.equal(echoed.trailers?.['x-bytes'], String(body.length));
+  assert.equal(echoed.trailers?.['x-bytes'], String(body.length), 'trailers, for a client that takes them (te: trailers)');
   assert.equal(echoed.trailers?.['x-sha256'], createHash('sha256').update(body).digest('hex'));
+  const small = randomBytes(1000);
+  const untrailed = await h2request(session, { ':path': '/echo' }, small);
+  assert.ok(untrailed.body.equals(small));
+  assert.equal(untrailed.rstCode, constants.NGHTTP2_NO_ERROR, 'complete');
+  assert.equal(untrailed.trailers, undefined, 'a client that did not ask for trailers gets none (they were not announced)');
 
   const trailers = await h2request(session, { ':path': '/trailers' });
   assert.equal(trailers.body.toString(), 'body');
-  assert.equal(trailers.trailers?.['grpc-status'], '7');
+  assert.equal(trailers.trailers?.['grpc-status'], '7', 'a gRPC response keeps its trailers whatever the client sent');
   assert.equal(trailers.trailers?.['grpc-message'], 'denied%20here');
   assert.equal(trailers.trailers?.['x-extra'], 'kept');
 
-  const reset = await h2request(session, { ':path': '/reset' });
+  const reset = await h2request(session, { ':path': '/reset', te: 'trailers' });
   assert.equal(reset.rstCode, constants.NGHTTP2_ENHANCE_YOUR_CALM, "the app's RST_STREAM code reaches the client");
+  const cut = await h2request(session, { ':path': '/reset' });
+  assert.equal(cut.body.toString(), 'x');
+  assert.equal(cut.rstCode, constants.NGHTTP2_INTERNAL_ERROR, 'without trailers to hold END_STREAM back, the reset is sent alone, as a cut');
 
   // The client cancels a stream mid-response: the app's stream is reset with the client's code.
   const held = session.request({ ':path': '/hold' });
@@ -182,7 +190,7 @@ test('h2c upstream: bodies under flow control both ways, trailers intact, resets
   assert.equal(app.closes.find((c) => c.path === '/hold')!.rstCode, constants.NGHTTP2_CANCEL);
 
   const text = await proxy.metrics();
-  assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="2xx"}'), 3, 'completed streams counted; reset ones not');
+  assert.equal(metricValue(text, 'drain_proxy_requests_total{protocol="h2",code_class="2xx"}'), 4, 'completed streams counted; reset ones not');
   assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 0));
 });
 
