@@ -25,8 +25,9 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
 import { CONTINUE, RequestFramer } from '../../src/http1/framer.ts';
-import { startProxy } from '../helpers/proxy.ts';
-import { eventually, metrics, metricValue } from '../helpers/observe.ts';
+import { startDrainProxy } from '../../harness/drain-proxy.ts';
+import { eventually } from '../../harness/http.ts';
+import { metricValue } from '../../harness/metrics.ts';
 import { LIMITS } from '../helpers/framing.ts';
 import { llhttpParse, type LlhttpMessage } from '../helpers/llhttp-oracle.ts';
 import { h2session } from '../h2/client.ts';
@@ -230,7 +231,7 @@ test('differential: what the app gets is the client\'s request, translated, as l
     }
     connection.socket.write(responseBytes(plan.response, plan.request.method === 'HEAD'));
   });
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
   cleanups.push(() => proxy.stop());
   let run = 0;
   await fc.assert(fc.asyncProperty(fc.array(fc.tuple(requestArb, responseArb), { minLength: 1, maxLength: 4 }), async (cases) => {
@@ -276,7 +277,7 @@ test('differential: what the app gets is the client\'s request, translated, as l
       session.destroy();
     }
   }), { numRuns: RUNS });
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   for (const kind of ['reset', 'truncated', 'bad_response', 'connect_refused']) assert.equal(metricValue(text, `drain_proxy_upstream_errors_total{kind="${kind}"}`), 0, kind);
 });
 
@@ -354,7 +355,7 @@ test('connections: kept alive and reused one exchange at a time; a kept-alive co
     }
     connection.socket.write(`HTTP/1.1 200 OK\r\ncontent-length: ${target.length}\r\n\r\n${target}`);
   });
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -380,7 +381,7 @@ test('connections: kept alive and reused one exchange at a time; a kept-alive co
   assert.equal(used().length, before + 1);
   assert.ok(app.connections.every((c) => c.pipelined === 0), 'nothing pipelined');
 
-  const text = await metrics(proxy);
+  const text = await proxy.metrics();
   assert.equal(metricValue(text, 'drain_proxy_upstream_errors_total{kind="reset"}'), 1, 'only the POST counted as a failure');
 });
 
@@ -392,7 +393,7 @@ test('a response cut mid-body resets the client stream (RST_STREAM INTERNAL_ERRO
     else socket.write('HTTP/1.1 200 OK\r\n\r\nonly part'); // until the connection closes: a reset is the cut
     setTimeout(() => socket.resetAndDestroy(), 50);
   });
-  const proxy = await startProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -402,12 +403,12 @@ test('a response cut mid-body resets the client stream (RST_STREAM INTERNAL_ERRO
     assert.equal(cut.body.toString(), 'only part', path);
     assert.equal(cut.rstCode, constants.NGHTTP2_INTERNAL_ERROR, `${path}: the client sees the response cut, not complete`);
   }
-  assert.ok(await eventually(async () => metricValue(await metrics(proxy), 'drain_proxy_upstream_errors_total{kind="truncated"}') === 3));
+  assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_upstream_errors_total{kind="truncated"}') === 3));
 });
 
 test('an answer before the whole request body: the client gets it, then RST_STREAM(NO_ERROR) to stop sending; the app\'s connection is not reused', async () => {
   const early = await startEarlyAnswerApp();
-  const proxy = await startProxy(early.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
+  const proxy = await startDrainProxy(early.port, { env: { UPSTREAM_PROTOCOL: 'http1' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());
@@ -507,7 +508,7 @@ test('backpressure both ways: a client that stops reading stops the app\'s write
     for (const socket of sockets) socket.destroy();
   }));
   const address = server.address();
-  const proxy = await startProxy(typeof address === 'object' && address !== null ? address.port : 0, { env: { UPSTREAM_PROTOCOL: 'http1' } });
+  const proxy = await startDrainProxy(typeof address === 'object' && address !== null ? address.port : 0, { env: { UPSTREAM_PROTOCOL: 'http1' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   cleanups.push(() => session.destroy());

@@ -15,7 +15,7 @@ import type { MessageHead } from '../../src/http1/head.ts';
 import type { UpstreamErrorKind } from '../../src/metrics/index.ts';
 import { Http1Pool, type Http1Exchange, type UpstreamConnection } from '../../src/upstream/http1-pool.ts';
 import { LIMITS } from '../helpers/framing.ts';
-import { eventually } from '../helpers/observe.ts';
+import { eventually } from '../../harness/http.ts';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => {
