@@ -4,13 +4,15 @@
 //   h2c:   nginx `grpc_pass grpc://` | drain-proxy UPSTREAM_PROTOCOL=h2c   (stream to stream)
 //   http1: nginx `proxy_pass` HTTP/1.1 | drain-proxy UPSTREAM_PROTOCOL=http1 (each stream an HTTP/1.1 request)
 // in one run, rounds rotated; reports req/s, mean request time, each proxy's CPU per request (from /proc) and
-// drain-proxy's CPU per request over nginx's for the same upstream protocol (median of the per-round ratios).
+// drain-proxy's CPU per request over nginx's for the same upstream protocol (median of the per-round ratios),
+// against the goal of 1.3x. Beside them, a node:http2 server answering by itself (bench/node-h2-server.ts): what
+// node:http2's server side alone costs, the floor under a node:http2 proxy's client leg.
 import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
 import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchSummary, type ToolResult } from '../harness/bench.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
-import { run as runCommand, stopAll } from '../harness/processes.ts';
+import { run as runCommand, start, stopAll } from '../harness/processes.ts';
 import { consoleTable, markdownTable } from '../harness/tables.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
@@ -24,7 +26,11 @@ const settings = {
   streams: positiveIntegerFromEnv('BENCH_H2_STREAMS', 16),
 };
 
+/** drain-proxy's HTTP/2 CPU per request at most this times nginx's doing the same job. */
+export const H2_CPU_RATIO_TARGET = 1.3;
+
 const UNITS = { rate: 'req/s', latency: 'mean', operation: 'req' };
+const NODE_H2_SERVER = 'node:http2 server alone';
 const HEADER = ['target', 'req/s', 'mean request time (ms)', 'proxy CPU µs/request', 'ratio to nginx (same upstream)', 'app CPU µs/request', 'failed'];
 
 interface H2Target {
@@ -33,6 +39,8 @@ interface H2Target {
   readonly proxyPid: number | undefined;
   /** drain-proxy's targets: the nginx target doing the same job, its CPU the ratio's denominator. */
   readonly pairedWith?: string;
+  /** A reference that answers by itself: no forwarding headers to check. */
+  readonly answersItself?: boolean;
 }
 
 function toMs(text: string): number {
@@ -83,7 +91,7 @@ async function checkTarget(target: H2Target): Promise<void> {
   if (answer.status !== 200 || answer.body !== APP_BODY) {
     throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes over h2c, not the app's ${APP_BODY.length}-byte 200`);
   }
-  if (target.proxyPid === undefined) return;
+  if (target.proxyPid === undefined || target.answersItself === true) return;
   const { headers } = await h2Get(new URL('/check', target.url).href);
   const seen = (name: string) => String(headers[`x-seen-${name}`] ?? '-');
   console.log(`${target.name} forwards X-Forwarded-For: ${seen('forwarded-for')}, X-Forwarded-Proto: ${seen('forwarded-proto')}, Host: ${seen('host')}`);
@@ -94,9 +102,14 @@ function ratiosOf(summaries: readonly BenchSummary[], target: H2Target): number[
   return target.pairedWith === undefined ? [] : pairedRatios(runsOf(summaries, target.name), runsOf(summaries, target.pairedWith), (run) => run.proxyCpuUs);
 }
 
+/** The table's ratio: drain-proxy's to its nginx, the node:http2 server's to nginx h2c. */
+function tableRatios(summaries: readonly BenchSummary[], target: H2Target): number[] {
+  return target.answersItself === true ? ratiosOf(summaries, { ...target, pairedWith: 'nginx h2c' }) : ratiosOf(summaries, target);
+}
+
 function rows(summaries: readonly BenchSummary[], targets: readonly H2Target[]): string[][] {
   return summaries.map((s, index) => {
-    const ratios = ratiosOf(summaries, targets[index]);
+    const ratios = tableRatios(summaries, targets[index]);
     return [
       s.target,
       s.perSecond.toFixed(0),
@@ -109,15 +122,26 @@ function rows(summaries: readonly BenchSummary[], targets: readonly H2Target[]):
   });
 }
 
-/** One line per upstream protocol: drain-proxy's CPU per request over nginx's, and each round's ratio. */
+/**
+ * One verdict per upstream protocol: drain-proxy's CPU per request over nginx's, each round's ratio, against
+ * H2_CPU_RATIO_TARGET; and what node:http2's server side alone costs beside nginx's whole proxying.
+ */
 function ratioLines(summaries: readonly BenchSummary[], targets: readonly H2Target[]): string[] {
-  return targets.flatMap((target) => {
+  const cpu = (name: string | undefined) => summaries.find((s) => s.target === name)?.proxyCpuUs;
+  const lines = targets.flatMap((target) => {
     const ratios = ratiosOf(summaries, target);
     if (ratios.length === 0) return [];
-    const cpu = (name: string | undefined) => summaries.find((s) => s.target === name)?.proxyCpuUs?.toFixed(1);
-    return [`${target.name.replace('drain-proxy ', '')} upstream: drain-proxy ${cpu(target.name)} µs/request, nginx ${cpu(target.pairedWith)}: `
-      + `${median(ratios).toFixed(2)}x nginx's CPU per request (median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')})`];
+    const ratio = median(ratios);
+    return [`${ratio <= H2_CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: ${target.name.replace('drain-proxy ', '')} upstream: drain-proxy `
+      + `${cpu(target.name)?.toFixed(1)} µs/request, nginx ${cpu(target.pairedWith)?.toFixed(1)}: ${ratio.toFixed(2)}x nginx's CPU per request `
+      + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${H2_CPU_RATIO_TARGET}x)`];
   });
+  const floor = pairedRatios(runsOf(summaries, NODE_H2_SERVER), runsOf(summaries, 'nginx h2c'), (run) => run.proxyCpuUs);
+  if (floor.length > 0) {
+    lines.push(`For reference: a node:http2 server answering by itself, no proxying, ${cpu(NODE_H2_SERVER)?.toFixed(1)} µs/request: `
+      + `${median(floor).toFixed(2)}x nginx's CPU per request as an h2c proxy (rounds ${floor.map((r) => r.toFixed(2)).join(', ')})`);
+  }
+  return lines;
 }
 
 async function run(context: BenchContext): Promise<string | undefined> {
@@ -125,7 +149,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
     console.warn('warning: dist/main.js does not exist; no HTTP/2 figures');
     return undefined;
   }
-  const [h2Port, http1Port, nginxH2cPort, nginxH2cCheckPort, nginxHttp1Port, nginxHttp1CheckPort] = await freePorts(6);
+  const [h2Port, http1Port, nginxH2cPort, nginxH2cCheckPort, nginxHttp1Port, nginxHttp1CheckPort, nodeH2Port] = await freePorts(7);
   const app = await startNginxH2cApp(join(context.tempDir, 'h2c-app'), h2Port, http1Port, APP_BODY);
   const nginxProxy = (upstream: H2UpstreamProtocol, port: number, checkPort: number) => startNginxH2Proxy(join(context.tempDir, `nginx-h2-${upstream}`),
     port, checkPort, upstream, upstream === 'h2c' ? h2Port : http1Port, settings.clients * settings.streams);
@@ -133,12 +157,15 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const nginxHttp1 = await nginxProxy('http1', nginxHttp1Port, nginxHttp1CheckPort);
   const viaH2c = await startDrainProxy(h2Port, { env: { ...BENCH_PROXY_ENV, UPSTREAM_PROTOCOL: 'h2c' } });
   const viaHttp1 = await startDrainProxy(http1Port, { env: { ...BENCH_PROXY_ENV, UPSTREAM_PROTOCOL: 'http1' } });
+  const nodeH2 = start(process.execPath, [new URL('./node-h2-server.ts', import.meta.url).pathname, String(nodeH2Port)], { name: NODE_H2_SERVER });
+  await nodeH2.nextLine('listening', 10_000);
   const targets: H2Target[] = [
     { name: 'direct', url: `http://127.0.0.1:${h2Port}/`, proxyPid: undefined },
     { name: 'nginx h2c', url: `http://127.0.0.1:${nginxH2cPort}/`, proxyPid: nginxH2c.pid },
     { name: 'drain-proxy h2c', url: viaH2c.url('/'), proxyPid: viaH2c.pid, pairedWith: 'nginx h2c' },
     { name: 'nginx http1', url: `http://127.0.0.1:${nginxHttp1Port}/`, proxyPid: nginxHttp1.pid },
     { name: 'drain-proxy http1', url: viaHttp1.url('/'), proxyPid: viaHttp1.pid, pairedWith: 'nginx http1' },
+    { name: NODE_H2_SERVER, url: `http://127.0.0.1:${nodeH2Port}/`, proxyPid: nodeH2.pid, answersItself: true },
   ];
   for (const target of targets) await checkTarget(target);
   const version = await runCommand('h2load', ['--version'], { allowFailure: true });
@@ -166,9 +193,11 @@ two proxies per upstream protocol, each with one worker or thread and the same h
 X-Forwarded-For appended, X-Forwarded-Proto set). h2c upstream: nginx \`grpc_pass grpc://\` (one upstream
 connection per request in flight, kept alive) and drain-proxy \`UPSTREAM_PROTOCOL=h2c\` (one HTTP/2 session to
 the app, stream to stream). http1 upstream: nginx \`proxy_pass\` (HTTP/1.1, keep-alive pool) and drain-proxy
-\`UPSTREAM_PROTOCOL=http1\` (each stream an HTTP/1.1 request on a keep-alive pool). Medians; CPU is the proxy's
-process tree's, from /proc; the ratio is the median of the per-round ratios to nginx with the same upstream
-protocol. h2load reports no percentiles: the mean request time is its \`time for request\` mean.
+\`UPSTREAM_PROTOCOL=http1\` (each stream an HTTP/1.1 request on a keep-alive pool). And, for reference, a
+node:http2 server answering the same body by itself (\`bench/node-h2-server.ts\`, its CPU in the proxy column): the
+server side of node:http2 alone (its ratio is to nginx h2c's). Medians; CPU is the proxy's process tree's, from /proc; the ratio is the median of
+the per-round ratios to nginx with the same upstream protocol. h2load reports no percentiles: the mean request time
+is its \`time for request\` mean.
 
 ${markdownTable(HEADER, rows(summaries, targets))}
 

@@ -1,8 +1,10 @@
-// The HTTP/1.1 section of npm run bench: wrk against the app (nginx with a fixed body) directly, through nginx
-// and through drain-proxy; req/s, p99, and each proxy's CPU per request from /proc, drain-proxy's over nginx's.
+// The HTTP/1.1 section of npm run bench: wrk against the app (nginx with a fixed body) directly, through nginx,
+// through drain-proxy and through a raw Node socket pipe (bench/node-pipe.ts, the floor for any Node proxy); req/s,
+// p99, and each proxy's CPU per request from /proc, drain-proxy's over nginx's and over the pipe's.
 import { join } from 'node:path';
 import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchRun, type BenchSummary } from '../harness/bench.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
+import { start } from '../harness/processes.ts';
 import { httpGet } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
 import { consoleTable, fixed, markdownTable } from '../harness/tables.ts';
@@ -17,7 +19,9 @@ const settings = {
 };
 
 /** drain-proxy's CPU per request at most this times nginx's. */
-export const CPU_RATIO_TARGET = 1.5;
+export const CPU_RATIO_TARGET = 1.3;
+
+export const NODE_PIPE = 'node pipe';
 
 export const UNITS = { rate: 'req/s', latency: 'p99', operation: 'req' };
 export const HEADER = ['target', 'req/s', 'p99 ms', 'proxy CPU µs/req', 'ratio to nginx', 'app CPU µs/req'];
@@ -39,13 +43,28 @@ async function checkTarget(target: Target): Promise<void> {
   console.log(`${target.name} forwards X-Forwarded-For: ${headers['x-seen-forwarded-for'] ?? '-'}, X-Forwarded-Proto: ${headers['x-seen-forwarded-proto'] ?? '-'}`);
 }
 
-/** The verdict rests on the median of the per-round ratios. */
+/** The verdict rests on the median of the per-round ratios; the pipe's figure, when it ran, beside it. */
 export function verdict(summaries: readonly BenchSummary[]): string {
   const ratios = pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
   if (ratios.length === 0) return 'drain-proxy was not measured: no verdict.';
   const ratio = median(ratios);
+  const toPipe = pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, NODE_PIPE), (run) => run.proxyCpuUs);
+  const pipeToNginx = pairedRatios(runsOf(summaries, NODE_PIPE), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
+  const pipe = toPipe.length === 0 ? '' : `; a raw Node socket pipe uses ${median(pipeToNginx).toFixed(2)}x nginx's, `
+    + `drain-proxy ${median(toPipe).toFixed(2)}x the pipe's (rounds ${toPipe.map((r) => r.toFixed(2)).join(', ')})`;
   return `${ratio <= CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: drain-proxy uses ${ratio.toFixed(2)}x nginx's CPU per request `
-    + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x).`;
+    + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x)${pipe}.`;
+}
+
+/** The raw Node socket pipe in front of the app, as a target: the floor for any Node proxy. */
+export async function startNodePipe(appPort: number): Promise<Target> {
+  const [port] = await freePorts(1);
+  const pipe = start(process.execPath, [new URL('./node-pipe.ts', import.meta.url).pathname, String(port), String(appPort)], { name: NODE_PIPE });
+  await pipe.nextLine('listening', 10_000);
+  const target = { name: NODE_PIPE, url: `http://127.0.0.1:${port}/`, proxyPid: pipe.pid };
+  const answer = await httpGet(target.url);
+  if (answer.status !== 200 || answer.body !== APP_BODY) throw new Error(`${NODE_PIPE} answered ${answer.status}, not the app's 200`);
+  return target;
 }
 
 export function rows(summaries: readonly BenchSummary[]): string[][] {
@@ -61,7 +80,7 @@ export function rows(summaries: readonly BenchSummary[]): string[][] {
 }
 
 /** The app (nginx with the fixed body), nginx in front of it, and drain-proxy when it is built; each checked. */
-export async function startHttp1Targets(context: BenchContext, name: string): Promise<{ appPid: number; targets: Target[] }> {
+export async function startHttp1Targets(context: BenchContext, name: string): Promise<{ appPid: number; appPort: number; targets: Target[] }> {
   const [appPort, nginxPort] = await freePorts(2);
   const app = await startNginxApp(join(context.tempDir, `${name}-app`), appPort, APP_BODY);
   const nginx = await startNginxProxy(join(context.tempDir, `${name}-nginx`), nginxPort, appPort);
@@ -76,7 +95,7 @@ export async function startHttp1Targets(context: BenchContext, name: string): Pr
     console.warn(`warning: ${MAIN} does not exist; measuring direct and nginx only`);
   }
   for (const target of targets) await checkTarget(target);
-  return { appPid: app.pid, targets };
+  return { appPid: app.pid, appPort, targets };
 }
 
 /** wrk (with `wrkArgs` on top of the section's) against every target, rounds rotated; each run's output kept as `name-TARGET-roundN.txt`. */
@@ -101,7 +120,8 @@ export function wrkLoad(context: BenchContext, wrkArgs = ''): string {
 }
 
 async function run(context: BenchContext): Promise<string | undefined> {
-  const { appPid, targets } = await startHttp1Targets(context, 'http1');
+  const { appPid, appPort, targets } = await startHttp1Targets(context, 'http1');
+  targets.push(await startNodePipe(appPort));
   const runs = await wrkRounds(context, 'wrk', targets, appPid);
   const summaries = summarize(targets, runs);
   console.log(`\nmedians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries))}\n\n${verdict(summaries)}`);
@@ -110,6 +130,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   return `${measuredOn(context)}
 - Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, wrk ${context.versions.wrk}
 - Load: ${wrkLoad(context)}
+- \`${NODE_PIPE}\` is \`bench/node-pipe.ts\`: a raw Node socket pipe (each connection its own to the app, bytes forwarded as they come, nothing parsed), the floor for any Node proxy
 
 ${markdownTable(HEADER, rows(summaries))}
 

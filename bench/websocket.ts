@@ -30,8 +30,9 @@ const requested = {
   idleConnections: positiveIntegerFromEnv('BENCH_WS_IDLE', 10_000),
 };
 
-/** Throughput at least this share of direct's; memory per idle WebSocket at most this times nginx's. */
+/** Throughput at least this share of direct's; CPU per round trip and memory per idle WebSocket at most these times nginx's. */
 export const THROUGHPUT_SHARE_TARGET = 0.9;
+export const CPU_RATIO_TARGET = 1.2;
 export const MEMORY_RATIO_TARGET = 2;
 
 const MESSAGE_BYTES = 32;
@@ -227,6 +228,20 @@ function throughputVerdict(shared: readonly BenchSummary[], pinned: readonly Ben
     + `nginx: ${shareText(measured, 'nginx')})${sharedNote}.`;
 }
 
+/** drain-proxy's CPU per round trip over nginx's, with a sidecar CPU when measured so (as the throughput verdict), shared beside. */
+function cpuVerdict(shared: readonly BenchSummary[], pinned: readonly BenchSummary[] | undefined): string {
+  const ratiosIn = (summaries: readonly BenchSummary[]): number[] => pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
+  const ratios = ratiosIn(pinned ?? shared);
+  if (ratios.length === 0) return 'drain-proxy was not measured: no CPU verdict.';
+  const ratio = medianOf(ratios)!;
+  const cpu = (summaries: readonly BenchSummary[], target: string): string => fixed(summaries.find((s) => s.target === target)?.proxyCpuUs, 1);
+  const measured = pinned ?? shared;
+  return `${ratio <= CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: ${pinned === undefined ? 'on shared CPUs' : 'with a sidecar CPU'}, drain-proxy uses `
+    + `${ratio.toFixed(2)}x nginx's CPU per round trip (${cpu(measured, 'drain-proxy')} µs and ${cpu(measured, 'nginx')} µs; median of per-round ratios; `
+    + `rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x)`
+    + `${pinned === undefined ? '' : `; on shared CPUs ${medianOf(ratiosIn(shared))?.toFixed(2) ?? 'n/a'}x`}.`;
+}
+
 function memoryVerdict(memory: readonly WsMemoryMeasurement[]): string {
   const nginx = memory.find((m) => m.target === 'nginx');
   const drain = memory.find((m) => m.target === 'drain-proxy');
@@ -344,7 +359,8 @@ async function runSection(context: BenchContext): Promise<string | undefined> {
     console.log(`\nWebSocket echo with a sidecar CPU, medians over ${context.rounds} rounds:\n${consoleTable(ECHO_HEADER, echoRows(pinned))}`);
   }
   const verdict = throughputVerdict(summaries, pinned, pinning.skipped);
-  console.log(`\n${verdict}`);
+  const cpu = cpuVerdict(summaries, pinned);
+  console.log(`\n${verdict}\n${cpu}`);
 
   console.log(`\nWebSocket idle memory: ${settings.idleConnections} connections through each proxy`);
   const memory: WsMemoryMeasurement[] = [];
@@ -371,6 +387,8 @@ ${echoMarkdown(pinned, context)}`;
     + `RSS of the proxy's process tree from \`/proc\` ${SETTLE_SECONDS} s before and ${SETTLE_SECONDS} s after opening them${capped}
 
 **${verdict}**
+
+**${cpu}**
 
 ### Echo with a sidecar CPU
 

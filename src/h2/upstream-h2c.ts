@@ -10,7 +10,8 @@
  *   DATA ◀··· pump (flow control) ···· DATA
  *   trailers ◀──────────────────────── trailers (grpc-status, grpc-message), when the client
  *                                      takes them (te: trailers), announced or gRPC
- *   RST_STREAM ◀──────────────────────▶ RST_STREAM (the code carried over)
+ *   RST_STREAM ◀──────────────────────▶ RST_STREAM (the code carried over; to the client, mid-response,
+ *                                      only where it waits for trailers, else CANCEL or INTERNAL_ERROR)
  *
  * Backpressure is the streams' own: a paused reader stops consuming, so its
  * HTTP/2 flow-control window closes and the sender stops. One session serves

@@ -9,7 +9,8 @@
  *   trailers, END_STREAM ───────────────▶ last chunk with the trailers (chunked), or the body's end
  *   HEADERS ◀──────────────────────────── status line and fields (hop-by-hop and Connection-named dropped)
  *   DATA ◀····· backpressure ············ body, de-chunked
- *   trailers ◀─────────────────────────── a chunked body's trailers
+ *   trailers ◀─────────────────────────── a chunked body's trailers, when the client takes them
+ *                                         (te: trailers), they are announced or gRPC
  *   RST_STREAM ─────────────────────────▶ the connection closed: the app sees its request aborted
  *   RST_STREAM(INTERNAL_ERROR) ◀───────── a response cut short (the app closed or reset mid-body)
  *
