@@ -10,8 +10,8 @@ import { once } from 'node:events';
 import { CONTINUE, ResponseFramer } from '../../src/http1/framer.ts';
 import type { MessageHead } from '../../src/http1/head.ts';
 import {
-  BODY_AS_SENT, BODY_CHUNKED, BODY_EMPTY, fromH2Response, h2RequestHeaderList, h2ResponseHeaders, h2Trailers, headerListSize,
-  http1RequestHead, requestBodyFraming, type Forwarding,
+  BODY_AS_SENT, BODY_CHUNKED, BODY_EMPTY, fieldValue, forwardsTrailers, fromH2Response, h2RequestHeaderList, h2ResponseHeaderList, h2ResponseHeaders,
+  h2Trailers, headerListSize, http1RequestHead, requestBodyFraming, type Forwarding,
 } from '../../src/h2/headers.ts';
 import { LIMITS } from '../helpers/framing.ts';
 import { llhttpParse } from '../helpers/llhttp-oracle.ts';
@@ -175,4 +175,21 @@ test('headerListSize counts each field as name + value + 32 octets (SETTINGS_MAX
   const size = (7 + 3 + 32) + (5 + 1 + 32) + (3 + 50 + 32);
   assert.equal(headerListSize(raw), size);
   assert.equal(headerListSize([]), 0);
+});
+
+test('response trailers are waited for when the client takes them (te: trailers), the response announces them or is gRPC', () => {
+  assert.equal(forwardsTrailers('trailers', undefined, 'text/plain'), true);
+  assert.equal(forwardsTrailers(undefined, 'x-digest', 'text/plain'), true);
+  assert.equal(forwardsTrailers(undefined, undefined, 'application/grpc'), true);
+  assert.equal(forwardsTrailers(undefined, undefined, 'application/grpc+proto'), true);
+  assert.equal(forwardsTrailers(undefined, undefined, 'text/plain'), false);
+  assert.equal(forwardsTrailers(undefined, undefined, undefined), false);
+  assert.equal(fieldValue(['content-type', 'a/b', 'trailer', 'x'], 'trailer'), 'x');
+  assert.equal(fieldValue(['content-type', 'a/b'], 'trailer'), undefined);
+});
+
+test('an h2c response header list goes to node:http2 as it came (the same array) unless it holds a connection-specific field', () => {
+  const raw = [':status', '200', 'content-type', 'a/b', 'set-cookie', 'a', 'set-cookie', 'b'];
+  assert.equal(h2ResponseHeaderList(raw), raw);
+  assert.deepEqual(h2ResponseHeaderList([':status', '200', 'connection', 'x', 'x-a', '1', 'keep-alive', '5']), [':status', '200', 'x-a', '1']);
 });
