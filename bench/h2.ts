@@ -194,10 +194,10 @@ X-Forwarded-For appended, X-Forwarded-Proto set). h2c upstream: nginx \`grpc_pas
 connection per request in flight, kept alive) and drain-proxy \`UPSTREAM_PROTOCOL=h2c\` (one HTTP/2 session to
 the app, stream to stream). http1 upstream: nginx \`proxy_pass\` (HTTP/1.1, keep-alive pool) and drain-proxy
 \`UPSTREAM_PROTOCOL=http1\` (each stream an HTTP/1.1 request on a keep-alive pool). And, for reference, a
-node:http2 server answering the same body by itself (\`bench/node-h2-server.ts\`, its CPU in the proxy column): the
-server side of node:http2 alone (its ratio is to nginx h2c's). Medians; CPU is the proxy's process tree's, from /proc; the ratio is the median of
-the per-round ratios to nginx with the same upstream protocol. h2load reports no percentiles: the mean request time
-is its \`time for request\` mean.
+node:http2 server answering the same body by itself (\`bench/node-h2-server.ts\`, its CPU in the proxy column, its
+ratio to nginx h2c's): node:http2's server side alone. Medians; CPU is the proxy's process tree's, from /proc;
+the ratio is the median of the per-round ratios to nginx with the same upstream protocol. h2load reports no
+percentiles: the mean request time is its \`time for request\` mean.
 
 ${markdownTable(HEADER, rows(summaries, targets))}
 

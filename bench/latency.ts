@@ -120,11 +120,13 @@ async function run(context: BenchContext): Promise<string | undefined> {
   });
   const summaries = summarize(targets, runs);
   const line = summaryLine(summaries, latencies);
+  const version = await runCommand('h2load', ['--version'], { allowFailure: true });
+  const h2loadVersion = /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
   console.log(`\nfixed rate, medians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries, latencies))}\n\n${line}`);
   writeRawOutput('last-run-latency.json', JSON.stringify({ context, settings, runs, latencies: Object.fromEntries(latencies) }, null, 2));
   if (!targets.some((target) => target.name === 'drain-proxy')) return undefined;
   return `${measuredOn(context)}
-- Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, h2load (nghttp2-client)
+- Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, h2load ${h2loadVersion}
 - Load: \`h2load --h1 -t1 -c${settings.clients} --rps ${settings.rate / settings.clients} -D ${settings.durationSeconds}\` (${settings.rate} req/s in all, `
     + `keep-alive HTTP/1.1) after a ${settings.warmupSeconds} s warm-up at the same rate, ${Buffer.byteLength(APP_BODY)}-byte response bodies, `
     + `${context.rounds} rounds in rotating order; percentiles from h2load's per-request log (\`--log-file\`), each figure the median over the rounds, `
