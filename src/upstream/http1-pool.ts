@@ -108,7 +108,7 @@ export class UpstreamConnection implements FramerSink {
     socket.on('close', socketOnClose);
   }
 
-  /** Opened by this exchange: a failure cannot be a keep-alive race. */
+  /** Carried an exchange before this one: closed before a byte of the response, it may have raced keep-alive. */
   get reused(): boolean {
     return this.#exchanges > 1;
   }
@@ -133,6 +133,8 @@ export class UpstreamConnection implements FramerSink {
   /** A piece of a chunked request body, framed as one chunk, in one write. */
   writeChunk(data: Buffer): boolean {
     const socket = this.socket;
+    // An empty piece would be the last chunk: the rest of the body would be read as another request.
+    if (data.length === 0) return !socket.writableNeedDrain;
     socket.cork();
     socket.write(`${data.length.toString(16)}\r\n`, 'latin1');
     socket.write(data);

@@ -296,3 +296,32 @@ test('close(): idle connections are closed, and a connection that becomes idle a
   assert.equal(pool.idleCount, 0, 'and its connection is not kept');
   assert.ok(await eventually(() => app.connections.every((c) => c.socket.readableEnded || c.socket.destroyed)));
 });
+
+test('a chunked request body: each piece one chunk, an empty piece nothing (it would be the last chunk), trailers in the last chunk', async () => {
+  const received: string[] = [];
+  const server = createServer((socket) => {
+    let bytes = '';
+    socket.setEncoding('latin1').on('data', (text: string) => {
+      bytes += text;
+      if (!bytes.endsWith('\r\n\r\n') || !bytes.includes('\r\n0\r\n')) return;
+      received.push(bytes);
+      socket.write(ok('done'));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+  const port = (server.address() as { port: number }).port;
+  const pool = poolFor(port);
+  const recorder = new Recorder();
+  const connection = pool.acquire(recorder, 'POST');
+  connection.write('POST / HTTP/1.1\r\nhost: app\r\ntransfer-encoding: chunked\r\n\r\n');
+  connection.writeChunk(Buffer.from('hello'));
+  connection.writeChunk(Buffer.alloc(0));
+  connection.writeChunk(Buffer.from(' world, and more'));
+  connection.endChunked('x-sum: 21\r\n');
+  await recorder.done;
+  assert.equal(recorder.body, 'done');
+  assert.deepEqual(received, ['POST / HTTP/1.1\r\nhost: app\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n10\r\n world, and more\r\n0\r\nx-sum: 21\r\n\r\n']);
+  assert.equal(pool.idleCount, 1, 'the whole request went: the connection is kept');
+});
