@@ -144,6 +144,30 @@ class ArrivedStream {
   }
 }
 
+/** A request's trailers as node:http2 passed them. */
+class ReceivedTrailers {
+  readonly headers: IncomingHttpHeaders;
+  readonly flags: number;
+  readonly rawHeaders: string[];
+
+  constructor(headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) {
+    this.headers = headers;
+    this.flags = flags;
+    this.rawHeaders = rawHeaders;
+  }
+}
+
+const kEarlyTrailers = Symbol('drain-proxy.h2.earlyTrailers');
+type ArrivingStream = ServerHttp2Stream & { [kEarlyTrailers]?: ReceivedTrailers };
+
+/**
+ * Trailers that came in the read that brought their stream, before it is forwarded: 'trailers' is an event,
+ * not buffered like the body, so they are kept here and passed on once the forwarder listens (see `#forward`).
+ */
+function keepEarlyTrailers(this: ArrivingStream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void {
+  this[kEarlyTrailers] = new ReceivedTrailers(headers, flags, rawHeaders);
+}
+
 export interface H2Context {
   readonly settings: H2Settings;
   readonly registry: ConnectionRegistry;
@@ -331,6 +355,7 @@ export class H2Connection implements TrackedConnection {
       this.#arrivedSecond = bucketSecond();
       setImmediate(this.#forwardArrived);
     }
+    if (!stream.endAfterHeaders) stream.once('trailers', keepEarlyTrailers);
     this.#arrived.push(new ArrivedStream(stream, headers, rawHeaders, headerBytes));
   };
 
@@ -380,7 +405,15 @@ export class H2Connection implements TrackedConnection {
         if (!this.#session.destroyed && resetByClient(stream)) this.#clientReset(bucketSecond());
       }
     });
+    // What node:http2 emitted without buffering while the stream waited, in the read that brought it, is
+    // passed on once the forwarder listens: the request's trailers, and the end of an empty body (END_STREAM
+    // in an empty DATA frame or the trailers: with nothing to read, 'end' comes at once).
+    stream.off('trailers', keepEarlyTrailers);
+    const endedEarly = stream.readableEnded;
     forwarder.forward(stream, headers, rawHeaders, this.#forwarding);
+    const early = (stream as ArrivingStream)[kEarlyTrailers];
+    if (early !== undefined) stream.emit('trailers', early.headers, early.flags, early.rawHeaders);
+    if (endedEarly) stream.emit('end');
   }
 
   /**

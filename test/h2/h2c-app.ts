@@ -2,6 +2,7 @@
  * A real h2c app (node:http2, cleartext, prior knowledge) for the proxy to
  * front with UPSTREAM_PROTOCOL=h2c. Routes:
  *   /echo     the request body back, with trailers x-bytes and x-sha256
+ *   /request-trailers  once the request has ended: its body's length and its trailers, as JSON
  *   /trailers a body, then trailers grpc-status 7 and grpc-message
  *   /hold     headers, one chunk, then nothing until the client goes
  *   /slow?ms  answers after ms
@@ -48,6 +49,17 @@ export async function startH2cApp(): Promise<H2cApp> {
         });
         stream.on('drain', () => stream.resume());
         stream.on('end', () => stream.end());
+        return;
+      }
+      case '/request-trailers': {
+        let bytes = 0;
+        let trailers = {};
+        stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        stream.on('trailers', (received) => (trailers = received));
+        stream.on('end', () => {
+          stream.respond({ ':status': 200, 'content-type': 'application/json' });
+          stream.end(JSON.stringify({ bytes, trailers }));
+        });
         return;
       }
       case '/trailers':

@@ -284,6 +284,56 @@ for (const protocol of ['http1', 'h2c'] as const) {
   });
 }
 
+/** A POST's header block: getHeaderBlock's, with :method POST (static table index 3). */
+function postHeaderBlock(path: string): Buffer {
+  return Buffer.concat([Buffer.from([0x83]), getHeaderBlock(path).subarray(1)]);
+}
+
+/** One field in HPACK as a literal without indexing, new name. */
+function literalField(name: string, value: string): Buffer {
+  return Buffer.concat([Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'), Buffer.from([value.length]), Buffer.from(value, 'latin1')]);
+}
+
+/** The DATA payloads of `stream`, once one of its frames carried END_STREAM. */
+async function responseBody(client: RawH2Client, stream: number): Promise<string> {
+  assert.ok(await client.waitFor((f) => f.stream === stream && (f.type === DATA || f.type === HEADERS) && (f.flags & END_STREAM) !== 0), `stream ${stream} answered`);
+  return Buffer.concat(client.frames.filter((f) => f.stream === stream && f.type === DATA).map((f) => f.payload)).toString();
+}
+
+for (const protocol of ['http1', 'h2c'] as const) {
+  test(`${protocol} upstream: a request whose end (an empty DATA frame with END_STREAM, or trailers) comes in the read that brought its HEADERS reaches the app whole`, async () => {
+    let port: number;
+    if (protocol === 'h2c') {
+      const app = await startH2cApp();
+      cleanups.push(() => app.close());
+      port = app.port;
+    } else {
+      const app = await startUpstream(0, (req, res) => {
+        if (req.url !== '/request-trailers') return false;
+        let bytes = 0;
+        req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        req.on('end', () => res.end(JSON.stringify({ bytes, trailers: req.trailers })));
+        return true;
+      });
+      cleanups.push(() => app.close());
+      port = app.port;
+    }
+    const proxy = await startDrainProxy(port, { env: { UPSTREAM_PROTOCOL: protocol } });
+    cleanups.push(() => proxy.stop());
+    const client = await RawH2Client.connect(proxy.listenPort);
+    cleanups.push(() => client.socket.destroy());
+    client.send(Buffer.concat([
+      frame(HEADERS, END_HEADERS, 1, postHeaderBlock('/request-trailers')),
+      frame(DATA, END_STREAM, 1),
+      frame(HEADERS, END_HEADERS, 3, postHeaderBlock('/request-trailers')),
+      frame(DATA, 0, 3, Buffer.from('abc')),
+      frame(HEADERS, END_STREAM | END_HEADERS, 3, literalField('x-sum', '7')),
+    ]));
+    assert.deepEqual(JSON.parse(await responseBody(client, 1)), { bytes: 0, trailers: {} }, 'the empty body ended');
+    assert.deepEqual(JSON.parse(await responseBody(client, 3)), { bytes: 3, trailers: { 'x-sum': '7' } }, 'the body and its trailers');
+  });
+}
+
 test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; the stream in flight at t0 completes; a new connection during DRAIN_DELAY is served; exit 0', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
