@@ -3,9 +3,9 @@
  * process around it (signals, exit); tests can run it in-process.
  */
 import type { Socket } from 'node:net';
-import { webSocketTimings, type Config } from './config/index.ts';
+import { closeTimings, type Config } from './config/index.ts';
 import { DrainController } from './drain/controller.ts';
-import { CloseSpread } from './drain/spread.ts';
+import { CloseWindow } from './drain/spread.ts';
 import { ConnectionRegistry } from './listeners/registry.ts';
 import { PublicListener } from './listeners/public.ts';
 import { ConnectionLimit } from './listeners/connection-limit.ts';
@@ -67,8 +67,10 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     logger,
   });
 
-  const webSocketSettings = { closeCode: config.wsCloseCode, closeReason: config.wsCloseReason, delayMs: config.drainDelay, ...webSocketTimings(config) };
-  const closeSpread = new CloseSpread();
+  const { spreadMs, closeTimeoutMs } = closeTimings(config);
+  // One window for every long-lived connection (WebSockets, event streams, HTTP/2 sessions): one steady reconnect rate.
+  const closeWindow = new CloseWindow({ delayMs: config.drainDelay, spreadMs }, () => controller.elapsedMs());
+  const webSocketSettings = { closeCode: config.wsCloseCode, closeReason: config.wsCloseReason, delayMs: config.drainDelay, spreadMs, closeTimeoutMs };
   const http1: Http1Context = {
     settings: {
       upstream: config.upstream,
@@ -90,12 +92,12 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     webSocket: {
       settings: webSocketSettings,
       drainElapsedMs: () => controller.elapsedMs(),
-      nextCloseMomentMs: () => webSocketSettings.delayMs + closeSpread.nextFraction() * webSocketSettings.spreadMs,
+      nextCloseMomentMs: () => closeWindow.nextMomentMs(),
       observer: metrics,
       logger,
     },
   };
-  const dispatch = publicDispatch(config, { registry, metrics, logger, controller, upstreamFailed: () => health.checkNow() }, (socket: Socket) => new Http1Connection(socket, http1));
+  const dispatch = publicDispatch(config, { registry, metrics, logger, controller, closeWindow, upstreamFailed: () => health.checkNow() }, (socket: Socket) => new Http1Connection(socket, http1));
   const listener = new PublicListener(dispatch, logger, limit);
   const tcp = new TcpListeners(config.tcpPorts, {
     settings: { upstreamHost: config.upstream.host, connectTimeoutMs: config.upstreamConnectTimeout, idleCloseMs: config.tcpIdleClose },

@@ -15,7 +15,7 @@
  * FINAL_SCRAPE_WAIT from the drain's end, so with a native sidecar the wait
  * overlaps the app's exit).
  */
-import { ConfigError, loadConfig, type Config } from './config/index.ts';
+import { ConfigError, formerNamesUsed, loadConfig, type Config } from './config/index.ts';
 import { createLogger, type Logger } from './log/index.ts';
 import { createDrainProxy } from './app.ts';
 import type { DrainSummary } from './drain/controller.ts';
@@ -39,6 +39,7 @@ function main(): void {
     process.exit(EXIT_CONFIG);
   }
   const logger = createLogger(config.logLevel);
+  for (const [former, current] of formerNamesUsed(process.env)) logger.warn({ variable: former, use: current }, `${former} is the older name of ${current}: rename it`);
   const proxy = createDrainProxy(config, logger);
   const { controller } = proxy;
   let exitOnDrained = false;

@@ -16,20 +16,47 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const config: Record<string, unknown> = {};
   for (const [key, variable] of Object.entries(schema)) {
-    const raw = env[variable.env];
-    const text = raw === undefined || raw === '' ? variable.default : raw;
+    const name = setName(env, variable);
+    const raw = name === undefined ? undefined : env[name];
+    const text = raw === undefined ? variable.default : raw;
     try {
       config[key] = variable.parse(text);
     } catch (err) {
       if (!(err instanceof ValueError)) throw err;
-      throw new ConfigError(`invalid ${variable.env}=${JSON.stringify(raw)}: ${err.message}`);
+      throw new ConfigError(`invalid ${name ?? variable.env}=${JSON.stringify(raw)}: ${err.message}`);
     }
   }
   const parsed = config as Config;
   checkTimings(parsed);
-  checkWebSocketTimings(parsed, env);
+  checkCloseTimings(parsed, env);
   checkTcpPorts(parsed);
   return parsed;
+}
+
+function isSet(env: NodeJS.ProcessEnv, name: string | undefined): name is string {
+  return name !== undefined && env[name] !== undefined && env[name] !== '';
+}
+
+/** The name a variable is set under: its own, its former one, or undefined when unset; both set is refused. */
+function setName(env: NodeJS.ProcessEnv, variable: { readonly env: string; readonly formerEnv?: string }): string | undefined {
+  const current = isSet(env, variable.env);
+  const former = isSet(env, variable.formerEnv);
+  if (current && former) {
+    throw new ConfigError(
+      `invalid ${variable.env}=${JSON.stringify(env[variable.env])} and ${variable.formerEnv}=${JSON.stringify(env[variable.formerEnv!])}: ` +
+        `${variable.formerEnv} is the older name of ${variable.env}; set only ${variable.env}`,
+    );
+  }
+  return current ? variable.env : former ? variable.formerEnv : undefined;
+}
+
+/** The older names the environment uses (`WS_CLOSE_SPREAD` for `CLOSE_SPREAD`), as `[older, current]` pairs, to warn about. */
+export function formerNamesUsed(env: NodeJS.ProcessEnv): Array<[former: string, current: string]> {
+  const used: Array<[string, string]> = [];
+  for (const variable of Object.values(schema)) {
+    if (isSet(env, variable.formerEnv)) used.push([variable.formerEnv, variable.env]);
+  }
+  return used;
 }
 
 function checkTimings(config: Config): void {
@@ -42,38 +69,41 @@ function checkTimings(config: Config): void {
 }
 
 /**
- * WebSocket closes happen between t0 + DRAIN_DELAY and the deadline. Values set
+ * Long-lived connections are told to go between t0 + DRAIN_DELAY and the
+ * deadline, and WebSocket closing handshakes must end before it. Values set
  * explicitly that cannot fit there are refused; defaults are shortened to fit
- * (`webSocketTimings`).
+ * (`closeTimings`).
  */
-function checkWebSocketTimings(config: Config, env: NodeJS.ProcessEnv): void {
+function checkCloseTimings(config: Config, env: NodeJS.ProcessEnv): void {
   const room = config.drainTimeout - config.drainDelay;
-  const set = (name: string): boolean => env[name] !== undefined && env[name] !== '';
-  if (set('WS_CLOSE_TIMEOUT') && config.wsCloseTimeout >= room) {
+  if (isSet(env, 'WS_CLOSE_TIMEOUT') && config.wsCloseTimeout >= room) {
     throw new ConfigError(
       `invalid WS_CLOSE_TIMEOUT=${formatDuration(config.wsCloseTimeout)}: closing handshakes start at DRAIN_DELAY=` +
         `${formatDuration(config.drainDelay)} and must end before DRAIN_TIMEOUT=${formatDuration(config.drainTimeout)}`,
     );
   }
   const closeTimeout = Math.min(config.wsCloseTimeout, room);
-  if (set('WS_CLOSE_SPREAD') && config.wsCloseSpread + closeTimeout > room) {
+  const spreadName = setName(env, schema.closeSpread);
+  if (spreadName !== undefined && config.closeSpread + closeTimeout > room) {
     throw new ConfigError(
-      `invalid WS_CLOSE_SPREAD=${formatDuration(config.wsCloseSpread)}: DRAIN_DELAY + WS_CLOSE_SPREAD + WS_CLOSE_TIMEOUT ` +
-        `(${formatDuration(config.drainDelay + config.wsCloseSpread + closeTimeout)}) must not exceed DRAIN_TIMEOUT=` +
+      `invalid ${spreadName}=${formatDuration(config.closeSpread)}: DRAIN_DELAY + ${spreadName} + WS_CLOSE_TIMEOUT ` +
+        `(${formatDuration(config.drainDelay + config.closeSpread + closeTimeout)}) must not exceed DRAIN_TIMEOUT=` +
         `${formatDuration(config.drainTimeout)}, the one deadline`,
     );
   }
 }
 
 /**
- * The WebSocket close window and handshake timeout actually used: the
- * configured ones, shortened when needed so that the last close frame and its
- * handshake end before the deadline (DRAIN_TIMEOUT stays the one hard limit).
+ * The close window and the WebSocket handshake timeout actually used: the
+ * configured ones, shortened when needed so that the last connection told to
+ * go (and its closing handshake) ends before the deadline: DRAIN_TIMEOUT stays
+ * the one hard limit. The window leaves WS_CLOSE_TIMEOUT before the deadline
+ * for HTTP/2 sessions too: the streams still open at their GOAWAY finish then.
  */
-export function webSocketTimings(config: Config): { spreadMs: number; closeTimeoutMs: number } {
+export function closeTimings(config: Config): { spreadMs: number; closeTimeoutMs: number } {
   const room = config.drainTimeout - config.drainDelay;
   const closeTimeoutMs = Math.min(config.wsCloseTimeout, room);
-  return { closeTimeoutMs, spreadMs: Math.max(0, Math.min(config.wsCloseSpread, room - closeTimeoutMs)) };
+  return { closeTimeoutMs, spreadMs: Math.max(0, Math.min(config.closeSpread, room - closeTimeoutMs)) };
 }
 
 /** A TCP_PORTS listen port must not be the public or the admin port (it would fail to bind, or take the other's place). */

@@ -17,13 +17,15 @@ import { parseTrustedProxies } from './trusted-proxies.ts';
 
 export interface Variable<T> {
   readonly env: string;
+  /** An older name still accepted in its place (one of the two may be set, not both). */
+  readonly formerEnv?: string;
   readonly default: string;
   readonly doc: string;
   readonly parse: (text: string) => T;
 }
 
-function variable<T>(env: string, defaultText: string, parse: (text: string) => T, doc: string): Variable<T> {
-  return { env, default: defaultText, doc, parse };
+function variable<T>(env: string, defaultText: string, parse: (text: string) => T, doc: string, formerEnv?: string): Variable<T> {
+  return formerEnv === undefined ? { env, default: defaultText, doc, parse } : { env, formerEnv, default: defaultText, doc, parse };
 }
 
 export interface UpstreamAddress {
@@ -169,13 +171,14 @@ export const schema = {
   drainTimeout: variable('DRAIN_TIMEOUT', '25s', parseDuration,
     'Deadline, counted from the drain\'s start, for all in-flight work; what is still open then is cut (exit code 3).'),
   drainIdleClose: variable('DRAIN_IDLE_CLOSE', '1s', parseDuration,
-    'During a drain, close keep-alive connections idle this long (`0` closes idle ones at once). A connection accepted during the drain gets at least 1 s to send its first request.'),
+    'During a drain, close HTTP/1.1 keep-alive connections idle this long (`0` closes idle ones at once); their clients reconnect with their next request. A connection accepted during the drain gets at least 1 s to send its first request. HTTP/2 sessions, idle or not, wait for their moment in `CLOSE_SPREAD`.'),
+  closeSpread: variable('CLOSE_SPREAD', '5s', parseDuration,
+    'From t0 + DRAIN_DELAY, each long-lived connection is told to go at its own moment in this window: a WebSocket gets its close frame, an event stream ends after a complete event, an HTTP/2 session (a gRPC channel) gets its GOAWAY and serves new streams normally until then. Each moment is uniform, and all of them, of every kind together, are evenly spaced, so the other pods get reconnects at a steady connections/window rate instead of at once. Clamped to fit DRAIN_TIMEOUT. `WS_CLOSE_SPREAD`, its older name, is still accepted (not both).',
+    'WS_CLOSE_SPREAD'),
   drainToken: variable('DRAIN_TOKEN', '', anyText,
     'If set, `/drain` is also accepted from any address with header `X-Drain-Token: <token>`.'),
   hostIp: variable('HOST_IP', '', parseOptionalAddress,
     'The node\'s address (downward API `status.hostIP`); `/drain` is accepted from it because kubelet hooks come from there.'),
-  wsCloseSpread: variable('WS_CLOSE_SPREAD', '5s', parseDuration,
-    'From t0 + DRAIN_DELAY, each WebSocket (and event stream) is told to go at its own moment in this window: each moment uniform, all of them evenly spaced, so the other pods get reconnects at a steady connections/window rate instead of at once. Clamped to fit DRAIN_TIMEOUT.'),
   wsCloseCode: variable('WS_CLOSE_CODE', '1012', parseCloseCode,
     'Status code of the close frame sent to WebSocket clients at drain: `1012` (Service Restart) or `1001` (Going Away).'),
   wsCloseReason: variable('WS_CLOSE_REASON', 'draining', parseCloseReason,

@@ -4,20 +4,25 @@
  *
  * Drain (the controller only says when it started), per session:
  *
- *   t0 ── GOAWAY(last-stream-id 2^31-1, NO_ERROR) + PING ──▶ client
+ *   t0 ── nothing changes: new streams are served as before
+ *   its moment in the close window (t0 + DRAIN_DELAY + a share of CLOSE_SPREAD,
+ *   handed out with the WebSockets' and event streams' moments) ──
+ *          GOAWAY(last-stream-id 2^31-1, NO_ERROR) + PING ──▶ client
  *          "stop opening streams"; streams already on the wire still count
  *   PING ACK (or 1 s) ── GOAWAY(last-stream-id = last stream seen) ──▶ client
  *          streams above it are never processed: the client's stack fails
  *          them as refused (REFUSED_STREAM), which clients retry safely
- *   last stream ends ── the session closes (drain_hint)
+ *   last stream ends (at once when idle) ── the session closes
+ *          (drain_hint, or drain_idle when it had no stream open at its moment)
  *   deadline ── open streams RST_STREAM(CANCEL), GOAWAY(NO_ERROR), closed (drain_deadline)
  *
- * A session with no stream open at t0 gets its GOAWAY once idle for
- * DRAIN_IDLE_CLOSE (one idle longer, at once: drain_idle), or with its next
- * stream: a session opened during DRAIN_DELAY is served, its first stream
- * carrying the hint, as an HTTP/1.1 response carries `Connection: close`.
- * (A GOAWAY sent as soon as a new session opens would send clients such as
- * grpc-js reconnecting in a loop, every call refused.)
+ * Idle sessions wait for their moment too (a gRPC channel between calls is
+ * idle), and so do sessions opened during DRAIN_DELAY: a client reconnects
+ * when its session ends, at once (grpc-js and grpc-go round_robin) or with
+ * its next call (their pick_first, the default), and before the window,
+ * while endpoint removal propagates and the listener is open, that
+ * reconnect can land back here. From the window on the listener is closed,
+ * and the moments space the reconnects at the window's steady rate.
  *
  * The first GOAWAY cannot carry the real last stream id: a stream the client
  * sent before reading it would be dropped for no reason. The PING's ACK
@@ -55,6 +60,7 @@ import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } fro
 import { peerAddress } from '../listeners/address.ts';
 import { LIMIT_REASONS, type LimitReason, type Metrics } from '../metrics/index.ts';
 import type { TrustedProxies } from '../config/trusted-proxies.ts';
+import type { CloseWindow } from '../drain/spread.ts';
 import { resetByClient, resetStream, timeOutStream, type StreamForwarder } from './forwarder.ts';
 import { headerListSize, type Forwarding } from './headers.ts';
 import { errors } from '../errors.ts';
@@ -68,7 +74,6 @@ export interface H2Settings {
   readonly keepAliveTimeoutMs: number;
   /** UPSTREAM_RESPONSE_TIMEOUT; 0 is off. */
   readonly responseTimeoutMs: number;
-  readonly drainIdleCloseMs: number;
   readonly forwardedHeaders: boolean;
   readonly trustedProxies: TrustedProxies;
   readonly accessLog: boolean;
@@ -173,6 +178,8 @@ export interface H2Context {
   readonly registry: ConnectionRegistry;
   readonly metrics: Metrics;
   readonly logger: Logger;
+  /** Hands out each session's moment for its GOAWAY in the drain. */
+  readonly closeWindow: Pick<CloseWindow, 'nextWaitMs'>;
   readonly forwarder: StreamForwarder;
 }
 
@@ -223,7 +230,7 @@ export class H2Connection implements TrackedConnection {
   readonly #forwarding: Forwarding | null;
   #draining = false;
   #goawaySent = false;
-  #drainIdleTimer: NodeJS.Timeout | undefined;
+  #goawayTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout | undefined;
   /** Why the proxy closed the session, once it has. */
   #closedBy: CloseReason | null = null;
@@ -260,19 +267,11 @@ export class H2Connection implements TrackedConnection {
   startDrain(): void {
     if (this.#draining) return;
     this.#draining = true;
-    if (this.#streams.size > 0) {
-      this.#sendGoaway();
-      return;
-    }
-    // Idle: like an idle HTTP/1.1 connection, told to go once idle for DRAIN_IDLE_CLOSE, or with its next stream.
-    const wait = this.#ctx.settings.drainIdleCloseMs - (performance.now() - this.#idleSince);
-    if (wait <= 0) this.#sendGoaway();
-    else this.#drainIdleTimer = setTimeout(this.#sendGoaway, wait);
+    this.#goawayTimer = setTimeout(this.#sendGoaway, this.#ctx.closeWindow.nextWaitMs());
   }
 
   /** The first GOAWAY (2^31-1) and its PING; the ACK, or a second, brings the final one. */
   readonly #sendGoaway = (): void => {
-    clearTimeout(this.#drainIdleTimer);
     if (this.#goawaySent) return;
     this.#goawaySent = true;
     const session = this.#session;
@@ -303,7 +302,7 @@ export class H2Connection implements TrackedConnection {
   cut(): void {
     const session = this.#session;
     this.#finish('drain_deadline');
-    clearTimeout(this.#drainIdleTimer);
+    clearTimeout(this.#goawayTimer);
     clearTimeout(this.#pingTimer);
     if (session.destroyed) return;
     // RST_STREAM(CANCEL) goes out at once (never an END_STREAM: the client must see the cut), then GOAWAY(NO_ERROR);
@@ -386,8 +385,6 @@ export class H2Connection implements TrackedConnection {
     this.#streams.set(stream, new OpenStream(startedAt, headerBytes));
     if (this.#streams.size >= settings.maxConcurrentStreams) this.#enforce('h2_concurrent_streams');
     registry.requestStarted('h2');
-    // A session idle at t0, or opened during the drain, is served: its first stream carries the hint.
-    if (this.#draining && !this.#goawaySent) this.#sendGoaway();
     // 'close' comes once: `on` spares the wrapper `once` allocates.
     stream.on('close', () => {
       this.#streams.delete(stream);
@@ -459,7 +456,7 @@ export class H2Connection implements TrackedConnection {
 
   readonly #onClose = (): void => {
     clearTimeout(this.#pingTimer);
-    clearTimeout(this.#drainIdleTimer);
+    clearTimeout(this.#goawayTimer);
     this.#finish(this.#closedBy ?? 'client');
   };
 

@@ -2,12 +2,13 @@
  * The public port's front door: each accepted socket is sniffed (`sniff.ts`)
  * and handed to HTTP/1.1 or to the HTTP/2 side, whose streams go to the app
  * over UPSTREAM_PROTOCOL. The drain reaches HTTP/2 sessions through the
- * registry like any connection; sockets still silent follow the controller's
- * phases here.
+ * registry like any connection (each gets its GOAWAY at its moment in the
+ * close window); sockets still silent follow the controller's phases here.
  */
 import type { Socket } from 'node:net';
 import type { Config } from '../config/index.ts';
 import type { DrainController } from '../drain/controller.ts';
+import type { CloseWindow } from '../drain/spread.ts';
 import type { ConnectionRegistry } from '../listeners/registry.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
@@ -22,6 +23,8 @@ export interface PublicDispatchContext {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly controller: DrainController;
+  /** Where each session's GOAWAY goes in the drain. */
+  readonly closeWindow: CloseWindow;
   readonly upstreamFailed: () => void;
 }
 
@@ -39,7 +42,6 @@ export function publicDispatch(config: Config, ctx: PublicDispatchContext, http1
     settings: {
       keepAliveTimeoutMs: config.keepAliveTimeout,
       responseTimeoutMs: config.upstreamResponseTimeout,
-      drainIdleCloseMs: config.drainIdleClose,
       forwardedHeaders: config.forwardedHeaders,
       trustedProxies: config.trustedProxies,
       accessLog: config.accessLog,
@@ -52,6 +54,7 @@ export function publicDispatch(config: Config, ctx: PublicDispatchContext, http1
     registry: ctx.registry,
     metrics: ctx.metrics,
     logger: ctx.logger,
+    closeWindow: ctx.closeWindow,
     forwarder,
   });
   const sniffer = new ProtocolSniffer({ http1, h2: front.accept }, { keepAliveTimeoutMs: config.keepAliveTimeout, headerTimeoutMs: config.headerTimeout, drainIdleCloseMs: config.drainIdleClose });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { loadConfig, ConfigError, schema, webSocketTimings } from '../../src/config/index.ts';
+import { loadConfig, ConfigError, schema, closeTimings } from '../../src/config/index.ts';
 import { parseDuration } from '../../src/config/values.ts';
 import { withConfigurationTable } from '../../src/config/table.ts';
 import { MAIN } from '../../harness/drain-proxy.ts';
@@ -62,9 +62,9 @@ const invalid: Array<[Record<string, string>, RegExp]> = [
 ];
 
 test('WebSocket timings left at their defaults are shortened to fit the deadline instead of refused', () => {
-  assert.deepEqual(webSocketTimings(loadConfig({})), { spreadMs: 5000, closeTimeoutMs: 2000 });
-  assert.deepEqual(webSocketTimings(loadConfig({ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '8s' })), { spreadMs: 1000, closeTimeoutMs: 2000 });
-  assert.deepEqual(webSocketTimings(loadConfig({ DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '1s' })), { spreadMs: 0, closeTimeoutMs: 800 });
+  assert.deepEqual(closeTimings(loadConfig({})), { spreadMs: 5000, closeTimeoutMs: 2000 });
+  assert.deepEqual(closeTimings(loadConfig({ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '8s' })), { spreadMs: 1000, closeTimeoutMs: 2000 });
+  assert.deepEqual(closeTimings(loadConfig({ DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '1s' })), { spreadMs: 0, closeTimeoutMs: 800 });
 });
 
 for (const [env, message] of invalid) {

@@ -3,8 +3,9 @@
  * on both ends: unary, server-streaming and bidirectional calls; status codes,
  * messages and trailing metadata intact; and the drain: a streaming call in
  * flight at t0 completes, and calls issued continuously across t0 all succeed
- * (the client reconnects after the GOAWAY; in this single-pod test the
- * reconnect lands on the same proxy, which still listens during DRAIN_DELAY).
+ * on the channel's one connection, which is kept until its moment in the
+ * close window (after DRAIN_DELAY): nothing sends the channel reconnecting
+ * while endpoint removal still propagates.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { startDrainProxy } from '../../harness/drain-proxy.ts';
+import { metricValue } from '../../harness/metrics.ts';
 
 const PROTO = fileURLToPath(new URL('../fixtures/echo.proto', import.meta.url));
 
@@ -159,7 +161,7 @@ test('gRPC through the proxy: unary, server streaming and bidi; status codes, me
   assert.match(text, /drain_proxy_requests_total\{protocol="h2",code_class="2xx"\} 5\n/, 'every RPC counted as an h2 request (gRPC errors travel in 200 responses)');
 });
 
-test('gRPC across a drain: the streaming call in flight at t0 completes; calls issued continuously across t0 all succeed; exit 0', async () => {
+test('gRPC across a drain: the streaming call in flight at t0 completes; calls issued continuously across t0 all succeed on the one connection, kept through DRAIN_DELAY; exit 0', async () => {
   const app = await startGrpcServer();
   const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '3s', DRAIN_TIMEOUT: '15s' } });
   cleanups.push(() => proxy.stop());
@@ -192,6 +194,12 @@ test('gRPC across a drain: the streaming call in flight at t0 completes; calls i
   await sleep(300);
   bidi.end();
   await Promise.all(loops);
+  const during = await proxy.metrics();
+  assert.ok(performance.now() - t0 < 3000, 'still inside DRAIN_DELAY');
+  assert.equal(metricValue(during, 'drain_proxy_connections_active{protocol="h2"}'), 1, 'the channel kept its one connection through DRAIN_DELAY');
+  for (const reason of ['drain_hint', 'drain_idle']) {
+    assert.equal(metricValue(during, `drain_proxy_connections_closed_total{protocol="h2",reason="${reason}"}`) ?? 0, 0, `no GOAWAY before the window (${reason})`);
+  }
 
   const failures = outcomes.filter((o) => o.err !== null);
   assert.equal(failures.length, 0, `failed calls: ${failures.map((f) => `${f.err?.code} ${f.err?.details}`).join('; ')}`);

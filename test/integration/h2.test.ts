@@ -19,7 +19,8 @@ import { eventually } from '../../harness/http.ts';
 import { metricValue } from '../../harness/metrics.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { startH2cApp } from '../h2/h2c-app.ts';
-import { ensureNghttp, h2request, h2session, nghttp } from '../h2/client.ts';
+import { ensureNghttp, h2request, h2session, nghttp, type H2Result } from '../h2/client.ts';
+import { busiestWindow } from '../../rollout/rates.ts';
 import { DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, RST_STREAM, RawH2Client, frame, getHeaderBlock, type Frame } from '../h2/raw-client.ts';
 
 const cleanups: Array<() => unknown> = [];
@@ -96,10 +97,10 @@ test('http1 upstream down: 502 for the stream, not a reset session', async () =>
   assert.match(await proxy.metrics(), /drain_proxy_upstream_errors_total\{kind="connect_refused"\} [1-9]/);
 });
 
-test('http1 upstream drain: the request in flight at t0 completes; an idle session is told to go after DRAIN_IDLE_CLOSE; exit 0', async () => {
+test('http1 upstream drain: the request in flight at t0 completes; an idle session gets its GOAWAY at its moment after DRAIN_DELAY, not after DRAIN_IDLE_CLOSE; exit 0', async () => {
   const upstream = await startUpstream();
   cleanups.push(() => upstream.close());
-  const proxy = await startDrainProxy(upstream.port, { env: { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s', DRAIN_IDLE_CLOSE: '300ms' } });
+  const proxy = await startDrainProxy(upstream.port, { env: { DRAIN_DELAY: '1s', CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '10s', DRAIN_IDLE_CLOSE: '300ms' } });
   cleanups.push(() => proxy.stop());
   const busy = h2session(proxy.listenPort);
   const idle = h2session(proxy.listenPort);
@@ -112,17 +113,16 @@ test('http1 upstream drain: the request in flight at t0 completes; an idle sessi
   const t0 = performance.now();
   proxy.signal('SIGTERM');
   assert.equal(await idleGoaway, 2 ** 31 - 1, 'the idle session gets the first GOAWAY');
+  const goawayAt = performance.now() - t0;
+  assert.ok(goawayAt >= 950, `the idle session was kept until the window (GOAWAY at ${Math.round(goawayAt)} ms, DRAIN_DELAY 1s, DRAIN_IDLE_CLOSE 300ms)`);
   await idleClosed;
-  const idleFor = performance.now() - t0;
-  assert.ok(idleFor < 2000, `the idle session went ${Math.round(idleFor)} ms after t0 (DRAIN_IDLE_CLOSE 300ms), before the busy one`);
   const result = await slow;
-  assert.ok(performance.now() - t0 > idleFor, 'the busy session outlived the idle one');
   assert.equal(result.status, 200);
   assert.equal(result.body.toString(), 'slow 2500\n');
   assert.equal((await proxy.exited).code, 0);
   const summary = proxy.log('drain finished')!;
-  assert.equal(summary.closedByHint, 1);
-  assert.equal(summary.closedByIdle, 1);
+  assert.equal(summary.closedByHint, 1, 'the busy session: its stream was open at its GOAWAY');
+  assert.equal(summary.closedByIdle, 1, 'the idle session');
 });
 
 test('an h2 session with no stream for KEEPALIVE_TIMEOUT is closed with a GOAWAY and counted as idle_timeout', async () => {
@@ -334,10 +334,10 @@ for (const protocol of ['http1', 'h2c'] as const) {
   });
 }
 
-test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; the stream in flight at t0 completes; a new connection during DRAIN_DELAY is served; exit 0', async () => {
+test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; the stream in flight at t0 completes; a new connection during DRAIN_DELAY is served until its moment; exit 0', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1500ms', DRAIN_TIMEOUT: '15s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1500ms', CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '15s' } });
   cleanups.push(() => proxy.stop());
   const session = h2session(proxy.listenPort);
   const goaways: Array<{ code: number; lastStreamID: number }> = [];
@@ -345,12 +345,15 @@ test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; t
   await h2request(session, { ':path': '/warm' });
   const slow = h2request(session, { ':path': '/slow?ms=2500' });
   await sleep(300);
+  const t0 = performance.now();
   proxy.signal('SIGTERM');
   await proxy.waitForReady(503);
   const during = h2session(proxy.listenPort);
   cleanups.push(() => during.destroy());
+  const duringGoaway = new Promise<number>((resolve) => during.once('goaway', () => resolve(performance.now() - t0)));
   const served = await h2request(during, { ':path': '/during' });
   assert.equal(served.status, 200, 'a new connection during DRAIN_DELAY is served');
+  assert.equal((await h2request(during, { ':path': '/during-again' })).status, 200, 'and keeps serving new streams');
   const result = await slow;
   assert.equal(result.status, 200);
   assert.equal(result.body.toString(), 'slow 2500', 'the stream in flight at t0 completed');
@@ -358,11 +361,102 @@ test('h2c drain: GOAWAY(2^31-1) and PING, then GOAWAY with the last stream id; t
   assert.ok(goaways.length >= 2, `two GOAWAYs: ${JSON.stringify(goaways)}`);
   assert.deepEqual(goaways[0], { code: constants.NGHTTP2_NO_ERROR, lastStreamID: 2 ** 31 - 1 });
   assert.deepEqual(goaways[1], { code: constants.NGHTTP2_NO_ERROR, lastStreamID: result.streamId }, 'the final GOAWAY names the last stream');
+  assert.ok((await duringGoaway) >= 1450, 'the session opened during DRAIN_DELAY gets its GOAWAY at its moment too, not with its first stream');
   const exit = await proxy.exited;
   assert.equal(exit.code, 0);
   const summary = proxy.log('drain finished')!;
   assert.equal(summary.cut, 0);
-  assert.ok((summary.closedByHint as number) >= 2, 'both sessions closed by the GOAWAY');
+  assert.equal(summary.closedByHint, 1, 'the session with a stream open at its GOAWAY');
+  assert.equal(summary.closedByIdle, 1, 'the one idle at its moment');
+});
+
+/** One client session across the drain: when its first GOAWAY came, and every stream it sent. */
+interface SessionRecord {
+  goawayAt?: number;
+  lastStreamID?: number;
+  readonly streams: Array<{ sentAt: number; result: H2Result | Error }>;
+}
+
+test('h2c drain: every session, busy or idle, gets its GOAWAY at its own moment, evenly spaced over CLOSE_SPREAD from DRAIN_DELAY; no stream refused or reset before it; streams open at it complete; each end counted', async () => {
+  const app = await startH2cApp();
+  cleanups.push(() => app.close());
+  const delay = 500;
+  const spread = 2000;
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: `${delay}ms`, CLOSE_SPREAD: `${spread}ms`, DRAIN_TIMEOUT: '10s', DRAIN_IDLE_CLOSE: '100ms' } });
+  cleanups.push(() => proxy.stop());
+  const busyCount = 12;
+  const idleCount = 12;
+  const sessions = Array.from({ length: busyCount + idleCount }, () => h2session(proxy.listenPort));
+  cleanups.push(() => sessions.forEach((session) => session.destroy()));
+  let t0 = 0;
+  const records: SessionRecord[] = sessions.map((session) => {
+    const record: SessionRecord = { streams: [] };
+    session.once('goaway', (_code, lastStreamID) => {
+      record.goawayAt = performance.now() - t0;
+      record.lastStreamID = lastStreamID;
+    });
+    return record;
+  });
+  const send = (index: number, path: string): Promise<void> => {
+    const sentAt = t0 === 0 ? -1 : performance.now() - t0;
+    const stream = { sentAt, result: new Error('pending') as H2Result | Error };
+    records[index].streams.push(stream);
+    return h2request(sessions[index], { ':path': path }).then(
+      (result) => void (stream.result = result),
+      (err: Error) => void (stream.result = err),
+    );
+  };
+  await Promise.all(sessions.map((_, index) => send(index, '/warm')));
+  // Busy sessions: one stream open through the whole window, and short ones back to back until the GOAWAY.
+  const long = sessions.slice(0, busyCount).map((_, index) => send(index, `/slow?ms=${delay + spread + 1500}`));
+  const loops = sessions.slice(0, busyCount).map(async (_, index) => {
+    for (let i = 0; i < 100 && records[index].goawayAt === undefined; i++) await send(index, '/slow?ms=50');
+  });
+  await sleep(300);
+  t0 = performance.now();
+  assert.equal((await proxy.admin('/drain', { method: 'POST' })).status, 202);
+  await Promise.all([...long, ...loops]);
+  await proxy.waitForLog('drain finished; waiting for a signal to exit');
+
+  const moments = records.map((record) => record.goawayAt);
+  assert.ok(moments.every((at) => at !== undefined), 'every session got a GOAWAY');
+  assert.ok(records.every((record) => record.lastStreamID === 2 ** 31 - 1), 'the first GOAWAY of each: 2^31-1');
+  const offsets = (moments as number[]).sort((a, b) => a - b);
+  assert.ok(offsets[0] >= delay - 50, `none before DRAIN_DELAY (first at ${Math.round(offsets[0])} ms)`);
+  assert.ok(offsets.at(-1)! <= delay + spread + 300, `all inside the window (last at ${Math.round(offsets.at(-1)!)} ms)`);
+  // Evenly spaced: a quarter of the window holds a quarter of them (6), give or take timer jitter; independent draws put ~10 there.
+  const busiest = busiestWindow(offsets, spread / 4);
+  assert.ok(busiest <= 8, `the busiest ${spread / 4} ms hold ${busiest} of 24 GOAWAYs: ${offsets.map(Math.round).join(', ')}`);
+  for (let quarter = 0; quarter < 4; quarter++) {
+    const from = delay + (quarter * spread) / 4;
+    const inQuarter = offsets.filter((at) => at >= from - 30 && at < from + spread / 4 + 30).length;
+    assert.ok(inQuarter >= 4, `quarter ${quarter + 1} of the window holds ${inQuarter} GOAWAYs: ${offsets.map(Math.round).join(', ')}`);
+  }
+  const busyMoments = records.slice(0, busyCount).map((record) => record.goawayAt!);
+  const idleMoments = records.slice(busyCount).map((record) => record.goawayAt!);
+  for (const [kind, list] of [['busy', busyMoments], ['idle', idleMoments]] as const) {
+    assert.ok(Math.max(...list) - Math.min(...list) >= spread / 2, `${kind} sessions spread over the window too: ${list.map(Math.round).join(', ')}`);
+  }
+
+  let sentBeforeGoaway = 0;
+  let openAtGoaway = 0;
+  for (const record of records) {
+    for (const { sentAt, result } of record.streams) {
+      assert.ok(!(result instanceof Error), `a stream the client could send failed: ${(result as Error).message}`);
+      assert.equal(result.status, 200, `stream sent at ${Math.round(sentAt)} ms, session GOAWAY at ${Math.round(record.goawayAt!)} ms: status ${result.status}`);
+      assert.equal(result.rstCode, constants.NGHTTP2_NO_ERROR, 'completed, never refused or reset');
+      sentBeforeGoaway++;
+      if (result.body.toString().startsWith(`slow ${delay + spread + 1500}`)) openAtGoaway++;
+    }
+  }
+  assert.equal(openAtGoaway, busyCount, 'the stream open at each busy session\'s GOAWAY completed');
+  assert.ok(sentBeforeGoaway > (busyCount + idleCount) * 2, `streams were sent across t0 and up to each GOAWAY (${sentBeforeGoaway})`);
+  const text = await proxy.metrics();
+  assert.equal(metricValue(text, 'drain_proxy_connections_closed_total{protocol="h2",reason="drain_hint"}'), busyCount, 'busy sessions end by the hint');
+  assert.equal(metricValue(text, 'drain_proxy_connections_closed_total{protocol="h2",reason="drain_idle"}'), idleCount, 'idle ones at their moment');
+  assert.equal(metricValue(text, 'drain_proxy_connections_active{protocol="h2"}'), 0);
+  proxy.signal('SIGTERM');
+  assert.equal((await proxy.exited).code, 0, 'nothing was cut');
 });
 
 test('h2c drain deadline: a stream still open is reset, its session closed and counted as drain_deadline; exit 3', async () => {
@@ -404,6 +498,8 @@ test('h2c drain deadline after /drain (process stays up): the cut stream is RST_
   const reset = await client.waitFor((f) => f.type === RST_STREAM && f.stream === 1);
   assert.ok(reset, 'RST_STREAM for the open stream');
   assert.equal(reset.payload.readUInt32BE(0), constants.NGHTTP2_CANCEL);
+  const goaway = client.frames.findIndex((f) => f.type === GOAWAY && f.payload.readUInt32BE(0) === 2 ** 31 - 1);
+  assert.ok(goaway >= 0 && goaway < client.frames.indexOf(reset), 'its GOAWAY came at its moment, before the deadline cut what was left');
   assert.ok(!client.frames.some((f) => f.stream === 1 && (f.type === DATA || f.type === HEADERS) && (f.flags & END_STREAM) !== 0), 'the response was never ended cleanly');
   assert.ok(client.frames.some((f) => f.stream === 1 && f.type === DATA && f.payload.toString() === 'first'), 'what the app sent before the deadline arrived');
   const text = await proxy.metrics();
@@ -417,11 +513,11 @@ test('h2c drain deadline after /drain (process stays up): the cut stream is RST_
 test('h2c drain: a stream opened after the final GOAWAY is never processed (the client stack refuses it, retryable); the one before it completes', async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '10s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '1s', CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '10s' } });
   cleanups.push(() => proxy.stop());
   const client = await RawH2Client.connect(proxy.listenPort);
   cleanups.push(() => client.socket.destroy());
-  client.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, getHeaderBlock('/slow?ms=1500')));
+  client.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, getHeaderBlock('/slow?ms=2500')));
   assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
   proxy.signal('SIGTERM');
   const goawayTo = (last: number) => (f: Frame) => f.type === GOAWAY && f.payload.readUInt32BE(0) === last;
@@ -470,7 +566,7 @@ test('nghttp through both UPSTREAM_PROTOCOL values: status, body and trailers', 
 test('nghttp sees the two-phase GOAWAY on the wire: 2^31-1 and a PING, the ACK, then the real last stream id; its stream completes', { skip: nghttpSkip }, async () => {
   const app = await startH2cApp();
   cleanups.push(() => app.close());
-  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '500ms', DRAIN_TIMEOUT: '10s' } });
+  const proxy = await startDrainProxy(app.port, { env: { UPSTREAM_PROTOCOL: 'h2c', DRAIN_DELAY: '500ms', CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '10s' } });
   cleanups.push(() => proxy.stop());
   const run = nghttp(['-v', `http://127.0.0.1:${proxy.listenPort}/slow?ms=1500`]);
   assert.ok(await eventually(async () => metricValue(await proxy.metrics(), 'drain_proxy_requests_in_flight{protocol="h2"}') === 1));
