@@ -39,7 +39,7 @@ function main(): void {
     process.exit(EXIT_CONFIG);
   }
   const logger = createLogger(config.logLevel);
-  for (const [former, current] of formerNamesUsed(process.env)) logger.warn({ variable: former, use: current }, `${former} is the older name of ${current}: rename it`);
+  for (const [former, current] of formerNamesUsed(process.env)) logger.warn({ variable: former, use: current }, 'older variable name: rename it');
   const proxy = createDrainProxy(config, logger);
   const { controller } = proxy;
   let exitOnDrained = false;

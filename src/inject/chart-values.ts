@@ -31,10 +31,11 @@ export interface ChartValues {
     healthInterval: string;
     protocol: string;
   };
-  drain: { delaySeconds: number; timeoutSeconds: number; idleClose: string; token: string };
+  drain: { delaySeconds: number; timeoutSeconds: number; idleClose: string; closeSpread: string; token: string };
   terminationGracePeriodSeconds: number | null;
   graceMarginSeconds: number;
   terminationMessagePolicy: string;
+  /** closeSpread: the older name of drain.closeSpread, still honoured. */
   websocket: { closeSpread: string; closeCode: number; closeReason: string; closeTimeout: string };
   tcp: { ports: TcpPortValue[]; idleClose: string };
   http: {
@@ -76,7 +77,7 @@ export const CHART_DEFAULTS: ChartValues = {
     healthInterval: '1s',
     protocol: 'http1',
   },
-  drain: { delaySeconds: 5, timeoutSeconds: 25, idleClose: '1s', token: '' },
+  drain: { delaySeconds: 5, timeoutSeconds: 25, idleClose: '1s', closeSpread: '', token: '' },
   terminationGracePeriodSeconds: null,
   graceMarginSeconds: 5,
   terminationMessagePolicy: 'FallbackToLogsOnError',

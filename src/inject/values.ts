@@ -287,6 +287,11 @@ export function checkValues(v: ChartValues, kube: readonly [number, number]): vo
       `drain.delaySeconds (${delay}) must be less than drain.timeoutSeconds (${timeout}): the deadline counts from the drain's start and includes the delay. Raise drain.timeoutSeconds or lower drain.delaySeconds`,
     );
   }
+  if (v.drain.closeSpread && v.websocket?.closeSpread) {
+    throw new ManifestError(
+      `drain.closeSpread (${v.drain.closeSpread}) and websocket.closeSpread (${v.websocket.closeSpread}) are both set: websocket.closeSpread is the older name of drain.closeSpread. Keep only drain.closeSpread`,
+    );
+  }
   const margin = integer(v.graceMarginSeconds, 'graceMarginSeconds', 0, 86400);
   const wait = finalScrapeWaitSeconds(v);
   if (v.terminationGracePeriodSeconds !== null && v.terminationGracePeriodSeconds !== undefined) {

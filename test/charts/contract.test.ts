@@ -37,8 +37,8 @@ const MAPPED: Record<string, [string, string | string[], string]> = {
   DRAIN_DELAY: ['drain.delaySeconds', '7', '7s'],
   DRAIN_TIMEOUT: ['drain.timeoutSeconds', '40', '40s'],
   DRAIN_IDLE_CLOSE: ['drain.idleClose', '0', '0'],
+  CLOSE_SPREAD: ['drain.closeSpread', '9s', '9s'],
   DRAIN_TOKEN: ['drain.token', 'tok3n', 'tok3n'],
-  WS_CLOSE_SPREAD: ['websocket.closeSpread', '9s', '9s'],
   WS_CLOSE_CODE: ['websocket.closeCode', '1001', '1001'],
   WS_CLOSE_REASON: ['websocket.closeReason', 'bye', 'bye'],
   WS_CLOSE_TIMEOUT: ['websocket.closeTimeout', '4s', '4s'],
@@ -128,7 +128,7 @@ eachHelm((helm) => {
         // The example chart checks the demo app's /healthz; the library's default is below.
         continue;
       }
-      // Unset: the proxy's default applies (WS_CLOSE_* are left unset so the proxy can shorten them to fit).
+      // Unset: the proxy's default applies (CLOSE_SPREAD and WS_CLOSE_TIMEOUT are left unset so the proxy can shorten them to fit).
       if (value === undefined) continue;
       assert.deepEqual(variable.parse(value), variable.parse(variable.default), `${variable.env}: chart default ${value}, proxy default ${variable.default}`);
     }
@@ -143,8 +143,8 @@ eachHelm((helm) => {
     for (const delay of [5, 20, 24]) {
       for (const spread of ['', '3s', '19s']) {
         for (const closeTimeout of ['', '2s', '4500ms']) {
-          const setString = [`drainProxy.websocket.closeSpread=${spread}`, `drainProxy.websocket.closeTimeout=${closeTimeout}`];
-          const env = { DRAIN_DELAY: `${delay}s`, DRAIN_TIMEOUT: '25s', WS_CLOSE_SPREAD: asEnv(spread), WS_CLOSE_TIMEOUT: asEnv(closeTimeout) };
+          const setString = [`drainProxy.drain.closeSpread=${spread}`, `drainProxy.websocket.closeTimeout=${closeTimeout}`];
+          const env = { DRAIN_DELAY: `${delay}s`, DRAIN_TIMEOUT: '25s', CLOSE_SPREAD: asEnv(spread), WS_CLOSE_TIMEOUT: asEnv(closeTimeout) };
           let proxyError: unknown;
           try {
             loadConfig(env);
@@ -154,18 +154,24 @@ eachHelm((helm) => {
           const label = `delay ${delay}s, spread ${spread || 'default'}, close timeout ${closeTimeout || 'default'}`;
           if (proxyError === undefined) {
             const w = wiring(helm.render({ set: [`drainProxy.drain.delaySeconds=${delay}`], setString }));
-            assert.equal(w.env.get('WS_CLOSE_SPREAD'), env.WS_CLOSE_SPREAD, label);
+            assert.equal(w.env.get('CLOSE_SPREAD'), env.CLOSE_SPREAD, label);
             assert.equal(w.env.get('WS_CLOSE_TIMEOUT'), env.WS_CLOSE_TIMEOUT, label);
             loadConfig(Object.fromEntries(w.env));
             accepted++;
           } else {
-            assert.match(helm.renderFailure({ set: [`drainProxy.drain.delaySeconds=${delay}`], setString }), /drain-proxy: websocket\.close(Spread|Timeout) \(/, `${label}: the proxy refuses it (${(proxyError as Error).message}), so must the chart`);
+            assert.match(helm.renderFailure({ set: [`drainProxy.drain.delaySeconds=${delay}`], setString }), /drain-proxy: (drain\.closeSpread|websocket\.closeTimeout) \(/, `${label}: the proxy refuses it (${(proxyError as Error).message}), so must the chart`);
             refused++;
           }
         }
       }
     }
     assert.ok(accepted > 3 && refused > 3, `both outcomes covered (${accepted} accepted, ${refused} refused)`);
+  });
+
+  test('websocket.closeSpread, the older name of drain.closeSpread, still sets CLOSE_SPREAD', () => {
+    const w = wiring(helm.render({ setString: ['drainProxy.websocket.closeSpread=7s'] }));
+    assert.equal(w.env.get('CLOSE_SPREAD'), '7s');
+    assert.equal(w.env.get('WS_CLOSE_SPREAD'), undefined, 'the proxy gets the current name only');
   });
 
   test('image tag, chart appVersion and package version agree', () => {

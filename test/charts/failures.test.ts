@@ -62,7 +62,9 @@ const cases: { name: string; set?: string[]; setString?: string[]; message: RegE
   { name: 'a grace period with no room for the final scrape', set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.monitoring.checkCRDs=false', 'drainProxy.terminationGracePeriodSeconds=40'], message: /terminationGracePeriodSeconds \(40\) must be greater than drain\.timeoutSeconds \(25\) \+ the final scrape wait \(17s, monitoring\.finalScrapeWait: .*leave it empty: 47\), or lower monitoring\.finalScrapeWait/ },
   { name: 'a grace period equal to the deadline', set: ['drainProxy.terminationGracePeriodSeconds=25'], message: /terminationGracePeriodSeconds \(25\) must be greater than drain\.timeoutSeconds \(25\)/ },
   { name: 'a WebSocket close timeout past the deadline', setString: ['drainProxy.websocket.closeTimeout=20s'], message: /websocket\.closeTimeout \(20s\) must be shorter than drain\.timeoutSeconds - drain\.delaySeconds \(20s\)/ },
-  { name: 'a WebSocket close spread past the deadline', setString: ['drainProxy.websocket.closeSpread=1.5m'], message: /websocket\.closeSpread \(1\.5m\) plus the close timeout \(2000ms\) must fit between drain\.delaySeconds and drain\.timeoutSeconds \(20s\)/ },
+  { name: 'a close spread past the deadline', setString: ['drainProxy.drain.closeSpread=1.5m'], message: /drain\.closeSpread \(1\.5m\) plus the WebSocket close timeout \(2000ms\) must fit between drain\.delaySeconds and drain\.timeoutSeconds \(20s\)/ },
+  { name: 'a close spread past the deadline, under its older name', setString: ['drainProxy.websocket.closeSpread=1.5m'], message: /websocket\.closeSpread \(1\.5m\) plus the WebSocket close timeout \(2000ms\) must fit/ },
+  { name: 'the close spread under both names', setString: ['drainProxy.drain.closeSpread=3s', 'drainProxy.websocket.closeSpread=4s'], message: /drain\.closeSpread \(3s\) and websocket\.closeSpread \(4s\) are both set: websocket\.closeSpread is the older name of drain\.closeSpread\. Keep only drain\.closeSpread/ },
   // fail in templates: conflicting options
   { name: 'both monitors', set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.monitoring.serviceMonitor.enabled=true'], message: /monitoring\.podMonitor\.enabled and monitoring\.serviceMonitor\.enabled are both true.*Enable one of them/ },
   { name: 'both PDB bounds', set: ['drainProxy.podDisruptionBudget.enabled=true', 'drainProxy.podDisruptionBudget.minAvailable=1'], message: /podDisruptionBudget\.minAvailable and podDisruptionBudget\.maxUnavailable are both set/ },
@@ -95,7 +97,7 @@ eachHelm((helm) => {
 
     test('the same values one step inside the limits render, and the proxy accepts them', () => {
       checkWiring(helm.render({ set: ['drainProxy.drain.delaySeconds=24', 'drainProxy.drain.timeoutSeconds=25', 'drainProxy.terminationGracePeriodSeconds=26'] }));
-      checkWiring(helm.render({ set: ['drainProxy.drain.delaySeconds=5'], setString: ['drainProxy.websocket.closeSpread=18s', 'drainProxy.websocket.closeTimeout=1999ms'] }));
+      checkWiring(helm.render({ set: ['drainProxy.drain.delaySeconds=5'], setString: ['drainProxy.drain.closeSpread=18s', 'drainProxy.websocket.closeTimeout=1999ms'] }));
       helm.render({ set: ['drainProxy.monitoring.podMonitor.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true', 'drainProxy.autoscaling.enabled=true', 'drainProxy.autoscaling.minReplicas=10'], apiVersions: OPERATOR_API });
       helm.render({ set: ['drainProxy.tcp.ports[0].port=9902', 'drainProxy.tcp.ports[0].upstreamPort=6379', 'drainProxy.drain.delaySeconds=0'] });
       helm.render({ set: ['global.imageRegistry=registry.example.com'] }); // the library's schema allows Helm's global values

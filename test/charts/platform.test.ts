@@ -151,7 +151,7 @@ eachHelm((helm) => {
       }
     });
 
-    test('NOTES: where the sidecar went, and a loud warning with mode auto', () => {
+    test('NOTES: where the sidecar went, a loud warning with mode auto, a note for a value under its older name', () => {
       const notes = (objects: K8sObject[]): string => objects.find((o) => o.metadata.name.endsWith('-notes'))!.data!.notes;
       const auto = notes(helm.render({ chart: helm.workloadsChart }));
       assert.match(auto, /^drain-proxy runs as a native sidecar \(an init container with restartPolicy: Always\): auto: Kubernetes /);
@@ -159,6 +159,8 @@ eachHelm((helm) => {
       assert.match(auto, /Set\ndrainProxy\.mode to native or classic/);
       const classic = notes(helm.render({ chart: helm.workloadsChart, set: ['drainProxy.mode=classic'] }));
       assert.equal(classic, 'drain-proxy runs as a classic sidecar (a regular container with its own preStop hook): drainProxy.mode is classic.');
+      const older = notes(helm.render({ chart: helm.workloadsChart, set: ['drainProxy.mode=classic'], setString: ['drainProxy.websocket.closeSpread=7s'] }));
+      assert.match(older, /NOTE: drainProxy\.websocket\.closeSpread is the older name of drainProxy\.drain\.closeSpread\n.*: rename it\.$/);
     });
 
     if (helm.major === 4) {

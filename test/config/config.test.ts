@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { loadConfig, ConfigError, schema, closeTimings } from '../../src/config/index.ts';
+import { loadConfig, ConfigError, schema, closeTimings, formerNamesUsed } from '../../src/config/index.ts';
 import { parseDuration } from '../../src/config/values.ts';
 import { withConfigurationTable } from '../../src/config/table.ts';
 import { MAIN } from '../../harness/drain-proxy.ts';
@@ -58,10 +58,22 @@ const invalid: Array<[Record<string, string>, RegExp]> = [
   [{ WS_CLOSE_CODE: '1000' }, /^invalid WS_CLOSE_CODE="1000": expected 1012 \(Service Restart\) or 1001 \(Going Away\)$/],
   [{ WS_CLOSE_REASON: 'x'.repeat(124) }, /^invalid WS_CLOSE_REASON=.*at most 123 bytes/],
   [{ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '6s', WS_CLOSE_TIMEOUT: '2s' }, /^invalid WS_CLOSE_TIMEOUT=2s: closing handshakes start at DRAIN_DELAY=5s and must end before DRAIN_TIMEOUT=6s$/],
+  [{ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '10s', CLOSE_SPREAD: '4s' }, /^invalid CLOSE_SPREAD=4s: DRAIN_DELAY \+ CLOSE_SPREAD \+ WS_CLOSE_TIMEOUT \(11s\) must not exceed DRAIN_TIMEOUT=10s/],
   [{ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '10s', WS_CLOSE_SPREAD: '4s' }, /^invalid WS_CLOSE_SPREAD=4s: DRAIN_DELAY \+ WS_CLOSE_SPREAD \+ WS_CLOSE_TIMEOUT \(11s\) must not exceed DRAIN_TIMEOUT=10s/],
+  [{ WS_CLOSE_SPREAD: 'soon' }, /^invalid WS_CLOSE_SPREAD="soon": expected a duration/],
+  [{ CLOSE_SPREAD: '3s', WS_CLOSE_SPREAD: '2s' }, /^invalid CLOSE_SPREAD="3s" and WS_CLOSE_SPREAD="2s": WS_CLOSE_SPREAD is the older name of CLOSE_SPREAD; set only CLOSE_SPREAD$/],
 ];
 
-test('WebSocket timings left at their defaults are shortened to fit the deadline instead of refused', () => {
+test('CLOSE_SPREAD, or WS_CLOSE_SPREAD, its older name: either sets the close window', () => {
+  assert.equal(loadConfig({}).closeSpread, 5000);
+  assert.equal(loadConfig({ CLOSE_SPREAD: '3s' }).closeSpread, 3000);
+  assert.equal(loadConfig({ WS_CLOSE_SPREAD: '3s' }).closeSpread, 3000);
+  assert.equal(loadConfig({ CLOSE_SPREAD: '3s', WS_CLOSE_SPREAD: '' }).closeSpread, 3000, 'an empty one is unset');
+  assert.deepEqual(formerNamesUsed({ WS_CLOSE_SPREAD: '3s' }), [['WS_CLOSE_SPREAD', 'CLOSE_SPREAD']]);
+  assert.deepEqual(formerNamesUsed({ CLOSE_SPREAD: '3s' }), []);
+});
+
+test('the close window and WebSocket handshake timeout left at their defaults are shortened to fit the deadline instead of refused', () => {
   assert.deepEqual(closeTimings(loadConfig({})), { spreadMs: 5000, closeTimeoutMs: 2000 });
   assert.deepEqual(closeTimings(loadConfig({ DRAIN_DELAY: '5s', DRAIN_TIMEOUT: '8s' })), { spreadMs: 1000, closeTimeoutMs: 2000 });
   assert.deepEqual(closeTimings(loadConfig({ DRAIN_DELAY: '200ms', DRAIN_TIMEOUT: '1s' })), { spreadMs: 0, closeTimeoutMs: 800 });

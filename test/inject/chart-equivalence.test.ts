@@ -28,7 +28,7 @@ const CUSTOM: ValueTree = {
   terminationGracePeriodSeconds: 60,
   terminationMessagePolicy: 'File',
   monitoring: { finalScrapeWait: '12s' },
-  websocket: { closeCode: 1001, closeSpread: '10s' },
+  websocket: { closeCode: 1001, closeSpread: '10s' }, // the older name of drain.closeSpread: both must honour it
   tcp: { ports: [{ port: 6380, upstreamPort: 6379, name: 'redis' }] },
   http: { forwardedHeaders: false, maxConnections: 2000 },
   log: { level: 'debug', access: true },
@@ -37,11 +37,14 @@ const CUSTOM: ValueTree = {
   probes: { readiness: { periodSeconds: 3, timeoutSeconds: 1, failureThreshold: 3, successThreshold: 1 } },
 };
 
+/** The same, with the close spread under its current name. */
+const CUSTOM_CURRENT_NAMES: ValueTree = { ...CUSTOM, drain: { ...(CUSTOM.drain as ValueTree), closeSpread: '10s' }, websocket: { closeCode: 1001 } };
+
 const CASES: [string, ValueTree, string][] = [
   ['defaults, Kubernetes 1.35 (native)', {}, '1.35.0'],
   ['defaults, Kubernetes 1.28 (classic)', {}, '1.28.0'],
   ['non-default values, native', CUSTOM, '1.33.0'],
-  ['non-default values, classic', CUSTOM, '1.27.0'],
+  ['non-default values, classic', CUSTOM_CURRENT_NAMES, '1.27.0'],
 ];
 
 /** The pod template with containers in name order and inject's own records left out. */

@@ -51,5 +51,6 @@ test("the chart's checks, with its words", () => {
   refused({ admin: { address: '127.0.0.1' } }, [1, 35], /^admin\.address must not be a loopback address/);
   refused({ monitoring: { podMonitor: { enabled: true } } }, [1, 35], /^monitoring\.podMonitor\.enabled: inject wires pods only/);
   refused({ tcp: { ports: [{ port: 8000, upstreamPort: 15432 }] } }, [1, 35], /^tcp\.ports: port 8000 is already taken/);
+  refused({ drain: { closeSpread: '3s' }, websocket: { closeSpread: '4s' } }, [1, 35], /^drain\.closeSpread \(3s\) and websocket\.closeSpread \(4s\) are both set: websocket\.closeSpread is the older name of drain\.closeSpread\. Keep only drain\.closeSpread$/);
   assert.doesNotThrow(() => checkValues(mergeValues([valuesLayer({ monitoring: { podMonitor: { enabled: false } } }, 'test')]), [1, 35]), "a chart values file with the objects off is fine");
 });

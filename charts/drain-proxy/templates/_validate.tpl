@@ -63,11 +63,18 @@ Usage:
 {{- if ge $delay $timeout -}}
 {{- fail (printf "drain-proxy: drain.delaySeconds (%d) must be less than drain.timeoutSeconds (%d): the deadline counts from the drain's start and includes the delay. Raise drain.timeoutSeconds or lower drain.delaySeconds" $delay $timeout) -}}
 {{- end -}}
-{{- /* WebSocket closes happen between the delay and the deadline: explicit
-  values must fit there (the proxy refuses them otherwise; empty ones it
-  shortens to fit). 2000 is the proxy's WS_CLOSE_TIMEOUT default. */ -}}
+{{- /* Long-lived connections are told to go between the delay and the
+  deadline, and WebSocket closing handshakes end before it: explicit values
+  must fit there (the proxy refuses them otherwise; empty ones it shortens to
+  fit). 2000 is the proxy's WS_CLOSE_TIMEOUT default. websocket.closeSpread
+  is the older name of drain.closeSpread. */ -}}
 {{- $room := mul (sub $timeout $delay) 1000 -}}
 {{- $ws := $v.websocket | default dict -}}
+{{- if and ($v.drain).closeSpread $ws.closeSpread -}}
+{{- fail (printf "drain-proxy: drain.closeSpread (%s) and websocket.closeSpread (%s) are both set: websocket.closeSpread is the older name of drain.closeSpread. Keep only drain.closeSpread" (toString ($v.drain).closeSpread) (toString $ws.closeSpread)) -}}
+{{- end -}}
+{{- $spreadValue := ternary "websocket.closeSpread" "drain.closeSpread" (empty ($v.drain).closeSpread) -}}
+{{- $spread := coalesce ($v.drain).closeSpread $ws.closeSpread -}}
 {{- $closeTimeoutMs := 2000 -}}
 {{- if $ws.closeTimeout -}}
 {{- $closeTimeoutMs = include "drain-proxy.util.durationMs" $ws.closeTimeout | int -}}
@@ -76,10 +83,10 @@ Usage:
 {{- end -}}
 {{- end -}}
 {{- $closeTimeoutMs = min $closeTimeoutMs $room -}}
-{{- if $ws.closeSpread -}}
-{{- $spreadMs := include "drain-proxy.util.durationMs" $ws.closeSpread | int -}}
+{{- if $spread -}}
+{{- $spreadMs := include "drain-proxy.util.durationMs" $spread | int -}}
 {{- if gt (add $spreadMs $closeTimeoutMs) $room -}}
-{{- fail (printf "drain-proxy: websocket.closeSpread (%s) plus the close timeout (%dms) must fit between drain.delaySeconds and drain.timeoutSeconds (%ds): lower it, or leave it empty (the proxy then shortens its default to fit)" (toString $ws.closeSpread) $closeTimeoutMs (sub $timeout $delay)) -}}
+{{- fail (printf "drain-proxy: %s (%s) plus the WebSocket close timeout (%dms) must fit between drain.delaySeconds and drain.timeoutSeconds (%ds): lower it, or leave it empty (the proxy then shortens its default to fit)" $spreadValue (toString $spread) $closeTimeoutMs (sub $timeout $delay)) -}}
 {{- end -}}
 {{- end -}}
 {{- $waitSeconds := int (include "drain-proxy.pod.finalScrapeWaitSeconds" .) -}}
