@@ -53,7 +53,7 @@ function dechunk(body: string): { payload: string; terminated: boolean } {
 }
 
 async function proxyFor(port: number): Promise<DrainProxy> {
-  const proxy = await startDrainProxy(port, { env: { DRAIN_DELAY: '300ms', WS_CLOSE_SPREAD: '1s', DRAIN_TIMEOUT: '10s' } });
+  const proxy = await startDrainProxy(port, { env: { DRAIN_DELAY: '300ms', CLOSE_SPREAD: '1s', DRAIN_TIMEOUT: '10s' } });
   cleanup.push(() => proxy.stop());
   return proxy;
 }
@@ -71,7 +71,7 @@ test('a chunked event stream is ended with the last chunk after a complete event
   for (const { closed, raw } of ends) {
     assert.equal(closed.error, null, 'ended with a FIN, not a reset');
     const at = closed.at - t0;
-    assert.ok(at >= 250 && at < 300 + 1000 + 1500, `ended at ${Math.round(at)} ms, inside DRAIN_DELAY + WS_CLOSE_SPREAD`);
+    assert.ok(at >= 250 && at < 300 + 1000 + 1500, `ended at ${Math.round(at)} ms, inside DRAIN_DELAY + CLOSE_SPREAD`);
     const headEnd = raw.indexOf('\r\n\r\n');
     assert.match(raw.slice(0, headEnd), /transfer-encoding: chunked/i);
     const { payload, terminated } = dechunk(raw.slice(headEnd + 4));

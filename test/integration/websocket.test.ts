@@ -1,7 +1,7 @@
 /**
  * WebSockets through the real process at drain: every client gets one close
  * frame with the configured code and reason, at a frame boundary, at a moment
- * spread over WS_CLOSE_SPREAD; the app sees a clean close; nobody sees 1006.
+ * spread over CLOSE_SPREAD; the app sees a clean close; nobody sees 1006.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -83,7 +83,7 @@ test('messages pass through byte-identical: text, binary, fragmented, compressed
   assert.match(metrics, /drain_proxy_connections_closed_total\{protocol="websocket",reason="client"\} 2/);
 });
 
-test('drain: each client gets one 1012 "draining" close, spread over WS_CLOSE_SPREAD; the app sees clean closes; no 1006', async () => {
+test('drain: each client gets one 1012 "draining" close, spread over the window (WS_CLOSE_SPREAD, the older name of CLOSE_SPREAD); the app sees clean closes; no 1006', async () => {
   const app = await startApp((socket) => {
     // The app keeps talking while the drain happens.
     const timer = setInterval(() => socket.send(`tick ${Date.now()}`), 20);
@@ -112,6 +112,8 @@ test('drain: each client gets one 1012 "draining" close, spread over WS_CLOSE_SP
   assert.ok(app.closes.every((c) => c.code === 1012 && c.clean), `app saw ${JSON.stringify(app.closes.slice(0, 3))}`);
   const summary = proxy.log('drain finished')!;
   assert.equal((summary.closed as Record<string, number>).drain_close_frame, 24);
+  const older = proxy.log('older variable name: rename it');
+  assert.deepEqual([older?.level, older?.variable, older?.use], [40, 'WS_CLOSE_SPREAD', 'CLOSE_SPREAD'], 'the older name works, with a warning at startup');
 });
 
 /** A WebSocket opened by hand on a raw socket, to see every byte the proxy sends. */
@@ -163,7 +165,7 @@ test('the close frame goes in at a frame boundary, never inside a frame, and not
     };
     pump();
   });
-  const proxy = await proxyFor(app, { DRAIN_DELAY: '300ms', WS_CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '10s', WS_CLOSE_TIMEOUT: '2s' });
+  const proxy = await proxyFor(app, { DRAIN_DELAY: '300ms', CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '10s', WS_CLOSE_TIMEOUT: '2s' });
   const raw = await rawUpgrade(proxy);
   const received: Buffer[] = [];
   raw.on('data', (chunk: Buffer) => received.push(chunk));
@@ -203,7 +205,7 @@ test('the close frame goes in at a frame boundary, never inside a frame, and not
 
 test('a client that never answers the close is let go after WS_CLOSE_TIMEOUT, counted', async () => {
   const app = await startApp();
-  const proxy = await proxyFor(app, { DRAIN_DELAY: '200ms', WS_CLOSE_SPREAD: '0', WS_CLOSE_TIMEOUT: '500ms', DRAIN_TIMEOUT: '10s' });
+  const proxy = await proxyFor(app, { DRAIN_DELAY: '200ms', CLOSE_SPREAD: '0', WS_CLOSE_TIMEOUT: '500ms', DRAIN_TIMEOUT: '10s' });
   const raw = await rawUpgrade(proxy);
   raw.resume();
   await sleep(200);
@@ -244,7 +246,7 @@ test('an upgrade the app refuses is answered and the connection goes on as HTTP;
 
 test('a close the app starts passes through untouched, and the proxy adds nothing at drain', async () => {
   const app = await startApp((socket) => setTimeout(() => socket.close(1001, 'app going away'), 100));
-  const proxy = await proxyFor(app, { DRAIN_DELAY: '100ms', WS_CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '5s' });
+  const proxy = await proxyFor(app, { DRAIN_DELAY: '100ms', CLOSE_SPREAD: '0', DRAIN_TIMEOUT: '5s' });
   const socket = await open(proxy);
   const [code, reason] = (await once(socket, 'close')) as [number, Buffer];
   assert.equal(code, 1001);
