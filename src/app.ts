@@ -89,10 +89,11 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     metrics,
     logger,
     upstreamFailed: () => health.checkNow(),
+    closeWindow,
     webSocket: {
       settings: webSocketSettings,
       drainElapsedMs: () => controller.elapsedMs(),
-      nextCloseMomentMs: () => closeWindow.nextMomentMs(),
+      nextCloseMomentMs: () => closeWindow.nextMomentMs('websocket'),
       observer: metrics,
       logger,
     },

@@ -6,7 +6,7 @@
  *
  *   t0 ── nothing changes: new streams are served as before
  *   its moment in the close window (t0 + DRAIN_DELAY + a share of CLOSE_SPREAD,
- *   handed out with the WebSockets' and event streams' moments) ──
+ *   the window the WebSockets and event streams leave in) ──
  *          GOAWAY(last-stream-id 2^31-1, NO_ERROR) + PING ──▶ client
  *          "stop opening streams"; streams already on the wire still count
  *   PING ACK (or 1 s) ── GOAWAY(last-stream-id = last stream seen) ──▶ client
@@ -267,7 +267,7 @@ export class H2Connection implements TrackedConnection {
   startDrain(): void {
     if (this.#draining) return;
     this.#draining = true;
-    this.#goawayTimer = setTimeout(this.#sendGoaway, this.#ctx.closeWindow.nextWaitMs());
+    this.#goawayTimer = setTimeout(this.#sendGoaway, this.#ctx.closeWindow.nextWaitMs('h2'));
   }
 
   /** The first GOAWAY (2^31-1) and its PING; the ACK, or a second, brings the final one. */

@@ -30,6 +30,7 @@ import { peerAddress } from '../listeners/address.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
 import { Tunnel, socketBufferedBytes } from '../tcp/tunnel.ts';
 import { WebSocketTunnel, type WebSocketContext } from '../websocket/tunnel.ts';
+import type { CloseWindow } from '../drain/spread.ts';
 import {
   CONTINUE,
   PAUSE,
@@ -68,6 +69,8 @@ export interface Http1Context {
   readonly logger: Logger;
   /** A connection to the app failed: re-check its health now. */
   readonly upstreamFailed: () => void;
+  /** Where event streams end in the drain. */
+  readonly closeWindow: Pick<CloseWindow, 'nextWaitMs'>;
   /** For connections upgraded to WebSocket. */
   readonly webSocket: WebSocketContext;
 }
@@ -499,13 +502,12 @@ export class Http1Connection implements TrackedConnection {
 
   #scheduleStreamEnd(): void {
     if (this.#streamEndTimer !== undefined || this.#streamEndDue) return;
-    const wait = this.#ctx.webSocket.nextCloseMomentMs() - (this.#ctx.webSocket.drainElapsedMs() ?? 0);
     this.#streamEndTimer = setTimeout(() => {
       this.#streamEndTimer = undefined;
       this.#streamEndDue = true;
       this.#responseFramer!.watchChunkEnds = true;
       this.#endStreamAtBoundary();
-    }, Math.max(0, wait));
+    }, this.#ctx.closeWindow.nextWaitMs('event_stream'));
   }
 
   /** Ends the event stream if it is between events (and between chunks); otherwise the next chunk end decides. */
