@@ -20,7 +20,7 @@ import { EndpointList, FAILURE_KINDS, LoadGenerator, type LoadPlan, type Outcome
 
 const DRAIN_DELAY_MS = 2000;
 /** Shorter than the 5 s default so the demo stays short; DRAIN_TIMEOUT covers DRAIN_DELAY + spread + close timeout. */
-const WS_CLOSE_SPREAD_MS = 1000;
+const CLOSE_SPREAD_MS = 1000;
 const WS_CLOSE_TIMEOUT_MS = 2000;
 const WS_CLOSE_CODE = 1012;
 const PROXY_SETTINGS: ProxySettings = {
@@ -28,7 +28,7 @@ const PROXY_SETTINGS: ProxySettings = {
   DRAIN_TIMEOUT: '10s',
   DRAIN_IDLE_CLOSE: '1s',
   HEALTH_INTERVAL: '250ms',
-  WS_CLOSE_SPREAD: `${WS_CLOSE_SPREAD_MS / 1000}s`,
+  CLOSE_SPREAD: `${CLOSE_SPREAD_MS / 1000}s`,
   WS_CLOSE_TIMEOUT: `${WS_CLOSE_TIMEOUT_MS / 1000}s`,
   WS_CLOSE_CODE: String(WS_CLOSE_CODE),
 };
@@ -380,7 +380,7 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
     const spread = closeTimes.length > 1 ? ` (spread ${seconds(Math.max(...closeTimes) - Math.min(...closeTimes))})` : '';
     lines.push(
       `    ${podAName}'s close frames reached its ${closeTimes.length} clients at ${range(closeTimes, '+')} after the deletion${spread}; ` +
-        `window +${seconds(DRAIN_DELAY_MS)} .. +${seconds(DRAIN_DELAY_MS + WS_CLOSE_SPREAD_MS)} (DRAIN_DELAY + WS_CLOSE_SPREAD)`,
+        `window +${seconds(DRAIN_DELAY_MS)} .. +${seconds(DRAIN_DELAY_MS + CLOSE_SPREAD_MS)} (DRAIN_DELAY + CLOSE_SPREAD)`,
     );
   }
   if (wsFromPodA.length > 0) {
@@ -455,10 +455,10 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
         wsConnectFailures.map((session) => `${session.pod} at +${seconds(session.startedAt - t0)}: ${session.error}`).join('; '));
     }
     const earliest = DRAIN_DELAY_MS - 50;
-    const latest = DRAIN_DELAY_MS + WS_CLOSE_SPREAD_MS + WS_CLOSE_TIMEOUT_MS;
+    const latest = DRAIN_DELAY_MS + CLOSE_SPREAD_MS + WS_CLOSE_TIMEOUT_MS;
     const outside = closeTimes.filter((at) => at < earliest || at > latest);
     if (outside.length > 0) {
-      problems.push(`${outside.length} close frames outside DRAIN_DELAY .. DRAIN_DELAY + WS_CLOSE_SPREAD (+ WS_CLOSE_TIMEOUT): ` +
+      problems.push(`${outside.length} close frames outside DRAIN_DELAY .. DRAIN_DELAY + CLOSE_SPREAD (+ WS_CLOSE_TIMEOUT): ` +
         outside.map((at) => `+${seconds(at)}`).join(', '));
     }
     if (closeTimes.length === 0) problems.push(`the run did not exercise the WebSocket drain (no close frame from ${podAName})`);
@@ -611,7 +611,7 @@ async function main(): Promise<number> {
   );
   console.log(
     `  at drain, drain-proxy sends each WebSocket a close frame ${PROXY_SETTINGS.WS_CLOSE_CODE} (Service Restart) and ends each event ` +
-      `stream after a complete event, at a random moment in WS_CLOSE_SPREAD=${PROXY_SETTINGS.WS_CLOSE_SPREAD} from DRAIN_DELAY on ` +
+      `stream after a complete event, at its own moment in CLOSE_SPREAD=${PROXY_SETTINGS.CLOSE_SPREAD} from DRAIN_DELAY on ` +
       `(WS_CLOSE_TIMEOUT=${PROXY_SETTINGS.WS_CLOSE_TIMEOUT}), when the clients' reconnects already go to pod-b`,
   );
 

@@ -10,8 +10,10 @@ import { httpGet } from '../harness/http.ts';
 import { startPod, type Pod, type PodAddress, type ProxySettings } from '../demo/support/pods.ts';
 import { describeExit, type ExitStatus } from '../harness/processes.ts';
 import { startNginxPod } from './nginx-pod.ts';
+import { startGoawayFrontPod } from './goaway-pod.ts';
 
-export type ProxyMode = 'none' | 'nginx' | 'classic' | 'native';
+/** 'goaway-t0': the reconnect measurement's baseline, an HTTP/2 front that sends every session its GOAWAY at SIGTERM. */
+export type ProxyMode = 'none' | 'nginx' | 'classic' | 'native' | 'goaway-t0';
 
 export interface ScenarioSpec {
   readonly id: string;
@@ -36,6 +38,8 @@ export interface ClusterSettings {
   readonly podReadyTimeoutMs: number;
   /** Where sidecars that need files (nginx) keep them. */
   readonly workDir: string;
+  /** The t0-GOAWAY front's drain: as drain-proxy's DRAIN_DELAY and DRAIN_TIMEOUT. */
+  readonly goawayFront: { readonly drainDelayMs: number; readonly drainTimeoutMs: number };
 }
 
 export interface ClusterEvent {
@@ -141,7 +145,9 @@ export class Cluster {
     this.#record('created', address.name, `${address.name} created`);
     const pod = this.#spec.proxy === 'nginx'
       ? await startNginxPod(address, this.#settings.workDir)
-      : await startPod(address, this.#spec.proxy === 'none' ? undefined : { ...this.#settings.proxySettings, ...this.#spec.proxySettings });
+      : this.#spec.proxy === 'goaway-t0'
+        ? await startGoawayFrontPod(address, this.#settings.goawayFront)
+        : await startPod(address, this.#spec.proxy === 'none' ? undefined : { ...this.#settings.proxySettings, ...this.#spec.proxySettings });
     let markReady = (): void => {};
     const readyPromise = new Promise<void>((resolve) => {
       markReady = resolve;
@@ -155,7 +161,7 @@ export class Cluster {
   /** The kubelet's readiness probe: period, timeout, failure threshold; success threshold 1. */
   async #probe(state: PodState): Promise<void> {
     const { pod } = state;
-    const url = this.#spec.proxy === 'classic' || this.#spec.proxy === 'native'
+    const url = this.#spec.proxy === 'classic' || this.#spec.proxy === 'native' || this.#spec.proxy === 'goaway-t0'
       ? `http://${pod.address.ip}:${pod.address.adminPort}/readyz`
       : `http://${pod.endpoint.host}:${pod.endpoint.port}/healthz`;
     let failures = 0;
@@ -269,6 +275,11 @@ export class Cluster {
         preStop = `app ${sleepText}; nginx ${sleepText} && nginx -s quit (waits for the exit)`;
         appExit = app;
         proxyExit = side;
+      } else if (this.#spec.proxy === 'goaway-t0') {
+        // The front drains from its SIGTERM at the deletion; the app (which exits at once) gets its own after the front has gone.
+        preStop = 'none (the front drains on SIGTERM)';
+        proxyExit = await stop(pod.proxy);
+        appExit = await stop(pod.app);
       } else if (this.#spec.proxy === 'classic') {
         // Two regular containers, each with the preStop hook; each gets SIGTERM after its own hook.
         const proxy = pod.proxy;

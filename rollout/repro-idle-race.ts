@@ -17,7 +17,7 @@ import { numberSetting, runMain } from '../harness/cli.ts';
 import { httpGet } from '../harness/http.ts';
 
 const tries = numberSetting('tries', process.argv[2], 10, 1, 50);
-const settings = { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '5s', DRAIN_IDLE_CLOSE: '1s', HEALTH_INTERVAL: '250ms', WS_CLOSE_SPREAD: '0s', WS_CLOSE_TIMEOUT: '1s', WS_CLOSE_CODE: '1012' };
+const settings = { DRAIN_DELAY: '1s', DRAIN_TIMEOUT: '5s', DRAIN_IDLE_CLOSE: '1s', HEALTH_INTERVAL: '250ms', CLOSE_SPREAD: '0s', WS_CLOSE_TIMEOUT: '1s', WS_CLOSE_CODE: '1012' };
 const DELAYS = (process.env.DELAYS ?? '0,1,2').split(',').map(Number);
 
 async function main(): Promise<number> {

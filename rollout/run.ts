@@ -15,8 +15,11 @@
  *   d  drain-proxy as a classic sidecar (both containers' preStop: httpGet /drain?wait=1)
  *   e  drain-proxy as a native sidecar (preStop on the app; proxy SIGTERM after the app exited)
  * Then the reconnect-rate measurement (--spread, on by default): 150 WebSocket
- * clients on 3 pods, one pod replaced, the reconnects reaching the surviving
- * pods timed, with WS_CLOSE_SPREAD=5s, without spreading, and the app alone.
+ * clients, 90 gRPC channels (@grpc/grpc-js, lazy pick_first) and 45 raw h2c
+ * clients (eager) on 3 pods, one pod replaced, the reconnects reaching the
+ * surviving pods timed and those that landed back on the draining pod
+ * counted, with CLOSE_SPREAD=5s, without spreading, with every HTTP/2 session
+ * told to go at t0 (goaway-front.ts), and the app alone.
  * Exits 1 if a drain-proxy scenario lost anything or the spread misses 1.2x.
  *
  * --service iptables: the Service as kube-proxy's iptables mode makes it (DNAT
@@ -24,7 +27,7 @@
  * network namespace created for the run (root and `ip netns` needed); the
  * default is a userspace load balancer process.
  *
- *   npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e --no-spread --no-write --summary file.json]
+ *   npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e|none --spreads s1,s2,s3,s4 --no-spread --no-write --summary file.json]
  */
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +37,8 @@ import { type ProxySettings } from '../demo/support/pods.ts';
 import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { numberSetting, runMain, scratchDir } from '../harness/cli.ts';
 import { start, type Child } from '../harness/processes.ts';
-import { GrpcClients, type GrpcPlan } from '../demo/support/grpc-clients.ts';
+import { GrpcChannels, GrpcClients, type ChannelPlan, type GrpcPlan } from '../demo/support/grpc-clients.ts';
+import { H2Clients, type H2ClientPlan } from '../demo/support/h2-clients.ts';
 import { StreamClients, type StreamPlan } from '../demo/support/streams.ts';
 import { EndpointList, LoadGenerator, type LoadPlan } from '../demo/support/traffic.ts';
 import { ensureNginx } from '../harness/nginx.ts';
@@ -62,6 +66,7 @@ const { values: args } = parseArgs({
     lag: { type: 'string' },
     'min-ready': { type: 'string' },
     scenarios: { type: 'string', default: 'a,b,c,d,e' },
+    spreads: { type: 'string', default: 's1,s2,s3,s4' },
     'no-spread': { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     summary: { type: 'string' },
@@ -84,7 +89,7 @@ const PROXY_SETTINGS: ProxySettings = {
   DRAIN_TIMEOUT: `${DRAIN_DELAY_MS + 10_000}ms`,
   DRAIN_IDLE_CLOSE: '1s',
   HEALTH_INTERVAL: '250ms',
-  WS_CLOSE_SPREAD: '2s',
+  CLOSE_SPREAD: '2s',
   WS_CLOSE_TIMEOUT: '2s',
   WS_CLOSE_CODE: '1012',
 };
@@ -98,6 +103,7 @@ const CLUSTER: ClusterSettings = {
   gracePeriodMs: DRAIN_DELAY_MS + 15_000,
   podReadyTimeoutMs: 20_000,
   workDir: scratchDir('drain-proxy-rollout-'),
+  goawayFront: { drainDelayMs: DRAIN_DELAY_MS, drainTimeoutMs: DRAIN_DELAY_MS + 10_000 },
 };
 const LOAD: LoadPlan = {
   quickClients: 4,
@@ -125,9 +131,13 @@ const GRPC: GrpcPlan = {
   deadlineMs: 10_000,
 };
 const REPLICAS = 3;
-/** The reconnect-rate measurement: this many WebSockets over the replicas, one pod replaced, spread over this window. */
+/** The reconnect-rate measurement: this many clients of each kind over the replicas, one pod replaced, spread over this window. */
 const SPREAD_CLIENTS = 150;
 const SPREAD_WINDOW_MS = 5000;
+/** gRPC channels as services keep them: a call every 200 ms (idle in between), reconnecting lazily with the next call. */
+const SPREAD_CHANNELS: ChannelPlan = { channels: 90, callEveryMs: 200, staggerMs: 20, durationMs: CLIENTS_MAX_MS, deadlineMs: 10_000 };
+/** Raw h2c clients that dial again the moment their session ends, as clients keeping connections warm do. */
+const SPREAD_H2_CLIENTS: H2ClientPlan = { clients: 45, requestEveryMs: 200, staggerMs: 40, durationMs: CLIENTS_MAX_MS, requestTimeoutMs: 10_000 };
 const WARMUP_MS = 1500;
 const TAIL_MS = 1500;
 
@@ -217,44 +227,74 @@ async function stopScenario(cluster: Cluster, service: Child, control: string): 
   return serviceStats;
 }
 
-const SPREAD_SCENARIOS: ScenarioSpec[] = [
-  { id: 's1', title: `drain-proxy native, WS_CLOSE_SPREAD=${SPREAD_WINDOW_MS / 1000}s`, proxy: 'native', proxySettings: { WS_CLOSE_SPREAD: `${SPREAD_WINDOW_MS}ms` } },
-  { id: 's2', title: 'drain-proxy native, WS_CLOSE_SPREAD=0 (no spreading)', proxy: 'native', proxySettings: { WS_CLOSE_SPREAD: '0s' } },
-  { id: 's3', title: 'app alone', proxy: 'none' },
+/** Which clients a reconnect-rate setup runs: the t0-GOAWAY front carries HTTP/2 only. */
+type SpreadSpec = ScenarioSpec & { readonly webSockets: boolean; readonly checked?: boolean };
+
+const SPREAD_SCENARIOS: SpreadSpec[] = [
+  { id: 's1', title: `drain-proxy native, CLOSE_SPREAD=${SPREAD_WINDOW_MS / 1000}s`, proxy: 'native', proxySettings: { CLOSE_SPREAD: `${SPREAD_WINDOW_MS}ms` }, webSockets: true, checked: true },
+  { id: 's2', title: 'drain-proxy native, CLOSE_SPREAD=0 (no spreading)', proxy: 'native', proxySettings: { CLOSE_SPREAD: '0s' }, webSockets: true },
+  { id: 's3', title: 'app alone', proxy: 'none', webSockets: true },
+  { id: 's4', title: 'HTTP/2 front sending GOAWAY at t0, listening through DRAIN_DELAY', proxy: 'goaway-t0', webSockets: false },
 ];
 
 /**
- * SPREAD_CLIENTS WebSockets through the Service on the replicas, then one pod
- * replaced (a new one ready, the oldest deleted): when do its clients' reconnects
- * reach the surviving pods?
+ * WebSockets, gRPC channels and raw h2c clients through the Service on the
+ * replicas, then one pod replaced (a new one ready, the oldest deleted): when
+ * do its clients' reconnects reach the surviving pods, and how many land back
+ * on the pod going away?
  */
-async function runSpread(spec: ScenarioSpec): Promise<SpreadResult> {
+async function runSpread(spec: SpreadSpec): Promise<SpreadResult> {
   const { service, control } = await startService(spec.id);
   const serviceEndpoint = new EndpointList([{ pod: 'service', host: SERVICE_HOST, port: SERVICE_PORT }]);
+  const grpcEndpoint = { pod: 'service', host: SERVICE_HOST, port: SERVICE_GRPC_PORT };
   const clock = ((startedAt) => () => performance.now() - startedAt)(performance.now());
-  const plan: StreamPlan = { ...STREAMS, webSocketClients: SPREAD_CLIENTS, eventStreamClients: 0, pingEveryMs: 5000 };
+  const webSocketClients = spec.webSockets ? SPREAD_CLIENTS : 0;
+  const plan: StreamPlan = { ...STREAMS, webSocketClients, eventStreamClients: 0, pingEveryMs: 5000 };
   const streams = new StreamClients(serviceEndpoint, plan, clock);
+  const channels = new GrpcChannels(grpcEndpoint, SPREAD_CHANNELS, clock);
+  const h2Clients = new H2Clients(grpcEndpoint, SPREAD_H2_CLIENTS, clock);
   const cluster = new Cluster(spec, CLUSTER, control, clock, podIndex);
   let clients: Promise<unknown> | undefined;
   let deletedAt = 0;
+  let deletedPod = '';
   try {
     await startReplicas(cluster);
-    const [oldest] = cluster.podNames;
-    clients = streams.run();
-    // Every client connected (they start 25 ms apart), then the replacement.
-    await sleep(SPREAD_CLIENTS * 25 + 1000);
+    [deletedPod] = cluster.podNames;
+    clients = Promise.all([streams.run(), channels.run(), h2Clients.run()]);
+    // Every client connected (they start a little apart), then the replacement.
+    const startup = Math.max(webSocketClients * 25, SPREAD_CHANNELS.channels * SPREAD_CHANNELS.staggerMs, SPREAD_H2_CLIENTS.clients * SPREAD_H2_CLIENTS.staggerMs);
+    await sleep(startup + 1000);
     const fresh = await cluster.createPod();
     await cluster.waitReady(fresh);
     await sleep(CLUSTER.minReadyMs);
     deletedAt = clock();
-    await cluster.deletePod(oldest);
+    await cluster.deletePod(deletedPod);
     await sleep(TAIL_MS);
   } finally {
     streams.stop();
+    channels.stop();
+    h2Clients.stop();
     await clients;
   }
   await stopScenario(cluster, service, control);
-  return { spec, webSockets: streams.webSocketSessions, deletedAt, windowMs: SPREAD_WINDOW_MS, clients: SPREAD_CLIENTS, replicas: REPLICAS };
+  return {
+    spec,
+    webSockets: streams.webSocketSessions,
+    grpcConnections: channels.connections,
+    grpcCalls: channels.calls,
+    grpcFailures: channels.failures.length,
+    h2Connections: h2Clients.connections,
+    h2Requests: h2Clients.requests,
+    h2Failures: h2Clients.failures.length,
+    h2RefusedAndRetried: h2Clients.refusedAndRetried,
+    deletedAt,
+    deletedPod,
+    windowMs: SPREAD_WINDOW_MS,
+    clients: { webSockets: webSocketClients, grpcChannels: SPREAD_CHANNELS.channels, h2Clients: SPREAD_H2_CLIENTS.clients },
+    replicas: REPLICAS,
+    terminations: cluster.terminations,
+    checked: spec.checked === true,
+  };
 }
 
 async function main(): Promise<number> {
@@ -264,7 +304,10 @@ async function main(): Promise<number> {
   }
   const wanted = (args.scenarios ?? '').split(',').map((id) => id.trim());
   const scenarios = ALL_SCENARIOS.filter((spec) => wanted.includes(spec.id));
-  if (scenarios.length === 0) throw new Error(`--scenarios: none of ${args.scenarios} is one of a,b,c,d,e`);
+  if (scenarios.length === 0 && args.scenarios !== 'none') throw new Error(`--scenarios: none of ${args.scenarios} is one of a,b,c,d,e (or none)`);
+  const wantedSpreads = (args.spreads ?? '').split(',').map((id) => id.trim());
+  const spreadScenarios = args['no-spread'] ? [] : SPREAD_SCENARIOS.filter((spec) => wantedSpreads.includes(spec.id));
+  if (!args['no-spread'] && spreadScenarios.length === 0) throw new Error(`--spreads: none of ${args.spreads} is one of s1,s2,s3,s4`);
   const settings = {
     rollouts: ROLLOUTS,
     replicas: REPLICAS,
@@ -276,13 +319,13 @@ async function main(): Promise<number> {
     load: LOAD,
     streams: STREAMS,
     grpc: GRPC,
-    spread: { clients: SPREAD_CLIENTS, windowMs: SPREAD_WINDOW_MS },
+    spread: { webSockets: SPREAD_CLIENTS, windowMs: SPREAD_WINDOW_MS, grpcChannels: SPREAD_CHANNELS, h2Clients: SPREAD_H2_CLIENTS },
   };
   console.log(
     `rollout: ${REPLICAS} replicas rolled ${ROLLOUTS} times (maxSurge 1, maxUnavailable 0) per scenario; ` +
       `Service ${SERVICE_HOST}:${SERVICE_PORT}; endpoint changes reach it ${PROPAGATION_LAG_MS} ms late; minReady ${MIN_READY_MS} ms; ` +
       `readiness probe every ${CLUSTER.probePeriodMs} ms, failureThreshold ${CLUSTER.probeFailureThreshold}; ` +
-      `drain-proxy DRAIN_DELAY=${PROXY_SETTINGS.DRAIN_DELAY} WS_CLOSE_SPREAD=${PROXY_SETTINGS.WS_CLOSE_SPREAD}`,
+      `drain-proxy DRAIN_DELAY=${PROXY_SETTINGS.DRAIN_DELAY} CLOSE_SPREAD=${PROXY_SETTINGS.CLOSE_SPREAD}`,
   );
   const results: ScenarioResult[] = [];
   for (const spec of scenarios) {
@@ -290,11 +333,9 @@ async function main(): Promise<number> {
     results.push(await runScenario(spec));
   }
   const spreads: SpreadResult[] = [];
-  if (!args['no-spread']) {
-    for (const spec of SPREAD_SCENARIOS) {
-      console.log(`reconnect rate ${spec.id}: ${spec.title}`);
-      spreads.push(await runSpread(spec));
-    }
+  for (const spec of spreadScenarios) {
+    console.log(`reconnect rate ${spec.id}: ${spec.title}`);
+    spreads.push(await runSpread(spec));
   }
   if (args.summary !== undefined) writeFileSync(args.summary, `${JSON.stringify(summaryOf(results, spreads), null, 2)}\n`);
   return writeReport(results, spreads, settings, !args['no-write']);

@@ -136,3 +136,99 @@ export class GrpcClients {
     }
   }
 }
+
+/** One connection of a long-lived client: when it became usable, and the pod its first answer came from. */
+export interface ChannelConnection {
+  readonly client: number;
+  /** On the clients' clock. */
+  readonly startedAt: number;
+  pod: string | undefined;
+}
+
+export interface ChannelPlan {
+  readonly channels: number;
+  /** Each channel makes one unary call this often. */
+  readonly callEveryMs: number;
+  /** The channels start this far apart, so the Service spreads them over the pods. */
+  readonly staggerMs: number;
+  readonly durationMs: number;
+  readonly deadlineMs: number;
+}
+
+/**
+ * gRPC channels as services hold them for the reconnect measurement: each
+ * channel (@grpc/grpc-js, its default pick_first policy, a connection of its
+ * own as if each were a client process) makes a unary call
+ * every callEveryMs and is otherwise idle. pick_first reconnects lazily: after
+ * a GOAWAY or a close the channel goes IDLE and dials again with its next call
+ * (through the Service, so possibly to another pod). Every connection is
+ * recorded when the channel turns READY, with the pod that answered first on
+ * it; every failed call is counted.
+ */
+export class GrpcChannels {
+  readonly connections: ChannelConnection[] = [];
+  readonly failures: GrpcCall[] = [];
+  calls = 0;
+  readonly #target: string;
+  readonly #plan: ChannelPlan;
+  readonly #clock: () => number;
+  #endMs: number;
+
+  constructor(service: Endpoint, plan: ChannelPlan, clock: () => number) {
+    this.#target = `${service.host}:${service.port}`;
+    this.#plan = plan;
+    this.#clock = clock;
+    this.#endMs = plan.durationMs;
+  }
+
+  stop(): void {
+    this.#endMs = Math.min(this.#endMs, this.#clock());
+  }
+
+  async #channel(client: number): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, client * this.#plan.staggerMs));
+    // Its own connection, as a channel in its own client process has: grpc-js shares one among a process's channels.
+    const stub = new DemoClient(this.#target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as DemoStub;
+    const channel = stub.getChannel();
+    let latest: ChannelConnection | undefined;
+    let watching = true;
+    const watch = (state: grpc.connectivityState): void => {
+      channel.watchConnectivityState(state, Date.now() + this.#plan.durationMs, (err) => {
+        if (err !== undefined || !watching) return;
+        const next = channel.getConnectivityState(false);
+        if (next === grpc.connectivityState.READY) {
+          latest = { client, startedAt: this.#clock(), pod: undefined };
+          this.connections.push(latest);
+        }
+        watch(next);
+      });
+    };
+    watch(channel.getConnectivityState(false));
+    const maxCalls = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.callEveryMs)) + 1;
+    try {
+      for (let sent = 0; sent < maxCalls && this.#clock() < this.#endMs; sent++) {
+        const startedAt = this.#clock();
+        await new Promise<void>((resolve) => {
+          stub.Echo({ text: `call ${sent}` }, { deadline: new Date(Date.now() + this.#plan.deadlineMs) }, (err, reply) => {
+            this.calls++;
+            if (err !== null) {
+              this.failures.push({ client, method: 'Echo', startedAt, endedAt: this.#clock(), code: err.code, details: err.details, messages: 0, failed: true });
+            } else if (latest !== undefined) {
+              latest.pod ??= (reply as { pod?: string }).pod;
+            }
+            resolve();
+          });
+        });
+        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + this.#plan.callEveryMs - this.#clock())));
+      }
+    } finally {
+      watching = false;
+      stub.close();
+    }
+  }
+
+  /** Runs every channel until stop() (or the plan's duration); resolves when the last call has ended. */
+  async run(): Promise<void> {
+    await Promise.all(Array.from({ length: this.#plan.channels }, (_, client) => this.#channel(client)));
+  }
+}

@@ -20,7 +20,7 @@ export interface PodAddress {
   readonly adminPort: number;
 }
 
-/** drain-proxy's configuration in a pod, as its environment (DRAIN_DELAY, WS_CLOSE_SPREAD, ...). */
+/** drain-proxy's configuration in a pod, as its environment (DRAIN_DELAY, CLOSE_SPREAD, ...). */
 export type ProxySettings = Readonly<Record<string, string>>;
 
 export interface Pod {

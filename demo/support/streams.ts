@@ -49,6 +49,8 @@ export interface WebSocketSession extends StreamSession {
   readonly error: string | undefined;
   readonly ticks: number;
   readonly echoes: number;
+  /** The pod the app's ticks came from ("tick n from pod-3"), when one came. */
+  readonly servedBy: string | undefined;
 }
 
 export interface EventStreamSession extends StreamSession {
@@ -146,6 +148,7 @@ export class StreamClients {
       let closingByClient = false;
       let ticks = 0;
       let echoes = 0;
+      let servedBy: string | undefined;
       let pings = 0;
       let pingTimer: NodeJS.Timeout | undefined;
       let endTimer: NodeJS.Timeout | undefined;
@@ -171,8 +174,10 @@ export class StreamClients {
       });
       socket.on('message', (data) => {
         const text = data.toString();
-        if (text.startsWith('tick ')) ticks++;
-        else if (text.startsWith('echo ')) echoes++;
+        if (text.startsWith('tick ')) {
+          ticks++;
+          servedBy ??= text.slice(text.lastIndexOf(' ') + 1);
+        } else if (text.startsWith('echo ')) echoes++;
       });
       socket.on('error', (err: NodeJS.ErrnoException) => {
         error ??= err.code ?? err.message;
@@ -200,6 +205,7 @@ export class StreamClients {
           error,
           ticks,
           echoes,
+          servedBy,
         });
       });
     });
