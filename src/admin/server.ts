@@ -3,7 +3,8 @@
  * `node:http`: this is not the data path, and its traffic is a few requests a
  * second.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { http } from '../builtins.ts';
 import type { DrainController } from '../drain/controller.ts';
 import type { ConnectionRegistry } from '../listeners/registry.ts';
 import type { Logger } from '../log/index.ts';
@@ -31,7 +32,7 @@ export class AdminServer {
 
   constructor(ctx: AdminContext) {
     this.#ctx = ctx;
-    this.#server = createServer((req, res) => this.#route(req, res));
+    this.#server = http.createServer((req, res) => this.#route(req, res));
     this.#server.keepAliveTimeout = 5000;
     // Once listening, an accept failure (EMFILE, ENFILE) must not take the process down: without
     // a listener the server's 'error' event would throw. (A bind failure is listen()'s to report.)

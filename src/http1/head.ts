@@ -4,7 +4,7 @@
  * Positions are offsets from the head's first byte, so a rewrite copies head
  * bytes once and never re-parses.
  */
-import { METHODS } from 'node:http';
+import { http } from '../builtins.ts';
 import type { ErrorCode } from '../errors.ts';
 
 export const BODY_NONE = 0;
@@ -60,7 +60,7 @@ function validTarget(buf: Buffer, start: number, end: number): boolean {
 }
 
 /** The methods llhttp (Node's parser, which the app behind us most likely uses) accepts. */
-const KNOWN_METHODS = new Set(METHODS);
+const KNOWN_METHODS = new Set(http.METHODS);
 /** The everyday methods, recognised from their bytes without making a string per request. */
 const COMMON_METHODS = ['GET', 'POST', 'PUT', 'HEAD', 'DELETE', 'PATCH', 'OPTIONS'].map((name) => ({
   name,

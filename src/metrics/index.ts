@@ -5,7 +5,7 @@
  * that mirror live state read it at scrape time, and per-request counts and
  * durations go through `RequestStats`.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from './prom.ts';
 import { RequestStats } from './request-stats.ts';
 import type { WebSocketObserver } from '../websocket/tunnel.ts';
 import { CLOSE_REASONS, PROTOCOLS, type CloseReason, type ConnectionRegistry, type Protocol } from '../listeners/registry.ts';
@@ -64,7 +64,7 @@ export class Metrics implements WebSocketObserver {
 
   constructor(state: LiveState) {
     const registry = this.registry;
-    collectDefaultMetrics({ register: registry });
+    collectDefaultMetrics(registry);
     for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
     const { connections } = state;
 

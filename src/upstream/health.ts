@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect } from 'node:net';
-import { request } from 'node:http';
+import { http } from '../builtins.ts';
 import type { UpstreamAddress, UpstreamHealth as HealthMethod } from '../config/index.ts';
 
 export class UpstreamHealth extends EventEmitter<{ change: [healthy: boolean] }> {
@@ -88,7 +88,7 @@ export class UpstreamHealth extends EventEmitter<{ change: [healthy: boolean] }>
         socket.once('close', () => resolve(false));
         return;
       }
-      const req = request({ host, port, path: method.path, method: 'GET', agent: false, timeout, headers: { 'user-agent': 'drain-proxy-health' } });
+      const req = http.request({ host, port, path: method.path, method: 'GET', agent: false, timeout, headers: { 'user-agent': 'drain-proxy-health' } });
       req.once('response', (res) => {
         const status = res.statusCode ?? 0;
         res.resume();
