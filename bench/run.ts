@@ -3,6 +3,7 @@
 //   http1      wrk direct, through nginx and through drain-proxy: req/s, p99, each proxy's CPU per request (bench/http1.ts)
 //   websocket  echo round trips and CPU per round trip, memory per idle WebSocket (bench/websocket.ts; BENCH_WS=0 skips it)
 //   h2         h2load direct and through nginx and drain-proxy with either upstream protocol (bench/h2.ts; BENCH_H2=0)
+//   memory     VmRSS, RssAnon, RssFile of drain-proxy, bare Node and nginx, idle and after 10 s of wrk (bench/memory.ts; BENCH_MEMORY=0)
 //   connections  the http1 section with every request on a new connection (bench/new-connections.ts; BENCH_NEW_CONNECTIONS=0)
 //   latency    h2load --h1 at a fixed rate: the latency each HTTP/1.1 target adds (bench/latency.ts; BENCH_LATENCY=0)
 //   startup    spawn to /readyz 200, beside bare Node listening (bench/startup.ts; BENCH_STARTUP=0)
@@ -13,13 +14,14 @@ import { stopAll } from '../harness/processes.ts';
 import { h2Section } from './h2.ts';
 import { http1Section } from './http1.ts';
 import { latencySection } from './latency.ts';
+import { memorySection } from './memory.ts';
 import { newConnectionsSection } from './new-connections.ts';
 import { benchCommand, docPath, positiveIntegerFromEnv, writeResultsSection, type BenchContext } from './session.ts';
 import { startupSection } from './startup.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { webSocketSection } from './websocket.ts';
 
-const SECTIONS = [http1Section, webSocketSection, h2Section, newConnectionsSection, latencySection, startupSection];
+const SECTIONS = [http1Section, memorySection, webSocketSection, h2Section, newConnectionsSection, latencySection, startupSection];
 
 async function main(): Promise<number> {
   const named = process.argv.slice(2);
