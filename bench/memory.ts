@@ -1,8 +1,9 @@
 // The memory section of npm run bench (`npm run bench -- memory`): VmRSS, RssAnon (private) and RssFile of drain-proxy,
 // bare Node (`node -e 'setInterval(()=>{},1e3)'`) and nginx (master and worker), idle and right after 10 s of the
-// HTTP/1.1 section's wrk load, with verdicts on drain-proxy's private memory. drain-proxy runs as shipped (V8's own
-// heap sizing for this machine) and, as a second row, with a capped young generation and one malloc arena
-// (MEMORY_VARIANT_FLAGS / MEMORY_VARIANT_ENV), the measured candidate for the image's command.
+// HTTP/1.1 section's wrk load, with verdicts on drain-proxy's private memory. drain-proxy runs as the HTTP/1.1 section
+// starts it (V8's own heap sizing for this machine, glibc's default arenas; the image sets MALLOC_ARENA_MAX=2) and, as
+// a second row, with a capped young generation and one malloc arena (MEMORY_VARIANT_FLAGS / MEMORY_VARIANT_ARENAS),
+// the measured candidate for the image's command.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { treeMemory, type Memory } from '../harness/proc.ts';
