@@ -7,6 +7,7 @@ import { closeTimings, type Config } from './config/index.ts';
 import { DrainController } from './drain/controller.ts';
 import { CloseWindow } from './drain/spread.ts';
 import { ConnectionRegistry } from './listeners/registry.ts';
+import { RequestLog } from './listeners/request-log.ts';
 import { PublicListener } from './listeners/public.ts';
 import { ConnectionLimit } from './listeners/connection-limit.ts';
 import { MemoryGuard, resolveMemoryLimit } from './listeners/memory-guard.ts';
@@ -18,6 +19,7 @@ import { FinalScrape } from './metrics/final-scrape.ts';
 import { UpstreamHealth } from './upstream/health.ts';
 import { AdminServer } from './admin/server.ts';
 import { DrainGuard } from './admin/drain-guard.ts';
+import { Readiness } from './admin/readiness.ts';
 import type { Logger } from './log/index.ts';
 
 /** Granularity of the keep-alive timeout. */
@@ -43,8 +45,9 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     connectionClosed: (protocol, reason) => metrics?.connectionClosed(protocol, reason),
   });
   const controller = new DrainController(registry, { delayMs: config.drainDelay, timeoutMs: config.drainTimeout });
+  const readiness = new Readiness({ controller, health });
   metrics = new Metrics({
-    ready: () => health.healthy && !controller.draining,
+    ready: () => readiness.ready,
     phase: () => controller.phase,
     connections: registry,
     memoryPressure: () => memoryGuard.underPressure,
@@ -61,6 +64,7 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     controller,
     registry,
     health,
+    readiness,
     metrics,
     finalScrape,
     guard: new DrainGuard(config.hostIp, config.drainToken),
@@ -70,7 +74,7 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
   const { spreadMs, closeTimeoutMs } = closeTimings(config);
   // One window for every long-lived connection (WebSockets, event streams, HTTP/2 sessions): one steady reconnect rate.
   const closeWindow = new CloseWindow({ delayMs: config.drainDelay, spreadMs }, () => controller.elapsedMs());
-  const webSocketSettings = { closeCode: config.wsCloseCode, closeReason: config.wsCloseReason, delayMs: config.drainDelay, spreadMs, closeTimeoutMs };
+  const requests = new RequestLog(registry, metrics, logger, config.accessLog);
   const http1: Http1Context = {
     settings: {
       upstream: config.upstream,
@@ -83,22 +87,22 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
       limits: { maxHeaderSize: config.maxHeaderSize, maxHeaderCount: config.maxHeaderCount },
       forwardedHeaders: config.forwardedHeaders,
       trustedProxies: config.trustedProxies,
-      accessLog: config.accessLog,
     },
     registry,
+    requests,
     metrics,
     logger,
     upstreamFailed: () => health.checkNow(),
     closeWindow,
     webSocket: {
-      settings: webSocketSettings,
-      drainElapsedMs: () => controller.elapsedMs(),
-      nextCloseMomentMs: () => closeWindow.nextMomentMs('websocket'),
+      settings: { closeCode: config.wsCloseCode, closeReason: config.wsCloseReason, closeTimeoutMs },
+      closeWindow,
+      registry,
       observer: metrics,
       logger,
     },
   };
-  const dispatch = publicDispatch(config, { registry, metrics, logger, controller, closeWindow, upstreamFailed: () => health.checkNow() }, (socket: Socket) => new Http1Connection(socket, http1));
+  const dispatch = publicDispatch(config, { registry, requests, metrics, logger, controller, closeWindow, upstreamFailed: () => health.checkNow() }, (socket: Socket) => new Http1Connection(socket, http1));
   const listener = new PublicListener(dispatch, logger, limit);
   const tcp = new TcpListeners(config.tcpPorts, {
     settings: { upstreamHost: config.upstream.host, connectTimeoutMs: config.upstreamConnectTimeout, idleCloseMs: config.tcpIdleClose },

@@ -2,6 +2,8 @@
  * Every way a message can be refused, in one registry: the HTTP status the
  * client gets and the stable code used in logs and as the metric label.
  */
+import type { UpstreamErrorKind } from './metrics/index.ts';
+
 export interface ProxyErrorSpec {
   readonly status: number;
   readonly message: string;
@@ -31,6 +33,16 @@ export const errors = {
 } as const satisfies Record<string, ProxyErrorSpec>;
 
 export type ErrorCode = keyof typeof errors;
+
+/** What a client is answered, on every protocol, when the app fails before a response began. */
+export const UPSTREAM_FAILURE_ANSWERS: Readonly<Record<UpstreamErrorKind, ErrorCode>> = {
+  connect_refused: 'DP_UPSTREAM_CONNECT',
+  connect_timeout: 'DP_UPSTREAM_CONNECT_TIMEOUT',
+  response_timeout: 'DP_UPSTREAM_RESPONSE_TIMEOUT',
+  reset: 'DP_UPSTREAM_RESET',
+  truncated: 'DP_UPSTREAM_RESET',
+  bad_response: 'DP_UPSTREAM_BAD_RESPONSE',
+};
 
 export class ProxyError extends Error {
   readonly code: ErrorCode;

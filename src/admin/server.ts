@@ -12,11 +12,14 @@ import type { Metrics } from '../metrics/index.ts';
 import type { FinalScrape } from '../metrics/final-scrape.ts';
 import type { UpstreamHealth } from '../upstream/health.ts';
 import type { DrainGuard } from './drain-guard.ts';
+import type { Readiness } from './readiness.ts';
+import { listen } from '../listeners/listen.ts';
 
 export interface AdminContext {
   readonly controller: DrainController;
   readonly registry: ConnectionRegistry;
   readonly health: UpstreamHealth;
+  readonly readiness: Readiness;
   readonly metrics: Metrics;
   /** Told of every answered scrape, so the process can wait for the one that carries the drain's outcome. */
   readonly finalScrape: FinalScrape;
@@ -42,23 +45,12 @@ export class AdminServer {
   }
 
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen({ port, host: host === '' ? undefined : host }, () => {
-        this.#server.off('error', reject);
-        const address = this.#server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : port);
-      });
-    });
+    return listen(this.#server, port, host);
   }
 
   /** Resolves once every held `/drain?wait=1` has been answered (bounded by the caller). */
   async answeredWaits(): Promise<void> {
     await Promise.all(this.#pendingWaits);
-  }
-
-  ready(): boolean {
-    return this.#ctx.health.healthy && !this.#ctx.controller.draining;
   }
 
   #route(req: IncomingMessage, res: ServerResponse): void {
@@ -87,10 +79,9 @@ export class AdminServer {
   }
 
   #readyz(res: ServerResponse): void {
-    const { controller, health } = this.#ctx;
-    if (controller.draining) return reply(res, 503, 'draining\n');
-    if (!health.healthy) return reply(res, 503, 'upstream not ready\n');
-    reply(res, 200, 'ready\n');
+    const reason = this.#ctx.readiness.notReadyBecause;
+    if (reason === undefined) reply(res, 200, 'ready\n');
+    else reply(res, 503, `${reason}\n`);
   }
 
   async #metrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -111,11 +102,11 @@ export class AdminServer {
   }
 
   #status(): object {
-    const { controller, registry, health } = this.#ctx;
+    const { controller, registry, health, readiness } = this.#ctx;
     const elapsed = controller.elapsedMs();
     return {
       phase: controller.phase,
-      ready: this.ready(),
+      ready: readiness.ready,
       upstreamHealthy: health.healthy,
       drainTrigger: controller.trigger ?? null,
       secondsSinceDrainStart: elapsed === undefined ? null : Math.round(elapsed) / 1000,

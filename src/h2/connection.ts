@@ -57,6 +57,7 @@ import { constants, createServer, type Http2Server, type IncomingHttpHeaders, ty
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
+import type { RequestLog } from '../listeners/request-log.ts';
 import { peerAddress } from '../listeners/address.ts';
 import { LIMIT_REASONS, type LimitReason, type Metrics } from '../metrics/index.ts';
 import type { TrustedProxies } from '../config/trusted-proxies.ts';
@@ -76,7 +77,6 @@ export interface H2Settings {
   readonly responseTimeoutMs: number;
   readonly forwardedHeaders: boolean;
   readonly trustedProxies: TrustedProxies;
-  readonly accessLog: boolean;
   /** MAX_HEADER_SIZE and MAX_HEADER_COUNT, as for HTTP/1.1. */
   readonly maxHeaderSize: number;
   readonly maxHeaderCount: number;
@@ -176,6 +176,7 @@ function keepEarlyTrailers(this: ArrivingStream, headers: IncomingHttpHeaders, f
 export interface H2Context {
   readonly settings: H2Settings;
   readonly registry: ConnectionRegistry;
+  readonly requests: RequestLog;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Hands out each session's moment for its GOAWAY in the drain. */
@@ -380,11 +381,11 @@ export class H2Connection implements TrackedConnection {
   };
 
   #forward(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], headerBytes: number): void {
-    const { registry, metrics, settings, logger, forwarder } = this.#ctx;
+    const { requests, settings, forwarder } = this.#ctx;
     const startedAt = performance.now();
     this.#streams.set(stream, new OpenStream(startedAt, headerBytes));
     if (this.#streams.size >= settings.maxConcurrentStreams) this.#enforce('h2_concurrent_streams');
-    registry.requestStarted('h2');
+    requests.started('h2');
     // 'close' comes once: `on` spares the wrapper `once` allocates.
     stream.on('close', () => {
       this.#streams.delete(stream);
@@ -392,13 +393,9 @@ export class H2Connection implements TrackedConnection {
       this.#idleSince = now;
       const status = stream.sentHeaders?.[':status'];
       if (stream.rstCode === constants.NGHTTP2_NO_ERROR && status !== undefined) {
-        registry.requestFinished('h2');
-        metrics.requestCompleted('h2', Number(status), (now - startedAt) / 1000);
-        if (settings.accessLog) {
-          logger.info({ client: this.#clientAddress, protocol: 'h2', method: headers[':method'], status: Number(status), ms: Math.round((now - startedAt) * 1000) / 1000 }, 'request');
-        }
+        requests.completed('h2', this.#clientAddress, headers[':method'], Number(status), now - startedAt);
       } else {
-        registry.requestAbandoned('h2');
+        requests.abandoned('h2');
         if (!this.#session.destroyed && resetByClient(stream)) this.#clientReset(bucketSecond());
       }
     });

@@ -10,6 +10,7 @@ import type { UpstreamAddress } from '../config/index.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
 import type { Forwarding } from './headers.ts';
+import { UPSTREAM_FAILURE_ANSWERS, errors } from '../errors.ts';
 
 /** Where a stream's failure is counted and logged. */
 export interface FailureContext {
@@ -44,8 +45,12 @@ export function resetByClient(stream: ServerHttp2Stream): boolean {
   return code !== undefined && code !== constants.NGHTTP2_NO_ERROR && (stream as ServerHttp2Stream & { [kResetByProxy]?: true })[kResetByProxy] !== true;
 }
 
-/** Answers a stream that never reached the app with a bodiless error status, or resets it if a response already started. */
-export function failStream(stream: ServerHttp2Stream, status: number, ctx: FailureContext, kind: UpstreamErrorKind, err?: NodeJS.ErrnoException): void {
+/**
+ * Answers a stream whose exchange with the app failed before a response began with a bodiless error status (the
+ * one src/errors.ts gives the failure), or resets it if a response already started.
+ */
+export function failStream(stream: ServerHttp2Stream, kind: UpstreamErrorKind, ctx: FailureContext, err?: NodeJS.ErrnoException): void {
+  const status = errors[UPSTREAM_FAILURE_ANSWERS[kind]].status;
   ctx.metrics.upstreamError(kind);
   ctx.logger.warn({ kind, code: err?.code, protocol: 'h2' }, 'upstream request failed');
   if (kind === 'connect_refused' || kind === 'connect_timeout') ctx.upstreamFailed?.();
@@ -92,6 +97,6 @@ export function resetStream(stream: ServerHttp2Stream, code: number, exact = fal
  * makes the forwarder cancel the app's side.
  */
 export function timeOutStream(stream: ServerHttp2Stream, ctx: FailureContext): void {
-  failStream(stream, 504, ctx, 'response_timeout');
+  failStream(stream, 'response_timeout', ctx);
   if (!stream.closed && !stream.destroyed) stream.close(constants.NGHTTP2_NO_ERROR);
 }

@@ -14,6 +14,7 @@ import type { Config } from '../config/index.ts';
 import type { DrainController } from '../drain/controller.ts';
 import type { CloseWindow } from '../drain/spread.ts';
 import type { ConnectionRegistry } from '../listeners/registry.ts';
+import type { RequestLog } from '../listeners/request-log.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { H2Front } from './connection.ts';
@@ -22,6 +23,7 @@ import { ProtocolSniffer } from './sniff.ts';
 
 export interface PublicDispatchContext {
   readonly registry: ConnectionRegistry;
+  readonly requests: RequestLog;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly controller: DrainController;
@@ -87,7 +89,6 @@ class LazyH2 {
         responseTimeoutMs: config.upstreamResponseTimeout,
         forwardedHeaders: config.forwardedHeaders,
         trustedProxies: config.trustedProxies,
-        accessLog: config.accessLog,
         maxHeaderSize: config.maxHeaderSize,
         maxHeaderCount: config.maxHeaderCount,
         maxConcurrentStreams: config.maxConcurrentStreams,
@@ -95,6 +96,7 @@ class LazyH2 {
         streamResetRate: config.streamResetRate,
       },
       registry: ctx.registry,
+      requests: ctx.requests,
       metrics: ctx.metrics,
       logger: ctx.logger,
       closeWindow: ctx.closeWindow,

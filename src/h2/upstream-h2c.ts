@@ -99,7 +99,7 @@ export class H2cForwarder implements StreamForwarder {
     try {
       up = upstream.session.request(h2RequestHeaderList(rawHeaders, forwarding), { endStream, waitForTrailers: !endStream });
     } catch (err) {
-      failStream(client, 502, ctx, 'reset', err as NodeJS.ErrnoException);
+      failStream(client, 'reset', ctx, err as NodeJS.ErrnoException);
       return;
     }
     pair(client, up, upstream, ctx, endStream, headers.te);
@@ -234,7 +234,7 @@ function upOnClose(this: Paired<ClientHttp2Stream>): void {
       return;
     }
     const kind = upstream.connected ? 'reset' : upError?.code === 'ETIMEDOUT' ? 'connect_timeout' : 'connect_refused';
-    failStream(client, kind === 'connect_timeout' ? 504 : 502, ctx, kind, upError);
+    failStream(client, kind, ctx, upError);
     return;
   }
   // A reset by the app, or a response cut short, reaches the client as a reset: with the app's code where the

@@ -32,16 +32,6 @@ import { failStream, resetStream, type ForwarderContext, type StreamForwarder } 
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
-/** What the client is answered when the exchange fails before a response head. */
-const FAILURE_ANSWERS: Record<UpstreamErrorKind, ErrorCode> = {
-  connect_refused: 'DP_UPSTREAM_CONNECT',
-  connect_timeout: 'DP_UPSTREAM_CONNECT_TIMEOUT',
-  response_timeout: 'DP_UPSTREAM_RESPONSE_TIMEOUT',
-  reset: 'DP_UPSTREAM_RESET',
-  truncated: 'DP_UPSTREAM_RESET',
-  bad_response: 'DP_UPSTREAM_BAD_RESPONSE',
-};
-
 export class Http1Forwarder implements StreamForwarder {
   readonly #ctx: ForwarderContext;
   readonly #pool: Http1Pool;
@@ -204,7 +194,7 @@ class StreamExchange implements Http1Exchange {
       resetStream(client, NGHTTP2_INTERNAL_ERROR);
       return;
     }
-    failStream(client, errors[FAILURE_ANSWERS[kind]].status, this.#ctx, kind, err);
+    failStream(client, kind, this.#ctx, err);
   }
 
   writable(): void {

@@ -610,11 +610,6 @@ export class ResponseFramer extends MessageFramer {
     this.#expected.push(request.upgrade ? EXPECT_UPGRADE : request.method === 'HEAD' ? EXPECT_BODYLESS : EXPECT_BODY);
   }
 
-  /** Requests forwarded and not yet answered with a final response. */
-  get outstanding(): number {
-    return this.#expected.length;
-  }
-
   protected bodyless(): boolean {
     return this.#expected.peek() === EXPECT_BODYLESS;
   }

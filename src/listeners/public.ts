@@ -6,11 +6,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { ConnectionLimit } from './connection-limit.ts';
+import { listen } from './listen.ts';
 
 export class PublicListener {
   readonly #server: Server;
   readonly #logger: Logger;
-  #listening = false;
 
   /** `limit` (MAX_CONNECTIONS, shared with the other listeners) closes connections beyond it before they are handled. */
   constructor(onConnection: (socket: Socket) => void, logger: Logger, limit?: ConnectionLimit) {
@@ -22,33 +22,18 @@ export class PublicListener {
     this.#server.on('error', (err: NodeJS.ErrnoException) => {
       // Accept failures (EMFILE, ENFILE) must not take the process down: existing connections go on.
       // (A bind failure is listen()'s to report.)
-      if (!this.#listening) return;
+      if (!this.#server.listening) return;
       if (limit !== undefined) limit.acceptFailed(err);
       else this.#logger.error({ err: err.message, code: err.code }, 'accept failed');
     });
   }
 
-  get listening(): boolean {
-    return this.#listening;
-  }
-
   listen(port: number, host: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(err);
-      this.#server.once('error', onError);
-      this.#server.listen({ port, host: host === '' ? undefined : host }, () => {
-        this.#server.off('error', onError);
-        this.#listening = true;
-        const address = this.#server.address();
-        resolve(typeof address === 'object' && address !== null ? address.port : port);
-      });
-    });
+    return listen(this.#server, port, host);
   }
 
   /** Stops accepting new connections (the ones open stay). */
   close(): void {
-    if (!this.#listening) return;
-    this.#listening = false;
-    this.#server.close();
+    if (this.#server.listening) this.#server.close();
   }
 }

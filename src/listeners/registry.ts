@@ -44,7 +44,6 @@ export interface RegistryObserver {
 
 export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
   readonly #connections = new Set<TrackedConnection>();
-  readonly #protocolOf = new Map<TrackedConnection, Protocol>();
   readonly active: Record<Protocol, number> = { http1: 0, websocket: 0, h2: 0, tcp: 0 };
   readonly inFlight: Record<Protocol, number> = { http1: 0, websocket: 0, h2: 0, tcp: 0 };
   /** Requests (or streams) completed since the process started; the drain summary takes a difference. */
@@ -71,25 +70,23 @@ export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
 
   add(connection: TrackedConnection): void {
     this.#connections.add(connection);
-    this.#protocolOf.set(connection, connection.protocol);
     this.active[connection.protocol]++;
     if (this.#draining) connection.startDrain();
   }
 
-  /** A connection changed protocol in place (an HTTP/1.1 upgrade becoming a WebSocket tunnel). */
-  reclassify(connection: TrackedConnection): void {
-    const before = this.#protocolOf.get(connection);
-    if (before === undefined || before === connection.protocol) return;
-    this.active[before]--;
-    this.active[connection.protocol]++;
-    this.#protocolOf.set(connection, connection.protocol);
+  /**
+   * `next` takes the place of `connection`, which goes without being counted as closed: an HTTP/1.1 upgrade
+   * handing its sockets to a tunnel. A `connection` already gone takes nothing with it.
+   */
+  replace(connection: TrackedConnection, next: TrackedConnection): void {
+    if (!this.#connections.delete(connection)) return;
+    this.active[connection.protocol]--;
+    this.add(next);
   }
 
   remove(connection: TrackedConnection, reason: CloseReason): void {
-    const protocol = this.#protocolOf.get(connection);
-    if (protocol === undefined) return;
-    this.#connections.delete(connection);
-    this.#protocolOf.delete(connection);
+    if (!this.#connections.delete(connection)) return;
+    const protocol = connection.protocol;
     this.active[protocol]--;
     if (this.#draining) this.closedDuringDrain[reason]++;
     this.#observer?.connectionClosed(protocol, reason);
@@ -128,7 +125,7 @@ export class ConnectionRegistry extends EventEmitter<{ empty: [] }> {
   /** Bytes held for the open connections, by protocol (read at scrape time). */
   bufferedBytes(): Record<Protocol, number> {
     const bytes: Record<Protocol, number> = { http1: 0, websocket: 0, h2: 0, tcp: 0 };
-    for (const connection of this.#connections) bytes[this.#protocolOf.get(connection)!] += connection.bufferedBytes();
+    for (const connection of this.#connections) bytes[connection.protocol] += connection.bufferedBytes();
     return bytes;
   }
 

@@ -1,7 +1,7 @@
 /**
  * One client connection on a `TCP_PORTS` port, joined to its own connection to
- * the app's port by a tunnel: bytes verbatim both ways, half-close kept, both
- * sockets destroyed when either fails.
+ * the app's port by a socket pair: bytes verbatim both ways, half-close kept,
+ * both sockets reset when either fails.
  *
  * Raw TCP has no message boundaries and no in-band "please go", so a drain
  * can only wait (the controller decides when; this says what):
@@ -17,7 +17,7 @@ import { connect, type Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
-import { Tunnel, reset, socketBufferedBytes } from './tunnel.ts';
+import { SocketPair, reset, socketBufferedBytes, type PairOwner, type Side } from '../net/socket-pair.ts';
 
 export interface TcpSettings {
   /** The app's host (from UPSTREAM); each port mapping brings its own port. */
@@ -34,13 +34,13 @@ export interface TcpContext {
   readonly logger: Logger;
 }
 
-export class TcpConnection implements TrackedConnection {
+export class TcpConnection implements TrackedConnection, PairOwner {
   readonly protocol: Protocol = 'tcp';
   readonly #ctx: TcpContext;
   readonly #client: Socket;
   readonly #upstream: Socket;
   readonly #upstreamPort: number;
-  #tunnel: Tunnel | null = null;
+  #pair: SocketPair | null = null;
   #connectTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
   #draining = false;
@@ -65,7 +65,7 @@ export class TcpConnection implements TrackedConnection {
 
   startDrain(): void {
     this.#draining = true;
-    if (this.#tunnel !== null) this.#checkIdle();
+    if (this.#pair !== null) this.#checkIdle();
   }
 
   cut(): void {
@@ -77,7 +77,11 @@ export class TcpConnection implements TrackedConnection {
   }
 
   bufferedBytes(): number {
-    return this.#tunnel?.bufferedBytes ?? socketBufferedBytes(this.#client);
+    return this.#pair?.bufferedBytes ?? socketBufferedBytes(this.#client);
+  }
+
+  pairClosed(first: Side): void {
+    this.#finish(first);
   }
 
   /** Ends both connections now, with resets: no peer may mistake this for a clean end of stream. */
@@ -85,7 +89,6 @@ export class TcpConnection implements TrackedConnection {
     this.#finish(reason);
     reset(this.#client);
     reset(this.#upstream);
-    this.#tunnel?.destroy();
   }
 
   // ---- connecting ----------------------------------------------------------
@@ -107,7 +110,7 @@ export class TcpConnection implements TrackedConnection {
       upstream.destroy();
       return;
     }
-    this.#tunnel = new Tunnel(client, upstream, (first) => this.#finish(first));
+    this.#pair = new SocketPair(client, upstream, this);
     if (this.#draining) this.#checkIdle();
   };
 
@@ -134,14 +137,14 @@ export class TcpConnection implements TrackedConnection {
   /** Closes the connection if it has been idle for TCP_IDLE_CLOSE; otherwise looks again when it could be. */
   #checkIdle(): void {
     const idleCloseMs = this.#ctx.settings.idleCloseMs;
-    const tunnel = this.#tunnel;
-    if (idleCloseMs === 0 || tunnel === null || this.#closed) return;
+    const pair = this.#pair;
+    if (idleCloseMs === 0 || pair === null || this.#closed) return;
     clearTimeout(this.#idleTimer);
     // Bytes still queued for a slow reader are not idleness: look again a full period later.
-    const wait = tunnel.pendingBytes > 0 ? idleCloseMs : idleCloseMs - (performance.now() - tunnel.lastActivity);
+    const wait = pair.pendingBytes > 0 ? idleCloseMs : idleCloseMs - (performance.now() - pair.lastActivity);
     if (wait <= 0) {
       this.#finish('drain_idle');
-      tunnel.destroy();
+      pair.destroy();
       return;
     }
     this.#idleTimer = setTimeout(this.#onIdleTimer, wait);

@@ -1,7 +1,7 @@
 /**
- * A WebSocket connection after the 101: bytes go through verbatim both ways,
- * with a FrameTracker on each direction so that, at drain, the proxy can say
- * goodbye in the protocol's own words:
+ * A WebSocket connection after the 101: a socket pair whose bytes go through
+ * verbatim both ways, with a FrameTracker on each direction so that, at
+ * drain, the proxy can say goodbye in the protocol's own words:
  *
  *   client            drain-proxy                 app
  *     │◀── close(1012) ──┤ (at a frame boundary,    │
@@ -12,21 +12,23 @@
  *
  * Both connections end once the app has answered, or after WS_CLOSE_TIMEOUT.
  * When either side starts a closing handshake first, it passes through
- * untouched and the proxy sends nothing of its own.
+ * untouched and the proxy sends nothing of its own:
+ *
+ *   FORWARDING ──its moment in the close window──▶ CLOSE_PENDING ──frame boundary──▶ CLOSING ──both answered──▶ FIN
+ *        │                                              │ (at a boundary already: straight to CLOSING)
+ *        └──────── a peer's close frame ────────────────┴──▶ PEER_CLOSING (forwarding, the proxy stays out)
  */
 import type { Socket } from 'node:net';
+import type { CloseWindow } from '../drain/spread.ts';
 import type { Logger } from '../log/index.ts';
-import type { CloseReason } from '../listeners/registry.ts';
+import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
+import { SocketPair, type HeldBytes, type PairOwner, type Side } from '../net/socket-pair.ts';
 import { FrameTracker, closeFrame } from './frame-tracker.ts';
-import { socketBufferedBytes } from '../tcp/tunnel.ts';
 
 export interface WebSocketSettings {
   readonly closeCode: number;
   readonly closeReason: string;
   readonly closeTimeoutMs: number;
-  /** From t0: when the close window opens (DRAIN_DELAY) and how long it is. */
-  readonly delayMs: number;
-  readonly spreadMs: number;
 }
 
 export interface WebSocketObserver {
@@ -36,90 +38,40 @@ export interface WebSocketObserver {
 
 export interface WebSocketContext {
   readonly settings: WebSocketSettings;
-  /** Milliseconds since the drain started, or undefined while serving. */
-  readonly drainElapsedMs: () => number | undefined;
-  /** The next long-lived stream's moment to be told to go, in milliseconds from t0 (inside the close window). */
-  readonly nextCloseMomentMs: () => number;
+  /** When, in the drain, each WebSocket is told to go. */
+  readonly closeWindow: CloseWindow;
+  readonly registry: ConnectionRegistry;
   readonly observer: WebSocketObserver;
   readonly logger: Logger;
-}
-
-type Side = 'client' | 'upstream';
-
-const kTunnel = Symbol('drain-proxy.websocket.tunnel');
-type TunnelSocket = Socket & { [kTunnel]: WebSocketTunnel };
-
-// The sockets' listeners: module-level functions finding their tunnel through `kTunnel`, no closures per connection.
-function clientOnData(this: TunnelSocket, chunk: Buffer): void {
-  this[kTunnel].fromClient(chunk);
-}
-
-function upstreamOnData(this: TunnelSocket, chunk: Buffer): void {
-  this[kTunnel].fromUpstream(chunk);
-}
-
-function clientOnDrain(this: TunnelSocket): void {
-  this[kTunnel].drained('client');
-}
-
-function upstreamOnDrain(this: TunnelSocket): void {
-  this[kTunnel].drained('upstream');
-}
-
-function clientOnEnd(this: TunnelSocket): void {
-  this[kTunnel].ended('client');
-}
-
-function upstreamOnEnd(this: TunnelSocket): void {
-  this[kTunnel].ended('upstream');
-}
-
-function clientOnFailure(this: TunnelSocket): void {
-  this[kTunnel].failed('client');
-}
-
-function upstreamOnFailure(this: TunnelSocket): void {
-  this[kTunnel].failed('upstream');
 }
 
 /** After both closing handshakes, how long the peers get to close TCP before a reset. */
 const LINGER_MS = 1000;
 
 const FORWARDING = 0;
-const CLOSE_PENDING = 1; // our close frame waits for the frame in progress to end
-const CLOSING = 2; // our close frame is out; nothing more goes to the client
+const PEER_CLOSING = 1; // the client or the app started a closing handshake: it passes through, the proxy stays out
+const CLOSE_PENDING = 2; // our close frame waits for the frame in progress to end
+const CLOSING = 3; // our close frame is out; nothing more goes to the client
+const CLOSED = 4;
 
-export class WebSocketTunnel {
-  readonly #client: Socket;
-  readonly #upstream: Socket;
+export class WebSocketTunnel implements TrackedConnection, PairOwner {
+  readonly protocol: Protocol = 'websocket';
   readonly #ctx: WebSocketContext;
-  readonly #onClose: (reason: CloseReason) => void;
+  readonly #pair: SocketPair;
   readonly #toUpstream = new FrameTracker();
   readonly #toClient = new FrameTracker();
   #state = FORWARDING;
-  /** A closing handshake was started by the client or the app: the proxy stays out of it. */
-  #peerClosing = false;
+  /** While CLOSING: the client replied to our close frame, and the app answered that reply. */
   #clientReplied = false;
   #upstreamAnswered = false;
   #closeSentAt = 0;
   #closeTimer: NodeJS.Timeout | undefined;
   #timeoutTimer: NodeJS.Timeout | undefined;
-  #ended = 0;
-  #firstToEnd: CloseReason = 'client';
-  #finished = false;
+  /** Who closed it by a close frame: our own at drain, or the peer whose close frame came before any FIN. */
+  #closedBy: CloseReason | null = null;
 
-  constructor(
-    client: Socket,
-    upstream: Socket,
-    fromClient: readonly Buffer[],
-    fromUpstream: readonly Buffer[],
-    ctx: WebSocketContext,
-    onClose: (reason: CloseReason) => void,
-  ) {
-    this.#client = client;
-    this.#upstream = upstream;
+  constructor(client: Socket, upstream: Socket, held: HeldBytes, ctx: WebSocketContext) {
     this.#ctx = ctx;
-    this.#onClose = onClose;
     this.#toUpstream.onClose = () => {
       if (this.#state === CLOSING) this.#clientReplied = true;
       else this.#peerStartedClose('client');
@@ -130,92 +82,69 @@ export class WebSocketTunnel {
       else this.#peerStartedClose('upstream');
       this.#maybeDone();
     };
-    for (const chunk of fromUpstream) this.fromUpstream(chunk);
-    for (const chunk of fromClient) this.fromClient(chunk);
-
-    (client as TunnelSocket)[kTunnel] = this;
-    (upstream as TunnelSocket)[kTunnel] = this;
-    client.on('data', clientOnData);
-    upstream.on('data', upstreamOnData);
-    client.on('drain', clientOnDrain);
-    upstream.on('drain', upstreamOnDrain);
-    client.on('end', clientOnEnd);
-    upstream.on('end', upstreamOnEnd);
-    client.on('error', clientOnFailure);
-    client.on('close', clientOnFailure);
-    upstream.on('error', upstreamOnFailure);
-    upstream.on('close', upstreamOnFailure);
-    client.resume();
-    upstream.resume();
-  }
-
-  /** The side whose close frame came first is the one that closed the connection. */
-  #peerStartedClose(side: Side): void {
-    // Our own close frame had not gone out yet: it never will, the peers close between them.
-    if (this.#state === CLOSE_PENDING) this.#state = FORWARDING;
-    if (this.#peerClosing) return;
-    this.#peerClosing = true;
-    if (this.#ended === 0) this.#firstToEnd = side;
+    this.#pair = new SocketPair(client, upstream, this);
+    this.#pair.forwardHeld(held);
   }
 
   /** The drain has started: pick this connection's moment in the close window. */
-  scheduleDrainClose(): void {
-    if (this.#closeTimer !== undefined || this.#state !== FORWARDING || this.#finished) return;
-    const wait = Math.max(0, this.#ctx.nextCloseMomentMs() - (this.#ctx.drainElapsedMs() ?? 0));
-    this.#closeTimer = setTimeout(() => this.#startClose(), wait);
+  startDrain(): void {
+    if (this.#closeTimer !== undefined || this.#state !== FORWARDING) return;
+    this.#closeTimer = setTimeout(WebSocketTunnel.#onCloseMoment, this.#ctx.closeWindow.nextWaitMs('websocket'), this);
   }
 
-  destroy(): void {
-    this.#client.destroy();
-    this.#upstream.destroy();
-    this.#finish(this.#firstToEnd);
+  cut(): void {
+    this.#finish('drain_deadline');
+    this.#pair.destroy();
+  }
+
+  shed(): void {
+    this.#finish('memory_shed');
+    this.#pair.destroy();
   }
 
   /** Bytes held in the proxy either way (socket buffers; the frame trackers hold no payload). */
-  get bufferedBytes(): number {
-    return socketBufferedBytes(this.#client) + socketBufferedBytes(this.#upstream);
+  bufferedBytes(): number {
+    return this.#pair.bufferedBytes;
   }
 
-  /** One side's socket took what was written: the other side may be read again. */
-  drained(side: Side): void {
-    (side === 'client' ? this.#upstream : this.#client).resume();
-  }
-
-  ended(side: Side): void {
-    this.#sideEnded(side, side === 'client' ? this.#upstream : this.#client);
-  }
-
-  failed(side: Side): void {
-    this.#fail(side);
-  }
-
-  /** What the client sent (its socket's 'data'). */
-  fromClient(chunk: Buffer): void {
-    this.#toUpstream.push(chunk);
+  inspect(from: Side, chunk: Buffer): Buffer | null {
+    if (from === 'upstream') return this.#fromUpstream(chunk);
     // Everything the client says reaches the app, its reply to our close frame included.
-    if (!this.#upstream.write(chunk)) this.#client.pause();
+    this.#toUpstream.push(chunk);
+    return chunk;
   }
 
-  /** What the app sent (its socket's 'data'). */
-  fromUpstream(chunk: Buffer): void {
+  pairClosed(first: Side): void {
+    this.#finish(this.#closedBy ?? first);
+  }
+
+  #fromUpstream(chunk: Buffer): Buffer | null {
     const tracker = this.#toClient;
     if (this.#state === CLOSE_PENDING) {
       // Forward up to the end of the frame in progress, close there, drop the rest.
       const boundary = tracker.atBoundary ? 0 : tracker.advance(chunk, 0);
-      if (boundary > 0) this.#client.write(boundary === chunk.length ? chunk : chunk.subarray(0, boundary));
+      if (boundary > 0) this.#pair.client.write(boundary === chunk.length ? chunk : chunk.subarray(0, boundary));
       chunk = chunk.subarray(boundary);
       if (this.#state === CLOSE_PENDING) {
-        if (!tracker.atBoundary) return;
+        if (!tracker.atBoundary) return null;
         this.#sendClose();
       }
     }
     tracker.push(chunk);
-    if (this.#state === FORWARDING && chunk.length > 0 && !this.#client.write(chunk)) this.#upstream.pause();
+    return (this.#state === FORWARDING || this.#state === PEER_CLOSING) && chunk.length > 0 ? chunk : null;
+  }
+
+  /** The side whose close frame came first (before any FIN) is the one that closed the connection. */
+  #peerStartedClose(side: Side): void {
+    // Our own close frame had not gone out yet: it never will, the peers close between them.
+    if (this.#state !== FORWARDING && this.#state !== CLOSE_PENDING) return;
+    this.#state = PEER_CLOSING;
+    if (this.#pair.first === null) this.#closedBy = side;
   }
 
   #startClose(): void {
     this.#closeTimer = undefined;
-    if (this.#state !== FORWARDING || this.#peerClosing || this.#finished) return;
+    if (this.#state !== FORWARDING) return;
     if (this.#toClient.lost) return; // no frame boundary to close at: the deadline will cut it
     if (this.#toClient.atBoundary) this.#sendClose();
     else this.#state = CLOSE_PENDING;
@@ -225,13 +154,9 @@ export class WebSocketTunnel {
     const { closeCode, closeReason, closeTimeoutMs } = this.#ctx.settings;
     this.#state = CLOSING;
     this.#closeSentAt = performance.now();
-    this.#firstToEnd = 'drain_close_frame';
-    this.#client.write(closeFrame(closeCode, closeReason));
-    this.#timeoutTimer = setTimeout(() => {
-      this.#ctx.observer.closeHandshakeTimedOut();
-      this.#ctx.logger.debug('WebSocket closing handshake not completed in time');
-      this.destroy();
-    }, closeTimeoutMs);
+    this.#closedBy = 'drain_close_frame';
+    this.#pair.client.write(closeFrame(closeCode, closeReason));
+    this.#timeoutTimer = setTimeout(WebSocketTunnel.#onCloseTimeout, closeTimeoutMs, this);
   }
 
   /** After our close frame: done once the client replied and the app answered that reply. */
@@ -240,28 +165,29 @@ export class WebSocketTunnel {
     clearTimeout(this.#timeoutTimer);
     this.#ctx.observer.closeHandshakeCompleted((performance.now() - this.#closeSentAt) / 1000);
     // The handshake is complete on both sides: the server side ends TCP first (RFC 6455 §7.1.1).
-    this.#client.end();
-    this.#upstream.end();
-    this.#timeoutTimer = setTimeout(() => this.destroy(), LINGER_MS);
-  }
-
-  #sideEnded(side: Side, other: Socket): void {
-    if (this.#ended++ === 0 && this.#state === FORWARDING && !this.#peerClosing) this.#firstToEnd = side;
-    other.end();
-    if (this.#ended === 2) this.destroy();
-  }
-
-  #fail(side: Side): void {
-    if (this.#finished) return;
-    if (this.#ended === 0 && this.#state === FORWARDING && !this.#peerClosing) this.#firstToEnd = side;
-    this.destroy();
+    this.#pair.end();
+    this.#timeoutTimer = setTimeout(WebSocketTunnel.#onLingerEnd, LINGER_MS, this);
   }
 
   #finish(reason: CloseReason): void {
-    if (this.#finished) return;
-    this.#finished = true;
+    if (this.#state === CLOSED) return;
+    this.#state = CLOSED;
     clearTimeout(this.#closeTimer);
     clearTimeout(this.#timeoutTimer);
-    this.#onClose(reason);
+    this.#ctx.registry.remove(this, reason);
+  }
+
+  static #onCloseMoment(tunnel: WebSocketTunnel): void {
+    tunnel.#startClose();
+  }
+
+  static #onCloseTimeout(tunnel: WebSocketTunnel): void {
+    tunnel.#ctx.observer.closeHandshakeTimedOut();
+    tunnel.#ctx.logger.debug('WebSocket closing handshake not completed in time');
+    tunnel.#pair.destroy();
+  }
+
+  static #onLingerEnd(tunnel: WebSocketTunnel): void {
+    tunnel.#pair.destroy();
   }
 }

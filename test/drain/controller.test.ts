@@ -1,35 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DrainController, type Phase } from '../../src/drain/controller.ts';
-import { ConnectionRegistry, type CloseReason, type TrackedConnection } from '../../src/listeners/registry.ts';
-
-/** A connection that only records what the drain asked of it. */
-class Recorder implements TrackedConnection {
-  readonly protocol = 'http1' as const;
-  drained = 0;
-  cutCount = 0;
-  readonly #registry: ConnectionRegistry;
-  constructor(registry: ConnectionRegistry) {
-    this.#registry = registry;
-    registry.add(this);
-  }
-  startDrain(): void {
-    this.drained++;
-  }
-  cut(): void {
-    this.cutCount++;
-    this.close('drain_deadline');
-  }
-  close(reason: CloseReason): void {
-    this.#registry.remove(this, reason);
-  }
-  bufferedBytes(): number {
-    return 0;
-  }
-  shed(): void {
-    this.close('memory_shed');
-  }
-}
+import { ConnectionRegistry } from '../../src/listeners/registry.ts';
+import { FakeConnection } from '../helpers/connections.ts';
 
 function watch(controller: DrainController): Array<[Phase, number]> {
   const seen: Array<[Phase, number]> = [];
@@ -41,12 +14,12 @@ function watch(controller: DrainController): Array<[Phase, number]> {
 test('phases: draining at once, closing after the delay, drained when the last connection goes', async () => {
   const registry = new ConnectionRegistry();
   const controller = new DrainController(registry, { delayMs: 100, timeoutMs: 5000 });
-  const connection = new Recorder(registry);
+  const connection = new FakeConnection(registry);
   const seen = watch(controller);
   controller.start('SIGTERM');
   assert.equal(controller.phase, 'draining');
   assert.equal(connection.drained, 1, 'open connections are told at t0');
-  const late = new Recorder(registry);
+  const late = new FakeConnection(registry);
   assert.equal(late.drained, 1, 'a connection accepted during the drain is told at once');
   late.close('drain_hint');
   await new Promise((resolve) => setTimeout(resolve, 150));
@@ -73,7 +46,7 @@ test('with nothing open the drain ends right at the delay; start() twice changes
 test('the deadline cuts what is left and counts it', async () => {
   const registry = new ConnectionRegistry();
   const controller = new DrainController(registry, { delayMs: 20, timeoutMs: 120 });
-  const stuck = [new Recorder(registry), new Recorder(registry)];
+  const stuck = [new FakeConnection(registry), new FakeConnection(registry)];
   controller.start('SIGTERM');
   const summary = await controller.whenDrained();
   assert.equal(summary.cut, 2);
@@ -86,7 +59,7 @@ test('the deadline cuts what is left and counts it', async () => {
 test('cutNow pulls the deadline in, from any phase', async () => {
   const registry = new ConnectionRegistry();
   const controller = new DrainController(registry, { delayMs: 10_000, timeoutMs: 20_000 });
-  new Recorder(registry);
+  new FakeConnection(registry);
   controller.start('SIGINT');
   controller.cutNow();
   assert.equal(controller.phase, 'drained');

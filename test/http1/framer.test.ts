@@ -527,20 +527,6 @@ describe('ResponseFramer', () => {
     assert.equal(data, input);
   });
 
-  test('outstanding counts requests not yet finally answered', () => {
-    const framer = new ResponseFramer(
-      { onHead: () => undefined, onData: () => {}, onMessageComplete: () => CONTINUE, onError: (code) => assert.fail(code) },
-      LIMITS,
-    );
-    framer.expect(requestHead(GET));
-    framer.expect(requestHead(GET));
-    assert.equal(framer.outstanding, 2);
-    framer.push(bytes('HTTP/1.1 100 Continue\r\n\r\n'));
-    assert.equal(framer.outstanding, 2);
-    framer.push(bytes('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
-    assert.equal(framer.outstanding, 1);
-  });
-
   test('204 and 304 have no body whatever their headers say', () => {
     const a = 'HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n';
     const b = 'HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n';

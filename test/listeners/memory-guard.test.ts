@@ -1,38 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { ConnectionRegistry, type CloseReason, type TrackedConnection } from '../../src/listeners/registry.ts';
+import { ConnectionRegistry } from '../../src/listeners/registry.ts';
 import { ConnectionLimit } from '../../src/listeners/connection-limit.ts';
 import { MemoryGuard, resolveMemoryLimit } from '../../src/listeners/memory-guard.ts';
+import { FakeConnection } from '../helpers/connections.ts';
 
 const MB = 1_000_000;
-
-/** A connection holding a fixed number of buffered bytes, recording whether it was shed. */
-class Holder implements TrackedConnection {
-  readonly protocol = 'http1' as const;
-  shedCount = 0;
-  readonly #registry: ConnectionRegistry;
-  readonly #bytes: number;
-  constructor(registry: ConnectionRegistry, bytes: number) {
-    this.#registry = registry;
-    this.#bytes = bytes;
-    registry.add(this);
-  }
-  startDrain(): void {}
-  cut(): void {
-    this.close('drain_deadline');
-  }
-  bufferedBytes(): number {
-    return this.#bytes;
-  }
-  shed(): void {
-    this.shedCount++;
-    this.close('memory_shed');
-  }
-  close(reason: CloseReason): void {
-    this.#registry.remove(this, reason);
-  }
-}
 
 function setup(limitBytes: number): { guard: MemoryGuard; registry: ConnectionRegistry; limit: ConnectionLimit; shed: () => number; resident: { bytes: number } } {
   const registry = new ConnectionRegistry();
@@ -45,8 +19,8 @@ function setup(limitBytes: number): { guard: MemoryGuard; registry: ConnectionRe
 
 test('above 90% of the limit: new connections refused, the connections holding the most bytes shed, largest first, enough to reach 80%', () => {
   const { guard, registry, limit, shed, resident } = setup(100 * MB);
-  const small = new Holder(registry, 32 * 1024);
-  const big = [3, 8, 5, 1].map((mb) => new Holder(registry, mb * MB));
+  const small = new FakeConnection(registry, { bytes: 32 * 1024 });
+  const big = [3, 8, 5, 1].map((mb) => new FakeConnection(registry, { bytes: mb * MB }));
   resident.bytes = 89 * MB;
   guard.check(0);
   assert.equal(guard.underPressure, false);
@@ -63,14 +37,14 @@ test('above 90% of the limit: new connections refused, the connections holding t
 
 test('shedding at most once a second, and only while there is something worth shedding; accepting again below 80%', () => {
   const { guard, registry, limit, shed, resident } = setup(100 * MB);
-  const holders = [4, 4, 4].map((mb) => new Holder(registry, mb * MB));
+  const holders = [4, 4, 4].map((mb) => new FakeConnection(registry, { bytes: mb * MB }));
   resident.bytes = 82 * MB; // not yet at the high mark
   guard.check(0);
   assert.equal(shed(), 0);
   resident.bytes = 95 * MB;
   guard.check(0);
   assert.equal(shed(), 3, 'all three together cover the 15 MB excess');
-  new Holder(registry, 10 * MB);
+  new FakeConnection(registry, { bytes: 10 * MB });
   guard.check(500);
   assert.equal(shed(), 3, 'no second round within a second: freed memory shows in RSS only after a collection');
   guard.check(1000);

@@ -1,7 +1,8 @@
 /**
- * The tunnel on real loopback sockets: a client, an in-process "proxy" that
- * joins each accepted socket to its own upstream connection, and an upstream
- * server, with large transfers, slow readers, half-closes and resets.
+ * The socket pair on real loopback sockets: a client, an in-process "proxy"
+ * that joins each accepted socket to its own upstream connection, and an
+ * upstream server, with large transfers, slow readers, half-closes, resets
+ * and an owner that inspects what goes through.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Tunnel, type TunnelEnd } from '../../src/tcp/tunnel.ts';
+import { SocketPair, type PairOwner, type Side } from '../../src/net/socket-pair.ts';
 
 const servers: Server[] = [];
 after(() => {
@@ -27,20 +28,20 @@ async function listen(onSocket: (socket: Socket) => void): Promise<number> {
 
 interface Rig {
   readonly port: number;
-  /** Resolves with the side the tunnel reported as first to close. */
-  readonly tunnelClosed: Promise<TunnelEnd>;
-  tunnel(): Tunnel;
+  /** Resolves with the side the pair reported as first to close. */
+  readonly tunnelClosed: Promise<Side>;
+  tunnel(): SocketPair;
 }
 
-/** A proxy port whose first connection is tunnelled to `upstreamPort`. */
-async function rig(upstreamPort: number): Promise<Rig> {
-  let tunnel: Tunnel | undefined;
-  let resolveClosed: (end: TunnelEnd) => void = () => {};
-  const tunnelClosed = new Promise<TunnelEnd>((resolve) => (resolveClosed = resolve));
+/** A proxy port whose first connection is joined to `upstreamPort`; `inspect`, when given, sees the bytes. */
+async function rig(upstreamPort: number, inspect?: PairOwner['inspect']): Promise<Rig> {
+  let tunnel: SocketPair | undefined;
+  let resolveClosed: (end: Side) => void = () => {};
+  const tunnelClosed = new Promise<Side>((resolve) => (resolveClosed = resolve));
   const port = await listen((client) => {
     const upstream = connect({ port: upstreamPort, host: '127.0.0.1', allowHalfOpen: true });
     upstream.once('connect', () => {
-      tunnel = new Tunnel(client, upstream, resolveClosed);
+      tunnel = new SocketPair(client, upstream, inspect === undefined ? { pairClosed: resolveClosed } : { inspect, pairClosed: resolveClosed });
     });
   });
   return { port, tunnelClosed, tunnel: () => tunnel! };
@@ -179,6 +180,28 @@ test('lastActivity moves with bytes either way and pendingBytes is 0 once they a
   assert.equal(tunnel.pendingBytes, 0);
   const ended = once(client, 'end');
   tunnel.destroy();
+  await ended;
+});
+
+test('an owner that inspects: sees every chunk from its side, forwards what it returns, nothing for null', async () => {
+  const upstreamPort = await listen((socket) => socket.on('data', (chunk: Buffer) => socket.write(chunk)));
+  const seen: string[] = [];
+  const rigged = await rig(upstreamPort, (from, chunk) => {
+    seen.push(`${from}:${chunk.toString('latin1')}`);
+    if (from === 'upstream') return null;
+    return chunk.toString('latin1') === 'drop' ? null : chunk.subarray(0, 3);
+  });
+  const client = await clientTo(port(rigged));
+  let echoed = '';
+  client.setEncoding('latin1').on('data', (text: string) => (echoed += text));
+  client.write('drop');
+  await sleep(50);
+  client.write('hello');
+  await sleep(100);
+  assert.deepEqual(seen, ['client:drop', 'client:hello', 'upstream:hel']);
+  assert.equal(echoed, '', 'the upstream\'s echo was inspected and dropped');
+  const ended = once(client, 'end');
+  rigged.tunnel().destroy();
   await ended;
 });
 
