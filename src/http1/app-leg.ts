@@ -14,7 +14,8 @@
 import { connect, type Socket } from 'node:net';
 import type { UpstreamAddress } from '../config/index.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { UpstreamErrorKind } from '../metrics/index.ts';
+import type { Logger } from '../log/index.ts';
+import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
 import { socketBufferedBytes } from '../net/socket-pair.ts';
 import type { EventStreamEnd } from './event-stream.ts';
 import { CONTINUE, ResponseFramer, type FramerLimits, type FramerSink, type Verdict } from './framer.ts';
@@ -26,13 +27,22 @@ export interface AppLegSettings {
   readonly limits: FramerLimits;
 }
 
+/** Where the app's failures are counted and logged. */
+export interface AppLegContext {
+  readonly settings: AppLegSettings;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** A connection to the app failed: re-check its health now. */
+  readonly upstreamFailed: () => void;
+}
+
 export interface AppLegOwner {
   /** A final response head (101 included); returns replacement bytes, or undefined to pass it on as received. */
   responseHead(head: MessageHead): Buffer | undefined;
   /** A final response ended. */
   responseComplete(head: MessageHead): Verdict;
-  /** The app sent a response that cannot be framed; nothing of it from there on was forwarded. */
-  responseUnframeable(code: ErrorCode): void;
+  /** The app sent a response that cannot be framed (counted); nothing of it from there on was forwarded. */
+  responseUnframeable(): void;
   /** The app took what was written (connected, or drained): the client may be read again. */
   appWritable(): void;
   /** The app closed its side. */
@@ -55,6 +65,7 @@ export class AppLeg implements FramerSink {
   /** The response in progress is an event stream, ended by the proxy at drain; null otherwise. */
   eventStream: EventStreamEnd | null = null;
   readonly #owner: AppLegOwner;
+  readonly #ctx: AppLegContext;
   readonly #client: Socket;
   readonly #socket: LegSocket;
   #state = CONNECTING;
@@ -62,8 +73,10 @@ export class AppLeg implements FramerSink {
   #queued: Buffer[] = [];
   #queuedBytes = 0;
 
-  constructor(owner: AppLegOwner, client: Socket, settings: AppLegSettings) {
+  constructor(owner: AppLegOwner, client: Socket, ctx: AppLegContext) {
+    const { settings } = ctx;
     this.#owner = owner;
+    this.#ctx = ctx;
     this.#client = client;
     this.framer = new ResponseFramer(this, settings.limits);
     const { host, port } = settings.upstream;
@@ -104,6 +117,14 @@ export class AppLeg implements FramerSink {
   /** The client took what was written to it: read the app again. */
   resume(): void {
     this.#socket.resume();
+  }
+
+  /** Counts and logs a failure of this connection to the app (one the client is told of: not an idle one's). */
+  countFailure(kind: UpstreamErrorKind, client: string, err?: NodeJS.ErrnoException): void {
+    const { metrics, logger, upstreamFailed } = this.#ctx;
+    metrics.upstreamError(kind);
+    logger.warn({ kind, code: err?.code, client }, 'upstream connection failed');
+    if (kind === 'connect_refused' || kind === 'connect_timeout') upstreamFailed();
   }
 
   /** Closes the app connection; nothing of it reaches the owner any more. */
@@ -162,7 +183,9 @@ export class AppLeg implements FramerSink {
   }
 
   onError(code: ErrorCode): void {
-    this.#owner.responseUnframeable(code);
+    this.#ctx.logger.warn({ code }, 'upstream sent a response that cannot be framed');
+    this.#ctx.metrics.upstreamError('bad_response');
+    this.#owner.responseUnframeable();
   }
 
   // ---- the socket's listeners: one function each for the process (no closures per connection) ----

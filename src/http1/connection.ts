@@ -1,8 +1,9 @@
 /**
- * One client connection speaking HTTP/1.1, paired with its own connection to
- * the app (`app-leg.ts`). Bytes go through verbatim; two framers find message
- * boundaries so the proxy knows when a connection is idle, when it may close
- * it without cutting a message, and where to rewrite a head.
+ * One client connection speaking HTTP/1.1 (`client-leg.ts`), paired with its
+ * own connection to the app (`app-leg.ts`). Bytes go through verbatim; two
+ * framers find message boundaries so the proxy knows when a connection is
+ * idle, when it may close it without cutting a message, and where to rewrite
+ * a head.
  *
  *             request head         final response head
  *   ┌─▶ IDLE ─────────────▶ WAITING ─────────────────▶ RESPONDING ──101──▶ UPGRADED
@@ -31,27 +32,22 @@
  *     close window (`event-stream.ts`).
  */
 import type { Socket } from 'node:net';
-import type { UpstreamAddress } from '../config/index.ts';
 import type { TrustedProxies } from '../config/trusted-proxies.ts';
 import type { CloseWindow } from '../drain/spread.ts';
 import { UPSTREAM_FAILURE_ANSWERS, type ErrorCode } from '../errors.ts';
-import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import type { RequestLog } from '../listeners/request-log.ts';
-import { peerAddress } from '../listeners/address.ts';
-import type { Metrics, UpstreamErrorKind } from '../metrics/index.ts';
-import { socketBufferedBytes } from '../net/socket-pair.ts';
+import type { UpstreamErrorKind } from '../metrics/index.ts';
 import type { WebSocketContext } from '../websocket/tunnel.ts';
-import { AppLeg, type AppLegOwner } from './app-leg.ts';
+import { AppLeg, type AppLegContext, type AppLegOwner, type AppLegSettings } from './app-leg.ts';
+import { ClientLeg, type ClientLegOwner } from './client-leg.ts';
 import { EventStreamEnd, type EventStreamOwner } from './event-stream.ts';
-import { CONTINUE, PAUSE, RequestFramer, STOP, type FramerLimits, type FramerSink, type Verdict } from './framer.ts';
+import { CONTINUE, PAUSE, RequestFramer, STOP, type FramerSink, type Verdict } from './framer.ts';
 import { BODY_CHUNKED, BODY_UNTIL_CLOSE, type MessageHead, withConnectionClose, withForwarded } from './head.ts';
 import { errorResponse } from './responses.ts';
 import { upgrade } from './upgrade.ts';
 
-export interface Http1Settings {
-  readonly upstream: UpstreamAddress;
-  readonly connectTimeoutMs: number;
+export interface Http1Settings extends AppLegSettings {
   /** UPSTREAM_RESPONSE_TIMEOUT; 0 is off. */
   readonly responseTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
@@ -59,19 +55,14 @@ export interface Http1Settings {
   /** REQUEST_BODY_TIMEOUT; 0 is off. */
   readonly requestBodyTimeoutMs: number;
   readonly drainIdleCloseMs: number;
-  readonly limits: FramerLimits;
   readonly forwardedHeaders: boolean;
   readonly trustedProxies: TrustedProxies;
 }
 
-export interface Http1Context {
+export interface Http1Context extends AppLegContext {
   readonly settings: Http1Settings;
   readonly registry: ConnectionRegistry;
   readonly requests: RequestLog;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  /** A connection to the app failed: re-check its health now. */
-  readonly upstreamFailed: () => void;
   /** When, in the drain, each event stream is ended. */
   readonly closeWindow: CloseWindow;
   /** For connections upgraded to WebSocket. */
@@ -81,9 +72,6 @@ export interface Http1Context {
 /** Bytes that end a chunked body with no trailers. */
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 
-/** After our FIN, keep reading (and discarding) this long before a reset, so the client reads the last response. */
-const LINGER_MS = 2000;
-
 const IDLE = 0; // no request outstanding (the client may be sending a head, or the rest of a body answered early)
 const WAITING = 1; // a request went to the app; its final response head has not come
 const RESPONDING = 2; // a final response head went to the client; its body has not ended
@@ -91,15 +79,10 @@ const CLOSING = 3;
 const CLOSED = 4;
 const UPGRADED = 5;
 
-const kConnection = Symbol('drain-proxy.http1.connection');
-/** The client socket finds its connection here while the connection's listeners are on it. */
-type ClientSocket = Socket & { [kConnection]: Http1Connection | undefined };
-
-export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwner, EventStreamOwner {
+export class Http1Connection implements TrackedConnection, FramerSink, ClientLegOwner, AppLegOwner, EventStreamOwner {
   readonly protocol: Protocol = 'http1';
   readonly #ctx: Http1Context;
-  readonly #client: ClientSocket;
-  readonly #clientAddress: string;
+  readonly #client: ClientLeg;
   readonly #requestFramer: RequestFramer;
   #leg: AppLeg | null = null;
   #state = IDLE;
@@ -115,26 +98,13 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
   #draining = false;
   #closeReason: CloseReason = 'client';
   #idleSince = performance.now();
-  #headerTimer: NodeJS.Timeout | undefined;
-  #drainIdleTimer: NodeJS.Timeout | undefined;
-  #lingerTimer: NodeJS.Timeout | undefined;
-  /** The client's bytes read at the last sweep, and when that count last moved: the request body timeout's clock. */
-  #bytesReadAtSweep = 0;
-  #readProgressAt = performance.now();
   /** Whether the peer may state the scheme (TRUSTED_PROXIES): decided once, on the first X-Forwarded-Proto it sends. */
   #trustedPeer: boolean | undefined;
 
   constructor(client: Socket, ctx: Http1Context) {
     this.#ctx = ctx;
-    this.#client = client as ClientSocket;
-    this.#clientAddress = peerAddress(client.remoteAddress);
     this.#requestFramer = new RequestFramer(this, ctx.settings.limits);
-    this.#client[kConnection] = this;
-    client.on('data', Http1Connection.#onClientData);
-    client.on('end', Http1Connection.#onClientEnd);
-    client.on('error', Http1Connection.#onClientError);
-    client.on('close', Http1Connection.#onClientClose);
-    client.on('drain', Http1Connection.#onClientDrain);
+    this.#client = new ClientLeg(client, this);
     ctx.registry.add(this);
   }
 
@@ -158,7 +128,7 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
   }
 
   bufferedBytes(): number {
-    return socketBufferedBytes(this.#client) + (this.#leg?.bufferedBytes ?? 0) + this.#requestFramer.heldBytes;
+    return this.#client.bufferedBytes + (this.#leg?.bufferedBytes ?? 0) + this.#requestFramer.heldBytes;
   }
 
   /**
@@ -170,7 +140,7 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
     const { keepAliveTimeoutMs: timeout, responseTimeoutMs, requestBodyTimeoutMs } = this.#ctx.settings;
     if (this.#state === CLOSING) {
       // A client that never reads the last response (its FIN never leaves) is let go too.
-      if (now - this.#idleSince > timeout) this.#client.destroy();
+      if (now - this.#idleSince > timeout) this.#client.socket.destroy();
       return;
     }
     if (this.#state > CLOSING) return;
@@ -178,37 +148,36 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
       this.appFailed('response_timeout');
       return;
     }
-    if (requestBodyTimeoutMs > 0) {
-      // Progress is the socket's own byte count, compared once a sweep: nothing is measured per chunk. A client
-      // paused by backpressure (the app not reading) is waiting on the app, not stalling.
-      const read = this.#client.bytesRead;
-      if (read !== this.#bytesReadAtSweep || this.#client.isPaused() || !this.#requestFramer.inBody) {
-        this.#bytesReadAtSweep = read;
-        this.#readProgressAt = now;
-      } else if (now - this.#readProgressAt >= requestBodyTimeoutMs) {
-        this.#onRequestBodyTimeout();
-        return;
-      }
+    if (requestBodyTimeoutMs > 0 && this.#client.bodyStalledMs(now, this.#requestFramer.inBody) >= requestBodyTimeoutMs) {
+      this.#onRequestBodyTimeout();
+      return;
     }
     if (this.#idle && now - this.#idleSince >= timeout) this.#closeGracefully('idle_timeout');
   }
 
-  // ---- client side -------------------------------------------------------
+  // ---- the client leg's owner --------------------------------------------
 
-  #clientData(chunk: Buffer): void {
+  clientData(chunk: Buffer): void {
     if (this.#state >= CLOSING) return; // lingering: discard
-    clearTimeout(this.#drainIdleTimer);
     const framer = this.#requestFramer;
     framer.push(chunk);
-    if (framer.holding) this.#client.pause();
+    if (framer.holding) this.#client.socket.pause();
     else this.#timeHead(framer);
   }
 
   /** A head has begun and is not complete: it must be within HEADER_TIMEOUT. */
   #timeHead(framer: RequestFramer): void {
-    if (framer.pendingHeadBytes > 0 && this.#headerTimer === undefined && this.#state < CLOSING) {
-      this.#headerTimer = setTimeout(Http1Connection.#onHeaderTimeout, this.#ctx.settings.headerTimeoutMs, this);
-    }
+    if (framer.pendingHeadBytes > 0 && this.#state < CLOSING) this.#client.timeHead(this.#ctx.settings.headerTimeoutMs);
+  }
+
+  headTimedOut(): void {
+    if (this.#state >= CLOSING) return;
+    this.#requestFramer.stop();
+    this.#refuse('DP_HEADER_TIMEOUT');
+  }
+
+  idleTimedOut(): void {
+    if (this.#idle) this.#closeGracefully('drain_idle');
   }
 
   /**
@@ -224,38 +193,50 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
     else this.#abort('client');
   }
 
-  #clientEnded(): void {
+  clientEnded(): void {
     if (this.#state === CLOSING || this.#idle) {
       this.#finish(this.#state === CLOSING ? this.#closeReason : 'client');
-      this.#client.destroy();
+      this.#client.socket.destroy();
       return;
     }
     // A client that goes away with a request outstanding has given up on it.
     this.#abort('client');
   }
 
+  clientFailed(): void {
+    this.#abort(this.#state === CLOSING ? this.#closeReason : 'client');
+  }
+
+  clientClosed(): void {
+    this.#finish(this.#state === CLOSING ? this.#closeReason : 'client');
+  }
+
+  clientDrained(): void {
+    this.#leg?.resume();
+  }
+
   // ---- the request framer's sink -----------------------------------------
 
   onHead(head: MessageHead): Buffer | undefined {
-    clearTimeout(this.#headerTimer);
-    this.#headerTimer = undefined;
+    this.#client.stopHeadClock();
     const { requests, settings } = this.#ctx;
     requests.started('http1');
     this.#state = WAITING;
     this.#requestStartedAt = performance.now();
     this.#requestKeepAlive = head.keepAlive;
     this.#requestMethod = head.method;
-    this.#leg ??= new AppLeg(this, this.#client, settings);
+    this.#leg ??= new AppLeg(this, this.#client.socket, this.#ctx);
     this.#leg.framer.expect(head);
     if (!settings.forwardedHeaders) return undefined;
-    if (head.hasForwardedProto) this.#trustedPeer ??= settings.trustedProxies.includes(this.#clientAddress);
-    return withForwarded(head, this.#clientAddress, this.#trustedPeer === true);
+    const { address } = this.#client;
+    if (head.hasForwardedProto) this.#trustedPeer ??= settings.trustedProxies.includes(address);
+    return withForwarded(head, address, this.#trustedPeer === true);
   }
 
   onData(bytes: Buffer): void {
     // No app connection: the app closed it after answering early; the rest of that body has nowhere to go.
     const leg = this.#leg;
-    if (leg !== null && !leg.write(bytes)) this.#client.pause();
+    if (leg !== null && !leg.write(bytes)) this.#client.socket.pause();
   }
 
   onMessageComplete(head: MessageHead): Verdict {
@@ -277,12 +258,12 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
 
   #countRefusal(code: ErrorCode): void {
     this.#ctx.metrics.requestRejected(code);
-    this.#ctx.logger.debug({ code, client: this.#clientAddress }, 'request refused');
+    this.#ctx.logger.debug({ code, client: this.#client.address }, 'request refused');
   }
 
   #respondAndClose(code: ErrorCode, reason: CloseReason): void {
     if (this.#state >= CLOSING) return;
-    this.#client.write(errorResponse(code));
+    this.#client.socket.write(errorResponse(code));
     this.#closeGracefully(reason);
   }
 
@@ -325,13 +306,11 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
     }
     // Nothing pipelined: the request framer only goes back to reading heads (the common case: no work).
     requests.resume();
-    if (this.#idle) this.#becameIdle();
+    if (this.#draining && this.#idle) this.#armDrainIdleClose();
     return CONTINUE;
   }
 
-  responseUnframeable(code: ErrorCode): void {
-    this.#ctx.logger.warn({ code }, 'upstream sent a response that cannot be framed');
-    this.#ctx.metrics.upstreamError('bad_response');
+  responseUnframeable(): void {
     const open = this.#state === RESPONDING;
     this.#dropUpstream();
     if (open) this.#abort('upstream');
@@ -356,28 +335,24 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
   }
 
   appFailed(kind: UpstreamErrorKind, err?: NodeJS.ErrnoException): void {
-    if (this.#state >= CLOSING) return;
     const state = this.#state;
+    const leg = this.#leg;
+    if (state >= CLOSING || leg === null) return;
     this.#dropUpstream();
     if (state === IDLE) return;
-    if (kind === 'reset' && state === RESPONDING) kind = 'truncated';
-    const { metrics, logger, upstreamFailed } = this.#ctx;
-    metrics.upstreamError(kind);
-    logger.warn({ kind, code: err?.code, client: this.#clientAddress }, 'upstream connection failed');
-    if (kind === 'connect_refused' || kind === 'connect_timeout') upstreamFailed();
     if (state === RESPONDING) {
       // Part of the response went out: the client must see it cut, not complete.
+      leg.countFailure(kind === 'reset' ? 'truncated' : kind, this.#client.address, err);
       this.#abort('upstream');
-      return;
+    } else {
+      leg.countFailure(kind, this.#client.address, err);
+      this.#respondAndClose(UPSTREAM_FAILURE_ANSWERS[kind], 'upstream');
     }
-    this.#respondAndClose(UPSTREAM_FAILURE_ANSWERS[kind], 'upstream');
   }
 
   #dropUpstream(): void {
-    const leg = this.#leg;
-    if (leg === null) return;
+    this.#leg?.drop();
     this.#leg = null;
-    leg.drop();
   }
 
   // ---- server-sent events ------------------------------------------------
@@ -390,7 +365,7 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
 
   endEventStream(head: MessageHead, chunked: boolean): void {
     if (this.#state >= CLOSING) return;
-    if (chunked) this.#client.write(LAST_CHUNK);
+    if (chunked) this.#client.socket.write(LAST_CHUNK);
     this.#requestCompleted(head.status);
     this.#closeGracefully('drain_stream_end');
   }
@@ -404,34 +379,26 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
     if (this.#state >= CLOSING || framer.holding) return;
     this.#timeHead(framer);
     this.#resumeClient();
-    if (this.#idle) this.#becameIdle();
+    if (this.#draining && this.#idle) this.#armDrainIdleClose();
   }
 
   /** Reads from the client again, unless the framer holds pipelined bytes or the app connection has not drained. */
   #resumeClient(): void {
     if (this.#state >= CLOSING || this.#requestFramer.holding || this.#leg?.mustWait === true) return;
-    this.#client.resume();
+    this.#client.socket.resume();
   }
 
   #requestCompleted(status: number): void {
     this.#state = IDLE;
     const now = performance.now();
     this.#idleSince = now;
-    this.#ctx.requests.completed('http1', this.#clientAddress, this.#requestMethod, status, now - this.#requestStartedAt);
-  }
-
-  #becameIdle(): void {
-    if (this.#draining) this.#armDrainIdleClose();
+    this.#ctx.requests.completed('http1', this.#client.address, this.#requestMethod, status, now - this.#requestStartedAt);
   }
 
   #armDrainIdleClose(): void {
-    clearTimeout(this.#drainIdleTimer);
     const wait = this.#ctx.settings.drainIdleCloseMs - (performance.now() - this.#idleSince);
-    if (wait <= 0) {
-      this.#closeGracefully('drain_idle');
-      return;
-    }
-    this.#drainIdleTimer = setTimeout(Http1Connection.#onDrainIdle, wait, this);
+    if (wait <= 0) this.#closeGracefully('drain_idle');
+    else this.#client.closeIdleIn(wait);
   }
 
   /** A 101 came complete: both sockets go to a tunnel, which takes this connection's place (`upgrade.ts`). */
@@ -440,18 +407,10 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
     if (this.#state >= CLOSING || leg === null) return;
     const requestFramer = this.#requestFramer;
     const held = { fromClient: requestFramer.takeHeld(), fromUpstream: leg.framer.takeHeld() };
-    const client = this.#client;
-    // Only this connection's own listeners go: others on the client socket (the MAX_CONNECTIONS count) stay.
-    client.off('data', Http1Connection.#onClientData);
-    client.off('end', Http1Connection.#onClientEnd);
-    client.off('error', Http1Connection.#onClientError);
-    client.off('close', Http1Connection.#onClientClose);
-    client.off('drain', Http1Connection.#onClientDrain);
-    client[kConnection] = undefined;
     this.#leg = null;
     this.#state = UPGRADED;
-    this.#clearTimers();
-    upgrade(this, client, leg.release(), held, requestFramer.head.upgradeProtocol, this.#ctx);
+    this.#client.stopClocks();
+    upgrade(this, this.#client.release(), leg.release(), held, requestFramer.head.upgradeProtocol, this.#ctx);
   }
 
   // ---- closing -----------------------------------------------------------
@@ -462,14 +421,10 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
     this.#leave(CLOSING);
     this.#closeReason = reason;
     this.#idleSince = performance.now();
-    this.#clearTimers();
+    this.#client.stopClocks();
     this.#requestFramer.stop();
     this.#dropUpstream();
-    const client = this.#client;
-    client.resume();
-    client.end(() => {
-      if (this.#state === CLOSING) this.#lingerTimer = setTimeout(Http1Connection.#onLingerEnd, LINGER_MS, this);
-    });
+    this.#client.close();
   }
 
   /** Ends the connection now; whatever was in flight is cut. */
@@ -478,13 +433,13 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
     if (this.#state !== CLOSING) this.#closeReason = reason;
     this.#finish(reason === 'drain_deadline' || reason === 'memory_shed' ? reason : this.#closeReason);
     this.#requestFramer.stop();
-    this.#client.destroy();
+    this.#client.socket.destroy();
   }
 
   #finish(reason: CloseReason): void {
     if (this.#state > CLOSING) return;
     this.#leave(CLOSED);
-    this.#clearTimers();
+    this.#client.stopClocks();
     this.#dropUpstream();
     this.#ctx.registry.remove(this, reason);
   }
@@ -493,51 +448,5 @@ export class Http1Connection implements TrackedConnection, FramerSink, AppLegOwn
   #leave(state: typeof CLOSING | typeof CLOSED): void {
     if (this.#state === WAITING || this.#state === RESPONDING) this.#ctx.requests.abandoned('http1');
     this.#state = state;
-  }
-
-  #clearTimers(): void {
-    clearTimeout(this.#headerTimer);
-    clearTimeout(this.#drainIdleTimer);
-    clearTimeout(this.#lingerTimer);
-    this.#headerTimer = undefined;
-  }
-
-  // ---- listeners and timers: one function each for the process (no closures per connection) ----
-
-  static #onClientData(this: ClientSocket, chunk: Buffer): void {
-    this[kConnection]!.#clientData(chunk);
-  }
-
-  static #onClientEnd(this: ClientSocket): void {
-    this[kConnection]!.#clientEnded();
-  }
-
-  static #onClientError(this: ClientSocket): void {
-    const connection = this[kConnection]!;
-    connection.#abort(connection.#state === CLOSING ? connection.#closeReason : 'client');
-  }
-
-  static #onClientClose(this: ClientSocket): void {
-    const connection = this[kConnection]!;
-    connection.#finish(connection.#state === CLOSING ? connection.#closeReason : 'client');
-  }
-
-  static #onClientDrain(this: ClientSocket): void {
-    this[kConnection]!.#leg?.resume();
-  }
-
-  static #onHeaderTimeout(connection: Http1Connection): void {
-    connection.#headerTimer = undefined;
-    if (connection.#state >= CLOSING) return;
-    connection.#requestFramer.stop();
-    connection.#refuse('DP_HEADER_TIMEOUT');
-  }
-
-  static #onDrainIdle(connection: Http1Connection): void {
-    if (connection.#idle) connection.#closeGracefully('drain_idle');
-  }
-
-  static #onLingerEnd(connection: Http1Connection): void {
-    connection.#client.destroy();
   }
 }
