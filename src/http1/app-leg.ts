@@ -84,11 +84,7 @@ export class AppLeg implements FramerSink {
     this.#socket = socket;
     socket[kLeg] = this;
     socket.once('connect', AppLeg.#onConnect);
-    socket.on('data', AppLeg.#onData);
-    socket.on('drain', AppLeg.#onDrain);
-    socket.on('end', AppLeg.#onEnd);
-    socket.on('error', AppLeg.#onError);
-    socket.on('close', AppLeg.#onClose);
+    for (const [event, listener] of AppLeg.#listeners) socket.on(event, listener);
     this.#connectTimer = setTimeout(AppLeg.#onConnectTimeout, settings.connectTimeoutMs, this);
   }
 
@@ -138,11 +134,7 @@ export class AppLeg implements FramerSink {
     this.#letGo();
     const socket = this.#socket;
     socket.off('connect', AppLeg.#onConnect);
-    socket.off('data', AppLeg.#onData);
-    socket.off('drain', AppLeg.#onDrain);
-    socket.off('end', AppLeg.#onEnd);
-    socket.off('error', AppLeg.#onError);
-    socket.off('close', AppLeg.#onClose);
+    for (const [event, listener] of AppLeg.#listeners) socket.off(event, listener);
     socket[kLeg] = undefined;
     return socket;
   }
@@ -232,4 +224,12 @@ export class AppLeg implements FramerSink {
   static #onConnectTimeout(leg: AppLeg): void {
     if (leg.#state === CONNECTING) leg.#owner.appFailed('connect_timeout');
   }
+
+  static readonly #listeners: ReadonlyArray<readonly [string, (...args: any[]) => void]> = [
+    ['data', AppLeg.#onData],
+    ['drain', AppLeg.#onDrain],
+    ['end', AppLeg.#onEnd],
+    ['error', AppLeg.#onError],
+    ['close', AppLeg.#onClose],
+  ];
 }

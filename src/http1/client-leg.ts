@@ -49,11 +49,7 @@ export class ClientLeg {
     this.address = peerAddress(socket.remoteAddress);
     this.#owner = owner;
     (socket as LegSocket)[kLeg] = this;
-    socket.on('data', ClientLeg.#onData);
-    socket.on('end', ClientLeg.#onEnd);
-    socket.on('error', ClientLeg.#onError);
-    socket.on('close', ClientLeg.#onClose);
-    socket.on('drain', ClientLeg.#onDrain);
+    for (const [event, listener] of ClientLeg.#listeners) socket.on(event, listener);
   }
 
   get bufferedBytes(): number {
@@ -108,11 +104,7 @@ export class ClientLeg {
   /** The socket for a tunnel, without this leg's listeners (others on it, the MAX_CONNECTIONS count's, stay). */
   release(): Socket {
     const socket = this.socket as LegSocket;
-    socket.off('data', ClientLeg.#onData);
-    socket.off('end', ClientLeg.#onEnd);
-    socket.off('error', ClientLeg.#onError);
-    socket.off('close', ClientLeg.#onClose);
-    socket.off('drain', ClientLeg.#onDrain);
+    for (const [event, listener] of ClientLeg.#listeners) socket.off(event, listener);
     socket[kLeg] = undefined;
     return socket;
   }
@@ -156,4 +148,12 @@ export class ClientLeg {
   static #onLingerEnd(socket: Socket): void {
     socket.destroy();
   }
+
+  static readonly #listeners: ReadonlyArray<readonly [string, (...args: any[]) => void]> = [
+    ['data', ClientLeg.#onData],
+    ['end', ClientLeg.#onEnd],
+    ['error', ClientLeg.#onError],
+    ['close', ClientLeg.#onClose],
+    ['drain', ClientLeg.#onDrain],
+  ];
 }
