@@ -43,7 +43,8 @@ import { AppLeg, type AppLegContext, type AppLegOwner, type AppLegSettings } fro
 import { ClientLeg, type ClientLegOwner } from './client-leg.ts';
 import { EventStreamEnd, type EventStreamOwner } from './event-stream.ts';
 import { CONTINUE, PAUSE, RequestFramer, STOP, type FramerSink, type Verdict } from './framer.ts';
-import { BODY_CHUNKED, BODY_UNTIL_CLOSE, type MessageHead, withConnectionClose, withForwarded } from './head.ts';
+import { BODY_CHUNKED, BODY_UNTIL_CLOSE, type MessageHead } from './head.ts';
+import { withConnectionClose, withForwarded } from './head-rewrite.ts';
 import { errorResponse } from './responses.ts';
 import { upgrade } from './upgrade.ts';
 

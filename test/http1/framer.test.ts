@@ -16,7 +16,8 @@ import {
   STOP,
   type Verdict,
 } from '../../src/http1/framer.ts';
-import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE, type MessageHead, withConnectionClose } from '../../src/http1/head.ts';
+import { BODY_CHUNKED, BODY_LENGTH, BODY_NONE, BODY_UNTIL_CLOSE, type MessageHead } from '../../src/http1/head.ts';
+import { withConnectionClose } from '../../src/http1/head-rewrite.ts';
 import { framerFor, LIMITS, requestHead } from '../helpers/framing.ts';
 
 const BODY_NAMES = { [BODY_NONE]: 'none', [BODY_LENGTH]: 'length', [BODY_CHUNKED]: 'chunked', [BODY_UNTIL_CLOSE]: 'until-close' };

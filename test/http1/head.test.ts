@@ -1,8 +1,9 @@
 /**
- * What the framer learns from a head (MessageHead) and the two rewrites the
- * proxy makes to heads. Heads are framed as one chunk, after another message
- * in the same chunk, and split at every offset: the facts, and the rewrites
- * computed from them, must not depend on how the bytes arrived.
+ * What the framer learns from a head (MessageHead, head.ts) and the two
+ * rewrites the proxy makes to heads (head-rewrite.ts). Heads are framed as
+ * one chunk, after another message in the same chunk, and split at every
+ * offset: the facts, and the rewrites computed from them, must not depend on
+ * how the bytes arrived.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -13,9 +14,8 @@ import {
   BODY_NONE,
   BODY_UNTIL_CLOSE,
   type MessageHead,
-  withConnectionClose,
-  withForwarded,
 } from '../../src/http1/head.ts';
+import { withConnectionClose, withForwarded } from '../../src/http1/head-rewrite.ts';
 
 const LIMITS = { maxHeaderSize: 16384, maxHeaderCount: 100 };
 const GET = 'GET / HTTP/1.1\r\nHost: a\r\n\r\n';
