@@ -7,6 +7,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Endpoint } from './traffic.ts';
+import { RunWindow } from './run-window.ts';
 
 export interface GrpcPlan {
   readonly unaryClients: number;
@@ -61,18 +62,18 @@ export class GrpcClients {
   readonly #target: string;
   readonly #plan: GrpcPlan;
   readonly #clock: () => number;
-  #endMs: number;
+  readonly #window: RunWindow;
 
   constructor(service: Endpoint, plan: GrpcPlan, clock: () => number) {
     this.#target = `${service.host}:${service.port}`;
     this.#plan = plan;
     this.#clock = clock;
-    this.#endMs = plan.durationMs;
+    this.#window = new RunWindow(plan.durationMs, clock);
   }
 
   /** No call starts from now on; calls in flight finish. */
   stop(): void {
-    this.#endMs = Math.min(this.#endMs, this.#clock());
+    this.#window.stop();
   }
 
   #record(client: number, name: GrpcCall['method'], startedAt: number, code: number, details: string, messages: number): void {
@@ -86,7 +87,7 @@ export class GrpcClients {
 
   async #unaryClient(client: number, stub: DemoStub): Promise<void> {
     const maxCalls = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.unaryPauseMs)) + 1;
-    for (let sent = 0; sent < maxCalls && this.#clock() < this.#endMs; sent++) {
+    for (let sent = 0; sent < maxCalls && this.#window.open; sent++) {
       const startedAt = this.#clock();
       await new Promise<void>((resolve) => {
         stub.Echo({ text: `call ${sent}` }, { deadline: this.#deadline() }, (err) => {
@@ -101,7 +102,7 @@ export class GrpcClients {
   async #streamClient(client: number, stub: DemoStub): Promise<void> {
     const { streamMessages: count, streamIntervalMs: intervalMs } = this.#plan;
     const maxCalls = Math.ceil(this.#plan.durationMs / Math.max(1, count * intervalMs)) + 1;
-    for (let sent = 0; sent < maxCalls && this.#clock() < this.#endMs; sent++) {
+    for (let sent = 0; sent < maxCalls && this.#window.open; sent++) {
       const startedAt = this.#clock();
       await new Promise<void>((resolve) => {
         let messages = 0;
@@ -172,17 +173,17 @@ export class GrpcChannels {
   readonly #target: string;
   readonly #plan: ChannelPlan;
   readonly #clock: () => number;
-  #endMs: number;
+  readonly #window: RunWindow;
 
   constructor(service: Endpoint, plan: ChannelPlan, clock: () => number) {
     this.#target = `${service.host}:${service.port}`;
     this.#plan = plan;
     this.#clock = clock;
-    this.#endMs = plan.durationMs;
+    this.#window = new RunWindow(plan.durationMs, clock);
   }
 
   stop(): void {
-    this.#endMs = Math.min(this.#endMs, this.#clock());
+    this.#window.stop();
   }
 
   async #channel(client: number): Promise<void> {
@@ -206,7 +207,7 @@ export class GrpcChannels {
     watch(channel.getConnectivityState(false));
     const maxCalls = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.callEveryMs)) + 1;
     try {
-      for (let sent = 0; sent < maxCalls && this.#clock() < this.#endMs; sent++) {
+      for (let sent = 0; sent < maxCalls && this.#window.open; sent++) {
         const startedAt = this.#clock();
         await new Promise<void>((resolve) => {
           stub.Echo({ text: `call ${sent}` }, { deadline: new Date(Date.now() + this.#plan.deadlineMs) }, (err, reply) => {

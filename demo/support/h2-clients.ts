@@ -12,6 +12,7 @@
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
 import type { ChannelConnection } from './grpc-clients.ts';
 import type { Endpoint } from './traffic.ts';
+import { RunWindow } from './run-window.ts';
 
 export interface H2ClientPlan {
   readonly clients: number;
@@ -41,17 +42,17 @@ export class H2Clients {
   readonly #url: string;
   readonly #plan: H2ClientPlan;
   readonly #clock: () => number;
-  #endMs: number;
+  readonly #window: RunWindow;
 
   constructor(service: Endpoint, plan: H2ClientPlan, clock: () => number) {
     this.#url = `http://${service.host}:${service.port}`;
     this.#plan = plan;
     this.#clock = clock;
-    this.#endMs = plan.durationMs;
+    this.#window = new RunWindow(plan.durationMs, clock);
   }
 
   stop(): void {
-    this.#endMs = Math.min(this.#endMs, this.#clock());
+    this.#window.stop();
   }
 
   #request(session: ClientHttp2Session): Promise<Answer> {
@@ -82,7 +83,7 @@ export class H2Clients {
 
   async #client(client: number): Promise<void> {
     await sleep(client * this.#plan.staggerMs);
-    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#clock() < this.#endMs; sessions++) {
+    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#window.open; sessions++) {
       const session = connect(this.#url);
       let over: 'goaway' | 'broken' | undefined;
       let wake = (): void => {};
@@ -94,7 +95,7 @@ export class H2Clients {
       session.on('goaway', ended('goaway'));
       session.on('close', ended('broken'));
       let connection: ChannelConnection | undefined;
-      while (over === undefined && this.#clock() < this.#endMs) {
+      while (over === undefined && this.#window.open) {
         const sentAt = this.#clock();
         const answer = await this.#request(session);
         // Refused by the client's own stack: never sent, it goes first on the next session.

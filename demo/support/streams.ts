@@ -9,6 +9,7 @@
 import http from 'node:http';
 import { WebSocket } from 'ws';
 import type { Endpoint, EndpointList } from './traffic.ts';
+import { RunWindow } from './run-window.ts';
 
 export interface StreamPlan {
   readonly webSocketClients: number;
@@ -84,7 +85,7 @@ export class StreamClients {
   readonly #plan: StreamPlan;
   readonly #clock: () => number;
   /** Sessions are opened until then (the plan's duration, or earlier after `stop()`). */
-  #endMs: number;
+  readonly #window: RunWindow;
   /** How to end each open session from the client's side, for `stop()`. */
   readonly #closers = new Set<() => void>();
 
@@ -92,12 +93,12 @@ export class StreamClients {
     this.#endpoints = endpoints;
     this.#plan = plan;
     this.#clock = clock;
-    this.#endMs = plan.durationMs;
+    this.#window = new RunWindow(plan.durationMs, clock);
   }
 
   /** Ends the run early: open sessions are ended by the clients now, no new one is opened. */
   stop(): void {
-    this.#endMs = Math.min(this.#endMs, this.#clock());
+    this.#window.stop();
     for (const close of [...this.#closers]) close();
   }
 
@@ -127,7 +128,7 @@ export class StreamClients {
   async #reconnecting(index: number, open: (endpoint: Endpoint) => Promise<{ end: SessionEnd }>): Promise<void> {
     await sleep(index * START_STAGGER_MS);
     let turn = index;
-    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#clock() < this.#endMs; sessions++) {
+    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#window.open; sessions++) {
       const endpoint = this.#endpoints.pick(turn++);
       if (endpoint === undefined) return;
       const session = await open(endpoint);
@@ -156,7 +157,7 @@ export class StreamClients {
       // Whatever state the connection is in (a closing handshake the server never finishes included), it ends by then.
       const hardStop = setTimeout(
         () => socket.terminate(),
-        Math.max(0, this.#endMs - this.#clock()) + this.#plan.connectTimeoutMs + CLIENT_CLOSE_TIMEOUT_MS,
+        this.#window.remainingMs + this.#plan.connectTimeoutMs + CLIENT_CLOSE_TIMEOUT_MS,
       );
 
       const closeByClient = (): void => {
@@ -169,7 +170,7 @@ export class StreamClients {
       socket.on('open', () => {
         openedAt = this.#clock();
         pingTimer = setInterval(() => socket.send(`ping ${++pings}`), this.#plan.pingEveryMs);
-        endTimer = setTimeout(closeByClient, Math.max(0, this.#endMs - this.#clock()));
+        endTimer = setTimeout(closeByClient, this.#window.remainingMs);
         this.#closers.add(closeByClient);
       });
       socket.on('message', (data) => {
@@ -275,7 +276,7 @@ export class StreamClients {
             settle('client', 'ended by the client');
           };
           this.#closers.add(endByClient);
-          endTimer = setTimeout(endByClient, Math.max(0, this.#endMs - this.#clock()));
+          endTimer = setTimeout(endByClient, this.#window.remainingMs);
           res.setEncoding('utf8');
           res.on('data', (text: string) => {
             pending += text;
