@@ -40,6 +40,12 @@ export function parseInteger(text: string, min: number, max: number, expected: s
   return value;
 }
 
+/** A parser for a count of `what` from `min` to `max`, whose error says so. */
+export function countOf(what: string, min: number, max: number): (text: string) => number {
+  const expected = `expected a number of ${what} between ${min} and ${max}`;
+  return (text) => parseInteger(text, min, max, expected);
+}
+
 const SIZE = /^(\d+)(k|kb|kib|m|mb|mib)?$/i;
 
 /** Bytes, with an optional k/KiB or m/MiB suffix (powers of 1024). */
