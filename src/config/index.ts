@@ -1,7 +1,7 @@
 import { ValueError, formatDuration } from './values.ts';
-import { schema, type Config } from './schema.ts';
+import { schema, type Config, type PortMapping } from './schema.ts';
 
-export type { Config, UpstreamAddress, UpstreamHealth } from './schema.ts';
+export type { Config, PortMapping, UpstreamAddress, UpstreamHealth } from './schema.ts';
 export { schema } from './schema.ts';
 
 /** A configuration the proxy refuses to start with; the message is one line naming the variable. */
@@ -29,7 +29,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   const parsed = config as Config;
   checkTimings(parsed);
   checkCloseTimings(parsed, env);
-  checkTcpPorts(parsed);
+  checkPorts(parsed);
+  checkTls(parsed);
   return parsed;
 }
 
@@ -106,12 +107,41 @@ export function closeTimings(config: Config): { spreadMs: number; closeTimeoutMs
   return { closeTimeoutMs, spreadMs: Math.max(0, Math.min(config.closeSpread, room - closeTimeoutMs)) };
 }
 
-/** A TCP_PORTS listen port must not be the public or the admin port (it would fail to bind, or take the other's place). */
-function checkTcpPorts(config: Config): void {
-  for (const { listen } of config.tcpPorts) {
-    const taken = listen === config.listenPort ? 'LISTEN_PORT' : listen === config.adminPort ? 'ADMIN_PORT' : null;
-    if (taken === null) continue;
-    const text = config.tcpPorts.map((mapping) => `${mapping.listen}:${mapping.upstream}`).join(',');
-    throw new ConfigError(`invalid TCP_PORTS=${text}: listen port ${listen} is already ${taken}`);
+function mappingsText(mappings: readonly PortMapping[]): string {
+  return mappings.map((mapping) => `${mapping.listen}:${mapping.upstream}`).join(',');
+}
+
+/**
+ * Every port the proxy listens on is bound once (LISTEN_PORT, ADMIN_PORT,
+ * HTTP_PORTS, TCP_PORTS), and no upstream port is one of them: the app is in
+ * the same pod, so such a port would be the proxy itself, a loop.
+ */
+function checkPorts(config: Config): void {
+  const owners = new Map<number, string>();
+  const bind = (port: number, name: string, value: string): void => {
+    const taken = owners.get(port);
+    if (taken !== undefined) throw new ConfigError(`invalid ${name}=${value}: listen port ${port} is already ${taken}`);
+    owners.set(port, name);
+  };
+  bind(config.listenPort, 'LISTEN_PORT', String(config.listenPort));
+  bind(config.adminPort, 'ADMIN_PORT', String(config.adminPort));
+  const extra = [['HTTP_PORTS', config.httpPorts], ['TCP_PORTS', config.tcpPorts]] as const;
+  for (const [name, mappings] of extra) for (const { listen } of mappings) bind(listen, name, mappingsText(mappings));
+  const upstreamOwner = owners.get(config.upstream.port);
+  if (upstreamOwner !== undefined) {
+    throw new ConfigError(`invalid UPSTREAM=${config.upstream.url}: port ${config.upstream.port} is the proxy's own ${upstreamOwner}, not the app's`);
   }
+  for (const [name, mappings] of extra) {
+    for (const { upstream } of mappings) {
+      const owner = owners.get(upstream);
+      if (owner !== undefined) throw new ConfigError(`invalid ${name}=${mappingsText(mappings)}: upstream port ${upstream} is the proxy's own ${owner}, not the app's`);
+    }
+  }
+}
+
+function checkTls(config: Config): void {
+  if ((config.tlsCertFile === '') === (config.tlsKeyFile === '')) return;
+  const [set, unset] = config.tlsCertFile === '' ? ['TLS_KEY_FILE', 'TLS_CERT_FILE'] : ['TLS_CERT_FILE', 'TLS_KEY_FILE'];
+  const value = set === 'TLS_CERT_FILE' ? config.tlsCertFile : config.tlsKeyFile;
+  throw new ConfigError(`invalid ${set}=${JSON.stringify(value)}: ${unset} must be set too (TLS needs the certificate and its key)`);
 }

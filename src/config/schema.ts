@@ -81,26 +81,34 @@ function parseCloseReason(text: string): string {
   return text;
 }
 
-export interface TcpPortMapping {
+/** A `listenPort:upstreamPort` pair of `HTTP_PORTS` or `TCP_PORTS`. */
+export interface PortMapping {
   readonly listen: number;
   readonly upstream: number;
 }
 
-function parseTcpPorts(text: string): readonly TcpPortMapping[] {
+function parsePortMappings(text: string): readonly PortMapping[] {
   const value = text.trim();
   if (value === '') return [];
-  const mappings: TcpPortMapping[] = [];
+  const mappings: PortMapping[] = [];
   for (const item of value.split(',')) {
     const match = /^\s*(\d{1,5}):(\d{1,5})\s*$/.exec(item);
     const listen = Number(match?.[1]);
     const upstream = Number(match?.[2]);
     if (match === null || listen < 1 || listen > 65535 || upstream < 1 || upstream > 65535) {
-      throw new ValueError(`expected comma-separated listenPort:upstreamPort pairs of ports 1-65535, such as 6379:6380 (got ${JSON.stringify(item.trim())})`);
+      throw new ValueError(`expected comma-separated listenPort:upstreamPort pairs of ports 1-65535, such as 8081:9081 (got ${JSON.stringify(item.trim())})`);
     }
     if (mappings.some((mapping) => mapping.listen === listen)) throw new ValueError(`listen port ${listen} appears twice`);
     mappings.push({ listen, upstream });
   }
   return mappings;
+}
+
+/** Empty (unset), or the path of a file read at startup. */
+function parseOptionalPath(text: string): string {
+  const value = text.trim();
+  if (value === '' || !/[\0\n]/.test(value)) return value;
+  throw new ValueError('expected a file path, or empty');
 }
 
 /** `off` or `0` (disabled, returned as 0), or a positive duration in milliseconds. */
@@ -222,7 +230,15 @@ export const schema = {
     'Log one line per request at info level.'),
   logLevel: variable('LOG_LEVEL', 'info', (text) => parseChoice(text, LOG_LEVELS),
     'pino log level: trace, debug, info, warn, error, fatal or silent.'),
-  tcpPorts: variable('TCP_PORTS', '', parseTcpPorts,
+  httpPorts: variable('HTTP_PORTS', '', parsePortMappings,
+    'More public HTTP ports, comma-separated `listenPort:upstreamPort` pairs (`8081:9081,50051:50052`): each listens on `LISTEN_ADDRESS` and serves HTTP/1.1, WebSocket and h2c (TLS and the PROXY protocol too when they are on) exactly as `LISTEN_PORT` does, to the host of `UPSTREAM` at `upstreamPort` over `UPSTREAM_PROTOCOL`, and is drained the same way. Metrics and access logs name each request\'s port (label `listener`).'),
+  proxyProtocol: variable('PROXY_PROTOCOL', 'off', parseBoolean,
+    '`on`: every connection to the public HTTP ports (`LISTEN_PORT`, `HTTP_PORTS`) must begin with a PROXY protocol header, version 1 or 2 (AWS NLB, HAProxy `send-proxy-v2`); the client address it carries is the one X-Forwarded-For, `TRUSTED_PROXIES` and logs use (a v2 `LOCAL` header, a load balancer\'s health check, keeps the socket\'s). A connection without a valid header within `HEADER_TIMEOUT` is closed and counted in `drain_proxy_connections_refused_total`, and nothing of it reaches the app. Only behind a load balancer that always sends one: [docs/security.md](docs/security.md). `TCP_PORTS` carry bytes as they come, a PROXY header included.'),
+  tlsCertFile: variable('TLS_CERT_FILE', '', parseOptionalPath,
+    'With `TLS_KEY_FILE`: the public HTTP ports serve TLS (1.2 and 1.3, Mozilla\'s "intermediate" settings) with ALPN `h2` and `http/1.1`, and send `X-Forwarded-Proto: https`. The PEM certificate, its chain after it. Both files are re-read when they change (a Secret volume\'s `..data` swap is seen at once, anything else within 2 s) without dropping a connection; a new pair that does not load is logged and the one in use kept. The admin port stays cleartext.'),
+  tlsKeyFile: variable('TLS_KEY_FILE', '', parseOptionalPath,
+    'The PEM private key (unencrypted) of `TLS_CERT_FILE`; set both or neither.'),
+  tcpPorts: variable('TCP_PORTS', '', parsePortMappings,
     'Raw TCP ports, comma-separated `listenPort:upstreamPort` pairs (`5432:15432,6379:16379`): each listens on `LISTEN_ADDRESS` and forwards bytes both ways, half-close kept, to the host of `UPSTREAM` at `upstreamPort`. Drained like the public port, without a hint: they stop listening at t0 + `DRAIN_DELAY` and open connections are left to finish until the deadline.'),
   tcpIdleClose: variable('TCP_IDLE_CLOSE', 'off', parseOptionalDuration,
     'During a drain, close `TCP_PORTS` connections that have carried no bytes either way for this long (idle pooled database connections, which reconnect elsewhere); `off` leaves every connection to the deadline. Off by default: a connection waiting for a slow query or a blocking command carries no bytes either.'),

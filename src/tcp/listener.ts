@@ -5,18 +5,18 @@
  * `TcpConnection` to the app's host at the mapping's upstream port.
  */
 import type { Socket } from 'node:net';
-import type { TcpPortMapping } from '../config/schema.ts';
+import type { PortMapping } from '../config/schema.ts';
 import { PublicListener } from '../listeners/public.ts';
 import type { ConnectionLimit } from '../listeners/connection-limit.ts';
 import { TcpConnection, type TcpContext } from './connection.ts';
 
 export class TcpListeners {
-  readonly #ports: ReadonlyArray<{ readonly mapping: TcpPortMapping; readonly listener: PublicListener }>;
+  readonly #ports: ReadonlyArray<{ readonly mapping: PortMapping; readonly listener: PublicListener }>;
   readonly #ctx: TcpContext;
   #closed = false;
 
   /** `limit` is MAX_CONNECTIONS, shared with the public port. */
-  constructor(mappings: readonly TcpPortMapping[], ctx: TcpContext, limit?: ConnectionLimit) {
+  constructor(mappings: readonly PortMapping[], ctx: TcpContext, limit?: ConnectionLimit) {
     this.#ctx = ctx;
     this.#ports = mappings.map((mapping) => ({
       mapping,
