@@ -1,16 +1,32 @@
 /** Reading a Prometheus text exposition, as drain-proxy's /metrics serves it. */
 
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+function labelsOf(text: string): Map<string, string> {
+  return new Map([...text.matchAll(LABEL)].map((m) => [m[1], m[2]]));
+}
+
 /**
- * The value of `series`: one exact series (`drain_proxy_ready`, `x_total{label="a"}`), or, for a name
- * without labels, the sum over all its label sets. Undefined when absent.
+ * The value of `series`, summed over every series of that name whose labels
+ * include the ones given: `drain_proxy_ready`, `x_total{label="a"}` (all
+ * values of the labels not named: `drain_proxy_requests_total{protocol="h2"}`
+ * counts every listener and status class). Undefined when none is present.
  */
 export function metricValue(text: string, series: string): number | undefined {
-  const exact = series.includes('{');
+  const brace = series.indexOf('{');
+  const name = brace < 0 ? series : series.slice(0, brace);
+  const wanted = brace < 0 ? new Map<string, string>() : labelsOf(series.slice(brace));
   let sum: number | undefined;
   for (const line of text.split('\n')) {
-    if (!line.startsWith(series)) continue;
-    const next = line[series.length];
-    if (next !== ' ' && (exact || next !== '{')) continue;
+    if (!line.startsWith(name)) continue;
+    const next = line[name.length];
+    if (next !== ' ' && next !== '{') continue;
+    if (wanted.size > 0) {
+      const labels = next === '{' ? labelsOf(line.slice(name.length, line.lastIndexOf('}') + 1)) : new Map<string, string>();
+      let matches = true;
+      for (const [label, value] of wanted) if (labels.get(label) !== value) matches = false;
+      if (!matches) continue;
+    }
     sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;

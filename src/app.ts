@@ -3,16 +3,19 @@
  * process around it (signals, exit); tests can run it in-process.
  */
 import type { Socket } from 'node:net';
-import { closeTimings, type Config } from './config/index.ts';
+import { closeTimings, upstreamAt, type Config, type UpstreamAddress } from './config/index.ts';
 import { DrainController } from './drain/controller.ts';
 import { CloseWindow } from './drain/spread.ts';
 import { ConnectionRegistry } from './listeners/registry.ts';
 import { RequestLog } from './listeners/request-log.ts';
-import { PublicListener } from './listeners/public.ts';
 import { ConnectionLimit } from './listeners/connection-limit.ts';
+import { FrontDoor } from './listeners/front-door.ts';
+import { Listeners } from './listeners/listeners.ts';
 import { MemoryGuard, resolveMemoryLimit } from './listeners/memory-guard.ts';
+import type { Peer } from './listeners/peer.ts';
+import type { TlsTermination } from './listeners/tls-termination.ts';
 import { Http1Connection, type Http1Context } from './http1/connection.ts';
-import { publicDispatch } from './h2/index.ts';
+import { LazyH2 } from './h2/index.ts';
 import { TcpListeners } from './tcp/listener.ts';
 import { Metrics } from './metrics/index.ts';
 import { FinalScrape } from './metrics/final-scrape.ts';
@@ -34,8 +37,26 @@ export interface DrainProxy {
   /** Settles once the drain's outcome has been scraped (or FINAL_SCRAPE_WAIT has passed since the drain ended). */
   readonly finalScrape: FinalScrape;
   readonly memoryGuard: MemoryGuard;
-  /** Binds the admin port, then the public port; resolves with the bound ports. */
+  readonly listeners: Listeners;
+  /** Binds the admin port, then the public ports (loading the TLS pair first when set); resolves with the bound ports. */
   start(): Promise<{ listenPort: number; adminPort: number }>;
+}
+
+/** The public HTTP ports: LISTEN_PORT to UPSTREAM, then each HTTP_PORTS entry to UPSTREAM's host at its port. */
+function httpPorts(config: Config): Array<{ port: number; upstream: UpstreamAddress }> {
+  return [
+    { port: config.listenPort, upstream: config.upstream },
+    ...config.httpPorts.map((mapping) => ({ port: mapping.listen, upstream: upstreamAt(config.upstream, mapping.upstream) })),
+  ];
+}
+
+/** TLS_CERT_FILE and TLS_KEY_FILE read and followed; node:tls is loaded only then. */
+async function loadTls(config: Config, logger: Logger): Promise<TlsTermination | null> {
+  if (config.tlsCertFile === '') return null;
+  const [{ TlsCredentials }, { TlsTermination }] = await Promise.all([import('./listeners/tls-credentials.ts'), import('./listeners/tls-termination.ts')]);
+  const credentials = TlsCredentials.load({ certFile: config.tlsCertFile, keyFile: config.tlsKeyFile, logger });
+  credentials.watch();
+  return new TlsTermination(credentials, config.headerTimeout);
 }
 
 export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
@@ -51,6 +72,7 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     phase: () => controller.phase,
     connections: registry,
     memoryPressure: () => memoryGuard.underPressure,
+    listeners: httpPorts(config).map(({ port }) => String(port)),
   });
   const limit = new ConnectionLimit(config.maxConnections, (reason) => metrics.connectionRefused(reason), logger);
   const memoryGuard = new MemoryGuard(resolveMemoryLimit(config.memoryLimit), {
@@ -102,23 +124,26 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
       logger,
     },
   };
-  const dispatch = publicDispatch(config, { registry, requests, metrics, logger, controller, closeWindow, upstreamFailed: () => health.checkNow() }, (socket: Socket) => new Http1Connection(socket, http1));
-  const listener = new PublicListener(dispatch, logger, limit);
+  const h2Context = { registry, requests, metrics, logger, closeWindow, upstreamFailed: () => health.checkNow() };
+  const timings = { keepAliveTimeoutMs: config.keepAliveTimeout, headerTimeoutMs: config.headerTimeout, drainIdleCloseMs: config.drainIdleClose };
+  const doors = httpPorts(config).map(({ port, upstream }) => {
+    const context: Http1Context = upstream === config.upstream ? http1 : { ...http1, settings: { ...http1.settings, upstream } };
+    const h2 = new LazyH2(config, upstream, h2Context);
+    const handlers = { http1: (socket: Socket, peer: Peer) => new Http1Connection(socket, context, peer), h2: h2.accept, cut: () => h2.cut() };
+    return new FrontDoor(handlers, { port, proxyProtocol: config.proxyProtocol, timings, limit, logger });
+  });
   const tcp = new TcpListeners(config.tcpPorts, {
     settings: { upstreamHost: config.upstream.host, connectTimeoutMs: config.upstreamConnectTimeout, idleCloseMs: config.tcpIdleClose },
     registry,
     metrics,
     logger,
   }, limit);
+  const listeners = new Listeners(doors, tcp, controller, logger);
 
   health.on('change', (healthy) => {
     logger.info({ upstream: config.upstream.url, healthy }, healthy ? 'upstream healthy' : 'upstream not healthy');
   });
   controller.on('phase', (phase) => {
-    if (phase === 'closing') {
-      listener.close();
-      tcp.close();
-    }
     logger.info({ phase, elapsedMs: Math.round(controller.elapsedMs() ?? 0) }, `drain phase ${phase}`);
   });
   controller.on('drained', (summary) => {
@@ -135,14 +160,15 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
     metrics,
     finalScrape,
     memoryGuard,
+    listeners,
     async start() {
+      const tls = await loadTls(config, logger);
       const adminPort = await admin.listen(config.adminPort, config.adminAddress);
       health.start();
       memoryGuard.start();
-      // A drain that started while binding (a signal during startup) must not reopen the public port.
-      const listenPort = controller.draining ? config.listenPort : await listener.listen(config.listenPort, config.listenAddress);
-      if (!controller.draining) await tcp.listen(config.listenAddress);
-      return { listenPort, adminPort };
+      // A drain that started while binding (a signal during startup) must not reopen the public ports.
+      if (!controller.draining) await listeners.listen(config.listenAddress, tls);
+      return { listenPort: config.listenPort, adminPort };
     },
   };
 }

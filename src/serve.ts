@@ -91,9 +91,16 @@ function main(): void {
 
   proxy.start().then(
     ({ listenPort, adminPort }) => {
-      logger.info({ listenPort, adminPort, upstream: config.upstream.url, memoryLimitBytes: proxy.memoryGuard.limitBytes }, 'drain-proxy started');
+      const httpPorts = config.httpPorts.map((mapping) => mapping.listen);
+      const tls = config.tlsCertFile !== '';
+      logger.info({ listenPort, httpPorts, adminPort, upstream: config.upstream.url, tls, proxyProtocol: config.proxyProtocol, memoryLimitBytes: proxy.memoryGuard.limitBytes }, 'drain-proxy started');
     },
-    (err: NodeJS.ErrnoException) => fatal(logger, err),
+    (err: NodeJS.ErrnoException) => {
+      // A certificate or key that does not load is bad configuration: one line naming the variable, as for the others.
+      if (err.name !== 'TlsCredentialsError') fatal(logger, err);
+      process.stderr.write(`drain-proxy: ${err.message}\n`);
+      process.exit(EXIT_CONFIG);
+    },
   );
 }
 

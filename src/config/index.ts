@@ -2,7 +2,7 @@ import { ValueError, formatDuration } from './values.ts';
 import { schema, type Config, type PortMapping } from './schema.ts';
 
 export type { Config, PortMapping, UpstreamAddress, UpstreamHealth } from './schema.ts';
-export { schema } from './schema.ts';
+export { schema, upstreamAt } from './schema.ts';
 
 /** A configuration the proxy refuses to start with; the message is one line naming the variable. */
 export class ConfigError extends Error {

@@ -49,6 +49,12 @@ function parseUpstream(text: string): UpstreamAddress {
   return { host, port: url.port === '' ? 80 : Number(url.port), url: `http://${url.host}` };
 }
 
+/** The app's host (UPSTREAM's) at another port: where an HTTP_PORTS entry forwards to. */
+export function upstreamAt(upstream: UpstreamAddress, port: number): UpstreamAddress {
+  const host = upstream.host.includes(':') ? `[${upstream.host}]` : upstream.host;
+  return { host: upstream.host, port, url: `http://${host}:${port}` };
+}
+
 export type UpstreamHealth = { readonly kind: 'tcp' } | { readonly kind: 'http'; readonly path: string };
 
 function parseHealth(text: string): UpstreamHealth {

@@ -58,7 +58,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import type { RequestLog } from '../listeners/request-log.ts';
-import { peerAddress } from '../listeners/address.ts';
+import type { Peer } from '../listeners/peer.ts';
 import { LIMIT_REASONS, type LimitReason, type Metrics } from '../metrics/index.ts';
 import type { TrustedProxies } from '../config/trusted-proxies.ts';
 import type { CloseWindow } from '../drain/spread.ts';
@@ -184,9 +184,11 @@ export interface H2Context {
   readonly forwarder: StreamForwarder;
 }
 
-/** The node:http2 server that sniffed h2c sockets are handed to (it never listens itself). */
+/** The node:http2 server that the front door's HTTP/2 sockets are handed to (it never listens itself). */
 export class H2Front {
   readonly #server: Http2Server;
+  /** The peer of the socket being handed over: node:http2 makes its session synchronously, in `emit('connection')`. */
+  #arriving: Peer | null = null;
 
   constructor(ctx: H2Context) {
     // Header blocks over the limits never reach a stream handler: the stream is reset with ENHANCE_YOUR_CALM
@@ -201,15 +203,17 @@ export class H2Front {
       streamResetRate,
       strictSingleValueFields: false,
     });
-    this.#server.on('session', (session: ServerHttp2Session) => new H2Connection(session, ctx));
+    this.#server.on('session', (session: ServerHttp2Session) => new H2Connection(session, ctx, this.#arriving!));
   }
 
-  readonly accept = (socket: Socket): void => {
+  readonly accept = (socket: Socket, peer: Peer): void => {
     // HTTP/2 ends with GOAWAY, never with a half-close. And with allowHalfOpen (the public listener's, for
     // HTTP/1.1) node:http2 never notices a client that went away while a write to it was pending (it stops
     // reading while writing): a session whose client vanished mid-download would stay, with its streams.
     socket.allowHalfOpen = false;
+    this.#arriving = peer;
     this.#server.emit('connection', socket);
+    this.#arriving = null;
   };
 }
 
@@ -217,7 +221,7 @@ export class H2Connection implements TrackedConnection {
   readonly protocol: Protocol = 'h2';
   readonly #session: ServerHttp2Session;
   readonly #ctx: H2Context;
-  readonly #clientAddress: string;
+  readonly #peer: Peer;
   /** Open streams, when each began (for UPSTREAM_RESPONSE_TIMEOUT) and the size of its header block. */
   readonly #streams = new Map<ServerHttp2Stream, OpenStream>();
   /** Streams of the read being processed, forwarded together right after it, and the second that read came in. */
@@ -238,12 +242,12 @@ export class H2Connection implements TrackedConnection {
   #finished = false;
   #idleSince = performance.now();
 
-  constructor(session: ServerHttp2Session, ctx: H2Context) {
+  constructor(session: ServerHttp2Session, ctx: H2Context, peer: Peer) {
     this.#session = session;
     this.#ctx = ctx;
-    this.#clientAddress = peerAddress(session.socket?.remoteAddress);
+    this.#peer = peer;
     const { forwardedHeaders, trustedProxies } = ctx.settings;
-    this.#forwarding = forwardedHeaders ? { clientAddress: this.#clientAddress, trustedPeer: trustedProxies.includes(this.#clientAddress) } : null;
+    this.#forwarding = forwardedHeaders ? { clientAddress: peer.address, scheme: peer.scheme, trustedPeer: trustedProxies.includes(peer.address) } : null;
     this.#resetTokens = ctx.settings.streamResetBurst;
     session.on('stream', this.#onStream);
     session.on('error', this.#onError);
@@ -393,7 +397,7 @@ export class H2Connection implements TrackedConnection {
       this.#idleSince = now;
       const status = stream.sentHeaders?.[':status'];
       if (stream.rstCode === constants.NGHTTP2_NO_ERROR && status !== undefined) {
-        requests.completed('h2', this.#clientAddress, headers[':method'], Number(status), now - startedAt);
+        requests.completed('h2', this.#peer, headers[':method'], Number(status), now - startedAt);
       } else {
         requests.abandoned('h2');
         if (!this.#session.destroyed && resetByClient(stream)) this.#clientReset(bucketSecond());
@@ -448,7 +452,7 @@ export class H2Connection implements TrackedConnection {
     if ((this.#enforced & bit) !== 0) return;
     this.#enforced |= bit;
     this.#ctx.metrics.limitEnforced(reason);
-    this.#ctx.logger.warn({ reason, client: this.#clientAddress, streams: this.#streams.size }, 'HTTP/2 session limit enforced');
+    this.#ctx.logger.warn({ reason, client: this.#peer.address, streams: this.#streams.size }, 'HTTP/2 session limit enforced');
   }
 
   readonly #onClose = (): void => {

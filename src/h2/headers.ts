@@ -13,6 +13,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'tra
 /** What a session adds to its streams' requests; null when FORWARDED_HEADERS is off. Decided once per session. */
 export interface Forwarding {
   readonly clientAddress: string;
+  /** How the client reached the proxy: the X-Forwarded-Proto sent unless a trusted peer sent one. */
+  readonly scheme: 'http' | 'https';
   /** The peer is in TRUSTED_PROXIES: its X-Forwarded-Proto is passed on. */
   readonly trustedPeer: boolean;
 }
@@ -66,9 +68,9 @@ export function h2RequestHeaderList(raw: readonly string[], forwarding: Forwardi
     out.push(name, value);
   }
   if (forwarding !== null) {
-    const { clientAddress, trustedPeer } = forwarding;
+    const { clientAddress, scheme, trustedPeer } = forwarding;
     out.push('x-forwarded-for', forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`);
-    out.push('x-forwarded-proto', trustedPeer && forwardedProto !== undefined ? forwardedProto : 'http');
+    out.push('x-forwarded-proto', trustedPeer && forwardedProto !== undefined ? forwardedProto : scheme);
   }
   return out;
 }
@@ -178,9 +180,9 @@ export function http1RequestHead(raw: readonly string[], forwarding: Forwarding 
   head += fields;
   if (cookie !== undefined) head += `cookie: ${cookie}\r\n`;
   if (forwarding !== null) {
-    const { clientAddress, trustedPeer } = forwarding;
+    const { clientAddress, scheme, trustedPeer } = forwarding;
     head += `x-forwarded-for: ${forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`}\r\n`;
-    head += `x-forwarded-proto: ${trustedPeer && forwardedProto !== undefined ? forwardedProto : 'http'}\r\n`;
+    head += `x-forwarded-proto: ${trustedPeer && forwardedProto !== undefined ? forwardedProto : scheme}\r\n`;
   }
   return head + FRAMING_LINES[framing];
 }

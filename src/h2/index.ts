@@ -1,32 +1,30 @@
 /**
- * The public port's front door: each accepted socket is sniffed (`sniff.ts`)
- * and handed to HTTP/1.1 or to the HTTP/2 side, whose streams go to the app
- * over UPSTREAM_PROTOCOL. The drain reaches HTTP/2 sessions through the
+ * The HTTP/2 side of one public HTTP port, as the front door reaches it: the
+ * sessions (`connection.ts`) and the forwarder that takes their streams to the
+ * app over UPSTREAM_PROTOCOL. The drain reaches HTTP/2 sessions through the
  * registry like any connection (each gets its GOAWAY at its moment in the
- * close window); sockets still silent follow the controller's phases here.
+ * close window).
  *
- * The HTTP/2 side is loaded on the first preface (`LazyH2`): node:http2 costs
- * about 4.5 MB of private memory, which a proxy that only ever sees HTTP/1.1
- * does not pay.
+ * It is loaded on the port's first HTTP/2 connection (`LazyH2`): node:http2
+ * costs about 4.5 MB of private memory, which a proxy that only ever sees
+ * HTTP/1.1 does not pay.
  */
 import type { Socket } from 'node:net';
-import type { Config } from '../config/index.ts';
-import type { DrainController } from '../drain/controller.ts';
+import type { Config, UpstreamAddress } from '../config/index.ts';
 import type { CloseWindow } from '../drain/spread.ts';
+import type { Peer } from '../listeners/peer.ts';
 import type { ConnectionRegistry } from '../listeners/registry.ts';
 import type { RequestLog } from '../listeners/request-log.ts';
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
 import type { H2Front } from './connection.ts';
 import type { ForwarderContext, StreamForwarder } from './forwarder.ts';
-import { ProtocolSniffer } from './sniff.ts';
 
-export interface PublicDispatchContext {
+export interface LazyH2Context {
   readonly registry: ConnectionRegistry;
   readonly requests: RequestLog;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  readonly controller: DrainController;
   /** Where each session's GOAWAY goes in the drain. */
   readonly closeWindow: CloseWindow;
   readonly upstreamFailed: () => void;
@@ -36,31 +34,33 @@ export interface PublicDispatchContext {
 function ignore(): void {}
 
 /**
- * The HTTP/2 front and its forwarder, made when the first HTTP/2 connection
- * arrives. Sockets that arrive while the modules load wait, paused (their
- * preface already put back), and are handed over once they are in.
+ * The HTTP/2 front and its forwarder to `upstream`, made when the first
+ * HTTP/2 connection arrives. Sockets that arrive while the modules load wait,
+ * paused (their preface already put back), and are handed over once they are in.
  */
-class LazyH2 {
+export class LazyH2 {
   readonly #config: Config;
-  readonly #ctx: PublicDispatchContext;
+  readonly #upstream: UpstreamAddress;
+  readonly #ctx: LazyH2Context;
   #loading: Promise<void> | undefined;
   #front: H2Front | undefined;
   #forwarder: StreamForwarder | undefined;
-  readonly #waiting = new Set<Socket>();
+  readonly #waiting = new Map<Socket, Peer>();
   #cut = false;
 
-  constructor(config: Config, ctx: PublicDispatchContext) {
+  constructor(config: Config, upstream: UpstreamAddress, ctx: LazyH2Context) {
     this.#config = config;
+    this.#upstream = upstream;
     this.#ctx = ctx;
   }
 
-  readonly accept = (socket: Socket): void => {
-    if (this.#front !== undefined) return this.#front.accept(socket);
+  readonly accept = (socket: Socket, peer: Peer): void => {
+    if (this.#front !== undefined) return this.#front.accept(socket, peer);
     socket.on('error', ignore);
-    this.#waiting.add(socket);
+    this.#waiting.set(socket, peer);
     this.#loading ??= this.#load().then(this.#handOver, (err: Error) => {
       this.#ctx.logger.error({ err: err.message }, 'cannot load the HTTP/2 side');
-      for (const waiting of this.#waiting) waiting.destroy();
+      for (const waiting of this.#waiting.keys()) waiting.destroy();
       this.#waiting.clear();
       this.#loading = undefined;
     });
@@ -70,7 +70,7 @@ class LazyH2 {
     const config = this.#config;
     const ctx = this.#ctx;
     const forwarderContext: ForwarderContext = {
-      upstream: config.upstream,
+      upstream: this.#upstream,
       connectTimeoutMs: config.upstreamConnectTimeout,
       metrics: ctx.metrics,
       logger: ctx.logger,
@@ -106,9 +106,9 @@ class LazyH2 {
   }
 
   readonly #handOver = (): void => {
-    for (const socket of this.#waiting) {
+    for (const [socket, peer] of this.#waiting) {
       socket.off('error', ignore);
-      if (!socket.destroyed) this.#front!.accept(socket);
+      if (!socket.destroyed) this.#front!.accept(socket, peer);
     }
     this.#waiting.clear();
   };
@@ -116,21 +116,7 @@ class LazyH2 {
   /** The deadline: sockets still waiting are closed, idle upstream connections too. */
   cut(): void {
     this.#cut = true;
-    for (const socket of this.#waiting) socket.destroy();
+    for (const socket of this.#waiting.keys()) socket.destroy();
     this.#forwarder?.close();
   }
-}
-
-/** Returns the public listener's connection handler: sniff, then HTTP/1.1 (`http1`) or HTTP/2. */
-export function publicDispatch(config: Config, ctx: PublicDispatchContext, http1: (socket: Socket) => void): (socket: Socket) => void {
-  const h2 = new LazyH2(config, ctx);
-  const sniffer = new ProtocolSniffer({ http1, h2: h2.accept }, { keepAliveTimeoutMs: config.keepAliveTimeout, headerTimeoutMs: config.headerTimeout, drainIdleCloseMs: config.drainIdleClose });
-  ctx.controller.on('phase', (phase) => {
-    if (phase === 'draining') sniffer.startDrain();
-    else if (phase === 'drained') {
-      sniffer.cut();
-      h2.cut();
-    }
-  });
-  return sniffer.accept;
 }

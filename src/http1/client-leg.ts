@@ -9,7 +9,6 @@
  * the response at the client). The owner decides what each event means.
  */
 import type { Socket } from 'node:net';
-import { peerAddress } from '../listeners/address.ts';
 import { socketBufferedBytes } from '../net/socket-pair.ts';
 
 export interface ClientLegOwner {
@@ -34,8 +33,6 @@ type LegSocket = Socket & { [kLeg]: ClientLeg | undefined };
 
 export class ClientLeg {
   readonly socket: Socket;
-  /** The client's address as logs and X-Forwarded-For write it. */
-  readonly address: string;
   readonly #owner: ClientLegOwner;
   #headTimer: NodeJS.Timeout | undefined;
   #idleTimer: NodeJS.Timeout | undefined;
@@ -46,7 +43,6 @@ export class ClientLeg {
 
   constructor(socket: Socket, owner: ClientLegOwner) {
     this.socket = socket;
-    this.address = peerAddress(socket.remoteAddress);
     this.#owner = owner;
     (socket as LegSocket)[kLeg] = this;
     for (const [event, listener] of ClientLeg.#listeners) socket.on(event, listener);

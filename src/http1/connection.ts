@@ -36,6 +36,7 @@ import type { TrustedProxies } from '../config/trusted-proxies.ts';
 import type { CloseWindow } from '../drain/spread.ts';
 import { UPSTREAM_FAILURE_ANSWERS, type ErrorCode } from '../errors.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
+import type { Peer } from '../listeners/peer.ts';
 import type { RequestLog } from '../listeners/request-log.ts';
 import type { UpstreamErrorKind } from '../metrics/index.ts';
 import type { WebSocketContext } from '../websocket/tunnel.ts';
@@ -83,6 +84,7 @@ const UPGRADED = 5;
 export class Http1Connection implements TrackedConnection, FramerSink, ClientLegOwner, AppLegOwner, EventStreamOwner {
   readonly protocol: Protocol = 'http1';
   readonly #ctx: Http1Context;
+  readonly #peer: Peer;
   readonly #client: ClientLeg;
   readonly #requestFramer: RequestFramer;
   #leg: AppLeg | null = null;
@@ -102,8 +104,9 @@ export class Http1Connection implements TrackedConnection, FramerSink, ClientLeg
   /** Whether the peer may state the scheme (TRUSTED_PROXIES): decided once, on the first X-Forwarded-Proto it sends. */
   #trustedPeer: boolean | undefined;
 
-  constructor(client: Socket, ctx: Http1Context) {
+  constructor(client: Socket, ctx: Http1Context, peer: Peer) {
     this.#ctx = ctx;
+    this.#peer = peer;
     this.#requestFramer = new RequestFramer(this, ctx.settings.limits);
     this.#client = new ClientLeg(client, this);
     ctx.registry.add(this);
@@ -229,9 +232,9 @@ export class Http1Connection implements TrackedConnection, FramerSink, ClientLeg
     this.#leg ??= new AppLeg(this, this.#client.socket, this.#ctx);
     this.#leg.framer.expect(head);
     if (!settings.forwardedHeaders) return undefined;
-    const { address } = this.#client;
+    const { address, scheme } = this.#peer;
     if (head.hasForwardedProto) this.#trustedPeer ??= settings.trustedProxies.includes(address);
-    return withForwarded(head, address, this.#trustedPeer === true);
+    return withForwarded(head, address, scheme, this.#trustedPeer === true);
   }
 
   onData(bytes: Buffer): void {
@@ -259,7 +262,7 @@ export class Http1Connection implements TrackedConnection, FramerSink, ClientLeg
 
   #countRefusal(code: ErrorCode): void {
     this.#ctx.metrics.requestRejected(code);
-    this.#ctx.logger.debug({ code, client: this.#client.address }, 'request refused');
+    this.#ctx.logger.debug({ code, client: this.#peer.address }, 'request refused');
   }
 
   #respondAndClose(code: ErrorCode, reason: CloseReason): void {
@@ -343,10 +346,10 @@ export class Http1Connection implements TrackedConnection, FramerSink, ClientLeg
     if (state === IDLE) return;
     if (state === RESPONDING) {
       // Part of the response went out: the client must see it cut, not complete.
-      leg.countFailure(kind === 'reset' ? 'truncated' : kind, this.#client.address, err);
+      leg.countFailure(kind === 'reset' ? 'truncated' : kind, this.#peer.address, err);
       this.#abort('upstream');
     } else {
-      leg.countFailure(kind, this.#client.address, err);
+      leg.countFailure(kind, this.#peer.address, err);
       this.#respondAndClose(UPSTREAM_FAILURE_ANSWERS[kind], 'upstream');
     }
   }
@@ -393,7 +396,7 @@ export class Http1Connection implements TrackedConnection, FramerSink, ClientLeg
     this.#state = IDLE;
     const now = performance.now();
     this.#idleSince = now;
-    this.#ctx.requests.completed('http1', this.#client.address, this.#requestMethod, status, now - this.#requestStartedAt);
+    this.#ctx.requests.completed('http1', this.#peer, this.#requestMethod, status, now - this.#requestStartedAt);
   }
 
   #armDrainIdleClose(): void {

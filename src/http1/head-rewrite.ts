@@ -4,6 +4,7 @@
  * is one copy of the head's bytes, from the positions the framer noted
  * (`MessageHead`); nothing is parsed again.
  */
+import type { Scheme } from '../listeners/peer.ts';
 import type { MessageHead } from './head.ts';
 
 const CR = 13;
@@ -53,19 +54,23 @@ export function withConnectionClose(head: MessageHead): Buffer {
  * The request head with the client's address appended to X-Forwarded-For (a
  * new line when there was none) and X-Forwarded-Proto set: the client's own
  * lines are kept only when `trustedPeer` says its peer may state the scheme
- * (TRUSTED_PROXIES); otherwise they are replaced with `http`.
+ * (TRUSTED_PROXIES); otherwise they are replaced with the `scheme` the
+ * client reached the proxy by.
  */
-export function withForwarded(head: MessageHead, clientAddress: string, trustedPeer: boolean): Buffer {
+export function withForwarded(head: MessageHead, clientAddress: string, scheme: Scheme, trustedPeer: boolean): Buffer {
   const lines = forwardedLines(clientAddress);
   const protoLines = head.forwardedProtoLines;
   const keepProto = protoLines !== null && trustedPeer;
   const drop = protoLines === null || keepProto ? NO_LINES : protoLines;
-  const proto = keepProto ? EMPTY : FORWARDED_PROTO;
+  const proto = keepProto ? EMPTY : FORWARDED_PROTO[scheme];
   if (head.forwardedForEnd >= 0) return rewriteHead(head.bytes, drop, head.forwardedForEnd, lines.append, proto, EMPTY);
   return rewriteHead(head.bytes, drop, -1, EMPTY, lines.line, proto);
 }
 
-const FORWARDED_PROTO = Buffer.from('X-Forwarded-Proto: http\r\n', 'latin1');
+const FORWARDED_PROTO: Record<Scheme, Buffer> = {
+  http: Buffer.from('X-Forwarded-Proto: http\r\n', 'latin1'),
+  https: Buffer.from('X-Forwarded-Proto: https\r\n', 'latin1'),
+};
 
 interface ForwardedLines {
   readonly address: string;

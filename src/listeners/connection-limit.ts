@@ -23,7 +23,18 @@
  */
 import type { Socket } from 'node:net';
 import type { Logger } from '../log/index.ts';
-import type { RefusedReason } from '../metrics/index.ts';
+
+/** Why a connection was closed on its way in, before a handler had it: a bounded set, the metric's `reason` label. */
+export const REFUSED_REASONS = [
+  'max_connections',
+  'memory_pressure',
+  'accept_failed',
+  'proxy_header_invalid',
+  'proxy_header_timeout',
+  'tls_handshake_failed',
+  'tls_handshake_timeout',
+] as const;
+export type RefusedReason = (typeof REFUSED_REASONS)[number];
 
 /** At most one log line per reason per this interval, with the count refused since the last one. */
 const LOG_INTERVAL_MS = 10_000;
@@ -32,6 +43,10 @@ const MESSAGES: Record<RefusedReason, string> = {
   max_connections: 'connection limit reached: new connections refused',
   memory_pressure: 'memory above the guard\'s high mark: new connections refused',
   accept_failed: 'accept failed: new connections refused',
+  proxy_header_invalid: 'connection without a valid PROXY header refused (PROXY_PROTOCOL is on)',
+  proxy_header_timeout: 'connection without a PROXY header within HEADER_TIMEOUT refused (PROXY_PROTOCOL is on)',
+  tls_handshake_failed: 'TLS handshake failed: connection closed',
+  tls_handshake_timeout: 'TLS handshake not done within HEADER_TIMEOUT: connection closed',
 };
 
 export class ConnectionLimit {
@@ -41,8 +56,8 @@ export class ConnectionLimit {
   #open = 0;
   /** Set by the memory guard while memory is above its high mark (and not yet below the low one). */
   memoryPressure = false;
-  readonly #unlogged: Record<RefusedReason, number> = { max_connections: 0, memory_pressure: 0, accept_failed: 0 };
-  readonly #loggedAt: Record<RefusedReason, number> = { max_connections: -Infinity, memory_pressure: -Infinity, accept_failed: -Infinity };
+  readonly #unlogged = Object.fromEntries(REFUSED_REASONS.map((reason) => [reason, 0])) as Record<RefusedReason, number>;
+  readonly #loggedAt = Object.fromEntries(REFUSED_REASONS.map((reason) => [reason, -Infinity])) as Record<RefusedReason, number>;
 
   /** `refused` is called once per connection refused, with the reason (the metric). */
   constructor(max: number, refused: (reason: RefusedReason) => void, logger: Logger) {
@@ -59,12 +74,12 @@ export class ConnectionLimit {
   admit(socket: Socket): boolean {
     if (this.#open >= this.#max) {
       socket.destroy();
-      this.#count('max_connections', { maxConnections: this.#max });
+      this.refused('max_connections', { maxConnections: this.#max });
       return false;
     }
     if (this.memoryPressure) {
       socket.destroy();
-      this.#count('memory_pressure', { open: this.#open });
+      this.refused('memory_pressure', { open: this.#open });
       return false;
     }
     this.#open++;
@@ -74,10 +89,11 @@ export class ConnectionLimit {
 
   /** A listener failed to accept (EMFILE, ENFILE, ...): the process goes on; counted and logged, sparingly. */
   acceptFailed(err: NodeJS.ErrnoException): void {
-    this.#count('accept_failed', { code: err.code, err: err.message, open: this.#open });
+    this.refused('accept_failed', { code: err.code, err: err.message, open: this.#open });
   }
 
-  #count(reason: RefusedReason, details: object): void {
+  /** A connection refused on its way in (by the front door, or here): counted, and logged at most once per LOG_INTERVAL_MS per reason. */
+  refused(reason: RefusedReason, details: object): void {
     this.#refused(reason);
     this.#unlogged[reason]++;
     const now = performance.now();

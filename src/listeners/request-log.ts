@@ -6,6 +6,7 @@
  */
 import type { Logger } from '../log/index.ts';
 import type { Metrics } from '../metrics/index.ts';
+import type { Peer } from './peer.ts';
 import type { ConnectionRegistry, Protocol } from './registry.ts';
 
 export class RequestLog {
@@ -26,10 +27,12 @@ export class RequestLog {
   }
 
   /** The response went out complete, `ms` after the request began. */
-  completed(protocol: Protocol, client: string, method: string | undefined, status: number, ms: number): void {
+  completed(protocol: Protocol, peer: Peer, method: string | undefined, status: number, ms: number): void {
     this.#registry.requestFinished(protocol);
-    this.#metrics.requestCompleted(protocol, status, ms / 1000);
-    if (this.#accessLog) this.#logger.info({ client, protocol, method, status, ms: Math.round(ms * 1000) / 1000 }, 'request');
+    this.#metrics.requestCompleted(peer.listener, protocol, status, ms / 1000);
+    if (this.#accessLog) {
+      this.#logger.info({ client: peer.address, listener: peer.listener, scheme: peer.scheme, protocol, method, status, ms: Math.round(ms * 1000) / 1000 }, 'request');
+    }
   }
 
   /** The request ended without a complete response (aborted, failed, cut). */

@@ -11,6 +11,7 @@ import type { WebSocketObserver } from '../websocket/tunnel.ts';
 import { CLOSE_REASONS, PROTOCOLS, type CloseReason, type ConnectionRegistry, type Protocol } from '../listeners/registry.ts';
 import { PHASES, type DrainSummary, type Phase } from '../drain/controller.ts';
 import { errors, type ErrorCode } from '../errors.ts';
+import { REFUSED_REASONS, type RefusedReason } from '../listeners/connection-limit.ts';
 
 export const UPSTREAM_ERROR_KINDS = ['connect_refused', 'connect_timeout', 'response_timeout', 'reset', 'bad_response', 'truncated'] as const;
 export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
@@ -18,8 +19,7 @@ export type UpstreamErrorKind = (typeof UPSTREAM_ERROR_KINDS)[number];
 /** Codes a client's request can be refused with (the DP_UPSTREAM_* codes are the app's failures, counted as upstream errors). */
 const REQUEST_ERROR_CODES = (Object.keys(errors) as ErrorCode[]).filter((code) => !code.startsWith('DP_UPSTREAM_'));
 
-export const REFUSED_REASONS = ['max_connections', 'memory_pressure', 'accept_failed'] as const;
-export type RefusedReason = (typeof REFUSED_REASONS)[number];
+export { REFUSED_REASONS, type RefusedReason } from '../listeners/connection-limit.ts';
 
 /** How a drain ended: every connection gone (exit code 0), or some cut at the deadline (exit code 3). */
 export const DRAIN_OUTCOMES = ['completed', 'deadline'] as const;
@@ -46,11 +46,13 @@ export interface LiveState {
   readonly connections: ConnectionRegistry;
   /** The memory guard is refusing connections (resident memory above its high mark, not yet below the low one). */
   readonly memoryPressure: () => boolean;
+  /** The public HTTP ports' labels, for the request families' `listener` label. */
+  readonly listeners: readonly string[];
 }
 
 export class Metrics implements WebSocketObserver {
   readonly registry = new Registry();
-  readonly #requests = new RequestStats();
+  readonly #requests: RequestStats;
   readonly #closed: Counter<'protocol' | 'reason'>;
   readonly #upstreamErrors: Counter<'kind'>;
   readonly #refused: Counter<'reason'>;
@@ -64,6 +66,7 @@ export class Metrics implements WebSocketObserver {
 
   constructor(state: LiveState) {
     const registry = this.registry;
+    this.#requests = new RequestStats(state.listeners);
     collectDefaultMetrics(registry);
     for (const name of DROPPED_DEFAULTS) registry.removeSingleMetric(name);
     const { connections } = state;
@@ -111,7 +114,7 @@ export class Metrics implements WebSocketObserver {
     });
     for (const kind of UPSTREAM_ERROR_KINDS) this.#upstreamErrors.inc({ kind }, 0);
     this.#refused = new Counter({
-      name: 'drain_proxy_connections_refused_total', help: 'Client connections closed as soon as accepted, before anything was read', labelNames: ['reason'], registers: [registry],
+      name: 'drain_proxy_connections_refused_total', help: 'Client connections closed on their way in, before any request was read: limits, and on PROXY_PROTOCOL or TLS ports a missing header or a failed handshake', labelNames: ['reason'], registers: [registry],
     });
     for (const reason of REFUSED_REASONS) this.#refused.inc({ reason }, 0);
     this.#badRequests = new Counter({
@@ -141,8 +144,8 @@ export class Metrics implements WebSocketObserver {
     for (const outcome of DRAIN_OUTCOMES) this.#drains.inc({ outcome }, 0);
   }
 
-  requestCompleted(protocol: Protocol, status: number, seconds: number): void {
-    this.#requests.record(protocol, status, seconds);
+  requestCompleted(listener: string, protocol: Protocol, status: number, seconds: number): void {
+    this.#requests.record(listener, protocol, status, seconds);
   }
 
   connectionClosed(protocol: Protocol, reason: CloseReason): void {

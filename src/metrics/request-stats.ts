@@ -24,11 +24,20 @@ class ProtocolStats {
   count = 0;
 }
 
-export class RequestStats {
-  readonly #stats = new Map<Protocol, ProtocolStats>(PROTOCOLS.map((protocol) => [protocol, new ProtocolStats()]));
+/** Per listener (its label), per protocol. */
+type ListenerStats = ReadonlyMap<Protocol, ProtocolStats>;
 
-  record(protocol: Protocol, status: number, seconds: number): void {
-    const stats = this.#stats.get(protocol)!;
+export class RequestStats {
+  readonly #listeners: ReadonlyMap<string, ListenerStats>;
+
+  /** `listeners`: the labels of the public HTTP ports, a bounded set known at startup. */
+  constructor(listeners: readonly string[]) {
+    this.#listeners = new Map(listeners.map((listener) => [listener, new Map(PROTOCOLS.map((protocol) => [protocol, new ProtocolStats()]))]));
+  }
+
+  record(listener: string, protocol: Protocol, status: number, seconds: number): void {
+    const stats = this.#listeners.get(listener)?.get(protocol);
+    if (stats === undefined) return;
     const index = ((status / 100) | 0) - 1;
     stats.byClass[index < 0 || index > 4 ? 4 : index]++;
     let bucket = 0;
@@ -38,20 +47,26 @@ export class RequestStats {
     stats.count++;
   }
 
+  /** Every (listener, protocol) pair with its stats, in a fixed order. */
+  #series(): Array<{ listener: string; protocol: Protocol; stats: ProtocolStats }> {
+    const series: Array<{ listener: string; protocol: Protocol; stats: ProtocolStats }> = [];
+    for (const [listener, byProtocol] of this.#listeners) for (const [protocol, stats] of byProtocol) series.push({ listener, protocol, stats });
+    return series;
+  }
+
   register(registry: Registry): void {
-    const stats = this.#stats;
     registry.registerMetric({
       name: 'drain_proxy_requests_total',
-      help: 'Requests answered, by status class',
+      help: 'Requests answered, by listener (port), protocol and status class',
       type: 'counter',
       aggregator: 'sum',
       get: async () => ({
         name: 'drain_proxy_requests_total',
-        help: 'Requests answered, by status class',
+        help: 'Requests answered, by listener (port), protocol and status class',
         type: 'counter',
         aggregator: 'sum',
-        values: PROTOCOLS.flatMap((protocol) =>
-          CODE_CLASSES.map((codeClass, i): Sample => ({ value: stats.get(protocol)!.byClass[i], labels: { protocol, code_class: codeClass } })),
+        values: this.#series().flatMap(({ listener, protocol, stats }) =>
+          CODE_CLASSES.map((codeClass, i): Sample => ({ value: stats.byClass[i], labels: { listener, protocol, code_class: codeClass } })),
         ),
       }),
     } as never);
@@ -66,17 +81,17 @@ export class RequestStats {
         help: 'Time from a request head to the end of its response',
         type: 'histogram',
         aggregator: 'sum',
-        values: PROTOCOLS.flatMap((protocol): Sample[] => {
-          const { buckets, sum, count } = stats.get(protocol)!;
+        values: this.#series().flatMap(({ listener, protocol, stats }): Sample[] => {
+          const { buckets, sum, count } = stats;
           const samples: Sample[] = [];
           let cumulative = 0;
           DURATION_BUCKETS.forEach((le, i) => {
             cumulative += buckets[i];
-            samples.push({ metricName: `${name}_bucket`, value: cumulative, labels: { le, protocol } });
+            samples.push({ metricName: `${name}_bucket`, value: cumulative, labels: { le, listener, protocol } });
           });
-          samples.push({ metricName: `${name}_bucket`, value: count, labels: { le: '+Inf', protocol } });
-          samples.push({ metricName: `${name}_sum`, value: sum, labels: { protocol } });
-          samples.push({ metricName: `${name}_count`, value: count, labels: { protocol } });
+          samples.push({ metricName: `${name}_bucket`, value: count, labels: { le: '+Inf', listener, protocol } });
+          samples.push({ metricName: `${name}_sum`, value: sum, labels: { listener, protocol } });
+          samples.push({ metricName: `${name}_count`, value: count, labels: { listener, protocol } });
           return samples;
         }),
       }),

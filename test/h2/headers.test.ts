@@ -111,7 +111,7 @@ test('the translated headers are accepted by node:http2 (no ERR_HTTP2_INVALID_CO
 test('requests to an HTTP/1.1 app: the request line from the pseudo-headers, :authority becomes Host, hop-by-hop dropped, cookie crumbs joined, X-Forwarded-For appended', () => {
   const raw = [':method', 'POST', ':path', '/x?y=1', ':scheme', 'http', ':authority', 'svc:8000', 'te', 'trailers', 'x-forwarded-for', '10.0.0.1', 'cookie', 'a=1', 'content-type', 'a/b', 'cookie', 'b=2', 'content-length', '3'];
   assert.equal(
-    http1RequestHead(raw, { clientAddress: '127.0.0.1', trustedPeer: true }, BODY_AS_SENT),
+    http1RequestHead(raw, { clientAddress: '127.0.0.1', scheme: 'http', trustedPeer: true }, BODY_AS_SENT),
     'POST /x?y=1 HTTP/1.1\r\nhost: svc:8000\r\ncontent-type: a/b\r\ncontent-length: 3\r\ncookie: a=1; b=2\r\nx-forwarded-for: 10.0.0.1, 127.0.0.1\r\nx-forwarded-proto: http\r\n\r\n',
   );
   assert.equal(http1RequestHeaders({ ':authority': 'a', host: 'b' }, null).host, 'b', 'an explicit Host wins');
@@ -151,9 +151,9 @@ test('a request that cannot be written as HTTP/1.1 is refused, whatever nghttp2 
 test('X-Forwarded-Proto: a trusted peer\'s is passed on, an untrusted peer\'s replaced with http, in both upstream protocols', () => {
   for (const translate of [http1RequestHeaders, h2RequestHeaders]) {
     const claims = { ':method': 'GET', ':path': '/', ':authority': 'a', 'x-forwarded-proto': 'https' };
-    assert.equal(translate(claims, { clientAddress: '10.1.2.3', trustedPeer: true })['x-forwarded-proto'], 'https');
-    assert.equal(translate(claims, { clientAddress: '203.0.113.5', trustedPeer: false })['x-forwarded-proto'], 'http');
-    assert.equal(translate(claims, { clientAddress: '203.0.113.5', trustedPeer: false })['x-forwarded-for'], '203.0.113.5');
+    assert.equal(translate(claims, { clientAddress: '10.1.2.3', scheme: 'http', trustedPeer: true })['x-forwarded-proto'], 'https');
+    assert.equal(translate(claims, { clientAddress: '203.0.113.5', scheme: 'http', trustedPeer: false })['x-forwarded-proto'], 'http');
+    assert.equal(translate(claims, { clientAddress: '203.0.113.5', scheme: 'http', trustedPeer: false })['x-forwarded-for'], '203.0.113.5');
     assert.equal(translate(claims, null)['x-forwarded-proto'], 'https', 'FORWARDED_HEADERS=off passes it untouched');
   }
 });
@@ -163,7 +163,7 @@ test('requests to an h2c app: pseudo-headers and `te: trailers` kept (gRPC needs
   assert.deepEqual(out, { ':method': 'POST', ':path': '/svc/M', ':scheme': 'http', ':authority': 'a', te: 'trailers', 'content-type': 'application/grpc' });
   assert.equal(h2RequestHeaders({ te: 'gzip' }, null).te, undefined);
   assert.deepEqual(
-    h2RequestHeaderList([':method', 'GET', 'x-forwarded-for', '10.0.0.1', 'connection', 'x', 'x-forwarded-for', '10.0.0.2', 'cookie', 'a=1', 'cookie', 'b=2'], { clientAddress: '127.0.0.1', trustedPeer: false }),
+    h2RequestHeaderList([':method', 'GET', 'x-forwarded-for', '10.0.0.1', 'connection', 'x', 'x-forwarded-for', '10.0.0.2', 'cookie', 'a=1', 'cookie', 'b=2'], { clientAddress: '127.0.0.1', scheme: 'http', trustedPeer: false }),
     [':method', 'GET', 'cookie', 'a=1', 'cookie', 'b=2', 'x-forwarded-for', '10.0.0.1, 10.0.0.2, 127.0.0.1', 'x-forwarded-proto', 'http'],
     'repeated X-Forwarded-For fields joined and appended to; other repeated fields (cookie crumbs) passed on as they came',
   );

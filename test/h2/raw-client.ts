@@ -6,7 +6,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { PREFACE } from '../../src/h2/sniff.ts';
+import { PREFACE } from '../../src/listeners/sniff.ts';
 
 export const DATA = 0x0;
 export const HEADERS = 0x1;

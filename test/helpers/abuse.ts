@@ -11,7 +11,7 @@
  * RST_STREAM and GOAWAY codes; nothing is kept.
  */
 import { connect, type Socket } from 'node:net';
-import { PREFACE } from '../../src/h2/sniff.ts';
+import { PREFACE } from '../../src/listeners/sniff.ts';
 import { ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, RST_STREAM, SETTINGS, frame, getHeaderBlock } from '../h2/raw-client.ts';
 
 export const WINDOW_UPDATE = 0x8;

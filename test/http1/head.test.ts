@@ -288,11 +288,15 @@ describe('withConnectionClose', () => {
 });
 
 describe('withForwarded', () => {
-  const rewriteFrom = (address: string, trustedPeer = true) => (head: MessageHead): Buffer => withForwarded(head, address, trustedPeer);
+  const rewriteFrom = (address: string, trustedPeer = true, scheme: 'http' | 'https' = 'http') => (head: MessageHead): Buffer => withForwarded(head, address, scheme, trustedPeer);
 
   test('adds X-Forwarded-For and X-Forwarded-Proto when absent', () => {
     const { rewritten } = headOf('GET / HTTP/1.1\r\nHost: a\r\n\r\n', { rewrite: rewriteFrom('192.0.2.7') });
     assert.equal(rewritten, 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: http\r\n\r\n');
+    const overTls = headOf('GET / HTTP/1.1\r\nHost: a\r\n\r\n', { rewrite: rewriteFrom('192.0.2.7', true, 'https') });
+    assert.equal(overTls.rewritten, 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n', 'a TLS port says https');
+    const untrusted = headOf('GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-Proto: http\r\n\r\n', { rewrite: rewriteFrom('192.0.2.7', false, 'https') });
+    assert.equal(untrusted.rewritten, 'GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 192.0.2.7\r\nX-Forwarded-Proto: https\r\n\r\n', 'an untrusted peer\'s scheme is replaced by the one it came by');
   });
 
   test('appends to an existing X-Forwarded-For, before its trailing whitespace', () => {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { H2, HTTP1, NEED_MORE, PREFACE, ProtocolSniffer, matchPreface } from '../../src/h2/sniff.ts';
+import { H2, HTTP1, NEED_MORE, PREFACE, ProtocolSniffer, matchPreface } from '../../src/listeners/sniff.ts';
+import { Peer } from '../../src/listeners/peer.ts';
 
 const servers: Server[] = [];
 after(() => {
@@ -49,7 +50,7 @@ async function sniffingServer(timings = { keepAliveTimeoutMs: 60_000, headerTime
     if (protocol === 'h2') socket.resume();
   };
   const sniffer = new ProtocolSniffer({ http1: collect('http1'), h2: collect('h2') }, timings);
-  const server = createServer({ allowHalfOpen: true }, sniffer.accept);
+  const server = createServer({ allowHalfOpen: true }, (socket) => sniffer.accept(socket, Peer.of(socket, 'test', 'http')));
   servers.push(server);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -3,7 +3,8 @@
  * cleartext HTTP/2 with prior knowledge (h2c, what gRPC clients use inside a
  * cluster) starts with the 24-byte connection preface, anything else is
  * HTTP/1.1. `node:http2` has no cleartext fallback (nodejs #26795), so the
- * choice is made here, once per connection:
+ * choice is made here, once per connection (over TLS too when the client
+ * offered no ALPN; after ALPN `http/1.1` only the first byte is waited for):
  *
  *   accept ──first chunk──▶ byte 0 is not 'P' ─────────────────────▶ HTTP/1.1
  *                │
@@ -24,6 +25,7 @@
  * accept, and a cleared one stays referenced by the socket for its whole life.
  */
 import type { Socket } from 'node:net';
+import type { Peer } from './peer.ts';
 
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -50,8 +52,8 @@ export interface SniffTimings {
 }
 
 export interface SniffHandlers {
-  readonly http1: (socket: Socket) => void;
-  readonly h2: (socket: Socket) => void;
+  readonly http1: (socket: Socket, peer: Peer) => void;
+  readonly h2: (socket: Socket, peer: Peer) => void;
 }
 
 /** How often silent connections and unfinished prefaces are checked against their timeouts. */
@@ -66,6 +68,9 @@ const FIRST_BYTES_GRACE_MS = 1000;
 
 class PendingSocket {
   readonly socket: Socket;
+  readonly peer: Peer;
+  /** ALPN chose HTTP/1.1: whatever the bytes, the connection is HTTP/1.1. */
+  readonly #http1Only: boolean;
   readonly acceptedAt = performance.now();
   /** When the first part of a preface arrived: the rest is due within HEADER_TIMEOUT, like the rest of a request head. */
   partSince: number | undefined;
@@ -75,8 +80,10 @@ class PendingSocket {
   /** During a drain only: closes the connection once it has been silent for DRAIN_IDLE_CLOSE. */
   #drainTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: Socket, sniffer: ProtocolSniffer) {
+  constructor(socket: Socket, peer: Peer, http1Only: boolean, sniffer: ProtocolSniffer) {
     this.socket = socket;
+    this.peer = peer;
+    this.#http1Only = http1Only;
     this.#sniffer = sniffer;
     socket.on('data', this.#onData);
     socket.on('end', this.#onGone);
@@ -89,7 +96,7 @@ class PendingSocket {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    const verdict = matchPreface(chunk, this.#matched);
+    const verdict = this.#http1Only ? HTTP1 : matchPreface(chunk, this.#matched);
     if (verdict === NEED_MORE) {
       this.partSince ??= performance.now();
       this.#chunks.push(chunk);
@@ -146,12 +153,13 @@ export class ProtocolSniffer {
     return this.#pending.size;
   }
 
-  readonly accept = (socket: Socket): void => {
-    const entry = new PendingSocket(socket, this);
+  /** Waits for `socket`'s first bytes; `http1Only` when ALPN already chose HTTP/1.1. */
+  accept(socket: Socket, peer: Peer, http1Only = false): void {
+    const entry = new PendingSocket(socket, peer, http1Only, this);
     this.#pending.add(entry);
     if (this.#draining) entry.closeIn(Math.max(FIRST_BYTES_GRACE_MS, this.#timings.drainIdleCloseMs));
     this.#sweep ??= setInterval(this.#expire, SWEEP_INTERVAL_MS).unref();
-  };
+  }
 
   readonly #expire = (): void => {
     const now = performance.now();
@@ -180,9 +188,9 @@ export class ProtocolSniffer {
     this.#pending.delete(entry);
     const socket = entry.socket;
     if (verdict === H2) {
-      this.#handlers.h2(socket);
+      this.#handlers.h2(socket, entry.peer);
     } else {
-      this.#handlers.http1(socket);
+      this.#handlers.http1(socket, entry.peer);
       socket.resume();
     }
   }
