@@ -64,6 +64,7 @@ import type { TrustedProxies } from '../config/trusted-proxies.ts';
 import type { CloseWindow } from '../drain/spread.ts';
 import { resetByClient, resetStream, timeOutStream, type StreamForwarder } from './forwarder.ts';
 import { headerListSize, type Forwarding } from './headers.ts';
+import { ArrivedStream, OpenStream, STREAM_OVERHEAD_BYTES, earlyTrailers, keepEarlyTrailers } from './streams.ts';
 import { errors } from '../errors.ts';
 
 /** Largest stream id: the first GOAWAY of a graceful shutdown (RFC 9113 §6.8). */
@@ -119,58 +120,6 @@ function ignore(): void {}
  */
 function bucketSecond(): number {
   return Math.floor(Date.now() / 1000);
-}
-
-/** What an open stream holds besides its buffers (its objects on both sides), for the bytes a session holds. */
-const STREAM_OVERHEAD_BYTES = 4096;
-
-class OpenStream {
-  readonly startedAt: number;
-  readonly headerBytes: number;
-
-  constructor(startedAt: number, headerBytes: number) {
-    this.startedAt = startedAt;
-    this.headerBytes = headerBytes;
-  }
-}
-
-/** A stream received and not forwarded yet: forwarded once the read that brought it has been processed. */
-class ArrivedStream {
-  readonly stream: ServerHttp2Stream;
-  readonly headers: IncomingHttpHeaders;
-  readonly rawHeaders: string[];
-  readonly headerBytes: number;
-
-  constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: string[], headerBytes: number) {
-    this.stream = stream;
-    this.headers = headers;
-    this.rawHeaders = rawHeaders;
-    this.headerBytes = headerBytes;
-  }
-}
-
-/** A request's trailers as node:http2 passed them. */
-class ReceivedTrailers {
-  readonly headers: IncomingHttpHeaders;
-  readonly flags: number;
-  readonly rawHeaders: string[];
-
-  constructor(headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) {
-    this.headers = headers;
-    this.flags = flags;
-    this.rawHeaders = rawHeaders;
-  }
-}
-
-const kEarlyTrailers = Symbol('drain-proxy.h2.earlyTrailers');
-type ArrivingStream = ServerHttp2Stream & { [kEarlyTrailers]?: ReceivedTrailers };
-
-/**
- * Trailers that came in the read that brought their stream, before it is forwarded: 'trailers' is an event,
- * not buffered like the body, so they are kept here and passed on once the forwarder listens (see `#forward`).
- */
-function keepEarlyTrailers(this: ArrivingStream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void {
-  this[kEarlyTrailers] = new ReceivedTrailers(headers, flags, rawHeaders);
 }
 
 export interface H2Context {
@@ -409,7 +358,7 @@ export class H2Connection implements TrackedConnection {
     stream.off('trailers', keepEarlyTrailers);
     const endedEarly = stream.readableEnded;
     forwarder.forward(stream, headers, rawHeaders, this.#forwarding);
-    const early = (stream as ArrivingStream)[kEarlyTrailers];
+    const early = earlyTrailers(stream);
     if (early !== undefined) stream.emit('trailers', early.headers, early.flags, early.rawHeaders);
     if (endedEarly) stream.emit('end');
   }
