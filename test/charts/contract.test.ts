@@ -26,6 +26,10 @@ import { schemaEnvNames, wiring } from './pod.ts';
 const MAPPED: Record<string, [string, string | string[], string]> = {
   LISTEN_PORT: ['listen.port', '9000', '9000'],
   LISTEN_ADDRESS: ['listen.address', '0.0.0.0', '0.0.0.0'],
+  PROXY_PROTOCOL: ['listen.proxyProtocol', 'true', 'on'],
+  HTTP_PORTS: ['http.ports', ['http.ports[0].port=8081', 'http.ports[0].upstreamPort=9081', 'http.ports[1].port=50051', 'http.ports[1].upstreamPort=50052'], '8081:9081,50051:50052'],
+  TLS_CERT_FILE: ['tls.certKey', ['tls.secretName=web-tls', 'tls.certKey=chain.pem'], '/etc/drain-proxy/tls/chain.pem'],
+  TLS_KEY_FILE: ['tls.keyKey', ['tls.secretName=web-tls', 'tls.keyKey=key.pem'], '/etc/drain-proxy/tls/key.pem'],
   UPSTREAM: ['upstream.port', '3000', 'http://127.0.0.1:3000'],
   UPSTREAM_PROTOCOL: ['upstream.protocol', 'h2c', 'h2c'],
   UPSTREAM_CONNECT_TIMEOUT: ['upstream.connectTimeout', '750ms', '750ms'],

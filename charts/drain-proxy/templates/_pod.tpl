@@ -30,6 +30,25 @@ Usage (inside your containers list):
 {{- end -}}
 
 {{/*
+drain-proxy.pod.volumes: the pod volumes the sidecar mounts, as list items:
+the tls.secretName Secret when TLS is on; nothing otherwise. For pods that
+already have volumes; otherwise drain-proxy.pod.spec renders the key too.
+Usage (inside your volumes list):
+  volumes:
+    - name: your-volume
+      emptyDir: {}
+    {{- include "drain-proxy.pod.volumes" (dict "values" .Values.drainProxy "context" $) | nindent 4 }}
+*/}}
+{{- define "drain-proxy.pod.volumes" -}}
+{{- include "drain-proxy.validate.values" . -}}
+{{- with ((.values).tls).secretName -}}
+- name: {{ include "drain-proxy.sidecar.tlsVolumeName" $ }}
+  secret:
+    secretName: {{ . | quote }}
+{{- end -}}
+{{- end -}}
+
+{{/*
 drain-proxy.pod.terminationGracePeriodSeconds: the pod spec key, derived from
 drain.timeoutSeconds + graceMarginSeconds unless terminationGracePeriodSeconds
 is set (and then checked to exceed drain.timeoutSeconds). Fails when the pod
@@ -51,11 +70,13 @@ terminationGracePeriodSeconds: {{ include "drain-proxy.pod.gracePeriod" . }}
 {{/*
 drain-proxy.pod.spec: the pod spec keys drain-proxy owns:
 terminationGracePeriodSeconds, imagePullSecrets when there are any (see
-drain-proxy.pod.imagePullSecrets; pass your app's images to merge theirs) and,
-in native mode, initContainers holding the sidecar. For pods that set none of
-these keys themselves (otherwise use drain-proxy.pod.terminationGracePeriodSeconds,
-drain-proxy.pod.imagePullSecrets and drain-proxy.pod.initContainers in their
-place); it fails when the pod spec around it sets one of them.
+drain-proxy.pod.imagePullSecrets; pass your app's images to merge theirs), in
+native mode initContainers holding the sidecar, and with tls.secretName the
+volumes holding its Secret. For pods that set none of these keys themselves
+(otherwise use drain-proxy.pod.terminationGracePeriodSeconds,
+drain-proxy.pod.imagePullSecrets, drain-proxy.pod.initContainers and
+drain-proxy.pod.volumes in their place); it fails when the pod spec around it
+sets one of them.
 Usage (at the pod spec's indentation):
   {{- include "drain-proxy.pod.spec" (dict "values" .Values.drainProxy "context" $) | nindent 6 }}
 */}}
@@ -63,8 +84,9 @@ Usage (at the pod spec's indentation):
 {{- include "drain-proxy.validate.values" . -}}
 {{- $native := eq (include "drain-proxy.sidecar.mode" .) "native" -}}
 {{- $pullSecrets := include "drain-proxy.images.pullSecretNames" . -}}
+{{- $volumes := include "drain-proxy.pod.volumes" . -}}
 {{- if include "drain-proxy.pod.probing" . -}}
-drainProxyProbe.drain-proxy.pod.spec: {{ compact (list "terminationGracePeriodSeconds" (ternary "imagePullSecrets" "" (ne $pullSecrets "")) (ternary "initContainers" "" $native)) | join "," }}
+drainProxyProbe.drain-proxy.pod.spec: {{ compact (list "terminationGracePeriodSeconds" (ternary "imagePullSecrets" "" (ne $pullSecrets "")) (ternary "initContainers" "" $native) (ternary "volumes" "" (ne $volumes ""))) | join "," }}
 {{- else -}}
 {{- include "drain-proxy.pod.checkOwnKeys" . -}}
 terminationGracePeriodSeconds: {{ include "drain-proxy.pod.gracePeriod" . }}
@@ -72,6 +94,10 @@ terminationGracePeriodSeconds: {{ include "drain-proxy.pod.gracePeriod" . }}
 {{- if $native }}
 initContainers:
   {{- include "drain-proxy.sidecar.container" . | nindent 2 }}
+{{- end }}
+{{- if $volumes }}
+volumes:
+  {{- $volumes | nindent 2 }}
 {{- end }}
 {{- end -}}
 {{- end -}}
@@ -120,9 +146,11 @@ spec that holds drain-proxy's pod templates
     imagePullSecrets, initContainers): YAML would keep one of the two, silently;
   - gets the same key from two of them;
   - gives a container other than the proxy a port named like one of the
-    proxy's (listen.portName, admin.portName, tcp.ports): a Service's named
-    targetPort resolves to a regular container's port before a native
-    sidecar's, so the Service would bypass the proxy.
+    proxy's (listen.portName, admin.portName, http.ports, tcp.ports): a
+    Service's named targetPort resolves to a regular container's port before
+    a native sidecar's, so the Service would bypass the proxy;
+  - holds the proxy with tls.secretName set but not the volume it mounts
+    (drain-proxy.pod.volumes).
 It renders the calling template file ($.Template.Name) once more, in which
 each drain-proxy pod template renders a marker key instead of its keys, and
 reads the pod specs holding markers: spec.template.spec (Deployment,
@@ -142,7 +170,10 @@ Usage (first thing in drain-proxy's pod templates that render pod spec keys):
 {{- $v := .values -}}
 {{- $proxy := $v.containerName | default "drain-proxy" -}}
 {{- $proxyPorts := list (toString ($v.listen).portName) (toString ($v.admin).portName) -}}
+{{- range (($v.http).ports | default list) }}{{ $proxyPorts = append $proxyPorts (include "drain-proxy.sidecar.httpPortName" .) }}{{ end -}}
 {{- range (($v.tcp).ports | default list) }}{{ $proxyPorts = append $proxyPorts (include "drain-proxy.sidecar.tcpPortName" .) }}{{ end -}}
+{{- $tlsVolume := include "drain-proxy.sidecar.tlsVolumeName" . -}}
+{{- $tlsVolumes := include "drain-proxy.pod.volumes" . | fromYamlArray -}}
 {{- range $doc := regexSplit "(?m)^---" $rendered -1 -}}
 {{- if contains "drainProxyProbe." $doc -}}
 {{- $object := fromYaml $doc -}}
@@ -166,11 +197,21 @@ Usage (first thing in drain-proxy's pod templates that render pod spec keys):
 {{- $instead := get (dict
   "terminationGracePeriodSeconds" "remove it and set drainProxy.terminationGracePeriodSeconds (it must exceed drainProxy.drain.timeoutSeconds)"
   "imagePullSecrets" "replace it with drain-proxy.pod.imagePullSecrets, passing your images: (dict ... \"images\" (list .Values.image))"
-  "initContainers" "keep yours and include drain-proxy.pod.initContainers inside it, with drain-proxy.pod.terminationGracePeriodSeconds in place of drain-proxy.pod.spec") $key -}}
+  "initContainers" "keep yours and include drain-proxy.pod.initContainers inside it, with drain-proxy.pod.terminationGracePeriodSeconds in place of drain-proxy.pod.spec"
+  "volumes" "keep yours and include drain-proxy.pod.volumes inside it, with drain-proxy.pod.terminationGracePeriodSeconds (and drain-proxy.pod.initContainers) in place of drain-proxy.pod.spec") $key -}}
 {{- fail (printf "drain-proxy: %s: the pod spec sets %s itself and %s renders it too, so one of them would be lost: %s" $file $key $template $instead) -}}
 {{- end -}}
 {{- end -}}
 {{- if $owners -}}
+{{- $hasProxy := false -}}
+{{- range (concat ($spec.initContainers | default list) ($spec.containers | default list)) }}{{ if eq (toString .name) $proxy }}{{ $hasProxy = true }}{{ end }}{{ end -}}
+{{- if and $tlsVolumes (not (hasKey $owners "volumes")) -}}
+{{- $given := 0 -}}
+{{- range ($spec.volumes | default list) }}{{ if and (eq (toString .name) $tlsVolume) (eq (toJson .) (toJson (index $tlsVolumes 0))) }}{{ $given = add1 $given }}{{ end }}{{ end -}}
+{{- if and $hasProxy (eq $given 0) -}}
+{{- fail (printf "drain-proxy: %s: tls.secretName is set, and the pod spec lacks the volume the proxy mounts it from (%s): include drain-proxy.pod.volumes inside its volumes (or use drain-proxy.pod.spec, which renders them when the pod has none of its own)" $file $tlsVolume) -}}
+{{- end -}}
+{{- end -}}
 {{- range $container := concat ($spec.initContainers | default list) ($spec.containers | default list) -}}
 {{- if ne (toString $container.name) $proxy -}}
 {{- range ($container.ports | default list) -}}

@@ -1,7 +1,7 @@
 {{/*
 drain-proxy.service.ports: Service ports for a workload behind drain-proxy:
 the public port, targeting the proxy's port by name (listen.portName, `http`
-by default), one port per tcp.ports entry, and, when monitoring.serviceMonitor is enabled, the admin port for
+by default), one port per http.ports and tcp.ports entry, and, when monitoring.serviceMonitor is enabled, the admin port for
 the ServiceMonitor. A Service that already targets the port name `http` needs
 none of this: the proxy takes that name over.
 Usage (inside the Service's ports list; port defaults to 80):
@@ -14,6 +14,13 @@ Usage (inside the Service's ports list; port defaults to 80):
   port: {{ int (.port | default 80) }}
   targetPort: {{ ((.values).listen).portName }}
   protocol: TCP
+{{- range ((((.values).http).ports) | default list) }}
+{{- $name := include "drain-proxy.sidecar.httpPortName" . }}
+- name: {{ $name }}
+  port: {{ int .port }}
+  targetPort: {{ $name }}
+  protocol: TCP
+{{- end }}
 {{- range ((((.values).tcp).ports) | default list) }}
 {{- $name := include "drain-proxy.sidecar.tcpPortName" . }}
 - name: {{ $name }}

@@ -35,6 +35,37 @@ Usage:
 {{- end -}}
 
 {{/*
+drain-proxy.sidecar.httpPortName: the port name of one http.ports entry: its
+name, or http-<port>.
+Usage:
+  {{ include "drain-proxy.sidecar.httpPortName" (index .Values.drainProxy.http.ports 0) }}
+*/}}
+{{- define "drain-proxy.sidecar.httpPortName" -}}
+{{- .name | default (printf "http-%d" (int .port)) -}}
+{{- end -}}
+
+{{/*
+drain-proxy.sidecar.tlsDir: where the proxy container mounts the tls.secretName
+Secret (the whole Secret volume, never a subPath: a subPath mount does not see
+the kubelet's updates, so a renewed certificate would never arrive).
+Usage:
+  {{ include "drain-proxy.sidecar.tlsDir" . }}
+*/}}
+{{- define "drain-proxy.sidecar.tlsDir" -}}
+/etc/drain-proxy/tls
+{{- end -}}
+
+{{/*
+drain-proxy.sidecar.tlsVolumeName: the name of the pod volume holding the
+tls.secretName Secret.
+Usage:
+  {{ include "drain-proxy.sidecar.tlsVolumeName" . }}
+*/}}
+{{- define "drain-proxy.sidecar.tlsVolumeName" -}}
+drain-proxy-tls
+{{- end -}}
+
+{{/*
 drain-proxy.sidecar.finalScrapeWait: FINAL_SCRAPE_WAIT as the proxy reads it
 (off, 17s, 750ms), or nothing when the chart leaves it to the proxy (see
 drain-proxy.monitoring.finalScrapeWaitMs).
@@ -70,9 +101,19 @@ Usage:
 {{- range ($tcp.ports | default list) }}
 {{- $tcpPorts = append $tcpPorts (printf "%d:%d" (int .port) (int .upstreamPort)) }}
 {{- end -}}
+{{- $httpPorts := list -}}
+{{- range ($http.ports | default list) }}
+{{- $httpPorts = append $httpPorts (printf "%d:%d" (int .port) (int .upstreamPort)) }}
+{{- end -}}
+{{- $tls := $v.tls | default dict -}}
+{{- $tlsDir := include "drain-proxy.sidecar.tlsDir" . -}}
 {{- $pairs := list
   (list "LISTEN_PORT" ($v.listen).port)
   (list "LISTEN_ADDRESS" ($v.listen).address)
+  (list "PROXY_PROTOCOL" (($v.listen).proxyProtocol | default false))
+  (list "HTTP_PORTS" (join "," $httpPorts))
+  (list "TLS_CERT_FILE" (ternary (printf "%s/%s" $tlsDir ($tls.certKey | default "tls.crt")) "" (not (empty $tls.secretName))))
+  (list "TLS_KEY_FILE" (ternary (printf "%s/%s" $tlsDir ($tls.keyKey | default "tls.key")) "" (not (empty $tls.secretName))))
   (list "UPSTREAM" (include "drain-proxy.sidecar.upstream" .))
   (list "UPSTREAM_PROTOCOL" ($v.upstream).protocol)
   (list "UPSTREAM_CONNECT_TIMEOUT" ($v.upstream).connectTimeout)
@@ -226,6 +267,11 @@ Usage:
     - name: {{ ($v.admin).portName }}
       containerPort: {{ int ($v.admin).port }}
       protocol: TCP
+    {{- range (($v.http).ports | default list) }}
+    - name: {{ include "drain-proxy.sidecar.httpPortName" . }}
+      containerPort: {{ int .port }}
+      protocol: TCP
+    {{- end }}
     {{- range (($v.tcp).ports | default list) }}
     - name: {{ include "drain-proxy.sidecar.tcpPortName" . }}
       containerPort: {{ int .port }}
@@ -233,6 +279,12 @@ Usage:
     {{- end }}
   env:
     {{- include "drain-proxy.sidecar.env" . | nindent 4 }}
+  {{- if ($v.tls).secretName }}
+  volumeMounts:
+    - name: {{ include "drain-proxy.sidecar.tlsVolumeName" . }}
+      mountPath: {{ include "drain-proxy.sidecar.tlsDir" . }}
+      readOnly: true
+  {{- end }}
   {{- include "drain-proxy.sidecar.probes" . | trim | nindent 2 }}
   {{- if not $native }}
   lifecycle:

@@ -29,27 +29,41 @@ Usage:
 {{- if eq $listenPort $adminPort -}}
 {{- fail (printf "drain-proxy: listen.port and admin.port are both %d: give the admin port another number" $listenPort) -}}
 {{- end -}}
-{{- if and (has $upstreamPort (list $listenPort $adminPort)) (has $upstreamHost (list "127.0.0.1" "localhost" "::1" "[::1]")) -}}
-{{- fail (printf "drain-proxy: upstream.port %d is a port of the proxy itself: set upstream.port to the port your app listens on" $upstreamPort) -}}
-{{- end -}}
-{{- $taken := list $listenPort $adminPort -}}
+{{- /* Every port the proxy listens on is bound once, and no upstream port
+  is one of them (the app is in the same pod: that port would be the proxy
+  itself). The proxy refuses both at start; port names are unique in a pod. */ -}}
+{{- $owners := dict (toString $listenPort) "listen.port" (toString $adminPort) "admin.port" -}}
 {{- $names := list (toString ($v.listen).portName) (toString ($v.admin).portName) -}}
-{{- range (($v.tcp).ports | default list) -}}
+{{- $extra := list -}}
+{{- range ((($v.http).ports) | default list) -}}
+{{- $port := int (required "drain-proxy: each http.ports entry needs port (the port the proxy listens on)" .port) -}}
+{{- $_ := int (required "drain-proxy: each http.ports entry needs upstreamPort (the app's port it forwards to)" .upstreamPort) -}}
+{{- $extra = append $extra (list "http.ports" $port (int .upstreamPort) (include "drain-proxy.sidecar.httpPortName" .)) -}}
+{{- end -}}
+{{- range ((($v.tcp).ports) | default list) -}}
 {{- $port := int (required "drain-proxy: each tcp.ports entry needs port (the port the proxy listens on)" .port) -}}
 {{- $_ := int (required "drain-proxy: each tcp.ports entry needs upstreamPort (the app's port it forwards to)" .upstreamPort) -}}
-{{- if has $port $taken -}}
-{{- fail (printf "drain-proxy: tcp.ports: port %d is already taken by the listen, admin or another TCP port: give it another number" $port) -}}
+{{- $extra = append $extra (list "tcp.ports" $port (int .upstreamPort) (include "drain-proxy.sidecar.tcpPortName" .)) -}}
 {{- end -}}
-{{- $taken = append $taken $port -}}
-{{- $name := include "drain-proxy.sidecar.tcpPortName" . -}}
+{{- range $extra -}}
+{{- $value := index . 0 -}}
+{{- $port := index . 1 -}}
+{{- with get $owners (toString $port) -}}
+{{- fail (printf "drain-proxy: %s: port %d is already taken by %s (the proxy binds each port once): give it another number" $value $port .) -}}
+{{- end -}}
+{{- $_ := set $owners (toString $port) $value -}}
+{{- $name := index . 3 -}}
 {{- if has $name $names -}}
-{{- fail (printf "drain-proxy: tcp.ports: port name %s is used twice (port names are unique within a pod): set a distinct name" $name) -}}
+{{- fail (printf "drain-proxy: %s: port name %s is used twice (port names are unique within a pod): set a distinct name" $value $name) -}}
 {{- end -}}
 {{- $names = append $names $name -}}
 {{- end -}}
-{{- range (($v.tcp).ports | default list) -}}
-{{- if and (has (int .upstreamPort) $taken) (has $upstreamHost (list "127.0.0.1" "localhost" "::1" "[::1]")) -}}
-{{- fail (printf "drain-proxy: tcp.ports: upstreamPort %d is a port of the proxy itself: set it to the port your app listens on" (int .upstreamPort)) -}}
+{{- with get $owners (toString $upstreamPort) -}}
+{{- fail (printf "drain-proxy: upstream.port %d is a port of the proxy itself (%s): set upstream.port to the port your app listens on" $upstreamPort .) -}}
+{{- end -}}
+{{- range $entry := $extra -}}
+{{- with get $owners (toString (index $entry 2)) -}}
+{{- fail (printf "drain-proxy: %s: upstreamPort %d is a port of the proxy itself (%s): set it to the port your app listens on" (index $entry 0) (index $entry 2) .) -}}
 {{- end -}}
 {{- end -}}
 {{- if has (($v.admin).address | default "") (list "127.0.0.1" "::1" "localhost") -}}
