@@ -9,7 +9,8 @@
 export type Scalar = string | number | boolean | null;
 export type ValueTree = { [key: string]: unknown };
 
-export interface TcpPortValue {
+/** An http.ports or tcp.ports entry. */
+export interface PortValue {
   port: number;
   upstreamPort: number;
   name?: string;
@@ -20,7 +21,7 @@ export interface ChartValues {
   mode: string;
   containerName: string;
   image: { registry: string; repository: string; tag: string | number; digest: string; pullPolicy: string; pullSecrets: (string | ValueTree)[] };
-  listen: { port: number; portName: string; address: string };
+  listen: { port: number; portName: string; address: string; proxyProtocol: boolean };
   admin: { port: number; portName: string; address: string };
   upstream: {
     host: string;
@@ -37,8 +38,9 @@ export interface ChartValues {
   terminationMessagePolicy: string;
   /** closeSpread: the older name of drain.closeSpread, still honoured. */
   websocket: { closeSpread: string; closeCode: number; closeReason: string; closeTimeout: string };
-  tcp: { ports: TcpPortValue[]; idleClose: string };
+  tcp: { ports: PortValue[]; idleClose: string };
   http: {
+    ports: PortValue[];
     keepAliveTimeout: string;
     headerTimeout: string;
     requestBodyTimeout: string;
@@ -51,6 +53,8 @@ export interface ChartValues {
     forwardedHeaders: boolean;
     trustedProxies: string;
   };
+  /** secretName: a kubernetes.io/tls Secret mounted into the proxy; empty: no TLS. */
+  tls: { secretName: string; certKey: string; keyKey: string };
   log: { level: string; access: boolean };
   extraEnv: ValueTree[];
   resources: ValueTree;
@@ -66,7 +70,7 @@ export const CHART_DEFAULTS: ChartValues = {
   mode: 'auto',
   containerName: 'drain-proxy',
   image: { registry: '', repository: 'drain-proxy', tag: '0.1.0', digest: '', pullPolicy: 'IfNotPresent', pullSecrets: [] },
-  listen: { port: 8000, portName: 'http', address: '' },
+  listen: { port: 8000, portName: 'http', address: '', proxyProtocol: false },
   admin: { port: 9901, portName: 'drain-admin', address: '' },
   upstream: {
     host: '127.0.0.1',
@@ -84,6 +88,7 @@ export const CHART_DEFAULTS: ChartValues = {
   websocket: { closeSpread: '', closeCode: 1012, closeReason: 'draining', closeTimeout: '' },
   tcp: { ports: [], idleClose: 'off' },
   http: {
+    ports: [],
     keepAliveTimeout: '620s',
     headerTimeout: '10s',
     requestBodyTimeout: '60s',
@@ -96,6 +101,7 @@ export const CHART_DEFAULTS: ChartValues = {
     forwardedHeaders: true,
     trustedProxies: 'private',
   },
+  tls: { secretName: '', certKey: 'tls.crt', keyKey: 'tls.key' },
   log: { level: 'info', access: false },
   extraEnv: [],
   resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },

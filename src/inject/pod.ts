@@ -16,15 +16,16 @@
  *      annotations the chart writes (drain-proxy/mode, drain-proxy/mode-reason,
  *      kubectl.kubernetes.io/default-container naming the app); the image's
  *      pull secrets added to the pod's;
- *   5. terminationGracePeriodSeconds raised to cover the drain;
+ *   5. terminationGracePeriodSeconds raised to cover the drain; with
+ *      tls.secretName, the Secret's volume added to the pod's volumes;
  *   6. `drain-proxy.io/injected` records every key it added or changed, so that
  *      uninject restores the pod exactly.
  */
 import type { ChartValues, ValueTree } from './chart-values.ts';
 import { annotationLayers, APP_PORT, DEFAULT_CONTAINER, INJECT, INJECTED, MODE, MODE_REASON, ORIGINAL_PRESTOP } from './annotations.ts';
 import { ManifestError } from './errors.ts';
-import { checkProxyConfig, drainPreStop, gracePeriod, sidecarContainer, type EnvVar } from './sidecar.ts';
-import { checkValues, isTree, mergeValues, modeReason, openShift, pullSecretNames, setByLayers, sidecarMode, tcpPortName } from './values.ts';
+import { checkProxyConfig, drainPreStop, gracePeriod, sidecarContainer, sidecarVolumes, type EnvVar } from './sidecar.ts';
+import { checkValues, httpPortName, isTree, mergeValues, modeReason, openShift, pullSecretNames, setByLayers, sidecarMode, tcpPortName } from './values.ts';
 import { annotation, type PodTarget } from './workloads.ts';
 
 export interface InjectOptions {
@@ -55,6 +56,8 @@ export interface InjectRecord {
   port?: [string, string];
   /** imagePullSecrets names inject appended. */
   pullSecrets?: string[];
+  /** Names of the volumes inject appended (the TLS Secret's). */
+  volumes?: string[];
   /** Where the sidecar went: [list, container name]. */
   sidecar: ['initContainers' | 'containers', string];
   /** Keys that were absent: metadata, annotations, initContainers, imagePullSecrets, terminationGracePeriodSeconds, lifecycle/<container>, preStop/<container>, the annotations the chart writes. */
@@ -161,6 +164,7 @@ function proxyPortNumbers(values: ChartValues): Map<number, string> {
     [values.listen.port, `listen port (annotate drain-proxy.io/listen-port with a free port)`],
     [values.admin.port, `admin port (annotate drain-proxy.io/admin-port with a free port)`],
   ]);
+  for (const entry of values.http.ports) numbers.set(entry.port, 'HTTP port (set http.ports to a free port)');
   for (const entry of values.tcp.ports) numbers.set(entry.port, 'TCP port (set tcp.ports to a free port)');
   return numbers;
 }
@@ -192,6 +196,7 @@ interface Plan {
   readonly hook: ValueTree;
   readonly grace: number;
   readonly pullSecrets: string[];
+  readonly volumes: ValueTree[];
   readonly annotations: readonly [string, string][];
 }
 
@@ -199,6 +204,7 @@ interface Plan {
 function nameClash(name: string, values: ChartValues, proxyPortName: string, newName: string | undefined): string | undefined {
   if (name === newName) return 'which the app port is renamed to (port names are unique within a pod): rename that port';
   if (name === values.admin.portName) return "which drain-proxy's admin port needs (port names are unique within a pod): rename that port, or set admin.portName";
+  if (values.http.ports.some((entry) => httpPortName(entry) === name)) return 'which a drain-proxy HTTP port needs (port names are unique within a pod): rename that port, or name the http.ports entry';
   if (values.tcp.ports.some((entry) => tcpPortName(entry) === name)) return 'which a drain-proxy TCP port needs (port names are unique within a pod): rename that port, or name the tcp.ports entry';
   if (name === proxyPortName) return "which drain-proxy's listen port needs (port names are unique within a pod): rename that port, or set listen.portName";
   return undefined;
@@ -253,6 +259,12 @@ function planPod(target: PodTarget, options: InjectOptions): Plan | { readonly l
     }
   }
 
+  const volumes = sidecarVolumes(values);
+  const podVolumes = Array.isArray(spec.volumes) ? spec.volumes.filter(isTree) : [];
+  for (const volume of volumes) {
+    if (podVolumes.some((own) => own.name === volume.name)) throw new ManifestError(`the pod has a volume named ${String(volume.name)}, the name of drain-proxy's TLS volume: rename it`);
+  }
+
   const health = setByLayers(layers, 'upstream.health') ? values.upstream.health : derivedHealth(app);
   const mode = sidecarMode(values, options.kube);
   const sidecar = sidecarContainer(values, mode, { upstreamPort: app.number, health }, openShift(values, options.apiVersions ?? []));
@@ -269,6 +281,7 @@ function planPod(target: PodTarget, options: InjectOptions): Plan | { readonly l
     hook: drainPreStop(values),
     grace: gracePeriod(values),
     pullSecrets: pullSecretNames(values),
+    volumes,
     annotations: [
       [MODE, mode],
       [MODE_REASON, modeReason(values, options.kube)],
@@ -320,6 +333,11 @@ function applyPlan(plan: Plan): WiredApp {
     for (const name of appended) list.push({ name });
     if (appended.length > 0) record.pullSecrets = appended;
   }
+  if (plan.volumes.length > 0) {
+    ensure(spec, 'volumes', 'volumes', record, 'list');
+    (spec.volumes as unknown[]).push(...structuredClone(plan.volumes));
+    record.volumes = plan.volumes.map((volume) => String(volume.name));
+  }
   const currentGrace = spec.terminationGracePeriodSeconds;
   if (!(typeof currentGrace === 'number' && currentGrace >= plan.grace)) {
     if (currentGrace === undefined) record.added.push('terminationGracePeriodSeconds');
@@ -358,7 +376,8 @@ function readRecord(annotations: ValueTree): { record: InjectRecord; replaced: R
     (record.was === undefined || isTree(record.was)) &&
     isTree(replaced) &&
     (record.port === undefined || (Array.isArray(record.port) && record.port.length === 2 && record.port.every((p) => typeof p === 'string'))) &&
-    (record.pullSecrets === undefined || (Array.isArray(record.pullSecrets) && record.pullSecrets.every((p) => typeof p === 'string')));
+    (record.pullSecrets === undefined || (Array.isArray(record.pullSecrets) && record.pullSecrets.every((p) => typeof p === 'string'))) &&
+    (record.volumes === undefined || (Array.isArray(record.volumes) && record.volumes.every((p) => typeof p === 'string')));
   if (!ok) fail();
   return { record, replaced };
 }
@@ -416,6 +435,14 @@ export function uninjectPod(target: PodTarget, containerName = 'drain-proxy'): U
       if (at >= 0) list.splice(at, 1);
     }
     restoreEmpty(spec, 'imagePullSecrets', 'imagePullSecrets', record);
+  }
+  if (record.volumes !== undefined) {
+    const list = Array.isArray(spec.volumes) ? (spec.volumes as unknown[]) : [];
+    for (const name of record.volumes) {
+      const at = list.findLastIndex((entry) => isTree(entry) && entry.name === name);
+      if (at >= 0) list.splice(at, 1);
+    }
+    restoreEmpty(spec, 'volumes', 'volumes', record);
   }
   for (const key of [MODE, MODE_REASON, DEFAULT_CONTAINER]) if (record.added.includes(key)) delete annotations[key];
   delete annotations[INJECTED];

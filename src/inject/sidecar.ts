@@ -7,7 +7,7 @@
 import { ConfigError, loadConfig } from '../config/index.ts';
 import type { ChartValues, ValueTree } from './chart-values.ts';
 import { ManifestError } from './errors.ts';
-import { finalScrapeWaitMs, finalScrapeWaitSeconds, imageReference, tcpPortName } from './values.ts';
+import { finalScrapeWaitMs, finalScrapeWaitSeconds, httpPortName, imageReference, tcpPortName } from './values.ts';
 
 export interface EnvVar {
   name: string;
@@ -28,10 +28,23 @@ function upstreamUrl(host: string, port: number): string {
   return `http://${bracketed}:${Math.trunc(port)}`;
 }
 
+/** drain-proxy.sidecar.tlsDir: where the proxy mounts the tls.secretName Secret, whole (a subPath mount never sees its updates). */
+export const TLS_DIR = '/etc/drain-proxy/tls';
+/** drain-proxy.sidecar.tlsVolumeName */
+export const TLS_VOLUME = 'drain-proxy-tls';
+
+function tlsFile(v: ChartValues, key: string): string | undefined {
+  return v.tls.secretName ? `${TLS_DIR}/${key}` : undefined;
+}
+
 /** drain-proxy.sidecar.settings: one variable per value, in the chart's order. */
 const SETTINGS: readonly Setting[] = [
   ['LISTEN_PORT', 'listen.port', (v) => v.listen.port],
   ['LISTEN_ADDRESS', 'listen.address', (v) => v.listen.address],
+  ['PROXY_PROTOCOL', 'listen.proxyProtocol', (v) => v.listen.proxyProtocol],
+  ['HTTP_PORTS', 'http.ports', (v) => v.http.ports.map((p) => `${Math.trunc(p.port)}:${Math.trunc(p.upstreamPort)}`).join(',')],
+  ['TLS_CERT_FILE', 'tls.certKey', (v) => tlsFile(v, v.tls.certKey)],
+  ['TLS_KEY_FILE', 'tls.keyKey', (v) => tlsFile(v, v.tls.keyKey)],
   ['UPSTREAM', 'upstream.host', (v, app) => upstreamUrl(String(v.upstream.host), app.upstreamPort)],
   ['UPSTREAM_PROTOCOL', 'upstream.protocol', (v) => v.upstream.protocol],
   ['UPSTREAM_CONNECT_TIMEOUT', 'upstream.connectTimeout', (v) => v.upstream.connectTimeout],
@@ -166,15 +179,22 @@ export function sidecarContainer(v: ChartValues, mode: 'native' | 'classic', app
   container.ports = [
     { name: v.listen.portName, containerPort: Math.trunc(v.listen.port), protocol: 'TCP' },
     { name: v.admin.portName, containerPort: Math.trunc(v.admin.port), protocol: 'TCP' },
+    ...v.http.ports.map((p) => ({ name: httpPortName(p), containerPort: Math.trunc(p.port), protocol: 'TCP' })),
     ...v.tcp.ports.map((p) => ({ name: tcpPortName(p), containerPort: Math.trunc(p.port), protocol: 'TCP' })),
   ];
   container.env = sidecarEnv(v, app);
+  if (v.tls.secretName) container.volumeMounts = [{ name: TLS_VOLUME, mountPath: TLS_DIR, readOnly: true }];
   Object.assign(container, sidecarProbes(v));
   if (mode === 'classic') container.lifecycle = { preStop: drainPreStop(v) };
   container.terminationMessagePolicy = v.terminationMessagePolicy || 'FallbackToLogsOnError';
   if (v.resources && Object.keys(v.resources).length > 0) container.resources = structuredClone(v.resources);
   if (v.securityContext && Object.keys(v.securityContext).length > 0) container.securityContext = adaptedSecurityContext(v.securityContext, openShift);
   return container;
+}
+
+/** drain-proxy.pod.volumes: the volumes the sidecar mounts (the tls.secretName Secret), none without TLS. */
+export function sidecarVolumes(v: ChartValues): ValueTree[] {
+  return v.tls.secretName ? [{ name: TLS_VOLUME, secret: { secretName: v.tls.secretName } }] : [];
 }
 
 /** drain-proxy.pod.gracePeriod: the explicit value, or drain.timeoutSeconds + graceMarginSeconds + the final scrape wait. */

@@ -9,7 +9,7 @@ import { ManifestError } from './errors.ts';
 import { parseDuration } from '../config/values.ts';
 
 /** Value paths whose contents are passed on as they are (Kubernetes objects, lists). */
-const OPEN_PATHS = new Set(['global', 'image.pullSecrets', 'resources', 'securityContext', 'probes.startup', 'probes.readiness', 'probes.liveness', 'extraEnv', 'tcp.ports']);
+const OPEN_PATHS = new Set(['global', 'image.pullSecrets', 'resources', 'securityContext', 'probes.startup', 'probes.readiness', 'probes.liveness', 'extraEnv', 'http.ports', 'tcp.ports']);
 
 /** The app's port comes from the pod, never from a value. */
 const FROM_THE_POD: Readonly<Record<string, string>> = {
@@ -125,7 +125,6 @@ export function parseSet(assignment: string): ValueTree {
 // ---------------------------------------------------------------------------
 // Checks: the chart's (templates/_validate.tpl), with its messages.
 
-const LOOPBACK_HOSTS = ['127.0.0.1', 'localhost', '::1', '[::1]'];
 const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 function integer(value: unknown, path: string, min: number, max: number): number {
@@ -195,6 +194,14 @@ export function tcpPortName(entry: { port: number; name?: string }): string {
   return entry.name ?? `tcp-${entry.port}`;
 }
 
+export function httpPortName(entry: { port: number; name?: string }): string {
+  return entry.name ?? `http-${entry.port}`;
+}
+
+/** The Secret name the chart's schema accepts for tls.secretName, and the keys for tls.certKey/keyKey. */
+const SECRET_NAME = /^([a-z0-9]([-.a-z0-9]*[a-z0-9])?)?$/;
+const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
 /** The newest Kubernetes minor when this release was made, for --kube-version left out; native sidecars from 1.29. */
 export const DEFAULT_KUBE_VERSION = '1.35';
 
@@ -257,23 +264,36 @@ export function checkValues(v: ChartValues, kube: readonly [number, number]): vo
   const adminName = portName(v.admin.portName, 'admin.portName');
   if (typeof v.upstream?.host !== 'string' || v.upstream.host === '') throw new ManifestError('upstream.host is required (usually 127.0.0.1)');
   if (listenPort === adminPort) throw new ManifestError(`listen.port and admin.port are both ${listenPort}: give the admin port another number`);
-  const taken = [listenPort, adminPort];
+  // Every port the proxy listens on is bound once, and no upstream port is one of them (the proxy refuses both).
+  const owners = new Map<number, string>([[listenPort, 'listen.port'], [adminPort, 'admin.port']]);
   const names = [listenName, adminName];
-  if (!Array.isArray(v.tcp?.ports)) throw new ManifestError('tcp.ports must be a list of {port, upstreamPort, name}');
-  for (const entry of v.tcp.ports) {
-    if (!isTree(entry)) throw new ManifestError('each tcp.ports entry is a mapping {port, upstreamPort, name}');
-    const port = integer(entry.port, 'tcp.ports[].port', 1, 65535);
-    integer(entry.upstreamPort, 'tcp.ports[].upstreamPort', 1, 65535);
-    if (taken.includes(port)) throw new ManifestError(`tcp.ports: port ${port} is already taken by the listen, admin or another TCP port: give it another number`);
-    taken.push(port);
-    const name = portName(tcpPortName(entry), 'tcp.ports[].name');
-    if (names.includes(name)) throw new ManifestError(`tcp.ports: port name ${name} is used twice (port names are unique within a pod): set a distinct name`);
-    names.push(name);
-  }
-  for (const entry of v.tcp.ports) {
-    if (taken.includes(entry.upstreamPort) && LOOPBACK_HOSTS.includes(v.upstream.host)) {
-      throw new ManifestError(`tcp.ports: upstreamPort ${entry.upstreamPort} is a port of the proxy itself: set it to the port your app listens on`);
+  const extra: [string, number, number][] = [];
+  for (const [section, list, nameOf] of [['http.ports', v.http?.ports, httpPortName], ['tcp.ports', v.tcp?.ports, tcpPortName]] as const) {
+    if (!Array.isArray(list)) throw new ManifestError(`${section} must be a list of {port, upstreamPort, name}`);
+    for (const entry of list) {
+      if (!isTree(entry)) throw new ManifestError(`each ${section} entry is a mapping {port, upstreamPort, name}`);
+      const port = integer(entry.port, `${section}[].port`, 1, 65535);
+      const upstreamPort = integer(entry.upstreamPort, `${section}[].upstreamPort`, 1, 65535);
+      const owner = owners.get(port);
+      if (owner !== undefined) throw new ManifestError(`${section}: port ${port} is already taken by ${owner} (the proxy binds each port once): give it another number`);
+      owners.set(port, section);
+      const name = portName(nameOf(entry), `${section}[].name`);
+      if (names.includes(name)) throw new ManifestError(`${section}: port name ${name} is used twice (port names are unique within a pod): set a distinct name`);
+      names.push(name);
+      extra.push([section, port, upstreamPort]);
     }
+  }
+  for (const [section, , upstreamPort] of extra) {
+    const owner = owners.get(upstreamPort);
+    if (owner !== undefined) throw new ManifestError(`${section}: upstreamPort ${upstreamPort} is a port of the proxy itself (${owner}): set it to the port your app listens on`);
+  }
+  if (typeof v.listen.proxyProtocol !== 'boolean') throw new ManifestError(`listen.proxyProtocol must be true or false (got ${JSON.stringify(v.listen.proxyProtocol)})`);
+  const tls = v.tls;
+  if (!isTree(tls) || typeof tls.secretName !== 'string' || !SECRET_NAME.test(tls.secretName) || tls.secretName.length > 253) {
+    throw new ManifestError(`tls.secretName ${JSON.stringify(tls?.secretName)} is not a Secret name (lowercase letters, digits, - and .), or empty for no TLS`);
+  }
+  for (const key of ['certKey', 'keyKey'] as const) {
+    if (typeof tls[key] !== 'string' || !SECRET_KEY.test(tls[key])) throw new ManifestError(`tls.${key} ${JSON.stringify(tls[key])} is not a key of a Secret (letters, digits, -, _ and .)`);
   }
   if (['127.0.0.1', '::1', 'localhost'].includes(v.admin.address ?? '')) {
     throw new ManifestError('admin.address must not be a loopback address: probes and the preStop hook come from the node. Leave it empty');

@@ -30,8 +30,8 @@ function dashboards(objects: K8sObject[]): K8sObject[] {
 
 eachHelm((helm) => {
   describe('example chart: wiring', () => {
-    test('ci files cover native, classic, monitoring, HPA and custom ports', () => {
-      for (const name of ['native', 'classic', 'monitoring', 'servicemonitor', 'hpa', 'custom-ports']) {
+    test('ci files cover native, classic, monitoring, HPA, custom ports and the front door (TLS, PROXY protocol, more HTTP ports)', () => {
+      for (const name of ['native', 'classic', 'monitoring', 'servicemonitor', 'hpa', 'custom-ports', 'front-door']) {
         assert.ok(ciFiles.includes(`${name}-values.yaml`), `ci/${name}-values.yaml exists`);
       }
     });

@@ -22,6 +22,9 @@ const renderings: [string, (helm: ChartHelm) => K8sObject[]][] = [
     'drainProxy.autoscaling.enabled=true', 'drainProxy.podDisruptionBudget.enabled=true', 'drainProxy.drain.token=abc',
     'drainProxy.tcp.ports[0].port=6379', 'drainProxy.tcp.ports[0].upstreamPort=16379',
   ], apiVersions: OPERATOR_API })],
+  ['TLS, the PROXY protocol and an HTTP port, classic mode', (helm) => helm.render({ kubeVersion: '1.28.0', set: [
+    'drainProxy.tls.secretName=web-tls', 'drainProxy.listen.proxyProtocol=true', 'drainProxy.http.ports[0].port=8443', 'drainProxy.http.ports[0].upstreamPort=8080',
+  ] })],
 ];
 
 eachHelm((helm) => {
