@@ -143,7 +143,7 @@ Usage:
 drain-proxy.pod.checkOwnKeys: renders nothing; fails with a message when a pod
 spec that holds drain-proxy's pod templates
   - sets a key one of them renders (terminationGracePeriodSeconds,
-    imagePullSecrets, initContainers): YAML would keep one of the two, silently;
+    imagePullSecrets, initContainers, volumes): YAML would keep one of the two, silently;
   - gets the same key from two of them;
   - gives a container other than the proxy a port named like one of the
     proxy's (listen.portName, admin.portName, http.ports, tcp.ports): a
