@@ -3,7 +3,9 @@
  * test CA and leaves for localhost and 127.0.0.1 signed by it, ECDSA P-256.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { commandExists, ensurePackage } from '../../harness/debian.ts';
 
@@ -46,3 +48,55 @@ export function makeLeaf(dir: string, name: string, ca = 'ca'): Pem {
   ]);
   return { cert: Buffer.concat([readFileSync(cert), readFileSync(join(dir, `${ca}.crt`))]), key: readFileSync(key) };
 }
+
+/** The leaf's SHA-256 fingerprint, as `getPeerCertificate().fingerprint256` writes it. */
+export const fingerprint = (pem: Pem): string => new X509Certificate(pem.cert).fingerprint256;
+
+/**
+ * A Secret volume as the kubelet lays it out: `tls.crt` and `tls.key` are
+ * symlinks through `..data`, itself a symlink to a timestamped directory.
+ * `swap` writes the next directory and renames a fresh symlink over `..data`
+ * (one atomic step), then removes the old directory, as the kubelet does.
+ */
+export class SecretVolume {
+  readonly dir: string;
+  #generation = 0;
+  #current = '';
+
+  constructor(pair: Pem) {
+    this.dir = mkdtempSync(join(tmpdir(), 'secret-volume-'));
+    this.#current = this.#write(pair);
+    symlinkSync(this.#current, join(this.dir, '..data'));
+    symlinkSync('..data/tls.crt', join(this.dir, 'tls.crt'));
+    symlinkSync('..data/tls.key', join(this.dir, 'tls.key'));
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  get certFile(): string {
+    return join(this.dir, 'tls.crt');
+  }
+
+  get keyFile(): string {
+    return join(this.dir, 'tls.key');
+  }
+
+  swap(cert: Buffer, key: Buffer): void {
+    const next = this.#write({ cert, key });
+    symlinkSync(next, join(this.dir, '..data_tmp'));
+    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
+    rmSync(join(this.dir, this.#current), { recursive: true });
+    this.#current = next;
+  }
+
+  #write(pair: Pem): string {
+    const name = `..2026_12_02_06_00_00.${String(++this.#generation).padStart(9, '0')}`;
+    mkdirSync(join(this.dir, name));
+    writeFileSync(join(this.dir, name, 'tls.crt'), pair.cert);
+    writeFileSync(join(this.dir, name, 'tls.key'), pair.key);
+    return name;
+  }
+}
+

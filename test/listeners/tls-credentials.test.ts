@@ -9,9 +9,8 @@
  * startup errors naming the variable.
  */
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +20,7 @@ import { connect, createServer as createTlsServer, type TLSSocket as TlsSocketTy
 import pino from 'pino';
 import { ALPN_PROTOCOLS, TlsCredentials, TlsCredentialsError, type TlsCredentialsOptions } from '../../src/listeners/tls-credentials.ts';
 import { run } from '../../harness/processes.ts';
-import { ensureOpenssl, makeCa, makeLeaf, type Pem } from '../helpers/certificates.ts';
+import { ensureOpenssl, fingerprint, makeCa, makeLeaf, type Pem, SecretVolume as Volume } from '../helpers/certificates.ts';
 
 const skip = ensureOpenssl();
 
@@ -31,6 +30,14 @@ let a: Pem;
 let b: Pem;
 let c: Pem;
 const cleanup: Array<() => void> = [];
+
+/** A Secret volume removed after the file's tests. */
+class SecretVolume extends Volume {
+  constructor(pair: Pem) {
+    super(pair);
+    cleanup.push(() => this.remove());
+  }
+}
 
 before(() => {
   if (skip) return;
@@ -56,51 +63,6 @@ function capturingLogger(): { logger: pino.Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) });
   return { logger, lines };
-}
-
-/**
- * A Secret volume as the kubelet lays it out: `tls.crt` and `tls.key` are
- * symlinks through `..data`, itself a symlink to a timestamped directory.
- * `swap` writes the next directory and renames a fresh symlink over `..data`
- * (one atomic step), then removes the old directory, as the kubelet does.
- */
-class SecretVolume {
-  readonly dir: string;
-  #generation = 0;
-  #current = '';
-
-  constructor(pair: Pem) {
-    this.dir = mkdtempSync(join(tmpdir(), 'secret-volume-'));
-    cleanup.push(() => rmSync(this.dir, { recursive: true, force: true }));
-    this.#current = this.#write(pair);
-    symlinkSync(this.#current, join(this.dir, '..data'));
-    symlinkSync('..data/tls.crt', join(this.dir, 'tls.crt'));
-    symlinkSync('..data/tls.key', join(this.dir, 'tls.key'));
-  }
-
-  get certFile(): string {
-    return join(this.dir, 'tls.crt');
-  }
-
-  get keyFile(): string {
-    return join(this.dir, 'tls.key');
-  }
-
-  swap(cert: Buffer, key: Buffer): void {
-    const next = this.#write({ cert, key });
-    symlinkSync(next, join(this.dir, '..data_tmp'));
-    renameSync(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
-    rmSync(join(this.dir, this.#current), { recursive: true });
-    this.#current = next;
-  }
-
-  #write(pair: Pem): string {
-    const name = `..2026_12_02_06_00_00.${String(++this.#generation).padStart(9, '0')}`;
-    mkdirSync(join(this.dir, name));
-    writeFileSync(join(this.dir, name, 'tls.crt'), pair.cert);
-    writeFileSync(join(this.dir, name, 'tls.key'), pair.key);
-    return name;
-  }
 }
 
 function load(volume: { certFile: string; keyFile: string }, logger: pino.Logger, more: Partial<TlsCredentialsOptions> = {}): TlsCredentials {
@@ -157,8 +119,6 @@ async function fingerprintNow(port: number): Promise<string> {
   shake.socket.destroy();
   return shake.fingerprint256;
 }
-
-const fingerprint = (pem: Pem): string => new X509Certificate(pem.cert).fingerprint256;
 
 /** Handshakes every 10 ms until one sees `expected`; resolves with the milliseconds it took, or rejects after `boundMs`. */
 async function seenWithin(port: number, expected: string, boundMs: number): Promise<number> {

@@ -1,0 +1,218 @@
+/**
+ * TLS termination on the real process (TLS_CERT_FILE, TLS_KEY_FILE), with
+ * outside clients on loopback: curl over HTTP/1.1 and HTTP/2 (ALPN), nghttp,
+ * openssl s_client for the served certificate and the versions refused, a
+ * client offering no ALPN (HTTP/1.1, and HTTP/2 told by its preface); the
+ * app sees `X-Forwarded-Proto: https` and the client's address. Handshakes
+ * that fail or stall are closed and counted, with nothing reaching the app; a
+ * connect-and-close is not counted. A missing or mismatched pair at startup is
+ * one line naming the variable, exit 1.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect as tlsConnect } from 'node:tls';
+import { commandExists, ensurePackage } from '../../harness/debian.ts';
+import { DrainProxy, MAIN, startDrainProxy } from '../../harness/drain-proxy.ts';
+import { metricValue } from '../../harness/metrics.ts';
+import { freePorts } from '../../harness/ports.ts';
+import { run } from '../../harness/processes.ts';
+import { ensureOpenssl, fingerprint, makeCa, makeLeaf, type Pem, SecretVolume } from '../helpers/certificates.ts';
+import { RawClient } from '../helpers/raw-client.ts';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
+import { ensureNghttp, nghttp } from '../h2/client.ts';
+
+const skip = ensureOpenssl() ?? ensurePackage('curl', () => commandExists('curl')) ?? ensureNghttp();
+
+let dir = '';
+let caFile = '';
+let ca: Pem;
+let leaf: Pem;
+let volume: SecretVolume;
+let upstream: TestUpstream;
+let proxy: DrainProxy;
+
+before(async () => {
+  if (skip) return;
+  dir = mkdtempSync(join(tmpdir(), 'tls-integration-'));
+  ca = makeCa(dir);
+  caFile = join(dir, 'ca.crt');
+  leaf = makeLeaf(dir, 'served');
+  volume = new SecretVolume(leaf);
+  upstream = await startUpstream();
+  // HEADER_TIMEOUT is the handshake's timeout too: short, for the stalled handshake below.
+  proxy = await startDrainProxy(upstream.port, { env: { TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile, HEADER_TIMEOUT: '1s' } });
+});
+
+after(async () => {
+  await proxy?.stop();
+  await upstream?.close();
+  volume?.remove();
+  if (dir !== '') rmSync(dir, { recursive: true, force: true });
+});
+
+const origin = (): string => `https://127.0.0.1:${proxy.listenPort}`;
+
+function curl(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run('curl', ['-sS', '--max-time', '5', '--cacert', caFile, ...args], { allowFailure: true, timeoutMs: 10_000 });
+}
+
+/** curl's answer to GET /headers: the request headers as the app got them, and the HTTP version curl used. */
+async function curlHeaders(args: readonly string[]): Promise<{ headers: Record<string, string>; version: string }> {
+  const answer = await curl([...args, '-w', '\n%{http_version}', `${origin()}/headers`]);
+  assert.equal(answer.code, 0, answer.stderr);
+  const [body, version] = answer.stdout.trimEnd().split('\n');
+  return { headers: JSON.parse(body) as Record<string, string>, version };
+}
+
+function s_client(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return run('openssl', ['s_client', '-connect', `127.0.0.1:${proxy.listenPort}`, '-servername', 'localhost', '-CAfile', caFile, ...args], { allowFailure: true, timeoutMs: 10_000 });
+}
+
+async function refusedCount(reason: string): Promise<number> {
+  return metricValue(await proxy.metrics(), `drain_proxy_connections_refused_total{reason="${reason}"}`) ?? 0;
+}
+
+async function refusals(): Promise<{ failed: number; timeout: number }> {
+  const text = await proxy.metrics();
+  const of = (reason: string): number => metricValue(text, `drain_proxy_connections_refused_total{reason="${reason}"}`) ?? 0;
+  return { failed: of('tls_handshake_failed'), timeout: of('tls_handshake_timeout') };
+}
+
+/** Sends `bytes` over a TLS connection made without ALPN and resolves with everything received until the proxy closes. */
+function withoutAlpn(bytes: Buffer | string, closeAfterMs: number): Promise<{ alpn: string | false | null; received: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port: proxy.listenPort, ca: ca.cert, servername: 'localhost' });
+    const chunks: Buffer[] = [];
+    socket.once('secureConnect', () => {
+      socket.write(bytes);
+      setTimeout(() => socket.end(), closeAfterMs);
+    });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('error', reject);
+    socket.once('close', () => resolve({ alpn: socket.alpnProtocol, received: Buffer.concat(chunks) }));
+  });
+}
+
+describe('TLS termination', { skip }, () => {
+  test('curl over HTTP/1.1 and HTTP/2 (ALPN): the app sees X-Forwarded-Proto https and the client address', async () => {
+    const http1 = await curlHeaders(['--http1.1']);
+    assert.equal(http1.version, '1.1');
+    assert.equal(http1.headers['x-forwarded-proto'], 'https');
+    assert.equal(http1.headers['x-forwarded-for'], '127.0.0.1');
+    const h2 = await curlHeaders(['--http2']);
+    assert.equal(h2.version, '2');
+    assert.equal(h2.headers['x-forwarded-proto'], 'https');
+    assert.equal(h2.headers['x-forwarded-for'], '127.0.0.1');
+    // From another loopback address, that address.
+    const other = await curlHeaders(['--http2', '--interface', '127.0.0.7']);
+    assert.equal(other.headers['x-forwarded-for'], '127.0.0.7');
+  });
+
+  test('nghttp over TLS: h2 by ALPN, the response and X-Forwarded-Proto https', async () => {
+    const answer = await nghttp(['-v', `${origin()}/headers`]);
+    assert.equal(answer.code, 0, answer.stderr + answer.stdout);
+    assert.match(answer.stdout, /The negotiated protocol: h2/);
+    assert.match(answer.stdout, /:status: 200/);
+    assert.match(answer.stdout, /"x-forwarded-proto":"https"/);
+  });
+
+  test('openssl s_client: the served certificate and its chain; TLS 1.3 and 1.2 accepted, 1.1 refused', async () => {
+    const modern = await s_client(['-alpn', 'h2,http/1.1']);
+    assert.match(modern.stdout, /Verify return code: 0 \(ok\)/, modern.stdout);
+    assert.match(modern.stdout, /Certificate chain\n 0 s:CN = localhost, O = served\n/);
+    assert.match(modern.stdout, / 1 s:CN = drain-proxy test ca/);
+    assert.match(modern.stdout, /ALPN protocol: h2/);
+    assert.match(modern.stdout, /New, TLSv1\.3/);
+    const served = await run('sh', ['-c', `openssl s_client -connect 127.0.0.1:${proxy.listenPort} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256`]);
+    assert.equal(served.stdout.trim().replace(/^sha256 Fingerprint=/i, ''), fingerprint(leaf));
+    const tls12 = await s_client(['-tls1_2']);
+    assert.match(tls12.stdout, /New, TLSv1\.2, Cipher is ECDHE-ECDSA-/, tls12.stdout);
+    const before = await refusedCount('tls_handshake_failed');
+    const tls11 = await s_client(['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
+    assert.notEqual(tls11.code, 0, tls11.stdout);
+    assert.match(tls11.stdout + tls11.stderr, /alert protocol version/);
+    assert.equal(await refusedCount('tls_handshake_failed'), before + 1, 'the refused handshake is counted');
+  });
+
+  test('a client offering no ALPN: HTTP/1.1 told by its first bytes', async () => {
+    const http1 = await withoutAlpn('GET /headers HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n', 3000);
+    assert.equal(http1.alpn, false);
+    const text = http1.received.toString('latin1');
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /"x-forwarded-proto":"https"/);
+  });
+
+  // Fails today: the preface the sniffer put back on the TLSSocket (`unshift`) does not reach node:http2,
+  // which reads the TLS stream's handle, not its JS buffer; curl gets an empty reply.
+  test('a client offering no ALPN: HTTP/2 with prior knowledge, told by its preface', { todo: 'the sniffed preface is lost on a TLS socket' }, async () => {
+    const h2 = await curl(['--no-alpn', '--http2-prior-knowledge', '-w', '\n%{http_version}', `${origin()}/headers`]);
+    assert.equal(h2.code, 0, h2.stderr);
+    assert.match(h2.stdout, /"x-forwarded-proto":"https"/);
+    assert.match(h2.stdout, /\n2$/, 'HTTP/2 over TLS with no ALPN, by the preface');
+  });
+
+  test('plaintext HTTP to the TLS port: closed, counted as tls_handshake_failed, nothing reaches the app', async () => {
+    const before = await refusals();
+    const received = upstream.received.length;
+    const client = await RawClient.connect(proxy.listenPort);
+    client.write('GET /plaintext HTTP/1.1\r\nHost: t\r\n\r\n');
+    await client.closed;
+    assert.doesNotMatch(client.unread, /HTTP\/1\.1/, 'no HTTP answer');
+    await sleep(100);
+    assert.deepEqual(await refusals(), { failed: before.failed + 1, timeout: before.timeout });
+    assert.equal(upstream.received.length, received);
+    assert.ok(!upstream.received.includes('GET /plaintext'));
+  });
+
+  test('a handshake stalled after the start of a ClientHello: closed after HEADER_TIMEOUT, counted as tls_handshake_timeout', async () => {
+    const before = await refusals();
+    const client = await RawClient.connect(proxy.listenPort);
+    const startedAt = performance.now();
+    // A TLS record header and the first bytes of a ClientHello, then silence.
+    client.write(Buffer.from([0x16, 0x03, 0x01, 0x01, 0x00, 0x01, 0x00, 0x00]));
+    const closed = await client.closed;
+    const ms = closed.at - startedAt;
+    assert.ok(ms >= 900 && ms < 3000, `closed ${Math.round(ms)} ms after the stall (HEADER_TIMEOUT 1s)`);
+    await sleep(100);
+    assert.deepEqual(await refusals(), { failed: before.failed, timeout: before.timeout + 1 });
+  });
+
+  test('a connect-and-close (a load balancer\'s TCP check) is not counted', async () => {
+    const before = await refusals();
+    // The proxy closes its side only at HEADER_TIMEOUT (the accepted socket allows half-open): ~1 s here.
+    const client = await RawClient.connect(proxy.listenPort);
+    client.socket.end();
+    await client.closed;
+    await sleep(100);
+    assert.deepEqual(await refusals(), before);
+  });
+});
+
+describe('TLS pair at startup', { skip }, () => {
+  async function startWith(certFile: string, keyFile: string): Promise<DrainProxy> {
+    const [listenPort, adminPort] = await freePorts(2);
+    const env = {
+      LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: String(listenPort), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: String(adminPort),
+      UPSTREAM: `http://127.0.0.1:${upstream.port}`, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile,
+    };
+    const child = new DrainProxy(process.execPath, [MAIN], env, 'drain-proxy bad pair');
+    await child.waitForExit(10_000);
+    return child;
+  }
+
+  test('a missing certificate file: exit 1, one stderr line naming TLS_CERT_FILE', async () => {
+    const child = await startWith(join(dir, 'missing.crt'), join(dir, 'served.key'));
+    assert.equal(child.exitStatus?.code, 1);
+    assert.equal(child.stderr, `drain-proxy: TLS_CERT_FILE=${join(dir, 'missing.crt')}: cannot read: ENOENT\n`);
+  });
+
+  test('a key that does not match the certificate: exit 1, one stderr line naming TLS_KEY_FILE', async () => {
+    const child = await startWith(join(dir, 'served.crt'), join(dir, 'ca.key'));
+    assert.equal(child.exitStatus?.code, 1);
+    assert.match(child.stderr, /^drain-proxy: TLS_KEY_FILE=.*ca\.key: the key does not match the certificate in TLS_CERT_FILE=.*served\.crt\n$/);
+  });
+});
