@@ -22,7 +22,13 @@ export interface CloseFrame {
   readonly reason: string;
 }
 
+/** Told of each close frame a tracker has read whole (one listener for both directions of a connection). */
+export interface CloseFrameListener {
+  closeFrameRead(tracker: FrameTracker, frame: CloseFrame): void;
+}
+
 export class FrameTracker {
+  readonly #listener: CloseFrameListener | null;
   #state = S_HEADER;
   readonly #header = Buffer.alloc(14);
   #headerLength = 0;
@@ -32,8 +38,10 @@ export class FrameTracker {
   #masked = false;
   #close: Buffer | null = null;
   #closeLength = 0;
-  /** Called once a close frame has been read whole. */
-  onClose: ((frame: CloseFrame) => void) | null = null;
+
+  constructor(listener: CloseFrameListener | null = null) {
+    this.#listener = listener;
+  }
 
   /** Between two frames: a frame may be inserted here. */
   get atBoundary(): boolean {
@@ -127,7 +135,7 @@ export class FrameTracker {
     this.#close = null;
     if (close === null) return;
     if (this.#masked) for (let i = 0; i < close.length; i++) close[i] ^= this.#header[maskAt + (i & 3)];
-    this.onClose?.({
+    this.#listener?.closeFrameRead(this, {
       code: close.length >= 2 ? close.readUInt16BE(0) : undefined,
       reason: close.length > 2 ? close.toString('utf8', 2) : '',
     });

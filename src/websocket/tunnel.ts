@@ -23,7 +23,7 @@ import type { CloseWindow } from '../drain/spread.ts';
 import type { Logger } from '../log/index.ts';
 import type { CloseReason, ConnectionRegistry, Protocol, TrackedConnection } from '../listeners/registry.ts';
 import { SocketPair, type HeldBytes, type PairOwner, type Side } from '../net/socket-pair.ts';
-import { FrameTracker, closeFrame } from './frame-tracker.ts';
+import { FrameTracker, closeFrame, type CloseFrameListener } from './frame-tracker.ts';
 
 export interface WebSocketSettings {
   readonly closeCode: number;
@@ -54,12 +54,12 @@ const CLOSE_PENDING = 2; // our close frame waits for the frame in progress to e
 const CLOSING = 3; // our close frame is out; nothing more goes to the client
 const CLOSED = 4;
 
-export class WebSocketTunnel implements TrackedConnection, PairOwner {
+export class WebSocketTunnel implements TrackedConnection, PairOwner, CloseFrameListener {
   readonly protocol: Protocol = 'websocket';
   readonly #ctx: WebSocketContext;
   readonly #pair: SocketPair;
-  readonly #toUpstream = new FrameTracker();
-  readonly #toClient = new FrameTracker();
+  readonly #toUpstream = new FrameTracker(this);
+  readonly #toClient = new FrameTracker(this);
   #state = FORWARDING;
   /** While CLOSING: the client replied to our close frame, and the app answered that reply. */
   #clientReplied = false;
@@ -72,16 +72,6 @@ export class WebSocketTunnel implements TrackedConnection, PairOwner {
 
   constructor(client: Socket, upstream: Socket, held: HeldBytes, ctx: WebSocketContext) {
     this.#ctx = ctx;
-    this.#toUpstream.onClose = () => {
-      if (this.#state === CLOSING) this.#clientReplied = true;
-      else this.#peerStartedClose('client');
-      this.#maybeDone();
-    };
-    this.#toClient.onClose = () => {
-      if (this.#state === CLOSING) this.#upstreamAnswered = true;
-      else this.#peerStartedClose('upstream');
-      this.#maybeDone();
-    };
     this.#pair = new SocketPair(client, upstream, this);
     this.#pair.forwardHeld(held);
   }
@@ -112,6 +102,18 @@ export class WebSocketTunnel implements TrackedConnection, PairOwner {
     // Everything the client says reaches the app, its reply to our close frame included.
     this.#toUpstream.push(chunk);
     return chunk;
+  }
+
+  /** A close frame went by: the client's reply or the app's answer to ours, or a peer starting its own handshake. */
+  closeFrameRead(tracker: FrameTracker): void {
+    const fromClient = tracker === this.#toUpstream;
+    if (this.#state === CLOSING) {
+      if (fromClient) this.#clientReplied = true;
+      else this.#upstreamAnswered = true;
+    } else {
+      this.#peerStartedClose(fromClient ? 'client' : 'upstream');
+    }
+    this.#maybeDone();
   }
 
   pairClosed(first: Side): void {

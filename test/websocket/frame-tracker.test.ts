@@ -17,9 +17,8 @@ const closePayload = (code: number, reason: string): Buffer => Buffer.concat([Bu
 
 /** Offsets in the stream where a frame ends, as the tracker reports them, feeding the stream in the given pieces. */
 function boundaries(pieces: Buffer[]): { ends: number[]; closes: CloseFrame[] } {
-  const tracker = new FrameTracker();
   const closes: CloseFrame[] = [];
-  tracker.onClose = (close) => closes.push(close);
+  const tracker = new FrameTracker({ closeFrameRead: (_tracker, close) => closes.push(close) });
   const ends: number[] = [];
   let offset = 0;
   for (const piece of pieces) {
