@@ -1,9 +1,11 @@
 /**
- * `npm run fuzz`: the framer's differential tests against llhttp
- * (test/http1/differential.test.ts) at scale, bounded by time rather than by a
- * count of runs. One worker per CPU, each with its own seed; every worker runs
- * the four properties (hostile and well-formed requests and responses) for an
- * equal share of the time, then the totals are printed.
+ * `npm run fuzz`: the property tests of the two parsers that read hostile
+ * bytes, at scale, bounded by time rather than by a count of runs: the
+ * HTTP/1.1 framer against llhttp (test/http1/differential.test.ts) and the
+ * PROXY header parser (test/listeners/proxy-protocol.test.ts), each for half
+ * the time. One worker per CPU, each with its own seed; every worker runs each
+ * target's properties for an equal share of its time, then the totals are
+ * printed.
  *
  *   npm run fuzz                      # 2 minutes, one worker per CPU
  *   npm run fuzz -- --seconds 600 --workers 1
@@ -32,7 +34,7 @@ if (!(seconds > 0) || !(workers >= 1)) {
 }
 
 const root = new URL('..', import.meta.url);
-const target = fileURLToPath(new URL('test/http1/differential.test.ts', root));
+const targets = ['test/http1/differential.test.ts', 'test/listeners/proxy-protocol.test.ts'].map((path) => fileURLToPath(new URL(path, root)));
 const failuresFile = fileURLToPath(new URL('.fuzz/failures.jsonl', root));
 
 interface FuzzResult {
@@ -44,13 +46,31 @@ interface FuzzResult {
   counterexample: unknown;
 }
 
-process.stdout.write(`fuzzing the HTTP/1.1 framer against llhttp: ${seconds} s, ${workers} worker(s)\n`);
+process.stdout.write(`fuzzing the HTTP/1.1 framer against llhttp and the PROXY header parser: ${seconds} s, ${workers} worker(s)\n`);
 const startedAt = performance.now();
 
-function worker(index: number): Promise<{ results: FuzzResult[]; code: number | null; output: string }> {
+interface WorkerRun {
+  results: FuzzResult[];
+  code: number | null;
+  output: string;
+}
+
+/** Worker `index` through every target in turn: its results, and the first non-zero exit code. */
+async function worker(index: number): Promise<WorkerRun> {
+  const run: WorkerRun = { results: [], code: 0, output: '' };
+  for (const target of targets) {
+    const one = await fuzzTarget(index, target);
+    run.results.push(...one.results);
+    run.output += one.output;
+    if (run.code === 0) run.code = one.code;
+  }
+  return run;
+}
+
+function fuzzTarget(index: number, target: string): Promise<WorkerRun> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--test-reporter=tap', target], {
-      env: { ...process.env, FUZZ_SECONDS: String(seconds), FUZZ_FAILURES: failuresFile },
+      env: { ...process.env, FUZZ_SECONDS: String(seconds / targets.length), FUZZ_FAILURES: failuresFile },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const results: FuzzResult[] = [];
@@ -69,7 +89,7 @@ function worker(index: number): Promise<{ results: FuzzResult[]; code: number | 
         results.push(result);
         const verdict = result.failed ? 'FAILED' : 'ok';
         process.stdout.write(
-          `[worker ${index}] ${result.name.padEnd(22)} ${String(result.runs).padStart(9)} runs in ${result.seconds.toFixed(1)} s, seed ${result.seed}: ${verdict}\n`,
+          `[worker ${index}] ${result.name.padEnd(26)} ${String(result.runs).padStart(9)} runs in ${result.seconds.toFixed(1)} s, seed ${result.seed}: ${verdict}\n`,
         );
       }
     });
@@ -89,7 +109,7 @@ for (const w of done) {
   if (w.code !== 0) process.stdout.write(`\n---- worker output (exit ${w.code}) ----\n${w.output}\n`);
 }
 process.stdout.write(
-  `\n${runs} streams in ${elapsed.toFixed(1)} s (${Math.round(runs / elapsed)}/s), ${failures.length} failure(s)` +
+  `\n${runs} inputs in ${elapsed.toFixed(1)} s (${Math.round(runs / elapsed)}/s), ${failures.length} failure(s)` +
     (brokenWorkers.length > 0 ? `, ${brokenWorkers.length} worker(s) failed outside the properties` : '') +
     '\n',
 );

@@ -5,8 +5,8 @@
  *   accept ─▶ MAX_CONNECTIONS, memory guard (ConnectionLimit: closed at once beyond them)
  *          ─▶ PROXY header, when PROXY_PROTOCOL is on (`ProxyHeaderRead`: the client's address)
  *          ─▶ TLS handshake, when TLS_CERT_FILE is set (`TlsTermination`: ALPN h2 or http/1.1)
- *          ─▶ protocol: ALPN h2 ─▶ HTTP/2; otherwise the first bytes (`ProtocolSniffer`):
- *             the HTTP/2 preface ─▶ HTTP/2, anything else ─▶ HTTP/1.1 (only HTTP/1.1 after ALPN http/1.1)
+ *          ─▶ protocol: over TLS, ALPN h2 ─▶ HTTP/2, anything else ─▶ HTTP/1.1; in cleartext the
+ *             first bytes (`ProtocolSniffer`): the HTTP/2 preface ─▶ HTTP/2, anything else ─▶ HTTP/1.1
  *          ─▶ the protocol's handler, with the connection's `Peer`
  *
  * Until its handler has it, a connection is the front door's: the PROXY
@@ -123,17 +123,20 @@ export class FrontDoor {
     tls.accept(socket, peer, this);
   }
 
-  /** The handshake is done: ALPN decides, or the first bytes when the client offered no ALPN. */
+  /**
+   * The handshake is done: ALPN `h2` is HTTP/2, anything else HTTP/1.1. HTTP/2
+   * over TLS is negotiated by ALPN only (RFC 9113 §3.2), so a client that
+   * offered none is an HTTP/1.1 client; a preface from it gets an HTTP/1.1 505.
+   */
   secured(raw: Socket, socket: Socket, peer: Peer): void {
     this.#arriving.delete(raw);
-    const alpn = peer.tls?.alpn;
-    if (alpn === 'h2') {
+    if (peer.tls?.alpn === 'h2') {
       this.#handlers.h2(socket, peer);
       return;
     }
     // The handlers decide when our side of an HTTP/1.1 connection ends, as on a cleartext port.
     socket.allowHalfOpen = true;
-    this.#sniffer.accept(socket, peer, alpn === 'http/1.1');
+    this.#sniffer.accept(socket, peer, true);
   }
 
   /** A connection that did not make it in (a bad PROXY header, a failed handshake), already closed. */

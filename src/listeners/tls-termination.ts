@@ -84,6 +84,9 @@ export class TlsTermination {
     (raw as RawSocket)[kHandshake] = handshake;
     this.#handshakes.set(key, handshake);
     raw.once('close', onRawClose);
+    // The TLSSocket takes this from the raw socket: a client's FIN during the handshake
+    // closes the connection at once, not at the handshake timeout. HTTP/1.1 sets it back.
+    raw.allowHalfOpen = false;
     this.#server.emit('connection', raw);
   }
 

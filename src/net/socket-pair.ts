@@ -178,8 +178,13 @@ export function socketBufferedBytes(socket: Socket): number {
   return socket.writableLength + socket.readableLength;
 }
 
-/** Destroys with a TCP reset (RST), or plainly when there is no established connection to reset. */
+/**
+ * Destroys with a TCP reset (RST), or plainly when there is no established
+ * connection to reset. A TLS socket cannot be reset through its TLS handle; it
+ * is destroyed without a close_notify, which a TLS peer reads as a truncated
+ * stream, not a clean end.
+ */
 export function reset(socket: Socket): void {
-  if (socket.destroyed || socket.connecting) socket.destroy();
+  if (socket.destroyed || socket.connecting || (socket as { encrypted?: boolean }).encrypted === true) socket.destroy();
   else socket.resetAndDestroy();
 }

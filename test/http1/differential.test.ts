@@ -855,13 +855,14 @@ describe('framer vs llhttp', () => {
   });
 });
 
-// `npm run fuzz` is this file bounded by time: keep the script working (not when this file is the fuzzer's worker).
+// `npm run fuzz` is this file (and the PROXY parser's) bounded by time: keep the script working (not when this file is the fuzzer's worker).
 test('npm run fuzz: a short run prints its runs and totals, exit 0', { skip: FUZZ_SECONDS > 0 }, () => {
   const script = fileURLToPath(new URL('../../scripts/fuzz.ts', import.meta.url));
   const run = spawnSync(process.execPath, [script, '--seconds', '2', '--workers', '1'], { encoding: 'utf8', timeout: 30_000 });
   assert.equal(run.status, 0, run.stdout + run.stderr);
   assert.match(run.stdout, /\[worker 1\] requests\/hostile +\d+ runs in [\d.]+ s, seed -?\d+: ok/);
-  const total = /\n(\d+) streams in [\d.]+ s \(\d+\/s\), 0 failure\(s\)\n/.exec(run.stdout);
+  assert.match(run.stdout, /\[worker 1\] proxy-protocol\/\S+ +\d+ runs in [\d.]+ s, seed -?\d+: ok/, 'the PROXY header parser is fuzzed too');
+  const total = /\n(\d+) inputs in [\d.]+ s \(\d+\/s\), 0 failure\(s\)\n/.exec(run.stdout);
   assert.ok(total !== null && Number(total[1]) > 100, run.stdout);
 });
 

@@ -23,7 +23,8 @@ import { run, stopAll, type Child } from '../../harness/processes.ts';
 import { createServer as createHttp2Server } from 'node:http2';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import pino from 'pino';
-import { type ProxyHeader, ProxyHeaderParser, writeProxyV2 } from '../../src/listeners/proxy-protocol.ts';
+import { type ProxyHeader, ProxyHeaderParser } from '../../src/listeners/proxy-protocol.ts';
+import { writeProxyV2 } from '../helpers/proxy-v2.ts';
 import { ALPN_PROTOCOLS, TlsCredentials } from '../../src/listeners/tls-credentials.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../helpers/certificates.ts';
 

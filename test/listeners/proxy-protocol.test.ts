@@ -1,5 +1,5 @@
 /**
- * The PROXY protocol parser and version 2 writer, fed exact bytes: every field
+ * The PROXY protocol parser (and the tests' version 2 writer), fed exact bytes: every field
  * of both versions, every header split at every byte offset, every refusal
  * (at the first wrong byte where one is wrong), and fast-check properties:
  * arbitrary and mutated bytes never throw nor read past a chunk, cuts never
@@ -7,8 +7,8 @@
  * writes them. FUZZ_RUNS scales the properties (default 500 each, the bounded
  * run inside `npm test`); FUZZ_SECONDS=N bounds them by time instead (the N
  * seconds shared by the five), FUZZ_SEED pins the seed, and each prints a
- * `FUZZ_RESULT {json}` line as test/http1/differential.test.ts does for
- * `npm run fuzz`:
+ * `FUZZ_RESULT {json}` line for `npm run fuzz`, which runs this file beside
+ * test/http1/differential.test.ts:
  *
  *   FUZZ_SECONDS=60 node --test test/listeners/proxy-protocol.test.ts
  *
@@ -27,9 +27,8 @@ import {
   ProxyHeaderParser,
   type ProxyParseResult,
   type ProxyRefusal,
-  type ProxyV2Command,
-  writeProxyV2,
 } from '../../src/listeners/proxy-protocol.ts';
+import { type ProxyV2Command, writeProxyV2 } from '../helpers/proxy-v2.ts';
 
 const FUZZ_SECONDS = Number(process.env.FUZZ_SECONDS ?? '') || 0;
 const RUNS = Number.parseInt(process.env.FUZZ_RUNS ?? '', 10) || (FUZZ_SECONDS > 0 ? 1_000_000_000 : 500);
