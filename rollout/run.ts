@@ -14,8 +14,8 @@
  *   c  nginx as a sidecar (preStop: sleep N, then nginx -s quit), the app with preStop: sleep N
  *   d  drain-proxy as a classic sidecar (both containers' preStop: httpGet /drain?wait=1)
  *   e  drain-proxy as a native sidecar (preStop on the app; proxy SIGTERM after the app exited)
- * Then the reconnect-rate measurement (--spread, on by default): 150 WebSocket
- * clients, 90 gRPC channels (@grpc/grpc-js, lazy pick_first) and 45 raw h2c
+ * Then the reconnect-rate measurement (--spread, on by default): 300 WebSocket
+ * clients, 180 gRPC channels (@grpc/grpc-js, lazy pick_first) and 90 raw h2c
  * clients (eager) on 3 pods, one pod replaced, the reconnects reaching the
  * surviving pods timed and those that landed back on the draining pod
  * counted, with CLOSE_SPREAD=5s, without spreading, with every HTTP/2 session
@@ -132,12 +132,12 @@ const GRPC: GrpcPlan = {
 };
 const REPLICAS = 3;
 /** The reconnect-rate measurement: this many clients of each kind over the replicas, one pod replaced, spread over this window. */
-const SPREAD_CLIENTS = 150;
+const SPREAD_CLIENTS = 300;
 const SPREAD_WINDOW_MS = 5000;
 /** gRPC channels as services keep them: a call every 200 ms (idle in between), reconnecting lazily with the next call. */
-const SPREAD_CHANNELS: ChannelPlan = { channels: 90, callEveryMs: 200, staggerMs: 20, durationMs: CLIENTS_MAX_MS, deadlineMs: 10_000 };
+const SPREAD_CHANNELS: ChannelPlan = { channels: 180, callEveryMs: 200, staggerMs: 10, durationMs: CLIENTS_MAX_MS, deadlineMs: 10_000 };
 /** Raw h2c clients that dial again the moment their session ends, as clients keeping connections warm do. */
-const SPREAD_H2_CLIENTS: H2ClientPlan = { clients: 45, requestEveryMs: 200, staggerMs: 40, durationMs: CLIENTS_MAX_MS, requestTimeoutMs: 10_000 };
+const SPREAD_H2_CLIENTS: H2ClientPlan = { clients: 90, requestEveryMs: 200, staggerMs: 20, durationMs: CLIENTS_MAX_MS, requestTimeoutMs: 10_000 };
 const WARMUP_MS = 1500;
 const TAIL_MS = 1500;
 

@@ -52,3 +52,18 @@ function reply(res: ServerResponse, body: string): void {
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
+
+/**
+ * Serves an event stream on `res` (headers already written): `id: N` and
+ * `data: tick N`, one event every 30 ms, each written in two pieces so that
+ * some chunks end in the middle of an event.
+ */
+export function tickEvents(res: ServerResponse): void {
+  let id = 0;
+  const timer = setInterval(() => {
+    id++;
+    res.write(`id: ${id}\ndata: tick`);
+    res.write(` ${id}\n\n`);
+  }, 30);
+  res.on('close', () => clearInterval(timer));
+}

@@ -5,7 +5,8 @@
  * with the same V; the Deployments' pods must be equal: sidecar, env, probes,
  * hooks, ports, grace period, pull secrets, annotations (inject's own records
  * aside), and the Services too. Native and classic, default and non-default
- * values (registries, pull secrets, OpenShift's securityContext included).
+ * values (registries, pull secrets, OpenShift's securityContext included), and
+ * the front door's (the PROXY protocol, more HTTP ports).
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -40,11 +41,23 @@ const CUSTOM: ValueTree = {
 /** The same, with the close spread under its current name. */
 const CUSTOM_CURRENT_NAMES: ValueTree = { ...CUSTOM, drain: { ...(CUSTOM.drain as ValueTree), closeSpread: '10s' }, websocket: { closeCode: 1001 } };
 
+/**
+ * The front door: the PROXY protocol and one more HTTP port. (A TLS Secret adds a pod volume, which web-wired, a
+ * chart with volumes of its own wired through drain-proxy.pod.spec, refuses by design; test/charts and test/inject
+ * cover TLS each on its own.)
+ */
+const FRONT_DOOR: ValueTree = {
+  listen: { proxyProtocol: true },
+  http: { ports: [{ port: 8081, upstreamPort: 9081, name: 'internal' }] },
+};
+
 const CASES: [string, ValueTree, string][] = [
   ['defaults, Kubernetes 1.35 (native)', {}, '1.35.0'],
   ['defaults, Kubernetes 1.28 (classic)', {}, '1.28.0'],
   ['non-default values, native', CUSTOM, '1.33.0'],
   ['non-default values, classic', CUSTOM_CURRENT_NAMES, '1.27.0'],
+  ['front door (PROXY protocol, HTTP_PORTS), native', FRONT_DOOR, '1.33.0'],
+  ['front door (PROXY protocol, HTTP_PORTS), classic', FRONT_DOOR, '1.27.0'],
 ];
 
 /** The pod template with containers in name order and inject's own records left out. */
@@ -76,6 +89,10 @@ for (const install of installs) {
         const injectPod = comparable(named(byInject, 'Deployment', 'shop-web'));
         const sidecar = (pod: any): any => [...(pod.spec.initContainers ?? []), ...pod.spec.containers].find((c: any) => c.name === 'drain-proxy');
         assert.deepEqual(sidecar(injectPod), sidecar(chartPod), 'the drain-proxy container: image, ports, env, probes, hooks, resources, security context');
+        if (values === FRONT_DOOR) {
+          const env = Object.fromEntries(sidecar(chartPod).env.map((e: any) => [e.name, e.value]));
+          assert.deepEqual([env.HTTP_PORTS, env.PROXY_PROTOCOL], ['8081:9081', 'on'], 'the front door values reach the sidecar');
+        }
         const app = (pod: any): any => pod.spec.containers.find((c: any) => c.name === 'web');
         assert.deepEqual(app(injectPod).lifecycle, app(chartPod).lifecycle, "the app's preStop");
         assert.deepEqual(app(injectPod).ports, app(chartPod).ports, "the app's port, renamed as the chart's author names it");

@@ -10,6 +10,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { RawClient } from '../helpers/raw-client.ts';
+import { tickEvents } from '../helpers/upstream.ts';
 
 const cleanup: Array<() => unknown> = [];
 after(async () => {
@@ -21,14 +22,7 @@ async function startEventApp(): Promise<number> {
   const server = createServer((req, res: ServerResponse) => {
     const closeDelimited = req.url === '/events-close';
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', ...(closeDelimited ? { connection: 'close' } : {}) });
-    let id = 0;
-    const timer = setInterval(() => {
-      id++;
-      // Written in two pieces so that some chunks end in the middle of an event.
-      res.write(`id: ${id}\ndata: tick`);
-      res.write(` ${id}\n\n`);
-    }, 30);
-    res.on('close', () => clearInterval(timer));
+    tickEvents(res);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

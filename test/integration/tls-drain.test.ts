@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startDrainProxy } from '../../harness/drain-proxy.ts';
 import { ensureOpenssl, makeCa, makeLeaf, SecretVolume } from '../helpers/certificates.ts';
-import { startUpstream } from '../helpers/upstream.ts';
+import { startUpstream, tickEvents } from '../helpers/upstream.ts';
 
 const skip = ensureOpenssl();
 const cleanup: Array<() => unknown> = [];
@@ -73,17 +73,11 @@ test('SIGTERM over TLS: HTTP/1.1 gets Connection: close, HTTP/2 gets GOAWAY and 
   session.destroy();
 });
 
-/** An app with a WebSocket echo on any upgrade and an event stream at /events: one event every 30 ms, written in two pieces. */
+/** An app with a WebSocket echo on any upgrade and an event stream everywhere else. */
 async function startStreamingApp(): Promise<number> {
   const server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
-    let id = 0;
-    const timer = setInterval(() => {
-      id++;
-      res.write(`id: ${id}\ndata: tick`);
-      res.write(` ${id}\n\n`);
-    }, 30);
-    res.on('close', () => clearInterval(timer));
+    tickEvents(res);
   });
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws) => ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary })));
