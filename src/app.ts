@@ -167,8 +167,8 @@ export function createDrainProxy(config: Config, logger: Logger): DrainProxy {
       health.start();
       memoryGuard.start();
       // A drain that started while binding (a signal during startup) must not reopen the public ports.
-      if (!controller.draining) await listeners.listen(config.listenAddress, tls);
-      return { listenPort: config.listenPort, adminPort };
+      const listenPort = controller.draining ? config.listenPort : await listeners.listen(config.listenAddress, tls);
+      return { listenPort, adminPort };
     },
   };
 }

@@ -38,16 +38,22 @@ export class Listeners {
     return this.doors.map((door) => door.label);
   }
 
-  /** Binds every port in turn on `address`; the HTTP ports serve TLS when `tls` is given. */
-  async listen(address: string, tls: TlsTermination | null): Promise<void> {
+  /**
+   * Binds every port in turn on `address`; the HTTP ports serve TLS when `tls`
+   * is given. Resolves with the port the first (LISTEN_PORT) got.
+   */
+  async listen(address: string, tls: TlsTermination | null): Promise<number> {
+    let first = this.doors[0].port;
     for (const door of this.doors) {
-      if (this.#closed) return;
+      if (this.#closed) return first;
       if (tls !== null) door.useTls(tls);
-      await door.listen(address);
+      const port = await door.listen(address);
+      if (door === this.doors[0]) first = port;
       if (this.#closed) door.close();
-      else if (door !== this.doors[0]) this.#logger.info({ listenPort: door.port, tls: tls !== null }, 'http port listening');
+      else if (door !== this.doors[0]) this.#logger.info({ listenPort: port, tls: tls !== null }, 'http port listening');
     }
     if (!this.#closed) await this.#tcp.listen(address);
+    return first;
   }
 
   close(): void {
