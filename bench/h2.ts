@@ -29,11 +29,13 @@ const settings = {
 /** drain-proxy's HTTP/2 CPU per request at most this times nginx's doing the same job. */
 export const H2_CPU_RATIO_TARGET = 1.3;
 
+const H2_LOAD_ARGS = ['-c', String(settings.clients), '-m', String(settings.streams)];
+
 const UNITS = { rate: 'req/s', latency: 'mean', operation: 'req' };
 const NODE_H2_SERVER = 'node:http2 server alone';
-const HEADER = ['target', 'req/s', 'mean request time (ms)', 'proxy CPU µs/request', 'ratio to nginx (same upstream)', 'app CPU µs/request', 'failed'];
+export const HEADER = ['target', 'req/s', 'mean request time (ms)', 'proxy CPU µs/request', 'ratio to nginx (same upstream)', 'app CPU µs/request', 'failed'];
 
-interface H2Target {
+export interface H2Target {
   readonly name: string;
   readonly url: string;
   readonly proxyPid: number | undefined;
@@ -59,16 +61,22 @@ export function parseH2load(output: string): ToolResult {
   return { operations: Number(requests[2]), perSecond: Number(finished[1]), latencyMs: toMs(time[3]), errors: Number(requests[3]) + Number(requests[4]) };
 }
 
-async function runH2load(url: string, durationSeconds: number): Promise<string> {
-  const args = ['-t', '1', '-c', String(settings.clients), '-m', String(settings.streams), '-D', String(durationSeconds), url];
+/** h2load, one thread, `loadArgs` (`-c`, `-m`, `--h1`) for `durationSeconds`: its output. */
+export async function runH2load(url: string, durationSeconds: number, loadArgs: readonly string[] = H2_LOAD_ARGS): Promise<string> {
+  const args = ['-t', '1', ...loadArgs, '-D', String(durationSeconds), url];
   const { stdout, stderr } = await runCommand('h2load', args, { timeoutMs: (durationSeconds + 30) * 1000, allowFailure: true });
   return stdout + stderr;
 }
 
-/** GET over h2c with prior knowledge: status, headers and body. */
-function h2Get(url: string): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
+export async function h2loadVersion(): Promise<string> {
+  const version = await runCommand('h2load', ['--version'], { allowFailure: true });
+  return /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
+}
+
+/** GET over h2c with prior knowledge, or over TLS (ALPN h2) trusting `ca` for an https URL: status, headers and body. */
+function h2Get(url: string, ca?: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
-    const session = connect(new URL(url).origin);
+    const session = connect(new URL(url).origin, ca === undefined ? {} : { ca });
     session.on('error', reject);
     const stream = session.request({ ':path': new URL(url).pathname });
     let headers: IncomingHttpHeaders = {};
@@ -85,14 +93,14 @@ function h2Get(url: string): Promise<{ status: number; headers: IncomingHttpHead
   });
 }
 
-/** Every target must serve the app's exact body; proxies show the forwarding headers the app saw. */
-async function checkTarget(target: H2Target): Promise<void> {
-  const answer = await h2Get(target.url);
+/** Every target must serve the app's exact body; proxies show the forwarding headers the app saw. `ca`: the one an https target's certificate is signed by. */
+export async function checkH2Target(target: H2Target, ca?: Buffer): Promise<void> {
+  const answer = await h2Get(target.url, ca);
   if (answer.status !== 200 || answer.body !== APP_BODY) {
-    throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes over h2c, not the app's ${APP_BODY.length}-byte 200`);
+    throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes over HTTP/2, not the app's ${APP_BODY.length}-byte 200`);
   }
   if (target.proxyPid === undefined || target.answersItself === true) return;
-  const { headers } = await h2Get(new URL('/check', target.url).href);
+  const { headers } = await h2Get(new URL('/check', target.url).href, ca);
   const seen = (name: string) => String(headers[`x-seen-${name}`] ?? '-');
   console.log(`${target.name} forwards X-Forwarded-For: ${seen('forwarded-for')}, X-Forwarded-Proto: ${seen('forwarded-proto')}, Host: ${seen('host')}`);
 }
@@ -107,7 +115,7 @@ function tableRatios(summaries: readonly BenchSummary[], target: H2Target): numb
   return target.answersItself === true ? ratiosOf(summaries, { ...target, pairedWith: 'nginx h2c' }) : ratiosOf(summaries, target);
 }
 
-function rows(summaries: readonly BenchSummary[], targets: readonly H2Target[]): string[][] {
+export function rows(summaries: readonly BenchSummary[], targets: readonly H2Target[]): string[][] {
   return summaries.map((s, index) => {
     const ratios = tableRatios(summaries, targets[index]);
     return [
@@ -124,15 +132,18 @@ function rows(summaries: readonly BenchSummary[], targets: readonly H2Target[]):
 
 /**
  * One verdict per upstream protocol: drain-proxy's CPU per request over nginx's, each round's ratio, against
- * H2_CPU_RATIO_TARGET; and what node:http2's server side alone costs beside nginx's whole proxying.
+ * H2_CPU_RATIO_TARGET; and what node:http2's server side alone costs beside nginx's whole proxying, when it ran.
+ * `job` names what a drain-proxy target does (its upstream protocol).
  */
-function ratioLines(summaries: readonly BenchSummary[], targets: readonly H2Target[]): string[] {
+export function ratioLines(
+  summaries: readonly BenchSummary[], targets: readonly H2Target[], job = (target: H2Target) => `${target.name.replace('drain-proxy ', '')} upstream`,
+): string[] {
   const cpu = (name: string | undefined) => summaries.find((s) => s.target === name)?.proxyCpuUs;
   const lines = targets.flatMap((target) => {
     const ratios = ratiosOf(summaries, target);
     if (ratios.length === 0) return [];
     const ratio = median(ratios);
-    return [`${ratio <= H2_CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: ${target.name.replace('drain-proxy ', '')} upstream: drain-proxy `
+    return [`${ratio <= H2_CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: ${job(target)}: drain-proxy `
       + `${cpu(target.name)?.toFixed(1)} µs/request, nginx ${cpu(target.pairedWith)?.toFixed(1)}: ${ratio.toFixed(2)}x nginx's CPU per request `
       + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${H2_CPU_RATIO_TARGET}x)`];
   });
@@ -167,9 +178,8 @@ async function run(context: BenchContext): Promise<string | undefined> {
     { name: 'drain-proxy http1', url: viaHttp1.url('/'), proxyPid: viaHttp1.pid, pairedWith: 'nginx http1' },
     { name: NODE_H2_SERVER, url: `http://127.0.0.1:${nodeH2Port}/`, proxyPid: nodeH2.pid, answersItself: true },
   ];
-  for (const target of targets) await checkTarget(target);
-  const version = await runCommand('h2load', ['--version'], { allowFailure: true });
-  const h2loadVersion = /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
+  for (const target of targets) await checkH2Target(target);
+  const version = await h2loadVersion();
   const perRun = settings.warmupSeconds + settings.durationSeconds;
   console.log(`\nHTTP/2: ${targets.length} targets x ${context.rounds} rounds x ${perRun} s `
     + `(about ${Math.ceil(targets.length * context.rounds * (perRun + 0.5) / 60)} min), `
@@ -187,7 +197,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const ratios = ratioLines(summaries, targets);
   console.log(`\nHTTP/2 medians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries, targets))}\n\n${ratios.join('\n')}`);
   return `Run ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} with \`${context.command}\` on ${context.cpuModel} (Linux ${context.kernel}):
-h2load ${h2loadVersion} (\`-t1 -c${settings.clients} -m${settings.streams}\`, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ${context.rounds} rounds, order rotated)
+h2load ${version} (\`-t1 -c${settings.clients} -m${settings.streams}\`, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ${context.rounds} rounds, order rotated)
 against nginx ${context.versions.nginx} serving a ${Buffer.byteLength(APP_BODY)}-byte body over h2c (one worker): directly, and through
 two proxies per upstream protocol, each with one worker or thread and the same header work (Host kept,
 X-Forwarded-For appended, X-Forwarded-Proto set). h2c upstream: nginx \`grpc_pass grpc://\` (one upstream

@@ -32,14 +32,17 @@ export interface Target {
   readonly proxyPid: number | undefined;
 }
 
-/** Every target must serve the app's exact body, or the figures compare different work; the proxies show the forwarding headers the app saw. */
-async function checkTarget(target: Target): Promise<void> {
-  const answer = await httpGet(target.url);
+/**
+ * Every target must serve the app's exact body, or the figures compare different work; the proxies show the forwarding headers the app saw.
+ * `ca`: the one an https target's certificate is signed by.
+ */
+export async function checkTarget(target: Target, ca?: Buffer): Promise<void> {
+  const answer = await httpGet(target.url, 2000, ca);
   if (answer.status !== 200 || answer.body !== APP_BODY) {
     throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes, not the app's ${APP_BODY.length}-byte 200`);
   }
   if (target.proxyPid === undefined) return;
-  const { headers } = await httpGet(new URL('/check', target.url).href);
+  const { headers } = await httpGet(new URL('/check', target.url).href, 2000, ca);
   console.log(`${target.name} forwards X-Forwarded-For: ${headers['x-seen-forwarded-for'] ?? '-'}, X-Forwarded-Proto: ${headers['x-seen-forwarded-proto'] ?? '-'}`);
 }
 

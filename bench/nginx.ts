@@ -2,6 +2,7 @@
 // for HTTP/1.1, WebSocket and HTTP/2, each doing drain-proxy's header work.
 import { forwardingHeaders, nginxConfig, startNginx, type NginxSettings } from '../harness/nginx.ts';
 import type { Child } from '../harness/processes.ts';
+import { INTERMEDIATE } from '../src/listeners/tls-credentials.ts';
 
 /**
  * keepalive_requests is raised from nginx's default 1000 so that neither wrk's connections nor the
@@ -79,9 +80,37 @@ ${appLocations(body)}
 /** Which protocol an HTTP/2 proxy speaks to the app: as drain-proxy's UPSTREAM_PROTOCOL. */
 export type H2UpstreamProtocol = 'h2c' | 'http1';
 
+/** The PEM files a TLS listener serves: the certificate with its chain after it, and the key. */
+export interface TlsFiles {
+  readonly certFile: string;
+  readonly keyFile: string;
+}
+
+const TLS13 = /^TLS_/;
+
+/**
+ * TLS terminated as drain-proxy does it (src/listeners/tls-credentials.ts, Mozilla "intermediate"):
+ * TLS 1.2 and 1.3, its TLS 1.2 ciphers (`ssl_ciphers`) and TLS 1.3 suites (`Ciphersuites`), its
+ * groups and the client's cipher preference. The ML-KEM groups are left out: Debian's nginx has
+ * OpenSSL 3.0, which does not know them (nor does h2load, built with it), so every server settles
+ * on X25519 with these clients.
+ */
+function tlsDirectives(tls: TlsFiles): string {
+  const ciphers = INTERMEDIATE.ciphers.split(':');
+  const curves = INTERMEDIATE.ecdhCurve.split(':').filter((curve) => !curve.includes('MLKEM'));
+  return `    ssl_certificate ${tls.certFile};
+    ssl_certificate_key ${tls.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ${ciphers.filter((cipher) => !TLS13.test(cipher)).join(':')};
+    ssl_conf_command Ciphersuites ${ciphers.filter((cipher) => TLS13.test(cipher)).join(':')};
+    ssl_ecdh_curve ${curves.join(':')};
+    ssl_prefer_server_ciphers ${INTERMEDIATE.honorCipherOrder ? 'on' : 'off'};`;
+}
+
 /**
  * nginx as an HTTP/2 proxy doing drain-proxy's job: h2c with prior knowledge on `port` (and
- * HTTP/1.1 on `checkPort`, how readiness is checked).
+ * HTTP/1.1 on `checkPort`, how readiness is checked). With `tls`, `port` serves TLS instead, ALPN
+ * `h2` and `http/1.1` as drain-proxy's TLS port does (`listen ... ssl http2`, nginx 1.22's syntax).
  *
  * - `h2c`: `grpc_pass grpc://` is nginx's only HTTP/2 upstream; it forwards any request, gRPC or
  *   not, as an HTTP/2 stream. Unlike drain-proxy it does not multiplex: each request in flight holds
@@ -90,14 +119,15 @@ export type H2UpstreamProtocol = 'h2c' | 'http1';
  * - `http1`: `proxy_pass` over HTTP/1.1 with a keep-alive pool, as in the HTTP/1.1 bench.
  */
 export function startNginxH2Proxy(
-  prefix: string, port: number, checkPort: number, protocol: H2UpstreamProtocol, appPort: number, concurrency: number,
+  prefix: string, port: number, checkPort: number, protocol: H2UpstreamProtocol, appPort: number, concurrency: number, tls?: TlsFiles,
 ): Promise<Child> {
   const location = protocol === 'h2c' ? `      grpc_pass grpc://app;\n${forwardingHeaders('grpc_set_header')}` : HTTP1_UPSTREAM;
-  return startBenchNginx(`nginx HTTP/2 proxy (${protocol} upstream)`, prefix, checkPort, `${upstream(appPort, Math.max(64, 2 * concurrency))}
+  const name = `nginx ${tls === undefined ? 'HTTP/2' : 'TLS'} proxy (${protocol} upstream)`;
+  return startBenchNginx(name, prefix, checkPort, `${upstream(appPort, Math.max(64, 2 * concurrency))}
   server {
-    listen 127.0.0.1:${port} http2;
+    listen 127.0.0.1:${port}${tls === undefined ? '' : ' ssl'} http2;
     listen 127.0.0.1:${checkPort};
-    http2_max_concurrent_streams 1024;
+${tls === undefined ? '' : `${tlsDirectives(tls)}\n`}    http2_max_concurrent_streams 1024;
     location / {
 ${location}
     }

@@ -7,6 +7,7 @@
 //   connections  the http1 section with every request on a new connection (bench/new-connections.ts; BENCH_NEW_CONNECTIONS=0)
 //   latency    h2load --h1 at a fixed rate: the latency each HTTP/1.1 target adds (bench/latency.ts; BENCH_LATENCY=0)
 //   startup    spawn to /readyz 200, beside bare Node listening (bench/startup.ts; BENCH_STARTUP=0)
+//   tls        HTTPS/1.1 and HTTP/2 over TLS through nginx and drain-proxy terminating TLS alike: CPU per request (bench/tls.ts; BENCH_TLS=0)
 import { availableParallelism, release } from 'node:os';
 import { runMain, scratchDir } from '../harness/cli.ts';
 import { cpuModel } from '../harness/proc.ts';
@@ -18,10 +19,11 @@ import { memorySection } from './memory.ts';
 import { newConnectionsSection } from './new-connections.ts';
 import { benchCommand, docPath, positiveIntegerFromEnv, writeResultsSection, type BenchContext } from './session.ts';
 import { startupSection } from './startup.ts';
+import { tlsSection } from './tls.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { webSocketSection } from './websocket.ts';
 
-const SECTIONS = [http1Section, memorySection, webSocketSection, h2Section, newConnectionsSection, latencySection, startupSection];
+const SECTIONS = [http1Section, memorySection, webSocketSection, h2Section, newConnectionsSection, latencySection, startupSection, tlsSection];
 
 async function main(): Promise<number> {
   const named = process.argv.slice(2);

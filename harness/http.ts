@@ -1,5 +1,6 @@
 /** HTTP GET on a fresh connection, and polling until something holds. */
 import { get, type IncomingHttpHeaders } from 'node:http';
+import { get as httpsGet } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Child } from './processes.ts';
 
@@ -9,10 +10,15 @@ export interface HttpAnswer {
   readonly body: string;
 }
 
-/** One GET on a fresh connection (no agent); fails when the connection is silent for `timeoutMs`. */
-export function httpGet(url: string, timeoutMs = 2000): Promise<HttpAnswer> {
+/**
+ * One GET on a fresh connection (no agent); fails when the connection is silent for `timeoutMs`. An https URL is
+ * asked over TLS with ALPN http/1.1, its certificate checked against `ca`.
+ */
+export function httpGet(url: string, timeoutMs = 2000, ca?: Buffer): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
-    const req = get(url, { agent: false, timeout: timeoutMs }, (res) => {
+    const tls = url.startsWith('https:');
+    const options = tls ? { agent: false, timeout: timeoutMs, ca, ALPNProtocols: ['http/1.1'] } : { agent: false, timeout: timeoutMs };
+    const req = (tls ? httpsGet : get)(url, options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
