@@ -43,17 +43,16 @@ export class Listeners {
    * is given. Resolves with the port the first (LISTEN_PORT) got.
    */
   async listen(address: string, tls: TlsTermination | null): Promise<number> {
-    let first = this.doors[0].port;
+    const bound: number[] = [];
     for (const door of this.doors) {
-      if (this.#closed) return first;
+      if (this.#closed) break;
       if (tls !== null) door.useTls(tls);
-      const port = await door.listen(address);
-      if (door === this.doors[0]) first = port;
+      bound.push(await door.listen(address));
       if (this.#closed) door.close();
-      else if (door !== this.doors[0]) this.#logger.info({ listenPort: port, tls: tls !== null }, 'http port listening');
+      else if (bound.length > 1) this.#logger.info({ listenPort: bound.at(-1), tls: tls !== null }, 'http port listening');
     }
     if (!this.#closed) await this.#tcp.listen(address);
-    return first;
+    return bound[0] ?? this.doors[0].port;
   }
 
   close(): void {

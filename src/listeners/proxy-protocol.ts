@@ -96,11 +96,12 @@ export const MAX_V1_HEADER = 107;
  */
 export const MAX_V2_HEADER = 4096;
 
-const V2_SIGNATURE = Uint8Array.of(0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a);
+/** The version 2 layout, which the tests' header writer (test/helpers/proxy-v2.ts) shares. */
+export const V2_SIGNATURE = Uint8Array.of(0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a);
 const V1_SIGNATURE = Uint8Array.of(0x50, 0x52, 0x4f, 0x58, 0x59, 0x20); // "PROXY "
-const V2_FIXED = 16;
-const ADDRESS_INET = 12;
-const ADDRESS_INET6 = 36;
+export const V2_FIXED = 16;
+export const ADDRESS_INET = 12;
+export const ADDRESS_INET6 = 36;
 const CR = 13;
 const LF = 10;
 
@@ -401,7 +402,7 @@ function ipv6FromBytes(bytes: Uint8Array, at: number): string {
 }
 
 /** RFC 5952 form (lowercase, longest zero run compressed, IPv4-mapped as `::ffff:a.b.c.d`) as inet_ntop writes it; null where inet_pton refuses. */
-function canonicalIpv6(text: string): string | null {
+export function canonicalIpv6(text: string): string | null {
   try {
     return new SocketAddress({ address: text, family: 'ipv6' }).address;
   } catch {

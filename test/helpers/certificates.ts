@@ -7,7 +7,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Pem } from '../../harness/certificates.ts';
+import { makeCa, makeLeaf, type Pem } from '../../harness/certificates.ts';
 
 export { ensureOpenssl, makeCa, makeLeaf, type Pem } from '../../harness/certificates.ts';
 
@@ -62,3 +62,25 @@ export class SecretVolume {
   }
 }
 
+/**
+ * What a TLS test serves: a CA and a leaf signed by it (`served`) in a fresh
+ * directory, the leaf in a Secret volume, and the variables that point
+ * drain-proxy at it. `remove` deletes the lot.
+ */
+export class TlsFixture {
+  readonly dir = mkdtempSync(join(tmpdir(), 'tls-fixture-'));
+  readonly ca = makeCa(this.dir);
+  readonly caFile = join(this.dir, 'ca.crt');
+  readonly leaf = makeLeaf(this.dir, 'served');
+  readonly volume = new SecretVolume(this.leaf);
+
+  /** TLS_CERT_FILE and TLS_KEY_FILE, through the Secret volume. */
+  get env(): Record<string, string> {
+    return { TLS_CERT_FILE: this.volume.certFile, TLS_KEY_FILE: this.volume.keyFile };
+  }
+
+  remove(): void {
+    this.volume.remove();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

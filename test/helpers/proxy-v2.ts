@@ -4,22 +4,9 @@
  * writes one, so the writer lives here, checked against HAProxy's
  * `accept-proxy` in test/listeners/proxy-protocol-peers.test.ts.
  */
-import { isIPv4, isIPv6, SocketAddress } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { peerAddress } from '../../src/listeners/address.ts';
-import type { ProxyEndpoint } from '../../src/listeners/proxy-protocol.ts';
-
-const V2_SIGNATURE = Uint8Array.of(0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a);
-const V2_FIXED = 16;
-const ADDRESS_INET = 12;
-const ADDRESS_INET6 = 36;
-
-function canonicalIpv6(text: string): string | null {
-  try {
-    return new SocketAddress({ address: text, family: 'ipv6' }).address;
-  } catch {
-    return null;
-  }
-}
+import { ADDRESS_INET, ADDRESS_INET6, canonicalIpv6, type ProxyEndpoint, V2_FIXED, V2_SIGNATURE } from '../../src/listeners/proxy-protocol.ts';
 
 export type ProxyV2Command =
   | { readonly command: 'local' }

@@ -7,17 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { startDrainProxy } from '../../harness/drain-proxy.ts';
-import { ensureOpenssl, makeCa, makeLeaf, SecretVolume } from '../helpers/certificates.ts';
+import { ensureOpenssl, TlsFixture } from '../helpers/certificates.ts';
 import { startUpstream, tickEvents } from '../helpers/upstream.ts';
 
 const skip = ensureOpenssl();
@@ -26,16 +23,13 @@ after(async () => {
   for (const step of cleanup.reverse()) await step();
 });
 
-/** Certificates in a Secret-like volume, and drain-proxy serving TLS with them in front of `appPort`. */
+/** drain-proxy serving TLS from a fresh fixture in front of `appPort`. */
 async function tlsProxy(appPort: number, env: Record<string, string>) {
-  const dir = mkdtempSync(join(tmpdir(), 'tls-drain-'));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-  const ca = makeCa(dir);
-  const volume = new SecretVolume(makeLeaf(dir, 'served'));
-  cleanup.push(() => volume.remove());
-  const proxy = await startDrainProxy(appPort, { env: { TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile, ...env } });
+  const fixture = new TlsFixture();
+  cleanup.push(() => fixture.remove());
+  const proxy = await startDrainProxy(appPort, { env: { ...fixture.env, ...env } });
   cleanup.push(() => proxy.stop());
-  return { ca, proxy };
+  return { ca: fixture.ca, proxy };
 }
 
 test('SIGTERM over TLS: HTTP/1.1 gets Connection: close, HTTP/2 gets GOAWAY and its open stream completes, exit 0', { skip }, async () => {

@@ -10,25 +10,23 @@
  * one line naming the variable, exit 1.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request as httpsRequest } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { commandExists, ensurePackage } from '../../harness/debian.ts';
-import { DrainProxy, MAIN, startDrainProxy } from '../../harness/drain-proxy.ts';
+import { type DrainProxy, startDrainProxy } from '../../harness/drain-proxy.ts';
 import { metricValue } from '../../harness/metrics.ts';
-import { freePorts } from '../../harness/ports.ts';
 import { run } from '../../harness/processes.ts';
-import { ensureOpenssl, fingerprint, makeCa, makeLeaf, type Pem, SecretVolume } from '../helpers/certificates.ts';
+import { ensureOpenssl, fingerprint, makeLeaf, type Pem, type SecretVolume, TlsFixture } from '../helpers/certificates.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { ensureNghttp, nghttp } from '../h2/client.ts';
 
 const skip = ensureOpenssl() ?? ensurePackage('curl', () => commandExists('curl')) ?? ensureNghttp();
 
+let fixture: TlsFixture | undefined;
 let dir = '';
 let caFile = '';
 let ca: Pem;
@@ -39,21 +37,17 @@ let proxy: DrainProxy;
 
 before(async () => {
   if (skip) return;
-  dir = mkdtempSync(join(tmpdir(), 'tls-integration-'));
-  ca = makeCa(dir);
-  caFile = join(dir, 'ca.crt');
-  leaf = makeLeaf(dir, 'served');
-  volume = new SecretVolume(leaf);
+  fixture = new TlsFixture();
+  ({ dir, ca, caFile, leaf, volume } = fixture);
   upstream = await startUpstream();
   // HEADER_TIMEOUT is the handshake's timeout too: short, for the stalled handshake below.
-  proxy = await startDrainProxy(upstream.port, { env: { TLS_CERT_FILE: volume.certFile, TLS_KEY_FILE: volume.keyFile, HEADER_TIMEOUT: '1s' } });
+  proxy = await startDrainProxy(upstream.port, { env: { ...fixture.env, HEADER_TIMEOUT: '1s' } });
 });
 
 after(async () => {
   await proxy?.stop();
   await upstream?.close();
-  volume?.remove();
-  if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  fixture?.remove();
 });
 
 const origin = (): string => `https://127.0.0.1:${proxy.listenPort}`;
@@ -72,10 +66,6 @@ async function curlHeaders(args: readonly string[]): Promise<{ headers: Record<s
 
 function s_client(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return run('openssl', ['s_client', '-connect', `127.0.0.1:${proxy.listenPort}`, '-servername', 'localhost', '-CAfile', caFile, ...args], { allowFailure: true, timeoutMs: 10_000 });
-}
-
-async function refusedCount(reason: string): Promise<number> {
-  return metricValue(await proxy.metrics(), `drain_proxy_connections_refused_total{reason="${reason}"}`) ?? 0;
 }
 
 async function refusals(): Promise<{ failed: number; timeout: number }> {
@@ -133,11 +123,11 @@ describe('TLS termination', { skip }, () => {
     assert.equal(served.stdout.trim().replace(/^sha256 Fingerprint=/i, ''), fingerprint(leaf));
     const tls12 = await s_client(['-tls1_2']);
     assert.match(tls12.stdout, /New, TLSv1\.2, Cipher is ECDHE-ECDSA-/, tls12.stdout);
-    const before = await refusedCount('tls_handshake_failed');
+    const before = (await refusals()).failed;
     const tls11 = await s_client(['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']);
     assert.notEqual(tls11.code, 0, tls11.stdout);
     assert.match(tls11.stdout + tls11.stderr, /alert protocol version/);
-    assert.equal(await refusedCount('tls_handshake_failed'), before + 1, 'the refused handshake is counted');
+    assert.equal((await refusals()).failed, before + 1, 'the refused handshake is counted');
   });
 
   test('a client offering no ALPN: HTTP/1.1 told by its first bytes', async () => {
@@ -249,12 +239,7 @@ describe('certificate rotation under load', { skip }, () => {
 
 describe('TLS pair at startup', { skip }, () => {
   async function startWith(certFile: string, keyFile: string): Promise<DrainProxy> {
-    const [listenPort, adminPort] = await freePorts(2);
-    const env = {
-      LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: String(listenPort), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: String(adminPort),
-      UPSTREAM: `http://127.0.0.1:${upstream.port}`, TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile,
-    };
-    const child = new DrainProxy(process.execPath, [MAIN], env, 'drain-proxy bad pair');
+    const child = await startDrainProxy(upstream.port, { env: { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }, wait: 'none', name: 'drain-proxy bad pair' });
     await child.waitForExit(10_000);
     return child;
   }
