@@ -43,9 +43,11 @@ WORKDIR /app
 ENV NODE_ENV=production
 # glibc gives each thread that allocates an arena of its own (up to 8 per CPU) and
 # keeps what is freed in them: under a long mixed load that retained memory grew
-# RSS by 13% with live memory flat (docs/reliability.md). Two arenas bound it; almost
-# all of the proxy's allocations are on its main thread.
-ENV MALLOC_ARENA_MAX=2
+# RSS by 13% with live memory flat (docs/reliability.md). Almost all of the proxy's
+# allocations are on its main thread; V8's helper threads (concurrent compiling)
+# in a second arena kept 1.5 MB more after 10 s of load, for no CPU measured back
+# (docs/benchmarks.md, memory): one arena.
+ENV MALLOC_ARENA_MAX=1
 # package.json carries "type": "module", which dist/*.js needs.
 COPY --from=prod-deps /app/package.json ./package.json
 COPY --from=prod-deps /app/node_modules ./node_modules

@@ -1,16 +1,24 @@
 // The memory section of npm run bench (`npm run bench -- memory`): VmRSS, RssAnon (private) and RssFile of drain-proxy,
 // bare Node (`node -e 'setInterval(()=>{},1e3)'`) and nginx (master and worker), idle and right after 10 s of the
-// HTTP/1.1 section's wrk load, with verdicts on drain-proxy's private memory. drain-proxy runs as the HTTP/1.1 section
-// starts it (V8's own heap sizing for this machine, glibc's default arenas; the image sets MALLOC_ARENA_MAX=2) and, as
-// a second row, with a capped young generation and one malloc arena (MEMORY_VARIANT_FLAGS / MEMORY_VARIANT_ARENAS),
-// the measured candidate for the image's command.
+// HTTP/1.1 section's wrk load, with verdicts on drain-proxy's private memory and its CPU per request during that load.
+//
+// The verdicts rest on drain-proxy as a pod runs it: the image's environment (Dockerfile ENV) inside a memory cgroup
+// limited to the chart's default `resources.limits.memory`. Node sizes V8's heap from that limit at start, young
+// generation included (two 1 MiB semi-spaces for 256 MiB, where this 24 GB machine without a limit lets them grow to
+// 16 MiB and more), so the row without a limit, as the CPU sections run drain-proxy, shows what that sizing saves and
+// costs. MEMORY_VARIANT_FLAGS adds a row: the pod's drain-proxy with those Node flags too (empty: no such row).
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startDrainProxy } from '../harness/drain-proxy.ts';
+import { parse } from 'yaml';
+import { startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
+import { parseMemoryLimit } from '../src/config/schema.ts';
+import { memoryLimit } from '../harness/memory-limit.ts';
 import { treeMemory, type Memory } from '../harness/proc.ts';
 import { start } from '../harness/processes.ts';
+import { median, pairedRatios, runsOf, summarize } from '../harness/bench.ts';
 import { markdownTable, consoleTable } from '../harness/tables.ts';
-import { startHttp1Targets } from './http1.ts';
-import { BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, type BenchContext, type BenchSection } from './session.ts';
+import { startHttp1Targets, wrkLoad, wrkRounds, type Target } from './http1.ts';
+import { BENCH_PROXY_ENV, IMAGE_ENV, markers, measuredOn, positiveIntegerFromEnv, type BenchContext, type BenchSection } from './session.ts';
 import { runWrk } from './wrk.ts';
 
 const LOAD_SECONDS = positiveIntegerFromEnv('BENCH_DURATION', 10);
@@ -20,23 +28,39 @@ const SETTLE_MS = 3000;
 const MiB = 1024 * 1024;
 
 export const GOALS = { idleAnonMiB: 16, loadedAnonMiB: 24, idleOverBare: 2 };
-const VARIANT_FLAGS = (process.env.MEMORY_VARIANT_FLAGS ?? '--max-semi-space-size=2').split(' ').filter(Boolean);
-const VARIANT_ENV = { MALLOC_ARENA_MAX: process.env.MEMORY_VARIANT_ARENAS ?? '1' };
+const VARIANT_FLAGS = (process.env.MEMORY_VARIANT_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
+/**
+ * What Node gives a process in a container limited to 256 MiB (`SetIsolateCreateParamsForNode` sizes V8 from the
+ * constrained memory), for a machine where this process cannot make a memory cgroup.
+ */
+const LIMIT_AS_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=256'];
+
+const UNLIMITED = 'drain-proxy, no memory limit';
+const CHART_VALUES = new URL('../charts/drain-proxy/values.yaml', import.meta.url);
+/** The chart's default `resources.limits.memory`, as written there and in bytes. */
+function chartMemoryLimit(): { text: string; bytes: number } {
+  const values = parse(readFileSync(CHART_VALUES, 'utf8')) as { resources?: { limits?: { memory?: string } } };
+  const text = String(values.resources?.limits?.memory);
+  const bytes = parseMemoryLimit(text);
+  if (typeof bytes !== 'number' || bytes === 0) throw new Error(`${CHART_VALUES.pathname} sets no resources.limits.memory`);
+  return { text, bytes };
+}
 
 interface Row {
   readonly name: string;
   readonly idle: Memory;
   readonly loaded: Memory | undefined;
+  readonly cpuUsPerRequest: number | undefined;
 }
 
 const mib = (bytes: number): string => (bytes / MiB).toFixed(1);
 const figures = (memory: Memory | undefined): string[] =>
   memory === undefined ? ['-', '-', '-'] : [mib(memory.rssBytes), mib(memory.anonBytes), mib(memory.fileBytes)];
 
-const HEADER = ['process', 'idle VmRSS MB', 'idle RssAnon MB', 'idle RssFile MB', 'after load VmRSS MB', 'after load RssAnon MB', 'after load RssFile MB'];
+const HEADER = ['process', 'idle VmRSS MB', 'idle RssAnon MB', 'idle RssFile MB', 'after load VmRSS MB', 'after load RssAnon MB', 'after load RssFile MB', 'CPU µs/req'];
 
 function rows(measured: readonly Row[]): string[][] {
-  return measured.map((row) => [row.name, ...figures(row.idle), ...figures(row.loaded)]);
+  return measured.map((row) => [row.name, ...figures(row.idle), ...figures(row.loaded), row.cpuUsPerRequest?.toFixed(1) ?? '-']);
 }
 
 export function verdicts(proxy: Row, bare: Row): string[] {
@@ -51,39 +75,75 @@ export function verdicts(proxy: Row, bare: Row): string[] {
   ];
 }
 
-async function run(context: BenchContext): Promise<string | undefined> {
-  const { targets } = await startHttp1Targets(context, 'memory');
-  const nginx = targets.find((target) => target.name === 'nginx')!;
-  const shipped = targets.find((target) => target.name === 'drain-proxy');
-  if (shipped === undefined) return undefined;
-  const appPort = Number(new URL(targets.find((target) => target.name === 'direct')!.url).port);
-  const variant = await startDrainProxy(appPort, { env: { ...BENCH_PROXY_ENV, ...VARIANT_ENV }, nodeFlags: VARIANT_FLAGS, name: 'drain-proxy variant' });
-  const bare = start(process.execPath, ['-e', 'setInterval(()=>{},1e3)'], { name: 'bare node' });
-  await sleep(SETTLE_MS);
-  const loadTargets = [
-    { name: 'drain-proxy', url: shipped.url, pid: shipped.proxyPid! },
-    { name: `drain-proxy ${VARIANT_FLAGS.join(' ')} MALLOC_ARENA_MAX=${VARIANT_ENV.MALLOC_ARENA_MAX}`, url: variant.url('/'), pid: variant.pid },
-    { name: 'nginx (master + worker)', url: nginx.url, pid: nginx.proxyPid! },
-  ];
-  const idle = new Map(loadTargets.map((target) => [target.name, treeMemory(target.pid)]));
-  const bareRow: Row = { name: "bare Node (`node -e 'setInterval(()=>{},1e3)'`)", idle: treeMemory(bare.pid), loaded: undefined };
+/** Each load target's idle memory, then, in turn, 10 s of wrk and its memory right after. */
+async function measure(targets: readonly Target[]): Promise<Row[]> {
+  const idle = targets.map((target) => treeMemory(target.proxyPid!));
   const measured: Row[] = [];
-  for (const target of loadTargets) {
+  for (const [index, target] of targets.entries()) {
     await runWrk(target.url, CONNECTIONS, LOAD_SECONDS);
-    measured.push({ name: target.name, idle: idle.get(target.name)!, loaded: treeMemory(target.pid) });
+    measured.push({ name: target.name, idle: idle[index], loaded: treeMemory(target.proxyPid!), cpuUsPerRequest: undefined });
   }
-  measured.splice(2, 0, bareRow);
-  const lines = [...verdicts(measured[0], bareRow), ...verdicts(measured[1], bareRow)];
-  console.log(`\nmemory (MB = MiB, /proc/PID/status):\n${consoleTable(HEADER, rows(measured))}\n\n${lines.join('\n')}`);
-  return `${measuredOn(context)}
+  return measured;
+}
+
+async function run(context: BenchContext): Promise<string | undefined> {
+  const { appPid, targets } = await startHttp1Targets(context, 'memory');
+  const nginx = targets.find((target) => target.name === 'nginx')!;
+  const unlimited = targets.find((target) => target.name === 'drain-proxy');
+  if (unlimited === undefined) return undefined;
+  const appPort = Number(new URL(targets.find((target) => target.name === 'direct')!.url).port);
+  const chartLimit = chartMemoryLimit();
+  const imageEnv = Object.entries(IMAGE_ENV).map(([name, value]) => `${name}=${value}`).join(' ');
+  const limits = [memoryLimit(chartLimit.bytes), ...(VARIANT_FLAGS.length > 0 ? [memoryLimit(chartLimit.bytes)] : [])];
+  const inLimit = limits[0] === undefined
+    ? `no memory cgroup could be made here, so Node flags ${LIMIT_AS_FLAGS.join(' ')} stand for it (what Node gives a 256 MiB container)`
+    : 'in a real memory cgroup with that limit, entered before node starts';
+  const podProxy = (flags: readonly string[], limit: typeof limits[number], name: string): Promise<DrainProxy> => startDrainProxy(appPort, {
+    env: { ...IMAGE_ENV, ...BENCH_PROXY_ENV }, nodeFlags: [...(limit === undefined ? LIMIT_AS_FLAGS : []), ...flags], wrap: limit?.wrap, name,
+  });
+  const pod = await podProxy([], limits[0], 'drain-proxy in a pod');
+  const variant = VARIANT_FLAGS.length > 0 ? await podProxy(VARIANT_FLAGS, limits[1], 'drain-proxy variant') : undefined;
+  const bare = start(process.execPath, ['-e', 'setInterval(()=>{},1e3)'], { name: 'bare node' });
+  try {
+    await sleep(SETTLE_MS);
+    const proxies: Target[] = [
+      { name: 'drain-proxy in a pod', url: pod.url('/'), proxyPid: pod.pid },
+      ...(variant === undefined ? [] : [{ name: `drain-proxy in a pod, ${VARIANT_FLAGS.join(' ')}`, url: variant.url('/'), proxyPid: variant.pid }]),
+      { name: UNLIMITED, url: unlimited.url, proxyPid: unlimited.proxyPid },
+    ];
+    const all = [...proxies, { ...nginx, name: 'nginx (master + worker)' }];
+    const loaded = await measure(all);
+    const summaries = summarize(all, await wrkRounds(context, 'memory', all, appPid));
+    const unlimitedRuns = runsOf(summaries, UNLIMITED);
+    const cpuRatio = (name: string): string => {
+      const ratios = pairedRatios(runsOf(summaries, name), unlimitedRuns, (run) => run.proxyCpuUs);
+      return `recorded: ${name} uses ${median(ratios).toFixed(2)}x the CPU per request of drain-proxy without a memory limit `
+        + `(median of per-round ratios; rounds ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')})`;
+    };
+    const measured = loaded.map((row) => ({ ...row, cpuUsPerRequest: summaries.find((summary) => summary.target === row.name)?.proxyCpuUs }));
+    const bareRow: Row = { name: "bare Node (`node -e 'setInterval(()=>{},1e3)'`)", idle: treeMemory(bare.pid), loaded: undefined, cpuUsPerRequest: undefined };
+    measured.splice(measured.length - 1, 0, bareRow);
+    const lines = [
+      ...verdicts(measured[0], bareRow),
+      cpuRatio(measured[0].name),
+      ...(variant === undefined ? [] : [...verdicts(measured[1], bareRow), cpuRatio(measured[1].name)]),
+    ];
+    console.log(`\nmemory (MB = MiB, /proc/PID/status):\n${consoleTable(HEADER, rows(measured))}\n\n${lines.join('\n')}`);
+    return `${measuredOn(context)}
 - Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, wrk ${context.versions.wrk}
 - Load: \`wrk -t1 -c${CONNECTIONS} -d${LOAD_SECONDS}s\` against each proxy in turn (no warm-up), memory read right after it ends;
-  idle is ${SETTLE_MS / 1000} s after the processes were ready
+  idle is ${SETTLE_MS / 1000} s after the processes were ready. Then the CPU per request of each proxy: ${wrkLoad(context)}
+- drain-proxy in a pod: the image's environment (${imageEnv}) and the chart's default memory limit (${chartLimit.text}), ${inLimit};
+  no memory limit: this ${context.cpus}-CPU machine's own V8 sizing, as the CPU sections run drain-proxy
 
 ${markdownTable(HEADER, rows(measured))}
 
 ${lines.map((line) => `- **${line}**`).join('\n')}
 `;
+  } finally {
+    await Promise.all([pod.stop(), variant?.stop(), bare.stop()]);
+    for (const limit of limits) limit?.remove();
+  }
 }
 
 export const memorySection: BenchSection = { name: 'memory', switch: 'BENCH_MEMORY', markers: markers('memory-results', 'Latest memory run'), run };

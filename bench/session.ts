@@ -41,6 +41,14 @@ export interface BenchSection {
  */
 export const BENCH_PROXY_ENV = { LOG_LEVEL: 'warn', HEALTH_INTERVAL: '1s', DRAIN_DELAY: '0s', DRAIN_TIMEOUT: '2s' };
 
+/**
+ * The environment the image gives drain-proxy (the Dockerfile's `ENV` lines), so that a section runs it as a container
+ * does; `npm run image` builds from the same lines.
+ */
+export const IMAGE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
+  [...readFileSync(join(repoRoot, 'Dockerfile'), 'utf8').matchAll(/^ENV (\w+)=(\S+)$/gm)].map(([, name, value]) => [name, value]),
+);
+
 /** The body every section's app answers with, so that the sections compare the same response. */
 export const APP_BODY = '0123456789'.repeat(12);
 

@@ -13,7 +13,7 @@ import { aptGetInstall, commandExists } from '../harness/debian.ts';
 import { run } from '../harness/processes.ts';
 import { start, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
-import { BENCH_PROXY_ENV } from './session.ts';
+import { BENCH_PROXY_ENV, IMAGE_ENV } from './session.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { metricValue as metricValueOf } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
@@ -43,9 +43,6 @@ const settings = {
   /** Also look at the baseline and at the end after glibc's malloc_trim(0) in each proxy (bench/malloc-trim.c). */
   mallocTrim: process.env.SOAK_MALLOC_TRIM === '1',
 };
-
-/** The allocator setting the image's Dockerfile makes; the soak's environment may override it. */
-const IMAGE_ENV = { MALLOC_ARENA_MAX: '2' };
 
 /** The soak's environment reaches the proxies too (MAX_CONNECTIONS or any other drain-proxy variable). */
 function startSoakProxy(appPort: number, env: Record<string, string>, trim: MallocTrim | undefined): Promise<DrainProxy> {

@@ -143,7 +143,8 @@ const MEMORY_UNITS: Record<string, number> = { '': 1, ki: 2 ** 10, mi: 2 ** 20, 
 /** Below this a limit leaves no room for the proxy itself (about 40 MB idle, most of it the Node binary). */
 const MIN_MEMORY_LIMIT = 64 * 2 ** 20;
 
-function parseMemoryLimit(text: string): MemoryLimit {
+/** `MEMORY_LIMIT`'s parser, which takes a Kubernetes memory quantity as the chart writes one ("256Mi"). */
+export function parseMemoryLimit(text: string): MemoryLimit {
   const value = text.trim().toLowerCase();
   if (value === 'auto') return 'auto';
   if (value === 'off' || value === '0') return 0;

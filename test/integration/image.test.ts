@@ -60,7 +60,7 @@ test('the image config: user 65532:65532, STOPSIGNAL SIGTERM, /nodejs/bin/node d
   assert.deepEqual(config.Cmd, ['dist/main.js']);
   assert.equal(config.WorkingDir, '/app');
   assert.ok(config.Env.includes('NODE_ENV=production'), config.Env.join(' '));
-  assert.ok(config.Env.includes('MALLOC_ARENA_MAX=2'), config.Env.join(' '));
+  assert.ok(config.Env.includes('MALLOC_ARENA_MAX=1'), config.Env.join(' '));
   assert.deepEqual(Object.keys(config.ExposedPorts).sort(), ['8000/tcp', '9901/tcp']);
 });
 
