@@ -11,15 +11,14 @@
 import { connect } from 'node:net';
 import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
-import { connect as connectH2 } from 'node:http2';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runMain, scratchDir } from '../harness/cli.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
-import { httpGet } from '../harness/http.ts';
+import { h2Get, httpGet } from '../harness/http.ts';
 import { metricValue } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
 import { cpuModel, treeMemory, type Memory } from '../harness/proc.ts';
-import { run, start, type Child } from '../harness/processes.ts';
+import { run, startScript, type Child } from '../harness/processes.ts';
 import { markdownTable } from '../harness/tables.ts';
 import { startNginxApp, startNginxH2Proxy, startNginxProxy } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, benchCommand, positiveIntegerFromEnv, writeResultsSection } from './session.ts';
@@ -83,8 +82,7 @@ function memoryOf(pid: number): Memory | undefined {
 /** The byte-counting relay (bench/abuse-relay.ts) in front of the app, in a process of its own: an abused proxy may open thousands of connections to the app. */
 async function startCountingRelay(appPort: number): Promise<{ port: number; received: () => Promise<number> }> {
   const [port, controlPort] = await freePorts(2);
-  const relay = start(process.execPath, [join(repoRoot, 'bench', 'abuse-relay.ts'), String(port), String(appPort), String(controlPort)], { name: 'counting relay' });
-  await relay.nextLine('listening', 10_000);
+  await startScript('counting relay', join(repoRoot, 'bench', 'abuse-relay.ts'), [String(port), String(appPort), String(controlPort)]);
   const received = (): Promise<number> => new Promise((resolve, reject) => {
     let text = '';
     const socket = connect({ port: controlPort, host: '127.0.0.1' });
@@ -119,31 +117,12 @@ interface Probe {
 /** A well-behaved client: a GET on a new connection every 200 ms until `until`; over HTTP/2 too for `h2Port`. */
 async function probe(url: string, until: number, h2Url?: string): Promise<Probe> {
   const result: Probe = { answered: 0, failed: 0, worstMs: 0 };
-  const h2Get = (target: string): Promise<boolean> => new Promise((resolve) => {
-    const session = connectH2(target);
-    const timer = setTimeout(() => {
-      session.destroy();
-      resolve(false);
-    }, 2000);
-    session.on('error', () => {});
-    const stream = session.request({ ':path': '/' });
-    let body = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (text: string) => (body += text));
-    stream.on('error', () => {});
-    stream.on('close', () => {
-      clearTimeout(timer);
-      session.close();
-      resolve(body === APP_BODY);
-    });
-    stream.end();
-  });
   while (performance.now() < until) {
     const started = performance.now();
     let ok: boolean;
     try {
       ok = (await httpGet(url, 2000)).body === APP_BODY;
-      if (ok && h2Url !== undefined) ok = await h2Get(h2Url);
+      if (ok && h2Url !== undefined) ok = (await h2Get(h2Url, 2000)).body === APP_BODY;
     } catch {
       ok = false;
     }

@@ -11,20 +11,14 @@ import { runMain, scratchDir } from '../harness/cli.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
 import { cpuModel } from '../harness/proc.ts';
-import { run, start, stopAll } from '../harness/processes.ts';
+import { start, startScript, stopAll } from '../harness/processes.ts';
 import { consoleTable, fixed } from '../harness/tables.ts';
-import { parseH2load } from './h2.ts';
+import { parseH2load, runH2load, settings as h2Settings } from './h2.ts';
 import { startNginxH2cApp, startNginxH2Proxy } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, positiveIntegerFromEnv } from './session.ts';
 import { ensureBenchTools } from './tools.ts';
 
-const settings = {
-  rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
-  durationSeconds: positiveIntegerFromEnv('BENCH_H2_DURATION', 5),
-  warmupSeconds: positiveIntegerFromEnv('BENCH_H2_WARMUP', 1),
-  clients: positiveIntegerFromEnv('BENCH_H2_CLIENTS', 8),
-  streams: positiveIntegerFromEnv('BENCH_H2_STREAMS', 16),
-};
+const settings = { rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3), ...h2Settings };
 const UNITS = { rate: 'req/s', latency: 'mean', operation: 'req' };
 
 interface FloorTarget extends BenchTarget {
@@ -36,17 +30,11 @@ interface FloorTarget extends BenchTarget {
 const script = (name: string): string => new URL(`./${name}`, import.meta.url).pathname;
 
 async function h2load(url: string, seconds: number): Promise<ToolResult> {
-  const args = ['-t', '1', '-c', String(settings.clients), '-m', String(settings.streams), '-D', String(seconds), url];
-  const { stdout, stderr } = await run('h2load', args, { timeoutMs: (seconds + 30) * 1000, allowFailure: true });
-  return parseH2load(stdout + stderr);
+  return parseH2load(await runH2load(url, seconds));
 }
 
-/** A process of ours listening on `port` (it prints `listening`). */
-async function listening(name: string, args: readonly string[]): Promise<number> {
-  const child = start(process.execPath, args, { name });
-  await child.nextLine('listening', 10_000);
-  return child.pid;
-}
+/** A process of ours listening on a port: its pid. */
+const listening = async (name: string, args: readonly string[]): Promise<number> => (await startScript(name, args[0], args.slice(1))).pid;
 
 async function main(): Promise<number> {
   if (!drainProxyBuilt()) throw new Error(`${MAIN} does not exist: npm run build first`);

@@ -7,17 +7,16 @@
 // drain-proxy's CPU per request over nginx's for the same upstream protocol (median of the per-round ratios),
 // against the goal of 1.3x. Beside them, a node:http2 server answering by itself (bench/node-h2-server.ts): what
 // node:http2's server side alone costs, the floor under a node:http2 proxy's client leg.
-import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { join } from 'node:path';
-import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchSummary, type ToolResult } from '../harness/bench.ts';
+import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary, type ToolResult } from '../harness/bench.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
+import { h2Get } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
-import { run as runCommand, start, stopAll } from '../harness/processes.ts';
-import { consoleTable, markdownTable } from '../harness/tables.ts';
+import { run as runCommand, startScript, stopAll } from '../harness/processes.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 
-const settings = {
+export const settings = {
   durationSeconds: positiveIntegerFromEnv('BENCH_H2_DURATION', 5),
   warmupSeconds: positiveIntegerFromEnv('BENCH_H2_WARMUP', 1),
   /** h2load -c: client connections. */
@@ -27,7 +26,7 @@ const settings = {
 };
 
 /** drain-proxy's HTTP/2 CPU per request at most this times nginx's doing the same job. */
-export const H2_CPU_RATIO_TARGET = 1.3;
+const H2_CPU_RATIO_TARGET = 1.3;
 
 const H2_LOAD_ARGS = ['-c', String(settings.clients), '-m', String(settings.streams)];
 
@@ -73,34 +72,14 @@ export async function h2loadVersion(): Promise<string> {
   return /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
 }
 
-/** GET over h2c with prior knowledge, or over TLS (ALPN h2) trusting `ca` for an https URL: status, headers and body. */
-function h2Get(url: string, ca?: Buffer): Promise<{ status: number; headers: IncomingHttpHeaders; body: string }> {
-  return new Promise((resolve, reject) => {
-    const session = connect(new URL(url).origin, ca === undefined ? {} : { ca });
-    session.on('error', reject);
-    const stream = session.request({ ':path': new URL(url).pathname });
-    let headers: IncomingHttpHeaders = {};
-    let body = '';
-    stream.setEncoding('utf8');
-    stream.on('response', (h) => (headers = h));
-    stream.on('data', (chunk: string) => (body += chunk));
-    stream.on('error', reject);
-    stream.on('end', () => {
-      session.close();
-      resolve({ status: Number(headers[':status']), headers, body });
-    });
-    stream.end();
-  });
-}
-
 /** Every target must serve the app's exact body; proxies show the forwarding headers the app saw. `ca`: the one an https target's certificate is signed by. */
 export async function checkH2Target(target: H2Target, ca?: Buffer): Promise<void> {
-  const answer = await h2Get(target.url, ca);
+  const answer = await h2Get(target.url, 5000, ca);
   if (answer.status !== 200 || answer.body !== APP_BODY) {
     throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes over HTTP/2, not the app's ${APP_BODY.length}-byte 200`);
   }
   if (target.proxyPid === undefined || target.answersItself === true) return;
-  const { headers } = await h2Get(new URL('/check', target.url).href, ca);
+  const { headers } = await h2Get(new URL('/check', target.url).href, 5000, ca);
   const seen = (name: string) => String(headers[`x-seen-${name}`] ?? '-');
   console.log(`${target.name} forwards X-Forwarded-For: ${seen('forwarded-for')}, X-Forwarded-Proto: ${seen('forwarded-proto')}, Host: ${seen('host')}`);
 }
@@ -168,8 +147,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const nginxHttp1 = await nginxProxy('http1', nginxHttp1Port, nginxHttp1CheckPort);
   const viaH2c = await startDrainProxy(h2Port, { env: { ...BENCH_PROXY_ENV, UPSTREAM_PROTOCOL: 'h2c' } });
   const viaHttp1 = await startDrainProxy(http1Port, { env: { ...BENCH_PROXY_ENV, UPSTREAM_PROTOCOL: 'http1' } });
-  const nodeH2 = start(process.execPath, [new URL('./node-h2-server.ts', import.meta.url).pathname, String(nodeH2Port)], { name: NODE_H2_SERVER });
-  await nodeH2.nextLine('listening', 10_000);
+  const nodeH2 = await startScript(NODE_H2_SERVER, new URL('./node-h2-server.ts', import.meta.url).pathname, [String(nodeH2Port)]);
   const targets: H2Target[] = [
     { name: 'direct', url: `http://127.0.0.1:${h2Port}/`, proxyPid: undefined },
     { name: 'nginx h2c', url: `http://127.0.0.1:${nginxH2cPort}/`, proxyPid: nginxH2c.pid },
@@ -179,25 +157,18 @@ async function run(context: BenchContext): Promise<string | undefined> {
     { name: NODE_H2_SERVER, url: `http://127.0.0.1:${nodeH2Port}/`, proxyPid: nodeH2.pid, answersItself: true },
   ];
   for (const target of targets) await checkH2Target(target);
-  const version = await h2loadVersion();
-  const perRun = settings.warmupSeconds + settings.durationSeconds;
-  console.log(`\nHTTP/2: ${targets.length} targets x ${context.rounds} rounds x ${perRun} s `
-    + `(about ${Math.ceil(targets.length * context.rounds * (perRun + 0.5) / 60)} min), `
-    + `h2load -t1 -c${settings.clients} -m${settings.streams} -D${settings.durationSeconds}\n`);
-  const runs = await rotatingRounds(targets, context.rounds, UNITS, async (target, round) => {
-    await runH2load(target.url, settings.warmupSeconds);
-    return measureRun(target, round, app.pid, async () => {
-      const output = await runH2load(target.url, settings.durationSeconds);
-      writeRawOutput(`h2load-${target.name.replace(/ /g, '-')}-round${round}.txt`, output);
-      return parseH2load(output);
-    });
+  const runs = await loadRounds('HTTP/2', targets, context.rounds, UNITS, {
+    ...settings, appPid: app.pid, command: `h2load -t1 -c${settings.clients} -m${settings.streams} -D${settings.durationSeconds}`,
+  }, async (target, seconds, round) => {
+    const output = await runH2load(target.url, seconds);
+    if (round !== undefined) writeRawOutput(`h2load-${target.name.replace(/ /g, '-')}-round${round}.txt`, output);
+    return parseH2load(output);
   });
   await stopAll(3000);
   const summaries = summarize(targets, runs);
-  const ratios = ratioLines(summaries, targets);
-  console.log(`\nHTTP/2 medians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries, targets))}\n\n${ratios.join('\n')}`);
+  const tail = reportMedians('HTTP/2', context, UNITS, summaries, HEADER, rows(summaries, targets), ratioLines(summaries, targets));
   return `Run ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} with \`${context.command}\` on ${context.cpuModel} (Linux ${context.kernel}):
-h2load ${version} (\`-t1 -c${settings.clients} -m${settings.streams}\`, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ${context.rounds} rounds, order rotated)
+h2load ${await h2loadVersion()} (\`-t1 -c${settings.clients} -m${settings.streams}\`, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ${context.rounds} rounds, order rotated)
 against nginx ${context.versions.nginx} serving a ${Buffer.byteLength(APP_BODY)}-byte body over h2c (one worker): directly, and through
 two proxies per upstream protocol, each with one worker or thread and the same header work (Host kept,
 X-Forwarded-For appended, X-Forwarded-Proto set). h2c upstream: nginx \`grpc_pass grpc://\` (one upstream
@@ -209,12 +180,7 @@ ratio to nginx h2c's): node:http2's server side alone. Medians; CPU is the proxy
 the ratio is the median of the per-round ratios to nginx with the same upstream protocol. h2load reports no
 percentiles: the mean request time is its \`time for request\` mean.
 
-${markdownTable(HEADER, rows(summaries, targets))}
-
-${ratios.map((line) => `- **${line}**`).join('\n')}
-
-${perRoundTable(summaries, context.rounds, UNITS, context.cpus)}
-`;
+${tail}`;
 }
 
 export const h2Section: BenchSection = { name: 'h2', switch: 'BENCH_H2', markers: markers('bench-h2-results', 'Latest HTTP/2 run'), run };

@@ -2,12 +2,12 @@
 // through drain-proxy and through a raw Node socket pipe (bench/node-pipe.ts, the floor for any Node proxy); req/s,
 // p99, and each proxy's CPU per request from /proc, drain-proxy's over nginx's and over the pipe's.
 import { join } from 'node:path';
-import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchRun, type BenchSummary } from '../harness/bench.ts';
+import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchRun, type BenchSummary } from '../harness/bench.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
-import { start } from '../harness/processes.ts';
+import { startScript } from '../harness/processes.ts';
 import { httpGet } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
-import { consoleTable, fixed, markdownTable } from '../harness/tables.ts';
+import { fixed } from '../harness/tables.ts';
 import { startNginxApp, startNginxProxy } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 import { runWrk } from './wrk.ts';
@@ -62,8 +62,7 @@ export function verdict(summaries: readonly BenchSummary[]): string {
 /** The raw Node socket pipe in front of the app, as a target: the floor for any Node proxy. */
 export async function startNodePipe(appPort: number): Promise<Target> {
   const [port] = await freePorts(1);
-  const pipe = start(process.execPath, [new URL('./node-pipe.ts', import.meta.url).pathname, String(port), String(appPort)], { name: NODE_PIPE });
-  await pipe.nextLine('listening', 10_000);
+  const pipe = await startScript(NODE_PIPE, new URL('./node-pipe.ts', import.meta.url).pathname, [String(port), String(appPort)]);
   const target = { name: NODE_PIPE, url: `http://127.0.0.1:${port}/`, proxyPid: pipe.pid };
   const answer = await httpGet(target.url);
   if (answer.status !== 200 || answer.body !== APP_BODY) throw new Error(`${NODE_PIPE} answered ${answer.status}, not the app's 200`);
@@ -102,17 +101,12 @@ export async function startHttp1Targets(context: BenchContext, name: string): Pr
 }
 
 /** wrk (with `wrkArgs` on top of the section's) against every target, rounds rotated; each run's output kept as `name-TARGET-roundN.txt`. */
-export async function wrkRounds(context: BenchContext, name: string, targets: readonly Target[], appPid: number, wrkArgs: readonly string[] = []): Promise<BenchRun[]> {
-  const perRun = settings.warmupSeconds + settings.durationSeconds;
-  console.log(`\n${targets.length} targets x ${context.rounds} rounds x ${perRun} s (about ${Math.ceil(targets.length * context.rounds * perRun / 60)} min), `
-    + `${['wrk', '-t1', `-c${settings.connections}`, `-d${settings.durationSeconds}s`, ...wrkArgs.map((arg) => (arg.includes(' ') ? `'${arg}'` : arg))].join(' ')}\n`);
-  return rotatingRounds(targets, context.rounds, UNITS, async (target, round) => {
-    await runWrk(target.url, settings.connections, settings.warmupSeconds, wrkArgs);
-    return measureRun(target, round, appPid, async () => {
-      const wrk = await runWrk(target.url, settings.connections, settings.durationSeconds, wrkArgs);
-      writeRawOutput(`${name}-${target.name}-round${round}.txt`, wrk.rawOutput);
-      return wrk;
-    });
+export function wrkRounds(context: BenchContext, name: string, targets: readonly Target[], appPid: number, wrkArgs: readonly string[] = []): Promise<BenchRun[]> {
+  const command = ['wrk', '-t1', `-c${settings.connections}`, `-d${settings.durationSeconds}s`, ...wrkArgs.map((arg) => (arg.includes(' ') ? `'${arg}'` : arg))].join(' ');
+  return loadRounds('HTTP/1.1', targets, context.rounds, UNITS, { ...settings, appPid, command }, async (target, seconds, round) => {
+    const wrk = await runWrk(target.url, settings.connections, seconds, wrkArgs);
+    if (round !== undefined) writeRawOutput(`${name}-${target.name}-round${round}.txt`, wrk.rawOutput);
+    return wrk;
   });
 }
 
@@ -127,7 +121,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   targets.push(await startNodePipe(appPort));
   const runs = await wrkRounds(context, 'wrk', targets, appPid);
   const summaries = summarize(targets, runs);
-  console.log(`\nmedians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries))}\n\n${verdict(summaries)}`);
+  const tail = reportMedians('HTTP/1.1', context, UNITS, summaries, HEADER, rows(summaries), [verdict(summaries)], ' req/s');
   writeRawOutput('last-run.json', JSON.stringify({ context, settings, runs }, null, 2));
   if (!targets.some((target) => target.name === 'drain-proxy')) return undefined;
   return `${measuredOn(context)}
@@ -135,12 +129,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
 - Load: ${wrkLoad(context)}
 - \`${NODE_PIPE}\` is \`bench/node-pipe.ts\`: a raw Node socket pipe (each connection its own to the app, bytes forwarded as they come, nothing parsed), the floor for any Node proxy
 
-${markdownTable(HEADER, rows(summaries))}
-
-**${verdict(summaries)}**
-
-${perRoundTable(summaries, context.rounds, UNITS, context.cpus, ' req/s')}
-`;
+${tail}`;
 }
 
 export const http1Section: BenchSection = { name: 'http1', markers: markers('bench-results', 'Latest run'), run };

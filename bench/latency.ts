@@ -4,10 +4,10 @@
 // short of CPU, beside nginx's and the pipe's; and their CPU per request at that rate.
 import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
-import { measureRun, median, pairedRatios, perRoundTable, rotatingRounds, runsOf, summarize, type BenchRun, type BenchSummary } from '../harness/bench.ts';
-import { run as runCommand } from '../harness/processes.ts';
-import { consoleTable, fixed, markdownTable } from '../harness/tables.ts';
-import { NODE_PIPE, startHttp1Targets, startNodePipe, type Target } from './http1.ts';
+import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
+import { fixed } from '../harness/tables.ts';
+import { h2loadVersion, parseH2load, runH2load } from './h2.ts';
+import { NODE_PIPE, startHttp1Targets, startNodePipe } from './http1.ts';
 import { APP_BODY, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 
 const settings = {
@@ -48,10 +48,9 @@ export function parseRequestLog(text: string): { durations: number[]; failed: nu
   return { durations, failed };
 }
 
-function h2loadArgs(url: string, seconds: number, logFile?: string): string[] {
-  const perClient = settings.rate / settings.clients;
-  return ['--h1', '-t', '1', '-c', String(settings.clients), '--rps', String(perClient), '-D', String(seconds),
-    ...(logFile === undefined ? [] : [`--log-file=${logFile}`]), url];
+/** h2load's load arguments at the section's rate (its per-request log to `logFile`). */
+function loadArgs(logFile?: string): string[] {
+  return ['--h1', '-c', String(settings.clients), '--rps', String(settings.rate / settings.clients), ...(logFile === undefined ? [] : [`--log-file=${logFile}`])];
 }
 
 const HEADER = ['target', 'req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'added p50 ms', 'added p99 ms', 'proxy CPU µs/req'];
@@ -101,43 +100,32 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const { appPid, appPort, targets } = await startHttp1Targets(context, 'latency');
   targets.push(await startNodePipe(appPort));
   const latencies: Latencies = new Map();
-  const perRun = settings.warmupSeconds + settings.durationSeconds;
-  console.log(`\nFixed rate: ${targets.length} targets x ${context.rounds} rounds x ${perRun} s (about ${Math.ceil(targets.length * context.rounds * perRun / 60)} min), `
-    + `h2load ${h2loadArgs('URL', settings.durationSeconds).join(' ')}\n`);
-  const runs: BenchRun[] = await rotatingRounds(targets, context.rounds, UNITS, async (target: Target, round) => {
-    await runCommand('h2load', h2loadArgs(target.url, settings.warmupSeconds), { timeoutMs: (settings.warmupSeconds + 30) * 1000, allowFailure: true });
-    const logFile = join(context.tempDir, `latency-${target.name.replace(/ /g, '-')}-${round}.tsv`);
-    return measureRun(target, round, appPid, async () => {
-      const { stdout, stderr } = await runCommand('h2load', h2loadArgs(target.url, settings.durationSeconds, logFile),
-        { timeoutMs: (settings.durationSeconds + 30) * 1000, allowFailure: true });
-      writeRawOutput(`latency-${target.name.replace(/ /g, '-')}-round${round}.txt`, stdout + stderr);
-      const { durations, failed } = parseRequestLog(readFileSync(logFile, 'utf8'));
-      if (durations.length === 0) throw new Error(`${target.name}: h2load logged no request:\n${stdout}${stderr}`);
-      const measured = percentiles(durations);
-      latencies.set(key(target.name, round), measured);
-      return { operations: durations.length - failed, perSecond: durations.length / settings.durationSeconds, latencyMs: measured.p99, errors: failed };
-    });
+  const runs = await loadRounds('Fixed rate', targets, context.rounds, UNITS, {
+    ...settings, appPid, command: `h2load -t1 ${loadArgs().join(' ')} -D ${settings.durationSeconds}`,
+  }, async (target, seconds, round) => {
+    const file = (suffix: string): string => `latency-${target.name.replace(/ /g, '-')}-${suffix}`;
+    const logFile = round === undefined ? undefined : join(context.tempDir, file(`${round}.tsv`));
+    const output = await runH2load(target.url, seconds, loadArgs(logFile));
+    if (round === undefined || logFile === undefined) return parseH2load(output);
+    writeRawOutput(file(`round${round}.txt`), output);
+    const { durations, failed } = parseRequestLog(readFileSync(logFile, 'utf8'));
+    if (durations.length === 0) throw new Error(`${target.name}: h2load logged no request:\n${output}`);
+    const measured = percentiles(durations);
+    latencies.set(key(target.name, round), measured);
+    return { operations: durations.length - failed, perSecond: durations.length / settings.durationSeconds, latencyMs: measured.p99, errors: failed };
   });
   const summaries = summarize(targets, runs);
-  const line = summaryLine(summaries, latencies);
-  const version = await runCommand('h2load', ['--version'], { allowFailure: true });
-  const h2loadVersion = /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
-  console.log(`\nfixed rate, medians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries, latencies))}\n\n${line}`);
+  const tail = reportMedians('Fixed rate', context, UNITS, summaries, HEADER, rows(summaries, latencies), [summaryLine(summaries, latencies)], ' req/s');
   writeRawOutput('last-run-latency.json', JSON.stringify({ context, settings, runs, latencies: Object.fromEntries(latencies) }, null, 2));
   if (!targets.some((target) => target.name === 'drain-proxy')) return undefined;
   return `${measuredOn(context)}
-- Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, h2load ${h2loadVersion}
+- Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, h2load ${await h2loadVersion()}
 - Load: \`h2load --h1 -t1 -c${settings.clients} --rps ${settings.rate / settings.clients} -D ${settings.durationSeconds}\` (${settings.rate} req/s in all, `
     + `keep-alive HTTP/1.1) after a ${settings.warmupSeconds} s warm-up at the same rate, ${Buffer.byteLength(APP_BODY)}-byte response bodies, `
     + `${context.rounds} rounds in rotating order; percentiles from h2load's per-request log (\`--log-file\`), each figure the median over the rounds, `
     + `"added" the median of per-round differences to direct's
 
-${markdownTable(HEADER, rows(summaries, latencies))}
-
-**${line}**
-
-${perRoundTable(summaries, context.rounds, UNITS, context.cpus, ' req/s')}
-`;
+${tail}`;
 }
 
 export const latencySection: BenchSection = {

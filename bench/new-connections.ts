@@ -1,8 +1,7 @@
 // The new-connection section of npm run bench (`npm run bench -- connections`): the HTTP/1.1 section's targets
 // and load, with every request on a connection of its own (`Connection: close`, as clients without keep-alive,
 // probes and scripts send them): what accepting, framing and closing a connection costs each proxy per request.
-import { median, pairedRatios, perRoundTable, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
-import { consoleTable, markdownTable } from '../harness/tables.ts';
+import { median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
 import { HEADER, rows, startHttp1Targets, UNITS, wrkLoad, wrkRounds } from './http1.ts';
 import { markers, measuredOn, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 
@@ -19,19 +18,14 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const { appPid, targets } = await startHttp1Targets(context, 'new-connections');
   const runs = await wrkRounds(context, 'wrk-close', targets, appPid, CLOSE);
   const summaries = summarize(targets, runs);
-  console.log(`\nnew connection per request, medians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries))}\n\n${ratioLine(summaries)}`);
+  const tail = reportMedians('New connection per request', context, UNITS, summaries, HEADER, rows(summaries), [ratioLine(summaries)], ' req/s');
   writeRawOutput('last-run-new-connections.json', JSON.stringify({ context, runs }, null, 2));
   if (!targets.some((target) => target.name === 'drain-proxy')) return undefined;
   return `${measuredOn(context)}
 - Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, wrk ${context.versions.wrk}
 - Load: ${wrkLoad(context, ` -H 'Connection: close'`)}; each request on a new connection, which the server closes after its response
 
-${markdownTable(HEADER, rows(summaries))}
-
-**${ratioLine(summaries)}**
-
-${perRoundTable(summaries, context.rounds, UNITS, context.cpus, ' req/s')}
-`;
+${tail}`;
 }
 
 export const newConnectionsSection: BenchSection = {

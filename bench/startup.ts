@@ -1,13 +1,12 @@
 // The start-up section of npm run bench (`npm run bench -- startup`): how long drain-proxy takes from spawn to
 // GET /readyz answering 200 in front of a healthy app, which is how long a native sidecar delays the app's start;
 // beside bare Node from spawn to accepting a TCP connection, and a bare node:http server from spawn to its first 200.
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { median } from '../harness/bench.ts';
-import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
+import { DrainProxy, drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet } from '../harness/http.ts';
-import { freePorts } from '../harness/ports.ts';
+import { connectOutcome, freePorts } from '../harness/ports.ts';
 import { start, type Child } from '../harness/processes.ts';
 import { consoleTable, markdownTable } from '../harness/tables.ts';
 import { startNginxApp } from './nginx.ts';
@@ -22,17 +21,6 @@ interface Starter {
   readonly name: string;
   /** Starts the process; resolves once it answers as it should. */
   readonly launch: () => { child: Child; ready: () => Promise<boolean> };
-}
-
-function tcpAccepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 async function answers200(url: string): Promise<boolean> {
@@ -73,14 +61,10 @@ async function run(context: BenchContext): Promise<string | undefined> {
       name: 'drain-proxy',
       when: 'GET /readyz answers 200 (the app healthy)',
       launch: () => ({
-        child: start(process.execPath, [MAIN], {
-          name: 'drain-proxy',
-          env: {
-            ...BENCH_PROXY_ENV,
-            LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: String(listenPort), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: String(adminPort),
-            UPSTREAM: `http://127.0.0.1:${appPort}`,
-          },
-        }),
+        child: new DrainProxy(process.execPath, [MAIN], {
+          ...BENCH_PROXY_ENV, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: String(listenPort), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: String(adminPort),
+          UPSTREAM: `http://127.0.0.1:${appPort}`,
+        }, 'drain-proxy'),
         ready: () => answers200(`http://127.0.0.1:${adminPort}/readyz`),
       }),
     },
@@ -89,7 +73,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
       when: 'a TCP connect succeeds',
       launch: () => ({
         child: start(process.execPath, ['-e', `require('node:net').createServer().listen(${barePort}, '127.0.0.1')`], { name: 'bare Node' }),
-        ready: () => tcpAccepts(barePort),
+        ready: async () => await connectOutcome(barePort) === 'connected',
       }),
     },
     {

@@ -8,12 +8,11 @@
 // and kept: the handshakes are a few dozen per run against hundreds of thousands of requests.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { measureRun, perRoundTable, rotatingRounds, summarize } from '../harness/bench.ts';
+import { loadRounds, reportMedians, summarize } from '../harness/bench.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../harness/certificates.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
-import { consoleTable, markdownTable } from '../harness/tables.ts';
-import { checkH2Target, H2_CPU_RATIO_TARGET, h2loadVersion, HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
+import { checkH2Target, h2loadVersion, HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
 import { checkTarget } from './http1.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type TlsFiles } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
@@ -86,20 +85,17 @@ async function run(context: BenchContext): Promise<string | undefined> {
   ];
   for (const target of targets) await (target.alpn === 'h2' ? checkH2Target(target, ca) : checkTarget(target, ca));
   const sessions = new Map<string, string>();
-  const perRun = settings.warmupSeconds + settings.durationSeconds;
-  console.log(`\nTLS: ${targets.length} targets x ${context.rounds} rounds x ${perRun} s `
-    + `(about ${Math.ceil(targets.length * context.rounds * (perRun + 0.5) / 60)} min), h2load -t1 -D${settings.durationSeconds}: `
-    + `${targets.filter((t, i) => targets.findIndex((o) => o.alpn === t.alpn) === i).map((t) => `${t.alpn} ${t.loadArgs.join(' ')}`).join(', ')}\n`);
-  const runs = await rotatingRounds(targets, context.rounds, UNITS, async (target, round) => {
-    await runH2load(target.url, settings.warmupSeconds, target.loadArgs);
-    return measureRun(target, round, app.pid, async () => {
-      const output = await runH2load(target.url, settings.durationSeconds, target.loadArgs);
-      writeRawOutput(`tls-${target.name.replace(/[ /]/g, '-')}-round${round}.txt`, output);
-      const session = parseTlsSession(output);
-      if (session.alpn !== target.alpn) throw new Error(`${target.name}: ALPN chose ${session.alpn}, not ${target.alpn}:\n${output}`);
-      sessions.set(target.name, session.summary);
-      return parseH2load(output);
-    });
+  const loads = targets.filter((t, i) => targets.findIndex((o) => o.alpn === t.alpn) === i).map((t) => `${t.alpn} ${t.loadArgs.join(' ')}`);
+  const runs = await loadRounds('TLS', targets, context.rounds, UNITS, {
+    ...settings, appPid: app.pid, command: `h2load -t1 -D${settings.durationSeconds}: ${loads.join(', ')}`,
+  }, async (target, seconds, round) => {
+    const output = await runH2load(target.url, seconds, target.loadArgs);
+    if (round === undefined) return parseH2load(output);
+    writeRawOutput(`tls-${target.name.replace(/[ /]/g, '-')}-round${round}.txt`, output);
+    const session = parseTlsSession(output);
+    if (session.alpn !== target.alpn) throw new Error(`${target.name}: ALPN chose ${session.alpn}, not ${target.alpn}:\n${output}`);
+    sessions.set(target.name, session.summary);
+    return parseH2load(output);
   });
   for (const target of targets) {
     const nginx = target.pairedWith === undefined ? undefined : sessions.get(target.pairedWith);
@@ -109,7 +105,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   }
   const summaries = summarize(targets, runs);
   const verdicts = ratioLines(summaries, targets, (target) => (target as TlsTarget).job);
-  console.log(`\nTLS medians over ${context.rounds} rounds:\n${consoleTable(HEADER, rows(summaries, targets))}\n\n${verdicts.join('\n')}`);
+  const tail = reportMedians('TLS', context, UNITS, summaries, HEADER, rows(summaries, targets), verdicts);
   return `${measuredOn(context)}
 - Versions: Node ${context.versions.node} (its bundled OpenSSL ${process.versions.openssl}), nginx ${context.versions.nginx}, h2load ${await h2loadVersion()}
 - Load: h2load \`-t1 -D${settings.durationSeconds}\` after a ${settings.warmupSeconds} s warm-up, HTTPS/1.1 \`--h1 -c${settings.h1Clients}\`, HTTP/2 over TLS \`-c${settings.h2Clients} -m${settings.h2Streams}\`,
@@ -123,12 +119,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
 - CPU is the proxy's process tree's, from /proc; the ratio is the median of the per-round ratios to the nginx doing the same job;
   h2load reports no percentiles: the mean request time is its \`time for request\` mean
 
-${markdownTable(HEADER, rows(summaries, targets))}
-
-${verdicts.map((line) => `- **${line}**`).join('\n')}
-
-${perRoundTable(summaries, context.rounds, UNITS, context.cpus)}
-`;
+${tail}`;
 }
 
 export const tlsSection: BenchSection = { name: 'tls', switch: 'BENCH_TLS', markers: markers('bench-tls-results', 'Latest TLS run'), run };

@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startCpuWindow } from './proc.ts';
-import { markdownTable } from './tables.ts';
+import { consoleTable, markdownTable } from './tables.ts';
 
 export interface BenchTarget {
   readonly name: string;
@@ -127,6 +127,24 @@ export async function rotatingRounds<Target extends BenchTarget>(
   return runs;
 }
 
+/**
+ * `rotatingRounds` of a load tool, announced with how long they will take: in each run `load` warms the target up
+ * for `warmupSeconds` (no round), then loads it for `durationSeconds` in a CPU window over its proxy and the app.
+ */
+export function loadRounds<Target extends BenchTarget>(
+  title: string, targets: readonly Target[], rounds: number, units: BenchUnits,
+  run: { readonly appPid: number; readonly warmupSeconds: number; readonly durationSeconds: number; readonly command: string },
+  load: (target: Target, seconds: number, round?: number) => Promise<ToolResult>,
+): Promise<BenchRun[]> {
+  const perRun = run.warmupSeconds + run.durationSeconds;
+  console.log(`\n${title}: ${targets.length} targets x ${rounds} rounds x ${perRun} s `
+    + `(about ${Math.ceil(targets.length * rounds * (perRun + 0.5) / 60)} min), ${run.command}\n`);
+  return rotatingRounds(targets, rounds, units, async (target, round) => {
+    await load(target, run.warmupSeconds);
+    return measureRun(target, round, run.appPid, () => load(target, run.durationSeconds, round));
+  });
+}
+
 export interface BenchSummary {
   readonly target: string;
   readonly runs: readonly BenchRun[];
@@ -178,4 +196,17 @@ export function perRoundTable(summaries: readonly BenchSummary[], rounds: number
 that other processes on the machine used meanwhile and the hypervisor's steal, as shares of all ${cpus} CPUs:
 
 ${markdownTable(header, rows)}`;
+}
+
+/**
+ * Prints a section's medians and its verdict lines; returns them as the tail of its record: the table, the
+ * verdicts in bold (a list when there are several) and the per-round table.
+ */
+export function reportMedians(
+  title: string, context: { readonly rounds: number; readonly cpus: number }, units: BenchUnits, summaries: readonly BenchSummary[],
+  header: readonly string[], rows: readonly (readonly string[])[], verdicts: readonly string[], rateSuffix?: string,
+): string {
+  console.log(`\n${title}, medians over ${context.rounds} rounds:\n${consoleTable(header, rows)}\n\n${verdicts.join('\n')}`);
+  const bold = verdicts.length === 1 ? `**${verdicts[0]}**` : verdicts.map((line) => `- **${line}**`).join('\n');
+  return `${markdownTable(header, rows)}\n\n${bold}\n\n${perRoundTable(summaries, context.rounds, units, context.cpus, rateSuffix)}\n`;
 }

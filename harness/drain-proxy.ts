@@ -59,6 +59,11 @@ export class DrainProxy extends Child {
     return (await this.admin('/metrics')).text();
   }
 
+  /** GET /status: the drain phase, open connections and requests in flight, by protocol. */
+  async status(): Promise<{ phase: string; connections: Record<string, number>; inFlight: Record<string, number> }> {
+    return (await this.admin('/status')).json() as Promise<{ phase: string; connections: Record<string, number>; inFlight: Record<string, number> }>;
+  }
+
   /** Resolves once GET /readyz answers `status` (default 200); fails early when the process exits. */
   async waitForReady(status = 200, timeoutMs = 10_000, path = '/readyz'): Promise<void> {
     const deadline = performance.now() + timeoutMs;

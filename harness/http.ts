@@ -1,5 +1,6 @@
-/** HTTP GET on a fresh connection, and polling until something holds. */
+/** HTTP GET on a fresh connection (HTTP/1.1 or HTTP/2), and polling until something holds. */
 import { get, type IncomingHttpHeaders } from 'node:http';
+import { connect as connectH2 } from 'node:http2';
 import { get as httpsGet } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Child } from './processes.ts';
@@ -26,6 +27,34 @@ export function httpGet(url: string, timeoutMs = 2000, ca?: Buffer): Promise<Htt
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer within ${timeoutMs} ms`)));
     req.on('error', reject);
+  });
+}
+
+/** One GET on a fresh HTTP/2 session: h2c with prior knowledge, or over TLS (ALPN h2) trusting `ca` for an https URL. */
+export function h2Get(url: string, timeoutMs = 5000, ca?: Buffer): Promise<HttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const { origin, pathname } = new URL(url);
+    const session = connectH2(origin, ca === undefined ? {} : { ca });
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      session.destroy();
+      reject(err);
+    };
+    const timer = setTimeout(() => fail(new Error(`GET ${url} over HTTP/2: no answer within ${timeoutMs} ms`)), timeoutMs);
+    session.on('error', fail);
+    const stream = session.request({ ':path': pathname });
+    let headers: IncomingHttpHeaders = {};
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('response', (received) => (headers = received));
+    stream.on('data', (chunk: string) => (body += chunk));
+    stream.on('error', fail);
+    stream.on('end', () => {
+      clearTimeout(timer);
+      session.close();
+      resolve({ status: Number(headers[':status']), headers, body });
+    });
+    stream.end();
   });
 }
 

@@ -1,5 +1,5 @@
-/** Free loopback ports, found by letting the kernel pick. */
-import { createServer, type Server } from 'node:net';
+/** Free loopback ports, found by letting the kernel pick, and whether a port accepts. */
+import { connect, createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 
 /** `count` distinct free ports on `host`: all are held open together, so the same port is not handed out twice. */
@@ -28,5 +28,17 @@ export function canBind(host: string, port: number): Promise<boolean> {
     const server = createServer();
     server.once('error', () => resolve(false));
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** 'connected', or the error code a connect gets (ECONNREFUSED once a listener has closed). */
+export function connectOutcome(port: number, host = '127.0.0.1'): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
   });
 }

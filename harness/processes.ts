@@ -222,6 +222,13 @@ export function start(command: string, args: readonly string[], options: StartOp
   return new Child(command, args, options);
 }
 
+/** A Node script of ours (`node SCRIPT ARGS`), resolved once it prints `listening`. */
+export async function startScript(name: string, script: string, args: readonly string[] = []): Promise<Child> {
+  const child = start(process.execPath, [script, ...args], { name });
+  await child.nextLine('listening', 10_000);
+  return child;
+}
+
 /** Stops every process still running: SIGTERM, then SIGKILL for those still there after `graceMs`. */
 export async function stopAll(graceMs = 3000): Promise<void> {
   await Promise.all([...running].map((child) => child.stop(graceMs)));

@@ -16,7 +16,6 @@ import { eventually, httpGet } from '../../harness/http.ts';
 import { metricValue } from '../../harness/metrics.ts';
 import { freePort } from '../../harness/ports.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
-import { proxyStatus } from '../helpers/observe.ts';
 import { NGHTTP2_CANCEL, openSlowReader, rstStreamFrame, runAbuse, type AbuseShape, type SlowReaderKind } from '../helpers/abuse.ts';
 import { startPushingApp } from '../helpers/pushing-app.ts';
 import { END_HEADERS, END_STREAM, HEADERS, RST_STREAM, GOAWAY, RawH2Client, frame, getHeaderBlock } from '../h2/raw-client.ts';
@@ -69,12 +68,12 @@ function buffered(text: string, protocol: string): number {
 /** Nothing left of the abusers: no connection, nothing in flight, nothing buffered. */
 async function released(proxy: DrainProxy): Promise<void> {
   const empty = await eventually(async () => {
-    const status = await proxyStatus(proxy);
+    const status = await proxy.status();
     const text = await proxy.metrics();
     return Object.values(status.connections).every((n) => n === 0) && Object.values(status.inFlight).every((n) => n === 0)
       && ['http1', 'h2', 'websocket', 'tcp'].every((protocol) => buffered(text, protocol) === 0);
   }, 10_000);
-  assert.ok(empty, `the abusers' connections, requests and buffers are all released: ${JSON.stringify(await proxyStatus(proxy))}`);
+  assert.ok(empty, `the abusers' connections, requests and buffers are all released: ${JSON.stringify(await proxy.status())}`);
 }
 
 test('HTTP/1.1 requests pipelined without reading a response are read one at a time: one in flight per connection, the rest left unread', async () => {
@@ -85,7 +84,7 @@ test('HTTP/1.1 requests pipelined without reading a response are read one at a t
   let mostInFlight = 0;
   let mostBuffered = 0;
   while (performance.now() < until - 200) {
-    const status = await proxyStatus(proxy);
+    const status = await proxy.status();
     mostInFlight = Math.max(mostInFlight, status.inFlight.http1);
     mostBuffered = Math.max(mostBuffered, buffered(await proxy.metrics(), 'http1'));
     await sleep(50);
@@ -248,7 +247,7 @@ test('HTTP/2 streams left open with a zero window or unfinished with large heade
     let mostInFlight = 0;
     let mostBuffered = 0;
     while (performance.now() < until - 100) {
-      mostInFlight = Math.max(mostInFlight, (await proxyStatus(proxy)).inFlight.h2);
+      mostInFlight = Math.max(mostInFlight, (await proxy.status()).inFlight.h2);
       mostBuffered = Math.max(mostBuffered, buffered(await proxy.metrics(), 'h2'));
       await sleep(50);
     }

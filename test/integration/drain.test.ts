@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
-import { connectOutcome } from '../helpers/observe.ts';
+import { connectOutcome } from '../../harness/ports.ts';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 

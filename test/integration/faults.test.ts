@@ -18,7 +18,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MAIN, type DrainProxy, startDrainProxy } from '../../harness/drain-proxy.ts';
 import { freePort } from '../../harness/ports.ts';
 import { metricValue } from '../../harness/metrics.ts';
-import { proxyStatus } from '../helpers/observe.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
@@ -30,8 +29,6 @@ async function metric(proxy: DrainProxy, series: string): Promise<number> {
   assert.ok(value !== undefined, `no series ${series}`);
   return value;
 }
-
-const status = proxyStatus;
 
 /** Polls `probe` every 20 ms until it returns true, at most `timeoutMs`. */
 async function until(what: string, probe: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
@@ -120,7 +117,7 @@ test('MAX_CONNECTIONS: beyond it new connections on the public and TCP ports are
 
     // One closes: a new connection is admitted and served.
     b.destroy();
-    await until('the closed connection leaves the count', async () => (await status(proxy)).connections.http1 === 1);
+    await until('the closed connection leaves the count', async () => (await proxy.status()).connections.http1 === 1);
     const c = await RawClient.connect(proxy.listenPort);
     assert.equal((await c.request('/c')).status, 200);
     assert.equal(await metric(proxy, 'drain_proxy_connections_refused_total{reason="max_connections"}'), 2);
@@ -279,7 +276,7 @@ test('upstream resets during a chunked body: the client sees the body cut (no la
     assert.equal(await metric(proxy, 'drain_proxy_upstream_errors_total{kind="truncated"}'), 1);
     assert.equal(await metric(proxy, 'drain_proxy_connections_closed_total{protocol="http1",reason="upstream"}'), 1);
     assert.equal((await idle.request('/ok')).status, 200, 'the idle keep-alive connection is unaffected');
-    assert.equal((await status(proxy)).inFlight.http1, 0);
+    assert.equal((await proxy.status()).inFlight.http1, 0);
     idle.destroy();
     await exitsCleanly(proxy);
   } finally {
@@ -304,7 +301,7 @@ test('a client that aborts during its request body: the app\'s connection is dro
     await until('the request reached the app', () => uploadSocket !== undefined);
     assert.ok((await abort(client, uploadSocket!)) < 1000, 'the app\'s connection closed promptly');
     await until('nothing in flight', async () => {
-      const s = await status(proxy);
+      const s = await proxy.status();
       return s.inFlight.http1 === 0 && s.connections.http1 === 0;
     });
     assert.equal(await metric(proxy, 'drain_proxy_connections_closed_total{protocol="http1",reason="client"}'), 1);
@@ -337,7 +334,7 @@ test('/drain hammered by 200 concurrent callers: every one answered, one drain; 
     // Some work in flight, so the drain has something to wait for.
     const busy = await RawClient.connect(proxy.listenPort);
     busy.write('GET /slow?ms=800 HTTP/1.1\r\nHost: t\r\n\r\n');
-    await until('the slow request is in flight', async () => (await status(proxy)).inFlight.http1 === 1);
+    await until('the slow request is in flight', async () => (await proxy.status()).inFlight.http1 === 1);
     const calls = Array.from({ length: 200 }, (_, i) => {
       const path = i % 4 === 0 ? '/drain?wait=1' : '/drain';
       return proxy.admin(path, { method: i % 2 === 0 ? 'POST' : 'GET' }).then(async (res) => ({ path, status: res.status, body: await res.text() }));
@@ -397,7 +394,7 @@ test('drain with 5,000 idle keep-alive connections: all closed cleanly, counted,
         socket.write('GET /k HTTP/1.1\r\nHost: t\r\n\r\n');
       });
     for (let i = 0; i < count; i += 250) await Promise.all(Array.from({ length: Math.min(250, count - i) }, open));
-    assert.equal((await status(proxy)).connections.http1, count);
+    assert.equal((await proxy.status()).connections.http1, count);
 
     const drainedAt = performance.now();
     assert.equal((await proxy.admin('/drain', { method: 'POST' })).status, 202);
@@ -405,7 +402,7 @@ test('drain with 5,000 idle keep-alive connections: all closed cleanly, counted,
     const tookMs = performance.now() - drainedAt;
     assert.equal(errors, 0, 'no connection was reset');
     assert.equal(extraBytes, 0, 'nothing was sent after the responses');
-    await until('the proxy has let go of them all', async () => (await status(proxy)).connections.http1 === 0, 10_000);
+    await until('the proxy has let go of them all', async () => (await proxy.status()).connections.http1 === 0, 10_000);
     assert.equal(await metric(proxy, 'drain_proxy_connections_closed_total{protocol="http1",reason="drain_idle"}'), count);
     let fds = readdirSync(`/proc/${proxy.pid}/fd`).length;
     for (let i = 0; i < 50 && fds > baseline; i++) {
@@ -443,7 +440,7 @@ test('a client that aborts during the response body: the app\'s connection is dr
     client.write('GET /stream HTTP/1.1\r\nHost: t\r\n\r\n');
     await until('part of the body arrived', () => client.unread.includes('0123456789'));
     assert.ok((await abort(client, app.streams[0])) < 1000, 'the app\'s connection closed promptly');
-    await until('nothing in flight', async () => (await status(proxy)).inFlight.http1 === 0);
+    await until('nothing in flight', async () => (await proxy.status()).inFlight.http1 === 0);
     assert.equal(await metric(proxy, 'drain_proxy_connections_closed_total{protocol="http1",reason="client"}'), 1);
     await servesNextThenExits(proxy);
   } finally {

@@ -17,7 +17,6 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
 import { eventually } from '../../harness/http.ts';
 import { metricValue } from '../../harness/metrics.ts';
-import { proxyStatus } from '../helpers/observe.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
 const CLOSE_DELIMITED_BODY = Buffer.alloc(1 << 20, 'c');
@@ -101,7 +100,7 @@ async function servesNext(): Promise<void> {
   const next = await RawClient.connect(proxy.listenPort);
   assert.equal((await next.request('/next')).status, 200, 'the process goes on serving');
   next.destroy();
-  assert.ok(await eventually(async () => (await proxyStatus(proxy)).inFlight.http1 === 0), 'nothing left in flight');
+  assert.ok(await eventually(async () => (await proxy.status()).inFlight.http1 === 0), 'nothing left in flight');
 }
 
 test('client FIN with a request outstanding: an abort, as in nginx — the app connection dropped at once, the client gets no bytes and a clean FIN (no reset); counted as client, not as an app failure', async () => {

@@ -11,10 +11,9 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAIN, startDrainProxy, type DrainProxy } from '../../harness/drain-proxy.ts';
-import { freePort } from '../../harness/ports.ts';
+import { connectOutcome, freePort } from '../../harness/ports.ts';
 import { eventually } from '../../harness/http.ts';
 import { metricValue } from '../../harness/metrics.ts';
-import { connectOutcome } from '../helpers/observe.ts';
 import { RedisCliSession, ensureRedis, redisCli, startRedis, type RedisServer } from '../tcp/redis.ts';
 import { RespClient } from '../tcp/resp-client.ts';
 
