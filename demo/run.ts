@@ -9,6 +9,7 @@
  *
  *   npm run demo
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet, type HttpAnswer } from '../harness/http.ts';
 import { metricValue } from '../harness/metrics.ts';
@@ -125,10 +126,6 @@ interface RunResult {
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

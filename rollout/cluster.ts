@@ -6,6 +6,7 @@
  * Service process, late by the propagation lag) and a Deployment rolled with
  * maxSurge 1, maxUnavailable 0.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { httpGet } from '../harness/http.ts';
 import { startPod, type Pod, type PodAddress, type ProxySettings } from '../demo/support/pods.ts';
 import { describeExit, type ExitStatus } from '../harness/processes.ts';
@@ -76,10 +77,6 @@ interface PodState {
 const SERVICE_CONTROL_TIMEOUT_MS = 2000;
 /** Pod addresses are never reused within a run. */
 const MAX_POD_INDEX = 250;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 export class Cluster {
   readonly events: ClusterEvent[] = [];

@@ -29,6 +29,7 @@
  *
  *   npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e|none --spreads s1,s2,s3,s4 --no-spread --no-write --summary file.json]
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -54,6 +55,8 @@ const SERVICE_HOST = '127.0.1.1';
 const SERVICE_PORT = 8000;
 const SERVICE_GRPC_PORT = 50051;
 const SERVICE_CONTROL_PORT = 9000;
+const SERVICE_HTTP = new EndpointList([{ pod: 'service', host: SERVICE_HOST, port: SERVICE_PORT }]);
+const SERVICE_GRPC = { pod: 'service', host: SERVICE_HOST, port: SERVICE_GRPC_PORT };
 /** Whole run, whatever happens. */
 const WATCHDOG_MS = 15 * 60_000;
 /** Client plans run at most this long; the scenario stops them when its rollouts are over. */
@@ -151,17 +154,12 @@ const ALL_SCENARIOS: ScenarioSpec[] = [
 
 const podIndex = { value: 2 };
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const started = performance.now();
   const { service, control } = await startService(spec.id);
-  const serviceEndpoint = new EndpointList([{ pod: 'service', host: SERVICE_HOST, port: SERVICE_PORT }]);
-  const load = new LoadGenerator(serviceEndpoint, LOAD);
-  const streams = new StreamClients(serviceEndpoint, STREAMS, load.clock);
-  const grpcClients = new GrpcClients({ pod: 'service', host: SERVICE_HOST, port: SERVICE_GRPC_PORT }, GRPC, load.clock);
+  const load = new LoadGenerator(SERVICE_HTTP, LOAD);
+  const streams = new StreamClients(SERVICE_HTTP, STREAMS, load.clock);
+  const grpcClients = new GrpcClients(SERVICE_GRPC, GRPC, load.clock);
   const cluster = new Cluster(spec, CLUSTER, control, load.clock, podIndex);
   let clients: Promise<unknown> | undefined;
   try {
@@ -175,9 +173,7 @@ async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     await cluster.settled();
     await sleep(TAIL_MS);
   } finally {
-    load.stop();
-    streams.stop();
-    grpcClients.stop();
+    for (const group of [load, streams, grpcClients]) group.stop();
     await clients;
   }
   const endedAt = load.clock();
@@ -245,14 +241,12 @@ const SPREAD_SCENARIOS: SpreadSpec[] = [
  */
 async function runSpread(spec: SpreadSpec): Promise<SpreadResult> {
   const { service, control } = await startService(spec.id);
-  const serviceEndpoint = new EndpointList([{ pod: 'service', host: SERVICE_HOST, port: SERVICE_PORT }]);
-  const grpcEndpoint = { pod: 'service', host: SERVICE_HOST, port: SERVICE_GRPC_PORT };
   const clock = ((startedAt) => () => performance.now() - startedAt)(performance.now());
   const webSocketClients = spec.webSockets ? SPREAD_CLIENTS : 0;
   const plan: StreamPlan = { ...STREAMS, webSocketClients, eventStreamClients: 0, pingEveryMs: 5000 };
-  const streams = new StreamClients(serviceEndpoint, plan, clock);
-  const channels = new GrpcChannels(grpcEndpoint, SPREAD_CHANNELS, clock);
-  const h2Clients = new H2Clients(grpcEndpoint, SPREAD_H2_CLIENTS, clock);
+  const streams = new StreamClients(SERVICE_HTTP, plan, clock);
+  const channels = new GrpcChannels(SERVICE_GRPC, SPREAD_CHANNELS, clock);
+  const h2Clients = new H2Clients(SERVICE_GRPC, SPREAD_H2_CLIENTS, clock);
   const cluster = new Cluster(spec, CLUSTER, control, clock, podIndex);
   let clients: Promise<unknown> | undefined;
   let deletedAt = 0;
@@ -271,9 +265,7 @@ async function runSpread(spec: SpreadSpec): Promise<SpreadResult> {
     await cluster.deletePod(deletedPod);
     await sleep(TAIL_MS);
   } finally {
-    streams.stop();
-    channels.stop();
-    h2Clients.stop();
+    for (const group of [streams, channels, h2Clients]) group.stop();
     await clients;
   }
   await stopScenario(cluster, service, control);

@@ -6,8 +6,9 @@
  * Messages are JSON (see demo/legacy-app.ts); grpc-js frames them as usual.
  */
 import * as grpc from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoint } from './traffic.ts';
-import { RunWindow } from './run-window.ts';
+import { ClientGroup } from './client-group.ts';
 
 export interface GrpcPlan {
   readonly unaryClients: number;
@@ -57,53 +58,43 @@ type DemoStub = grpc.Client & {
   Ticks(request: unknown, options: grpc.CallOptions): grpc.ClientReadableStream<unknown>;
 };
 
-export class GrpcClients {
+export class GrpcClients extends ClientGroup<GrpcPlan> {
   readonly calls: GrpcCall[] = [];
   readonly #target: string;
-  readonly #plan: GrpcPlan;
-  readonly #clock: () => number;
-  readonly #window: RunWindow;
 
   constructor(service: Endpoint, plan: GrpcPlan, clock: () => number) {
+    super(plan, clock);
     this.#target = `${service.host}:${service.port}`;
-    this.#plan = plan;
-    this.#clock = clock;
-    this.#window = new RunWindow(plan.durationMs, clock);
-  }
-
-  /** No call starts from now on; calls in flight finish. */
-  stop(): void {
-    this.#window.stop();
   }
 
   #record(client: number, name: GrpcCall['method'], startedAt: number, code: number, details: string, messages: number): void {
-    const failed = code !== grpc.status.OK || (name === 'Ticks' && messages !== this.#plan.streamMessages);
-    this.calls.push({ client, method: name, startedAt, endedAt: this.#clock(), code, details, messages, failed });
+    const failed = code !== grpc.status.OK || (name === 'Ticks' && messages !== this.plan.streamMessages);
+    this.calls.push({ client, method: name, startedAt, endedAt: this.clock(), code, details, messages, failed });
   }
 
   #deadline(): Date {
-    return new Date(Date.now() + this.#plan.deadlineMs);
+    return new Date(Date.now() + this.plan.deadlineMs);
   }
 
   async #unaryClient(client: number, stub: DemoStub): Promise<void> {
-    const maxCalls = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.unaryPauseMs)) + 1;
-    for (let sent = 0; sent < maxCalls && this.#window.open; sent++) {
-      const startedAt = this.#clock();
+    const maxCalls = Math.ceil(this.plan.durationMs / Math.max(1, this.plan.unaryPauseMs)) + 1;
+    for (let sent = 0; sent < maxCalls && this.open; sent++) {
+      const startedAt = this.clock();
       await new Promise<void>((resolve) => {
         stub.Echo({ text: `call ${sent}` }, { deadline: this.#deadline() }, (err) => {
           this.#record(client, 'Echo', startedAt, err?.code ?? grpc.status.OK, err?.details ?? '', err === null ? 1 : 0);
           resolve();
         });
       });
-      await new Promise((resolve) => setTimeout(resolve, this.#plan.unaryPauseMs));
+      await sleep(this.plan.unaryPauseMs);
     }
   }
 
   async #streamClient(client: number, stub: DemoStub): Promise<void> {
-    const { streamMessages: count, streamIntervalMs: intervalMs } = this.#plan;
-    const maxCalls = Math.ceil(this.#plan.durationMs / Math.max(1, count * intervalMs)) + 1;
-    for (let sent = 0; sent < maxCalls && this.#window.open; sent++) {
-      const startedAt = this.#clock();
+    const { streamMessages: count, streamIntervalMs: intervalMs } = this.plan;
+    const maxCalls = Math.ceil(this.plan.durationMs / Math.max(1, count * intervalMs)) + 1;
+    for (let sent = 0; sent < maxCalls && this.open; sent++) {
+      const startedAt = this.clock();
       await new Promise<void>((resolve) => {
         let messages = 0;
         const call = stub.Ticks({ count, intervalMs }, { deadline: this.#deadline() });
@@ -128,8 +119,8 @@ export class GrpcClients {
       return stub;
     };
     const clients: Promise<void>[] = [];
-    for (let i = 0; i < this.#plan.unaryClients; i++) clients.push(this.#unaryClient(i, newStub()));
-    for (let i = 0; i < this.#plan.streamClients; i++) clients.push(this.#streamClient(this.#plan.unaryClients + i, newStub()));
+    for (let i = 0; i < this.plan.unaryClients; i++) clients.push(this.#unaryClient(i, newStub()));
+    for (let i = 0; i < this.plan.streamClients; i++) clients.push(this.#streamClient(this.plan.unaryClients + i, newStub()));
     try {
       await Promise.all(clients);
     } finally {
@@ -166,61 +157,52 @@ export interface ChannelPlan {
  * recorded when the channel turns READY, with the pod that answered first on
  * it; every failed call is counted.
  */
-export class GrpcChannels {
+export class GrpcChannels extends ClientGroup<ChannelPlan> {
   readonly connections: ChannelConnection[] = [];
   readonly failures: GrpcCall[] = [];
   calls = 0;
   readonly #target: string;
-  readonly #plan: ChannelPlan;
-  readonly #clock: () => number;
-  readonly #window: RunWindow;
 
   constructor(service: Endpoint, plan: ChannelPlan, clock: () => number) {
+    super(plan, clock);
     this.#target = `${service.host}:${service.port}`;
-    this.#plan = plan;
-    this.#clock = clock;
-    this.#window = new RunWindow(plan.durationMs, clock);
-  }
-
-  stop(): void {
-    this.#window.stop();
   }
 
   async #channel(client: number): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, client * this.#plan.staggerMs));
+    await sleep(client * this.plan.staggerMs);
     // Its own connection, as a channel in its own client process has: grpc-js shares one among a process's channels.
     const stub = new DemoClient(this.#target, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as unknown as DemoStub;
     const channel = stub.getChannel();
     let latest: ChannelConnection | undefined;
     let watching = true;
     const watch = (state: grpc.connectivityState): void => {
-      channel.watchConnectivityState(state, Date.now() + this.#plan.durationMs, (err) => {
+      channel.watchConnectivityState(state, Date.now() + this.plan.durationMs, (err) => {
         if (err !== undefined || !watching) return;
         const next = channel.getConnectivityState(false);
         if (next === grpc.connectivityState.READY) {
-          latest = { client, startedAt: this.#clock(), pod: undefined };
+          latest = { client, startedAt: this.clock(), pod: undefined };
           this.connections.push(latest);
         }
         watch(next);
       });
     };
     watch(channel.getConnectivityState(false));
-    const maxCalls = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.callEveryMs)) + 1;
+    const maxCalls = Math.ceil(this.plan.durationMs / Math.max(1, this.plan.callEveryMs)) + 1;
     try {
-      for (let sent = 0; sent < maxCalls && this.#window.open; sent++) {
-        const startedAt = this.#clock();
+      for (let sent = 0; sent < maxCalls && this.open; sent++) {
+        const startedAt = this.clock();
         await new Promise<void>((resolve) => {
-          stub.Echo({ text: `call ${sent}` }, { deadline: new Date(Date.now() + this.#plan.deadlineMs) }, (err, reply) => {
+          stub.Echo({ text: `call ${sent}` }, { deadline: new Date(Date.now() + this.plan.deadlineMs) }, (err, reply) => {
             this.calls++;
             if (err !== null) {
-              this.failures.push({ client, method: 'Echo', startedAt, endedAt: this.#clock(), code: err.code, details: err.details, messages: 0, failed: true });
+              this.failures.push({ client, method: 'Echo', startedAt, endedAt: this.clock(), code: err.code, details: err.details, messages: 0, failed: true });
             } else if (latest !== undefined) {
               latest.pod ??= (reply as { pod?: string }).pod;
             }
             resolve();
           });
         });
-        await new Promise((resolve) => setTimeout(resolve, Math.max(0, startedAt + this.#plan.callEveryMs - this.#clock())));
+        await sleep(Math.max(0, startedAt + this.plan.callEveryMs - this.clock()));
       }
     } finally {
       watching = false;
@@ -230,6 +212,6 @@ export class GrpcChannels {
 
   /** Runs every channel until stop() (or the plan's duration); resolves when the last call has ended. */
   async run(): Promise<void> {
-    await Promise.all(Array.from({ length: this.#plan.channels }, (_, client) => this.#channel(client)));
+    await Promise.all(Array.from({ length: this.plan.channels }, (_, client) => this.#channel(client)));
   }
 }

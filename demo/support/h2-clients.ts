@@ -10,9 +10,10 @@
  * (REFUSED_STREAM, never sent) is sent again on the next session.
  */
 import { connect, constants, type ClientHttp2Session } from 'node:http2';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ChannelConnection } from './grpc-clients.ts';
 import type { Endpoint } from './traffic.ts';
-import { RunWindow } from './run-window.ts';
+import { ClientGroup } from './client-group.ts';
 
 export interface H2ClientPlan {
   readonly clients: number;
@@ -29,30 +30,17 @@ const BROKEN_RECONNECT_DELAY_MS = 100;
 
 type Answer = { kind: 'ok'; pod: string | undefined } | { kind: 'refused' } | { kind: 'failed'; detail: string };
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export class H2Clients {
+export class H2Clients extends ClientGroup<H2ClientPlan> {
   readonly connections: ChannelConnection[] = [];
   readonly failures: Array<{ client: number; at: number; detail: string }> = [];
   requests = 0;
   /** Requests refused by the client's stack because they raced a GOAWAY (sent again on the next session). */
   refusedAndRetried = 0;
   readonly #url: string;
-  readonly #plan: H2ClientPlan;
-  readonly #clock: () => number;
-  readonly #window: RunWindow;
 
   constructor(service: Endpoint, plan: H2ClientPlan, clock: () => number) {
+    super(plan, clock);
     this.#url = `http://${service.host}:${service.port}`;
-    this.#plan = plan;
-    this.#clock = clock;
-    this.#window = new RunWindow(plan.durationMs, clock);
-  }
-
-  stop(): void {
-    this.#window.stop();
   }
 
   #request(session: ClientHttp2Session): Promise<Answer> {
@@ -66,7 +54,7 @@ export class H2Clients {
       }
       let pod: string | undefined;
       let status: number | undefined;
-      stream.setTimeout(this.#plan.requestTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
+      stream.setTimeout(this.plan.requestTimeoutMs, () => stream.close(constants.NGHTTP2_CANCEL));
       stream.on('response', (headers) => {
         status = Number(headers[':status']);
         pod = headers['x-served-by'] as string | undefined;
@@ -82,8 +70,8 @@ export class H2Clients {
   }
 
   async #client(client: number): Promise<void> {
-    await sleep(client * this.#plan.staggerMs);
-    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#window.open; sessions++) {
+    await sleep(client * this.plan.staggerMs);
+    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.open; sessions++) {
       const session = connect(this.#url);
       let over: 'goaway' | 'broken' | undefined;
       let wake = (): void => {};
@@ -95,8 +83,8 @@ export class H2Clients {
       session.on('goaway', ended('goaway'));
       session.on('close', ended('broken'));
       let connection: ChannelConnection | undefined;
-      while (over === undefined && this.#window.open) {
-        const sentAt = this.#clock();
+      while (over === undefined && this.open) {
+        const sentAt = this.clock();
         const answer = await this.#request(session);
         // Refused by the client's own stack: never sent, it goes first on the next session.
         if (answer.kind === 'refused') {
@@ -105,14 +93,14 @@ export class H2Clients {
         }
         this.requests++;
         if (answer.kind === 'failed') {
-          this.failures.push({ client, at: this.#clock(), detail: answer.detail });
+          this.failures.push({ client, at: this.clock(), detail: answer.detail });
         } else if (connection === undefined) {
           connection = { client, startedAt: sentAt, pod: answer.pod };
           this.connections.push(connection);
         }
         // Until the next request, or the session's end: a GOAWAY brings the new session at once.
         await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.max(0, sentAt + this.#plan.requestEveryMs - this.#clock()));
+          const timer = setTimeout(resolve, Math.max(0, sentAt + this.plan.requestEveryMs - this.clock()));
           wake = () => {
             clearTimeout(timer);
             resolve();
@@ -126,6 +114,6 @@ export class H2Clients {
 
   /** Runs every client until stop() (or the plan's duration); resolves when every client is done. */
   async run(): Promise<void> {
-    await Promise.all(Array.from({ length: this.#plan.clients }, (_, client) => this.#client(client)));
+    await Promise.all(Array.from({ length: this.plan.clients }, (_, client) => this.#client(client)));
   }
 }

@@ -7,9 +7,10 @@
  * went, how it ended (close code, clean end or cut), when.
  */
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import type { Endpoint, EndpointList } from './traffic.ts';
-import { RunWindow } from './run-window.ts';
+import { ClientGroup } from './client-group.ts';
 
 export interface StreamPlan {
   readonly webSocketClients: number;
@@ -74,45 +75,35 @@ const CLIENT_CLOSE_TIMEOUT_MS = 2000;
 /** Stagger the clients' first connections a little. */
 const START_STAGGER_MS = 25;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-export class StreamClients {
+export class StreamClients extends ClientGroup<StreamPlan> {
   readonly webSocketSessions: WebSocketSession[] = [];
   readonly eventStreamSessions: EventStreamSession[] = [];
   readonly #endpoints: EndpointList;
-  readonly #plan: StreamPlan;
-  readonly #clock: () => number;
-  /** Sessions are opened until then (the plan's duration, or earlier after `stop()`). */
-  readonly #window: RunWindow;
   /** How to end each open session from the client's side, for `stop()`. */
   readonly #closers = new Set<() => void>();
 
   constructor(endpoints: EndpointList, plan: StreamPlan, clock: () => number) {
+    super(plan, clock);
     this.#endpoints = endpoints;
-    this.#plan = plan;
-    this.#clock = clock;
-    this.#window = new RunWindow(plan.durationMs, clock);
   }
 
   /** Ends the run early: open sessions are ended by the clients now, no new one is opened. */
-  stop(): void {
-    this.#window.stop();
+  override stop(): void {
+    super.stop();
     for (const close of [...this.#closers]) close();
   }
 
   /** Runs every client until the end of the plan; resolves when every session has ended. */
   async run(): Promise<void> {
     const clients: Promise<void>[] = [];
-    for (let i = 0; i < this.#plan.webSocketClients; i++) {
+    for (let i = 0; i < this.plan.webSocketClients; i++) {
       clients.push(this.#reconnecting(i, async (endpoint) => {
         const session = await this.#webSocket(i, endpoint);
         this.webSocketSessions.push(session);
         return session;
       }));
     }
-    for (let i = 0; i < this.#plan.eventStreamClients; i++) {
+    for (let i = 0; i < this.plan.eventStreamClients; i++) {
       let lastId: number | undefined;
       clients.push(this.#reconnecting(i, async (endpoint) => {
         const session = await this.#eventStream(i, endpoint, lastId);
@@ -128,20 +119,20 @@ export class StreamClients {
   async #reconnecting(index: number, open: (endpoint: Endpoint) => Promise<{ end: SessionEnd }>): Promise<void> {
     await sleep(index * START_STAGGER_MS);
     let turn = index;
-    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.#window.open; sessions++) {
+    for (let sessions = 0; sessions < MAX_SESSIONS_PER_CLIENT && this.open; sessions++) {
       const endpoint = this.#endpoints.pick(turn++);
       if (endpoint === undefined) return;
       const session = await open(endpoint);
       if (session.end === 'client') return;
-      await sleep(this.#plan.reconnectDelayMs);
+      await sleep(this.plan.reconnectDelayMs);
     }
   }
 
   #webSocket(client: number, endpoint: Endpoint): Promise<WebSocketSession> {
-    const startedAt = this.#clock();
+    const startedAt = this.clock();
     return new Promise((resolve) => {
       const socket = new WebSocket(`ws://${endpoint.host}:${endpoint.port}/ws`, {
-        handshakeTimeout: this.#plan.connectTimeoutMs,
+        handshakeTimeout: this.plan.connectTimeoutMs,
         perMessageDeflate: false,
       });
       let openedAt: number | undefined;
@@ -157,7 +148,7 @@ export class StreamClients {
       // Whatever state the connection is in (a closing handshake the server never finishes included), it ends by then.
       const hardStop = setTimeout(
         () => socket.terminate(),
-        this.#window.remainingMs + this.#plan.connectTimeoutMs + CLIENT_CLOSE_TIMEOUT_MS,
+        this.remainingMs + this.plan.connectTimeoutMs + CLIENT_CLOSE_TIMEOUT_MS,
       );
 
       const closeByClient = (): void => {
@@ -168,9 +159,9 @@ export class StreamClients {
       };
 
       socket.on('open', () => {
-        openedAt = this.#clock();
-        pingTimer = setInterval(() => socket.send(`ping ${++pings}`), this.#plan.pingEveryMs);
-        endTimer = setTimeout(closeByClient, this.#window.remainingMs);
+        openedAt = this.clock();
+        pingTimer = setInterval(() => socket.send(`ping ${++pings}`), this.plan.pingEveryMs);
+        endTimer = setTimeout(closeByClient, this.remainingMs);
         this.#closers.add(closeByClient);
       });
       socket.on('message', (data) => {
@@ -199,7 +190,7 @@ export class StreamClients {
           pod: endpoint.pod,
           startedAt,
           openedAt,
-          endedAt: this.#clock(),
+          endedAt: this.clock(),
           end,
           code,
           reason: reason.toString(),
@@ -213,7 +204,7 @@ export class StreamClients {
   }
 
   #eventStream(client: number, endpoint: Endpoint, resumedAfter: number | undefined): Promise<EventStreamSession> {
-    const startedAt = this.#clock();
+    const startedAt = this.clock();
     return new Promise((resolve) => {
       let openedAt: number | undefined;
       let firstId: number | undefined;
@@ -235,7 +226,7 @@ export class StreamClients {
           pod: endpoint.pod,
           startedAt,
           openedAt,
-          endedAt: this.#clock(),
+          endedAt: this.clock(),
           end: endedByClient ? 'client' : end,
           detail: endedByClient ? 'ended by the client' : detail,
           resumedAfter,
@@ -260,7 +251,7 @@ export class StreamClients {
       const headers: Record<string, string> = { accept: 'text/event-stream' };
       if (resumedAfter !== undefined) headers['last-event-id'] = String(resumedAfter);
       const req = http.get(
-        { host: endpoint.host, port: endpoint.port, path: '/events', headers, agent: false, timeout: this.#plan.connectTimeoutMs },
+        { host: endpoint.host, port: endpoint.port, path: '/events', headers, agent: false, timeout: this.plan.connectTimeoutMs },
         (res) => {
           if (res.statusCode !== 200) {
             res.resume();
@@ -268,7 +259,7 @@ export class StreamClients {
             req.destroy();
             return;
           }
-          openedAt = this.#clock();
+          openedAt = this.clock();
           req.setTimeout(0);
           endByClient = (): void => {
             endedByClient = true;
@@ -276,7 +267,7 @@ export class StreamClients {
             settle('client', 'ended by the client');
           };
           this.#closers.add(endByClient);
-          endTimer = setTimeout(endByClient, this.#window.remainingMs);
+          endTimer = setTimeout(endByClient, this.remainingMs);
           res.setEncoding('utf8');
           res.on('data', (text: string) => {
             pending += text;

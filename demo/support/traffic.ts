@@ -5,6 +5,8 @@
  * from outside, late, like a real one.
  */
 import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ClientGroup } from './client-group.ts';
 
 export interface Endpoint {
   readonly pod: string;
@@ -165,28 +167,17 @@ export interface LoadPlan {
   readonly requestTimeoutMs: number;
 }
 
-export class LoadGenerator {
+/** Its clock (`clock`, the one the other client groups are given) counts milliseconds since it was created. */
+export class LoadGenerator extends ClientGroup<LoadPlan> {
   readonly outcomes: Outcome[] = [];
   readonly #endpoints: EndpointList;
-  readonly #plan: LoadPlan;
-  readonly #startedAt = performance.now();
   readonly #agents: http.Agent[] = [];
-  /** No request starts after this (the plan's duration, or earlier after `stop()`). */
-  #endMs: number;
 
   constructor(endpoints: EndpointList, plan: LoadPlan) {
+    const startedAt = performance.now();
+    super(plan, () => performance.now() - startedAt);
     this.#endpoints = endpoints;
-    this.#plan = plan;
-    this.#endMs = plan.durationMs;
   }
-
-  /** Ends the run early: no request starts from now on (those in flight finish). */
-  stop(): void {
-    this.#endMs = Math.min(this.#endMs, this.clock());
-  }
-
-  /** Milliseconds since the load generator was created. */
-  readonly clock = (): number => performance.now() - this.#startedAt;
 
   #newAgent(): http.Agent {
     const agent = new http.Agent({ keepAlive: true });
@@ -197,25 +188,25 @@ export class LoadGenerator {
   async #send(agent: http.Agent, turn: number, path: string): Promise<void> {
     const endpoint = this.#endpoints.pick(turn);
     if (endpoint === undefined) return;
-    this.outcomes.push(await sendRequest(agent, endpoint, path, this.#plan.requestTimeoutMs, this.clock));
+    this.outcomes.push(await sendRequest(agent, endpoint, path, this.plan.requestTimeoutMs, this.clock));
   }
 
   async #quickClient(firstTurn: number): Promise<void> {
     const agent = this.#newAgent();
-    const maxRequests = Math.ceil(this.#plan.durationMs / Math.max(1, this.#plan.quickPauseMs)) + 1;
-    for (let sent = 0; sent < maxRequests && this.clock() < this.#endMs; sent++) {
+    const maxRequests = Math.ceil(this.plan.durationMs / Math.max(1, this.plan.quickPauseMs)) + 1;
+    for (let sent = 0; sent < maxRequests && this.open; sent++) {
       await this.#send(agent, firstTurn + sent, '/');
-      await new Promise((resolve) => setTimeout(resolve, this.#plan.quickPauseMs));
+      await sleep(this.plan.quickPauseMs);
     }
   }
 
   async #slowClient(): Promise<void> {
     const agent = this.#newAgent();
     const inFlight: Promise<void>[] = [];
-    const maxRequests = Math.floor((this.#plan.durationMs - this.#plan.slowMs) / this.#plan.slowEveryMs) + 1;
-    for (let sent = 0; sent < maxRequests && this.clock() <= this.#endMs - this.#plan.slowMs; sent++) {
-      inFlight.push(this.#send(agent, sent, `/slow?ms=${this.#plan.slowMs}`));
-      await new Promise((resolve) => setTimeout(resolve, this.#plan.slowEveryMs));
+    const maxRequests = Math.floor((this.plan.durationMs - this.plan.slowMs) / this.plan.slowEveryMs) + 1;
+    for (let sent = 0; sent < maxRequests && this.remainingMs >= this.plan.slowMs; sent++) {
+      inFlight.push(this.#send(agent, sent, `/slow?ms=${this.plan.slowMs}`));
+      await sleep(this.plan.slowEveryMs);
     }
     await Promise.all(inFlight);
   }
@@ -223,7 +214,7 @@ export class LoadGenerator {
   /** Runs the whole plan; resolves when every request has an outcome. */
   async run(): Promise<void> {
     const clients = [this.#slowClient()];
-    for (let i = 0; i < this.#plan.quickClients; i++) clients.push(this.#quickClient(i));
+    for (let i = 0; i < this.plan.quickClients; i++) clients.push(this.#quickClient(i));
     try {
       await Promise.all(clients);
     } finally {
