@@ -21,7 +21,7 @@ import { cpuModel, treeMemory, type Memory } from '../harness/proc.ts';
 import { run, startScript, type Child } from '../harness/processes.ts';
 import { markdownTable } from '../harness/tables.ts';
 import { startNginxApp, startNginxH2Proxy, startNginxProxy } from './nginx.ts';
-import { APP_BODY, BENCH_PROXY_ENV, benchCommand, positiveIntegerFromEnv, writeResultsSection } from './session.ts';
+import { APP_BODY, BENCH_PROXY_ENV, benchCommand, markers, positiveIntegerFromEnv, writeResultsSection } from './session.ts';
 import { ensureBenchTools, toolVersions } from './tools.ts';
 import { ABUSE_SHAPES, type AbuseShape, type AbuseStats } from '../test/helpers/abuse.ts';
 
@@ -62,11 +62,7 @@ for (const shape of settings.shapes) if (!ABUSE_SHAPES.includes(shape)) throw ne
 
 const repoRoot = new URL('..', import.meta.url).pathname;
 const docPath = join(repoRoot, 'docs', 'reliability.md');
-const SECTION = {
-  begin: '<!-- abuse-results:begin (rewritten by npm run abuse) -->',
-  end: '<!-- abuse-results:end -->',
-  heading: 'Latest abuse run',
-} as const;
+const SECTION = markers('abuse-results', 'Latest abuse run', 'npm run abuse');
 
 const tempDir = scratchDir('drain-proxy-abuse-');
 
@@ -251,12 +247,6 @@ function row(run: Run): string[] {
   ];
 }
 
-/** The command that reproduces this run, with the ABUSE_* and BENCH_* overrides in effect. */
-function abuseCommand(): string {
-  const overrides = Object.entries(process.env).filter(([name]) => name.startsWith('ABUSE_')).map(([name, value]) => `${name}=${value}`);
-  return [...overrides, benchCommand('npm run abuse')].join(' ');
-}
-
 const HEADER = ['shape', 'target', 'idle RSS / anon MB', 'peak rise RSS / anon MB', 'attacker sent', 'app received MB', 'probe answered', `heap MB idle → +${settings.settleSeconds} s`, 'target met'];
 
 async function main(): Promise<number> {
@@ -285,7 +275,7 @@ async function main(): Promise<number> {
   console.log(`\n${table}`);
   const counted = runs.filter((run) => run.counted.length > 0).map((run) => `- ${run.shape}: ${run.counted.map((line) => `\`${line}\``).join(', ')}`);
   const section = [
-    `Run ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}: \`${abuseCommand()}\`; ${availableParallelism()} CPUs (${cpuModel()}), Linux ${release()}, `
+    `Run ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}: \`${benchCommand('npm run abuse', ['ABUSE_'])}\`; ${availableParallelism()} CPUs (${cpuModel()}), Linux ${release()}, `
       + `Node ${versions.node}, nginx ${versions.nginx}. drain-proxy with \`MEMORY_LIMIT=${settings.memoryLimit}\` (the chart's 256 Mi) and every other setting at its default, `
       + `Node flags \`${settings.proxyNodeFlags.join(' ') || '(none)'}\` (the V8 heap Node gives a 256 MiB container); `
       + `each shape runs ${settings.seconds} s against a fresh target; RSS sampled every 100 ms (process tree: nginx's master and worker).`,

@@ -52,10 +52,10 @@ export const IMAGE_ENV: Readonly<Record<string, string>> = Object.fromEntries(
 /** The body every section's app answers with, so that the sections compare the same response. */
 export const APP_BODY = '0123456789'.repeat(12);
 
-/** `BENCH_*` overrides in effect, then `command`: how to run this bench again. */
-export function benchCommand(command: string): string {
+/** The overrides in effect (`BENCH_*`, and variables starting with the other `prefixes`), then `command`: how to run this bench again. */
+export function benchCommand(command: string, prefixes: readonly string[] = []): string {
   const overrides = Object.entries(process.env)
-    .filter(([name]) => name.startsWith('BENCH_'))
+    .filter(([name]) => ['BENCH_', ...prefixes].some((prefix) => name.startsWith(prefix)))
     .map(([name, value]) => `${name}=${value}`);
   return [...overrides, command].join(' ');
 }
@@ -79,9 +79,9 @@ export interface SectionMarkers {
   readonly heading: string;
 }
 
-/** The markers of a section named `name` (`bench-results` for the HTTP/1.1 one). */
-export function markers(name: string, heading: string): SectionMarkers {
-  return { begin: `<!-- ${name}:begin (rewritten by npm run bench) -->`, end: `<!-- ${name}:end -->`, heading };
+/** The markers of a section named `name` (`bench-results` for the HTTP/1.1 one), rewritten by `command`. */
+export function markers(name: string, heading: string, command = 'npm run bench'): SectionMarkers {
+  return { begin: `<!-- ${name}:begin (rewritten by ${command}) -->`, end: `<!-- ${name}:end -->`, heading };
 }
 
 /** Replaces the marked results section of the doc, leaving the hand-written text around it alone. */

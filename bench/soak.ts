@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { numberSetting, runMain, scratchDir } from '../harness/cli.ts';
 import { aptGetInstall, commandExists } from '../harness/debian.ts';
-import { run } from '../harness/processes.ts';
-import { start, type Child } from '../harness/processes.ts';
+import { run, start, type Child } from '../harness/processes.ts';
 import { drainProxyBuilt, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
 import { BENCH_PROXY_ENV, IMAGE_ENV } from './session.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
@@ -139,10 +138,6 @@ async function sampleProxy(target: Target): Promise<ProxySample> {
   };
 }
 
-function proxyExited(target: Target): string | undefined {
-  return target.proxy.running ? undefined : target.proxy.describe();
-}
-
 interface LoadRun {
   readonly child: Child;
   /** The counts of its latest progress line, or of its result once it has finished. */
@@ -228,10 +223,7 @@ async function main(): Promise<number> {
   const header = sampleHeader(targets);
   console.log(header);
   const takeSample = async (phase: Phase, loads: readonly LoadRun[]): Promise<Sample> => {
-    for (const target of targets) {
-      const exited = proxyExited(target);
-      if (exited !== undefined) throw new Error(`${exited}:\n${target.proxy.output()}`);
-    }
+    for (const { proxy } of targets) if (!proxy.running) throw new Error(`${proxy.describe()}:\n${proxy.output()}`);
     const sample: Sample = {
       seconds: (performance.now() - started) / 1000,
       phase,

@@ -252,12 +252,7 @@ async function runScenario(kind: RunKind, addresses: PodAddress[]): Promise<RunR
   while (performance.now() < settleBy && otherPods.some((pod) => logged(pod) < opened(pod))) await sleep(20);
 
   // The other pods are stopped only to end the run; their shutdown is not part of the story.
-  await Promise.all(
-    otherPods.flatMap((pod) => [pod.app, pod.proxy].filter((running) => running !== undefined)).map((running) => {
-      running.signal('SIGTERM');
-      return running.waitForExit(GRACE_PERIOD_MS);
-    }),
-  );
+  await Promise.all(otherPods.flatMap((pod) => [pod.app.stop(GRACE_PERIOD_MS), pod.proxy?.stop(GRACE_PERIOD_MS)]));
   const appWebSocketCloses = pods.flatMap((pod) =>
     pod.app.logs
       .filter((line) => line.msg === 'websocket closed')

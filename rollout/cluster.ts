@@ -321,12 +321,7 @@ export class Cluster {
     const states = [...this.#pods.values()].filter((state) => !state.deleting);
     for (const state of states) state.deleting = true;
     await Promise.all(states.map((state) => state.probeLoop));
-    await Promise.all(
-      states.flatMap((state) => [state.pod.app, state.pod.proxy]).filter((running) => running !== undefined).map((running) => {
-        running.signal('SIGTERM');
-        return running.waitForExit(5000);
-      }),
-    );
+    await Promise.all(states.flatMap((state) => [state.pod.app.stop(5000), state.pod.proxy?.stop(5000)]));
     this.#pods.clear();
   }
 

@@ -218,8 +218,7 @@ async function stopScenario(cluster: Cluster, service: Child, control: string): 
     serviceStats = undefined;
   }
   await cluster.stopAll();
-  service.signal('SIGTERM');
-  await service.waitForExit(5000);
+  await service.stop(5000);
   return serviceStats;
 }
 

@@ -11,6 +11,7 @@
  * RST_STREAM and GOAWAY codes; nothing is kept.
  */
 import { connect, type Socket } from 'node:net';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { PREFACE } from '../../src/listeners/sniff.ts';
 import { ACK, DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, RST_STREAM, SETTINGS, frame, getHeaderBlock } from '../h2/raw-client.ts';
 
@@ -232,10 +233,6 @@ function nextEvent(socket: Socket, events: readonly string[], ms: number): Promi
   });
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Waits until the deadline or the socket's close, whichever comes first. */
 async function holdUntil(socket: Socket, until: number): Promise<void> {
   while (!socket.destroyed && performance.now() < until) {
@@ -250,84 +247,70 @@ function h2Start(socket: Socket, stats: AbuseStats, settings: Buffer, answerPing
   socket.write(hello);
 }
 
+/** Writes `batch` over and over until the socket is gone or the deadline passed, then holds the connection. */
+async function flood(socket: Socket, batch: Buffer, stats: AbuseStats, until: number, yieldBetween = false): Promise<void> {
+  while (await send(socket, batch, stats, until)) {
+    // Let the server's answers in, as a real client's event loop would.
+    if (yieldBetween) await nextTurn();
+  }
+  await holdUntil(socket, until);
+}
+
+/** Opens streams `perBatch` at a time, `frames` for each new stream id, `pause` between batches, until the socket is gone or the deadline passed; then holds the connection. */
+async function openStreams(
+  socket: Socket, stats: AbuseStats, until: number, perBatch: number, frames: (id: number) => Buffer[], pause: () => Promise<unknown>,
+): Promise<void> {
+  for (let id = 1; id < 2 ** 31 - 200;) {
+    const batch: Buffer[] = [];
+    for (let i = 0; i < perBatch; i++, id += 2) batch.push(...frames(id));
+    stats.streams += perBatch;
+    if (!(await send(socket, Buffer.concat(batch), stats, until))) break;
+    await pause();
+  }
+  await holdUntil(socket, until);
+}
+
 const PIPELINED_GET = Buffer.from('GET / HTTP/1.1\r\nHost: abuse\r\n\r\n', 'latin1');
 const PIPELINE_BATCH = Buffer.concat(Array.from({ length: Math.floor(16384 / PIPELINED_GET.length) }, () => PIPELINED_GET));
+const times = (count: number, one: Buffer): Buffer => Buffer.concat(Array.from({ length: count }, () => one));
 
 const runs: Record<AbuseShape, ConnectionRun> = {
   async 'h1-pipeline'(socket, stats, { until }) {
     // Never read: the responses pile up wherever the server lets them.
     socket.pause();
-    while (await send(socket, PIPELINE_BATCH, stats, until)) {
-      // keep writing
-    }
-    await holdUntil(socket, until);
+    await flood(socket, PIPELINE_BATCH, stats, until);
   },
 
   async 'h2-rapid-reset'(socket, stats, { until }) {
     h2Start(socket, stats, frame(SETTINGS, 0, 0));
     const block = getHeaderBlock('/');
-    let id = 1;
-    while (id < 2 ** 31 - 200) {
-      const batch: Buffer[] = [];
-      for (let i = 0; i < 100; i++, id += 2) {
-        batch.push(frame(HEADERS, END_HEADERS | END_STREAM, id, block), rstStreamFrame(id, NGHTTP2_CANCEL));
-      }
-      stats.streams += 100;
-      if (!(await send(socket, Buffer.concat(batch), stats, until))) break;
-      // Let the server's answers in, as a real client's event loop would.
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await holdUntil(socket, until);
+    await openStreams(socket, stats, until, 100, (id) => [frame(HEADERS, END_HEADERS | END_STREAM, id, block), rstStreamFrame(id, NGHTTP2_CANCEL)], nextTurn);
   },
 
   async 'h2-unread'(socket, stats, { until }) {
     // A zero initial window: the server may send HEADERS, never a byte of DATA. No WINDOW_UPDATE ever comes.
     h2Start(socket, stats, settingsFrame([[SETTINGS_INITIAL_WINDOW_SIZE, 0]]));
     const block = getHeaderBlock('/');
-    for (let id = 1; id < 2 ** 31 - 200;) {
-      const batch: Buffer[] = [];
-      for (let i = 0; i < 50; i++, id += 2) batch.push(frame(HEADERS, END_HEADERS | END_STREAM, id, block));
-      stats.streams += 50;
-      if (!(await send(socket, Buffer.concat(batch), stats, until))) break;
-      await sleep(5);
-    }
-    await holdUntil(socket, until);
+    await openStreams(socket, stats, until, 50, (id) => [frame(HEADERS, END_HEADERS | END_STREAM, id, block)], () => sleep(5));
   },
 
   async 'h2-large-headers'(socket, stats, { until, headerBytes }) {
     h2Start(socket, stats, frame(SETTINGS, 0, 0));
     const block = largeHeaderBlock('/', headerBytes ?? 15 * 1024);
-    for (let id = 1; id < 2 ** 31 - 200;) {
-      const batch: Buffer[] = [];
-      // No END_STREAM: each request waits for a body that never comes.
-      for (let i = 0; i < 4; i++, id += 2) batch.push(frame(HEADERS, END_HEADERS, id, block));
-      stats.streams += 4;
-      if (!(await send(socket, Buffer.concat(batch), stats, until))) break;
-      await sleep(2);
-    }
-    await holdUntil(socket, until);
+    // No END_STREAM: each request waits for a body that never comes.
+    await openStreams(socket, stats, until, 4, (id) => [frame(HEADERS, END_HEADERS, id, block)], () => sleep(2));
   },
 
   async 'h2-settings-flood'(socket, stats, { until }) {
     h2Start(socket, stats, frame(SETTINGS, 0, 0));
     socket.pause(); // the server's ACKs are never read
-    const one = settingsFrame([[SETTINGS_INITIAL_WINDOW_SIZE, 65535]]);
-    const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
-    while (await send(socket, batch, stats, until)) {
-      // keep writing
-    }
-    await holdUntil(socket, until);
+    await flood(socket, times(1000, settingsFrame([[SETTINGS_INITIAL_WINDOW_SIZE, 65535]])), stats, until);
   },
 
   async 'h2-ping-flood'(socket, stats, { until }) {
     h2Start(socket, stats, frame(SETTINGS, 0, 0), false);
     socket.pause(); // the server's ACKs are never read
-    const one = frame(PING, 0, 0, Buffer.alloc(8, 7));
-    const batch = Buffer.concat(Array.from({ length: 1000 }, () => one));
-    while (await send(socket, batch, stats, until)) {
-      // keep writing
-    }
-    await holdUntil(socket, until);
+    await flood(socket, times(1000, frame(PING, 0, 0, Buffer.alloc(8, 7))), stats, until);
   },
 
   async 'h2-empty-data'(socket, stats, { until }) {
@@ -336,12 +319,7 @@ const runs: Record<AbuseShape, ConnectionRun> = {
     const block = Buffer.concat([Buffer.from([0x83, 0x86]), hpackLiteral(':path', '/'), hpackLiteral(':authority', 'abuse')]);
     stats.streams += 1;
     if (!(await send(socket, frame(HEADERS, END_HEADERS, 1, block), stats, until))) return holdUntil(socket, until);
-    const empty = frame(DATA, 0, 1);
-    const batch = Buffer.concat(Array.from({ length: 1000 }, () => empty));
-    while (await send(socket, batch, stats, until)) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await holdUntil(socket, until);
+    await flood(socket, times(1000, frame(DATA, 0, 1)), stats, until, true);
   },
 
   async 'h2-continuation'(socket, stats, { until }) {
@@ -349,13 +327,8 @@ const runs: Record<AbuseShape, ConnectionRun> = {
     stats.streams += 1;
     // HEADERS without END_HEADERS, then CONTINUATION frames that never end it, each a header of its own.
     if (!(await send(socket, frame(HEADERS, END_STREAM, 1, getHeaderBlock('/')), stats, until))) return holdUntil(socket, until);
-    const parts: Buffer[] = [];
-    for (let i = 0; i < 16; i++) parts.push(frame(CONTINUATION, 0, 1, hpackLiteral(`x-c-${i}`, 'c'.repeat(1000))));
-    const batch = Buffer.concat(parts);
-    while (await send(socket, batch, stats, until)) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    await holdUntil(socket, until);
+    const parts = Array.from({ length: 16 }, (_, i) => frame(CONTINUATION, 0, 1, hpackLiteral(`x-c-${i}`, 'c'.repeat(1000))));
+    await flood(socket, Buffer.concat(parts), stats, until, true);
   },
 };
 
