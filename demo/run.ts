@@ -362,24 +362,18 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
   const wsConnectFailures = ws.filter((session) => session.end === 'connect-failed');
   const opened = ws.filter((session) => session.openedAt !== undefined);
   const reconnects = opened.length - new Set(opened.map((session) => session.client)).size;
-  lines.push(
-    `  WebSockets: ${STREAMS.webSocketClients} clients, ${opened.length} sessions opened (${reconnects} of them reconnects); ` +
-      `closes not asked for by the client, by code: ${codes}; failed connects: ${wsConnectFailures.length}; ` +
-      `closed by the clients at the end of the run: ${ws.filter((session) => session.end === 'client').length}`,
-  );
+  lines.push(`  WebSockets: ${STREAMS.webSocketClients} clients, ${opened.length} sessions opened (${reconnects} of them reconnects); ` +
+    `closes not asked for by the client, by code: ${codes}; failed connects: ${wsConnectFailures.length}; ` +
+    `closed by the clients at the end of the run: ${ws.filter((session) => session.end === 'client').length}`);
   const closeTimes = wsFromPodA.filter((session) => session.end === 'server').map((session) => session.endedAt - t0);
   if (proxied) {
     const spread = closeTimes.length > 1 ? ` (spread ${seconds(Math.max(...closeTimes) - Math.min(...closeTimes))})` : '';
-    lines.push(
-      `    ${podAName}'s close frames reached its ${closeTimes.length} clients at ${range(closeTimes, '+')} after the deletion${spread}; ` +
-        `window +${seconds(DRAIN_DELAY_MS)} .. +${seconds(DRAIN_DELAY_MS + CLOSE_SPREAD_MS)} (DRAIN_DELAY + CLOSE_SPREAD)`,
-    );
+    lines.push(`    ${podAName}'s close frames reached its ${closeTimes.length} clients at ${range(closeTimes, '+')} after the deletion${spread}; ` +
+      `window +${seconds(DRAIN_DELAY_MS)} .. +${seconds(DRAIN_DELAY_MS + CLOSE_SPREAD_MS)} (DRAIN_DELAY + CLOSE_SPREAD)`);
   }
   if (wsFromPodA.length > 0) {
-    lines.push(
-      `    reconnects after ${podAName}'s closes: ${reconnectDelays.length} of ${wsFromPodA.length}, after ${range(reconnectDelays)}, to ` +
-        ([...reconnectPods].map(([pod, count]) => `${pod} x${count}`).join(', ') || 'nowhere'),
-    );
+    lines.push(`    reconnects after ${podAName}'s closes: ${reconnectDelays.length} of ${wsFromPodA.length}, after ${range(reconnectDelays)}, to ` +
+      ([...reconnectPods].map(([pod, count]) => `${pod} x${count}`).join(', ') || 'nowhere'));
   }
   const appCloses = [...countBy(result.appWebSocketCloses, (close) => `${close.pod} ${close.code}`)]
     .map(([text, count]) => `${text} x${count}`)
@@ -387,24 +381,18 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
   const handshakes = result.termination.handshakes;
   if (handshakes !== undefined) {
     const mean = handshakes.completed > 0 ? `, ${((handshakes.totalSeconds / handshakes.completed) * 1000).toFixed(1)} ms on average` : '';
-    lines.push(
-      `    drain-proxy on ${podAName}: ${handshakes.completed} closing handshakes completed (client's reply forwarded, ` +
-        `app's answer received${mean}), ${handshakes.timedOut} timed out`,
-    );
+    lines.push(`    drain-proxy on ${podAName}: ${handshakes.completed} closing handshakes completed (client's reply forwarded, ` +
+      `app's answer received${mean}), ${handshakes.timedOut} timed out`);
   }
   const appLoggedPodA = result.appWebSocketCloses.filter((close) => close.pod === podAName).length;
   const unlogged = proxied && appLoggedPodA < closeTimes.length
     ? ` (${closeTimes.length - appLoggedPodA} of ${podAName}'s sockets not logged: their TCP close was still on its way when the ` +
       'app, which exits at once on SIGTERM, was terminated)'
     : '';
-  lines.push(
-    `    the apps logged their WebSockets closing with: ${appCloses || 'nothing'}` +
-      (appLoggedPodA > 0 || proxied ? unlogged : ` (${podAName}'s app logged none: it exited at once)`),
-  );
-  lines.push(
-    `    messages received: ${ws.reduce((sum, session) => sum + session.ticks, 0)} ticks, ` +
-      `${ws.reduce((sum, session) => sum + session.echoes, 0)} echoes of the clients' pings`,
-  );
+  lines.push(`    the apps logged their WebSockets closing with: ${appCloses || 'nothing'}` +
+    (appLoggedPodA > 0 || proxied ? unlogged : ` (${podAName}'s app logged none: it exited at once)`));
+  lines.push(`    messages received: ${ws.reduce((sum, session) => sum + session.ticks, 0)} ticks, ` +
+    `${ws.reduce((sum, session) => sum + session.echoes, 0)} echoes of the clients' pings`);
 
   // ---- server-sent events
   const sse = result.eventStreams;
@@ -425,27 +413,19 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
   const sseFailed = sse.filter((session) => session.end === 'connect-failed');
   const resumed = sseOpened.filter((session) => session.resumedAfter !== undefined);
   const gaps = sse.reduce((sum, session) => sum + session.idGaps, 0);
-  lines.push(
-    `  event streams (GET /events): ${STREAMS.eventStreamClients} clients, ${sseOpened.length} streams opened; ` +
-      `ended by the server after a complete event: ${sse.filter((session) => session.end === 'server').length}, ` +
-      `cut: ${sseCut.length}; failed connects: ${sseFailed.length}; resumed with Last-Event-ID: ${resumed.length}; ` +
-      `event ids skipped or repeated: ${gaps}; events received: ${sse.reduce((sum, session) => sum + session.events, 0)}`,
-  );
+  lines.push(`  event streams (GET /events): ${STREAMS.eventStreamClients} clients, ${sseOpened.length} streams opened; ` +
+    `ended by the server after a complete event: ${sse.filter((session) => session.end === 'server').length}, ` +
+    `cut: ${sseCut.length}; failed connects: ${sseFailed.length}; resumed with Last-Event-ID: ${resumed.length}; ` +
+    `event ids skipped or repeated: ${gaps}; events received: ${sse.reduce((sum, session) => sum + session.events, 0)}`);
 
   if (proxied) {
-    if (abnormal.length > 0) {
-      problems.push(`${abnormal.length} WebSocket connections closed abnormally: ` +
-        abnormal.map((session) => `client ${session.client} on ${session.pod} at +${seconds(session.endedAt - t0)} (${describeWebSocketEnd(session)})`).join('; '));
-    }
-    const otherCodes = wsEndedByServer.filter((session) => session.end === 'server' && session.code !== WS_CLOSE_CODE);
-    if (otherCodes.length > 0) {
-      problems.push(`${otherCodes.length} WebSocket closes by the server with a code other than ${WS_CLOSE_CODE}: ` +
-        otherCodes.map((session) => `client ${session.client} on ${session.pod}: ${describeWebSocketEnd(session)}`).join('; '));
-    }
-    if (wsConnectFailures.length > 0) {
-      problems.push(`${wsConnectFailures.length} WebSocket connects failed: ` +
-        wsConnectFailures.map((session) => `${session.pod} at +${seconds(session.startedAt - t0)}: ${session.error}`).join('; '));
-    }
+    const list = <T>(items: readonly T[], what: string, describe: (item: T) => string): void => {
+      if (items.length > 0) problems.push(`${items.length} ${what}: ${items.map(describe).join('; ')}`);
+    };
+    list(abnormal, 'WebSocket connections closed abnormally', (session) => `client ${session.client} on ${session.pod} at +${seconds(session.endedAt - t0)} (${describeWebSocketEnd(session)})`);
+    list(wsEndedByServer.filter((session) => session.end === 'server' && session.code !== WS_CLOSE_CODE), `WebSocket closes by the server with a code other than ${WS_CLOSE_CODE}`,
+      (session) => `client ${session.client} on ${session.pod}: ${describeWebSocketEnd(session)}`);
+    list(wsConnectFailures, 'WebSocket connects failed', (session) => `${session.pod} at +${seconds(session.startedAt - t0)}: ${session.error}`);
     const earliest = DRAIN_DELAY_MS - 50;
     const latest = DRAIN_DELAY_MS + CLOSE_SPREAD_MS + WS_CLOSE_TIMEOUT_MS;
     const outside = closeTimes.filter((at) => at < earliest || at > latest);
@@ -474,14 +454,8 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
           `for ${closeTimes.length} close frames the clients received`);
       }
     }
-    if (sseCut.length > 0) {
-      problems.push(`${sseCut.length} event streams cut: ` +
-        sseCut.map((session) => `client ${session.client} on ${session.pod} at +${seconds(session.endedAt - t0)} (${session.detail})`).join('; '));
-    }
-    if (sseFailed.length > 0) {
-      problems.push(`${sseFailed.length} event stream connects failed: ` +
-        sseFailed.map((session) => `${session.pod} at +${seconds(session.startedAt - t0)}: ${session.detail}`).join('; '));
-    }
+    list(sseCut, 'event streams cut', (session) => `client ${session.client} on ${session.pod} at +${seconds(session.endedAt - t0)} (${session.detail})`);
+    list(sseFailed, 'event stream connects failed', (session) => `${session.pod} at +${seconds(session.startedAt - t0)}: ${session.detail}`);
     if (gaps > 0) problems.push(`${gaps} event ids skipped or repeated across the event streams`);
     if (STREAMS.eventStreamClients > 0 && !sseFromPodA.some((session) => session.end === 'server')) {
       problems.push(`the run did not exercise the event-stream drain (no stream ended by ${podAName})`);
@@ -509,20 +483,14 @@ function report(result: RunResult, podAName: string): string[] {
   const timeline = [...termination.timeline, ...streams.timeline].sort((a, b) => a.atMs - b.atMs);
   console.log('  timeline (from the pod deletion):');
   for (const event of timeline) console.log(`    +${seconds(event.atMs).padStart(7)}  ${event.text}`);
-  console.log(
-    `  requests: ${outcomes.length} sent, ${outcomes.length - failed.length} succeeded, ${failed.length} failed ` +
-      `(${FAILURE_KINDS.map((kind) => `${kind} ${byKind.get(kind) ?? 0}`).join(', ')})`,
-  );
-  console.log(
-    `    slow (2 s) requests: ${slow.length} sent, ${slow.filter((outcome) => outcome.kind === 'ok').length} succeeded; ` +
-      `${slowInFlightAtT0.length} were in flight on ${podAName} when it was deleted, ` +
-      `${slowInFlightAtT0.filter((outcome) => outcome.kind === 'ok').length} of them succeeded`,
-  );
-  console.log(
-    `    sent to ${podAName} after its deletion: ${toPodAAfterT0.length}, ` +
-      `${toPodAAfterT0.filter((outcome) => outcome.kind === 'ok').length} succeeded, ` +
-      `${toPodAAfterT0.filter((outcome) => outcome.connectionClose).length} answered with Connection: close`,
-  );
+  console.log(`  requests: ${outcomes.length} sent, ${outcomes.length - failed.length} succeeded, ${failed.length} failed ` +
+    `(${FAILURE_KINDS.map((kind) => `${kind} ${byKind.get(kind) ?? 0}`).join(', ')})`);
+  console.log(`    slow (2 s) requests: ${slow.length} sent, ${slow.filter((outcome) => outcome.kind === 'ok').length} succeeded; ` +
+    `${slowInFlightAtT0.length} were in flight on ${podAName} when it was deleted, ` +
+    `${slowInFlightAtT0.filter((outcome) => outcome.kind === 'ok').length} of them succeeded`);
+  console.log(`    sent to ${podAName} after its deletion: ${toPodAAfterT0.length}, ` +
+    `${toPodAAfterT0.filter((outcome) => outcome.kind === 'ok').length} succeeded, ` +
+    `${toPodAAfterT0.filter((outcome) => outcome.connectionClose).length} answered with Connection: close`);
   if (failed.length > 0) {
     const details = [...countBy(failed, (outcome) => `${outcome.kind} (${outcome.path.replace(/\?.*/, '')}: ${outcome.detail})`)]
       .map(([detail, count]) => `${detail} x${count}`)
@@ -550,19 +518,15 @@ function report(result: RunResult, podAName: string): string[] {
       .filter(([, count]) => count > 0)
       .map(([reason, count]) => `${reason} ${count}`)
       .join(', ') || 'none';
-    console.log(
-      `  drain (drain-proxy's summary): ${summary.durationMs === undefined ? '?' : seconds(summary.durationMs)}, ` +
-        `trigger ${summary.trigger}, ${summary.requestsCompleted} requests completed during the drain, ` +
-        `connections closed by reason: ${closed}; cut at the deadline: ${summary.cut}`,
-    );
+    console.log(`  drain (drain-proxy's summary): ${summary.durationMs === undefined ? '?' : seconds(summary.durationMs)}, ` +
+      `trigger ${summary.trigger}, ${summary.requestsCompleted} requests completed during the drain, ` +
+      `connections closed by reason: ${closed}; cut at the deadline: ${summary.cut}`);
     if ((summary.cut ?? 0) > 0) problems.push(`${summary.cut} connections cut at the drain deadline`);
   }
   const log = termination.drainFinishedLog;
-  console.log(
-    log === undefined
-      ? '  drain-proxy logged no "drain finished" line'
-      : `  drain-proxy's "drain finished" log line: exitCode ${log.exitCode}, durationMs ${log.durationMs}`,
-  );
+  console.log(log === undefined
+    ? '  drain-proxy logged no "drain finished" line'
+    : `  drain-proxy's "drain finished" log line: exitCode ${log.exitCode}, durationMs ${log.durationMs}`);
   if (log === undefined) problems.push('drain-proxy logged no "drain finished" line');
   if (termination.proxyExit?.code !== 0) problems.push(`drain-proxy ${describeExit(termination.proxyExit)} (expected exit code 0)`);
   if (failed.length > 0) problems.push(`${failed.length} requests failed`);
@@ -587,25 +551,17 @@ async function main(): Promise<number> {
   for (const pod of addresses) {
     console.log(`    ${pod.name}: ${pod.ip}  app :${pod.appPort}, drain-proxy :${pod.proxyPort}, admin :${pod.adminPort}`);
   }
-  console.log(
-    `  load: ${LOAD.quickClients} keep-alive clients sending GET / back to back (${LOAD.quickPauseMs} ms apart), ` +
-      `plus GET /slow?ms=${LOAD.slowMs} every ${LOAD.slowEveryMs} ms, round robin over the ready endpoints, for ${seconds(LOAD.durationMs)}`,
-  );
-  console.log(
-    `  streams: ${STREAMS.webSocketClients} WebSocket clients on /ws (the app sends a tick every 200 ms and echoes a ping ` +
-      `every ${STREAMS.pingEveryMs} ms) and ${STREAMS.eventStreamClients} server-sent event clients on /events, spread over the ` +
-      `endpoints; each reconnects ${STREAMS.reconnectDelayMs} ms after its stream ends, to a ready endpoint (event streams with Last-Event-ID)`,
-  );
-  console.log(
-    `  pod-a is deleted at ${seconds(TERMINATE_AT_MS)}; the clients learn of it ${seconds(PROPAGATION_LAG_MS)} later; ` +
-      `drain-proxy runs with DRAIN_DELAY=${PROXY_SETTINGS.DRAIN_DELAY} DRAIN_TIMEOUT=${PROXY_SETTINGS.DRAIN_TIMEOUT} ` +
-      `DRAIN_IDLE_CLOSE=${PROXY_SETTINGS.DRAIN_IDLE_CLOSE}`,
-  );
-  console.log(
-    `  at drain, drain-proxy sends each WebSocket a close frame ${PROXY_SETTINGS.WS_CLOSE_CODE} (Service Restart) and ends each event ` +
-      `stream after a complete event, at its own moment in CLOSE_SPREAD=${PROXY_SETTINGS.CLOSE_SPREAD} from DRAIN_DELAY on ` +
-      `(WS_CLOSE_TIMEOUT=${PROXY_SETTINGS.WS_CLOSE_TIMEOUT}), when the clients' reconnects already go to pod-b`,
-  );
+  console.log(`  load: ${LOAD.quickClients} keep-alive clients sending GET / back to back (${LOAD.quickPauseMs} ms apart), ` +
+    `plus GET /slow?ms=${LOAD.slowMs} every ${LOAD.slowEveryMs} ms, round robin over the ready endpoints, for ${seconds(LOAD.durationMs)}`);
+  console.log(`  streams: ${STREAMS.webSocketClients} WebSocket clients on /ws (the app sends a tick every 200 ms and echoes a ping ` +
+    `every ${STREAMS.pingEveryMs} ms) and ${STREAMS.eventStreamClients} server-sent event clients on /events, spread over the ` +
+    `endpoints; each reconnects ${STREAMS.reconnectDelayMs} ms after its stream ends, to a ready endpoint (event streams with Last-Event-ID)`);
+  console.log(`  pod-a is deleted at ${seconds(TERMINATE_AT_MS)}; the clients learn of it ${seconds(PROPAGATION_LAG_MS)} later; ` +
+    `drain-proxy runs with DRAIN_DELAY=${PROXY_SETTINGS.DRAIN_DELAY} DRAIN_TIMEOUT=${PROXY_SETTINGS.DRAIN_TIMEOUT} ` +
+    `DRAIN_IDLE_CLOSE=${PROXY_SETTINGS.DRAIN_IDLE_CLOSE}`);
+  console.log(`  at drain, drain-proxy sends each WebSocket a close frame ${PROXY_SETTINGS.WS_CLOSE_CODE} (Service Restart) and ends each event ` +
+    `stream after a complete event, at its own moment in CLOSE_SPREAD=${PROXY_SETTINGS.CLOSE_SPREAD} from DRAIN_DELAY on ` +
+    `(WS_CLOSE_TIMEOUT=${PROXY_SETTINGS.WS_CLOSE_TIMEOUT}), when the clients' reconnects already go to pod-b`);
 
   console.log('\nRun 1, baseline: clients -> legacy app (no drain-proxy)');
   const baseline = await runScenario('baseline', addresses);
@@ -631,10 +587,8 @@ async function main(): Promise<number> {
     console.log('  (the baseline lost nothing this time: the comparison shows less than usual)');
   }
   if (problems.length === 0) {
-    console.log(
-      `CHECK PASSED: the drain-proxy run lost no request, every WebSocket on pod-a was closed with ${WS_CLOSE_CODE} and ` +
-        'reconnected, no abnormal closure, every event stream ended between events, and drain-proxy exited 0.',
-    );
+    console.log(`CHECK PASSED: the drain-proxy run lost no request, every WebSocket on pod-a was closed with ${WS_CLOSE_CODE} and ` +
+      'reconnected, no abnormal closure, every event stream ended between events, and drain-proxy exited 0.');
     return 0;
   }
   console.log('CHECK FAILED:');

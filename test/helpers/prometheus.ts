@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { aptGetInstall, commandExists } from '../../harness/debian.ts';
+import { waitFor200 } from '../../harness/http.ts';
 import { freePort } from '../../harness/ports.ts';
 import { start, type Child } from '../../harness/processes.ts';
 
@@ -182,17 +183,8 @@ export class PrometheusServer {
       '--log.level=warn',
     ], { name: 'prometheus' });
     const server = new PrometheusServer(child, `http://127.0.0.1:${port}`, dir);
-    const deadline = performance.now() + 20_000;
-    for (;;) {
-      if (!child.running) throw new Error(child.describe());
-      try {
-        if ((await fetch(`${server.url}/-/ready`)).status === 200) return server;
-      } catch {
-        // Not listening yet.
-      }
-      if (performance.now() > deadline) throw new Error(`prometheus not ready within 20 s: ${child.output()}`);
-      await sleep(100);
-    }
+    await waitFor200(`${server.url}/-/ready`, child, 20_000);
+    return server;
   }
 
   async #api<T>(path: string, params: Record<string, string>): Promise<T> {
