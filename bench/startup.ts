@@ -23,13 +23,7 @@ interface Starter {
   readonly launch: () => { child: Child; ready: () => Promise<boolean> };
 }
 
-async function answers200(url: string): Promise<boolean> {
-  try {
-    return (await httpGet(url, 1000)).status === 200;
-  } catch {
-    return false;
-  }
-}
+const answers200 = async (url: string): Promise<boolean> => (await httpGet(url, 1000).catch(() => undefined))?.status === 200;
 
 /** Milliseconds from spawn to ready, the process stopped after. */
 async function timeStart(starter: Starter): Promise<number> {

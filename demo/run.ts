@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet, type HttpAnswer } from '../harness/http.ts';
 import { metricValue } from '../harness/metrics.ts';
+import { countBy, tally } from '../harness/tables.ts';
 import { choosePodAddresses, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
 import { runMain } from '../harness/cli.ts';
 import { describeExit, type ExitStatus } from '../harness/processes.ts';
@@ -269,12 +270,6 @@ async function runScenario(kind: RunKind, addresses: PodAddress[]): Promise<RunR
   };
 }
 
-function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
-  return counts;
-}
-
 function drainSummaryOf(termination: Termination): DrainSummary | undefined {
   if (termination.preStop instanceof Error || termination.preStop === undefined) return termination.drainFinishedLog;
   try {
@@ -342,7 +337,7 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
   const wsEndedByServer = ws.filter((session) => session.end === 'server' || session.end === 'cut');
   const wsFromPodA = wsEndedByServer.filter((session) => session.pod === podAName && session.endedAt >= t0);
   const reconnectDelays: number[] = [];
-  const reconnectPods = new Map<string, number>();
+  const reconnectPods: string[] = [];
   for (const session of wsFromPodA) {
     const { failed, next } = afterwards(ws, session);
     const failedText = describeFailedConnects(failed, (index) => failed[index].error ?? 'failed');
@@ -351,13 +346,11 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
       : `${failedText}reconnected to ${next.pod} ${seconds(next.openedAt - session.endedAt)} later`;
     if (next?.openedAt !== undefined) {
       reconnectDelays.push(next.openedAt - session.endedAt);
-      reconnectPods.set(next.pod, (reconnectPods.get(next.pod) ?? 0) + 1);
+      reconnectPods.push(next.pod);
     }
     timeline.push({ atMs: session.endedAt - t0, text: `WebSocket client ${session.client}: ${describeWebSocketEnd(session)} from ${podAName}; ${then}` });
   }
-  const codes = [...countBy(wsEndedByServer, (session) => String(session.code))]
-    .map(([code, count]) => `${code}${code === '1006' ? ' (abnormal)' : ''} x${count}`)
-    .join(', ') || 'none';
+  const codes = tally(wsEndedByServer, (session) => `${session.code}${session.code === 1006 ? ' (abnormal)' : ''}`) || 'none';
   const abnormal = ws.filter((session) => session.end === 'cut');
   const wsConnectFailures = ws.filter((session) => session.end === 'connect-failed');
   const opened = ws.filter((session) => session.openedAt !== undefined);
@@ -373,11 +366,9 @@ function streamReport(result: RunResult, podAName: string): StreamReport {
   }
   if (wsFromPodA.length > 0) {
     lines.push(`    reconnects after ${podAName}'s closes: ${reconnectDelays.length} of ${wsFromPodA.length}, after ${range(reconnectDelays)}, to ` +
-      ([...reconnectPods].map(([pod, count]) => `${pod} x${count}`).join(', ') || 'nowhere'));
+      (tally(reconnectPods, (pod) => pod) || 'nowhere'));
   }
-  const appCloses = [...countBy(result.appWebSocketCloses, (close) => `${close.pod} ${close.code}`)]
-    .map(([text, count]) => `${text} x${count}`)
-    .join(', ');
+  const appCloses = tally(result.appWebSocketCloses, (close) => `${close.pod} ${close.code}`);
   const handshakes = result.termination.handshakes;
   if (handshakes !== undefined) {
     const mean = handshakes.completed > 0 ? `, ${((handshakes.totalSeconds / handshakes.completed) * 1000).toFixed(1)} ms on average` : '';
@@ -492,10 +483,7 @@ function report(result: RunResult, podAName: string): string[] {
     `${toPodAAfterT0.filter((outcome) => outcome.kind === 'ok').length} succeeded, ` +
     `${toPodAAfterT0.filter((outcome) => outcome.connectionClose).length} answered with Connection: close`);
   if (failed.length > 0) {
-    const details = [...countBy(failed, (outcome) => `${outcome.kind} (${outcome.path.replace(/\?.*/, '')}: ${outcome.detail})`)]
-      .map(([detail, count]) => `${detail} x${count}`)
-      .join(', ');
-    console.log(`    failures: ${details}`);
+    console.log(`    failures: ${tally(failed, (outcome) => `${outcome.kind} (${outcome.path.replace(/\?.*/, '')}: ${outcome.detail})`)}`);
   }
   for (const line of streams.lines) console.log(line);
 

@@ -1,4 +1,4 @@
-/** Tables of figures for the console and for markdown docs: the first column is a label, the others are right-aligned. */
+/** Tables of figures for the console and for markdown docs (the first column a label, the others right-aligned), and tallies. */
 
 export function consoleTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const all = [header, ...rows];
@@ -14,4 +14,16 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
 /** `value` with `digits` decimals, 'n/a' when there is none. */
 export function fixed(value: number | undefined, digits: number): string {
   return value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(digits);
+}
+
+/** How often each key occurs among `items`, in the order first seen. */
+export function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
+  return counts;
+}
+
+/** `key xN, key xN` (`between` key and count instead of ' x'), or '' for no items. */
+export function tally<T>(items: readonly T[], key: (item: T) => string, between = ' x'): string {
+  return [...countBy(items, key)].map(([name, count]) => `${name}${between}${count}`).join(', ');
 }

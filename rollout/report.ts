@@ -9,7 +9,7 @@ import type { ChannelConnection, GrpcCall } from '../demo/support/grpc-clients.t
 import type { EventStreamSession, WebSocketSession } from '../demo/support/streams.ts';
 import type { Outcome } from '../demo/support/traffic.ts';
 import type { ClusterEvent, ScenarioSpec, Termination } from './cluster.ts';
-import { consoleTable, markdownTable } from '../harness/tables.ts';
+import { consoleTable, markdownTable, tally } from '../harness/tables.ts';
 import { busiestWindow, reconnectsOf, reconnectTimes } from './rates.ts';
 
 export interface ScenarioResult {
@@ -188,20 +188,13 @@ function lossTimes(result: ScenarioResult): number[] {
 }
 
 function grpcFailureText(calls: readonly GrpcCall[]): string {
-  const byCode = new Map<string, number>();
-  for (const call of calls.filter((c) => c.failed)) {
-    const name = call.code === 0 ? 'OK but messages missing' : (grpcStatus[call.code] ?? `code ${call.code}`);
-    byCode.set(name, (byCode.get(name) ?? 0) + 1);
-  }
-  return [...byCode].map(([name, n]) => `${name}: ${n}`).join(', ') || '0';
+  return tally(calls.filter((c) => c.failed), (call) => (call.code === 0 ? 'OK but messages missing' : (grpcStatus[call.code] ?? `code ${call.code}`)), ': ') || '0';
 }
 
 function summarize(result: ScenarioResult): Row {
   const failed = result.outcomes.filter((outcome) => outcome.kind !== 'ok');
   const count = (kind: string): number => failed.filter((outcome) => outcome.kind === kind).length;
   const ws = result.webSockets;
-  const serverCodes = new Map<number, number>();
-  for (const session of ws.filter((s) => s.end === 'server')) serverCodes.set(session.code, (serverCodes.get(session.code) ?? 0) + 1);
   const sse = result.eventStreams;
   // A client's first stream has no Last-Event-ID to send; every later one must carry it.
   const firstOfClient = new Set<EventStreamSession>();
@@ -229,7 +222,7 @@ function summarize(result: ScenarioResult): Row {
     ws1006: ws.filter((session) => session.end === 'cut').length,
     wsConnectFailed: ws.filter((session) => session.end === 'connect-failed').length,
     wsPeakReconnects: busiestWindow(reconnectTimes(ws), 1000),
-    wsServerCloses: [...serverCodes].map(([code, n]) => `${code}: ${n}`).join(', ') || 'none',
+    wsServerCloses: tally(ws.filter((session) => session.end === 'server'), (session) => String(session.code), ': ') || 'none',
     sseStreams: sse.filter((session) => session.openedAt !== undefined).length,
     sseCut: sse.filter((session) => session.end === 'cut').length,
     sseNoLastEventId: sse.filter((session) => !firstOfClient.has(session) && session.resumedAfter === undefined).length,
@@ -363,16 +356,11 @@ export function writeReport(results: readonly ScenarioResult[], spreads: readonl
   const lossLines: string[] = [];
   const s = (ms: number): string => `${(ms / 1000).toFixed(2)}s`;
   for (const row of rows) {
-    const failures = new Map<string, number>();
-    for (const outcome of row.result.outcomes.filter((o) => o.kind !== 'ok')) {
-      const key = `${outcome.kind} ${outcome.path.replace(/\?.*/, '')} (${outcome.detail})`;
-      failures.set(key, (failures.get(key) ?? 0) + 1);
-    }
-    for (const call of row.result.grpcCalls.filter((c) => c.failed)) {
-      const key = `gRPC ${call.method} ${grpcStatus[call.code] ?? call.code} (${call.details.slice(0, 60)})`;
-      failures.set(key, (failures.get(key) ?? 0) + 1);
-    }
-    if (failures.size > 0) console.log(`  ${row.result.spec.id}) failures: ${[...failures].map(([k, n]) => `${k} x${n}`).join(', ')}`);
+    const failures = [
+      ...row.result.outcomes.filter((o) => o.kind !== 'ok').map((outcome) => `${outcome.kind} ${outcome.path.replace(/\?.*/, '')} (${outcome.detail})`),
+      ...row.result.grpcCalls.filter((c) => c.failed).map((call) => `gRPC ${call.method} ${grpcStatus[call.code] ?? call.code} (${call.details.slice(0, 60)})`),
+    ];
+    if (failures.length > 0) console.log(`  ${row.result.spec.id}) failures: ${tally(failures, (failure) => failure)}`);
     if (!isDrainProxy(row.result.spec)) continue;
     // Every loss in a drain-proxy scenario, with what the cluster did around it, to tell a proxy bug from the emulation.
     const around = (from: number, to: number): string => row.result.events
