@@ -12,9 +12,6 @@
  * the app exits, so what it adds to the pod's termination is
  * max(0, wait - the app's exit time); in classic mode all of it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ensurePrometheus, PrometheusServer } from '../test/helpers/prometheus.ts';
 import { startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
@@ -37,13 +34,12 @@ async function run(interval: string): Promise<void> {
   for (let i = 0; i < podCount; i++) {
     proxies.push(await startDrainProxy(app.port, { env: { DRAIN_DELAY: '0s', DRAIN_TIMEOUT: '5s', FINAL_SCRAPE_WAIT: `${intervalMs + 2000}ms`, LOG_LEVEL: 'info' } }));
   }
-  const dir = mkdtempSync(join(tmpdir(), 'final-scrape-bench-'));
   const prometheus = await PrometheusServer.start({
     scrapeConfigs: [{
       job_name: 'drain-proxy', scrape_interval: interval, scrape_timeout: interval,
       static_configs: proxies.map((p, i) => ({ targets: [`127.0.0.1:${p.adminPort}`], labels: { pod: `pod-${i}` } })),
     }],
-  }, dir);
+  });
   try {
     // Two scrapes of every pod, so each is a scraper the proxy knows.
     await prometheus.eventually(`count(count_over_time(up[1h]) >= 2) == ${podCount}`, intervalMs * 3 + 10_000);
@@ -61,7 +57,6 @@ async function run(interval: string): Promise<void> {
     await prometheus.stop();
     for (const proxy of proxies) await proxy.stop();
     await app.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -27,13 +27,11 @@ import { runMain } from '../harness/cli.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { waitFor200 } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
-import { hardNofileLimit, parseStatus } from '../harness/proc.ts';
+import { connectionsFitting, hardNofileLimit, parseStatus } from '../harness/proc.ts';
 import { start } from '../harness/processes.ts';
 import { BENCH_PROXY_ENV } from './session.ts';
 
 const DEFAULT_MAX_CONNECTIONS = 10_000;
-/** Descriptors the proxy needs besides two per connection (listeners, stdio, epoll), with room to spare. */
-const OWN_DESCRIPTORS = 256;
 const SETTLE_MS = 2000;
 const OPEN_CONCURRENCY = 200;
 const OPEN_TIMEOUT_MS = 120_000;
@@ -179,7 +177,7 @@ const args = process.argv.slice(2);
 async function main(): Promise<number> {
   if (!drainProxyBuilt()) throw new Error('dist/main.js is missing: run npm run build first');
   const requested = args[0] === '--connections' ? Number(args[1]) : DEFAULT_MAX_CONNECTIONS;
-  const fitting = Math.floor((hardNofileLimit() - OWN_DESCRIPTORS) / 2);
+  const fitting = connectionsFitting(hardNofileLimit());
   const connections = Math.min(requested, fitting);
   if (connections < requested) {
     console.log(`open-file limit ${hardNofileLimit()} (hard; raising it needs CAP_SYS_RESOURCE): ${connections} connections fit, 2 descriptors each in the proxy, not ${requested}`);

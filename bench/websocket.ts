@@ -15,7 +15,7 @@ import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { metricValue } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
-import { allowedCpus, hardNofileLimit, openFds, treeMemory } from '../harness/proc.ts';
+import { allowedCpus, connectionsFitting, hardNofileLimit, openFds, treeMemory } from '../harness/proc.ts';
 import { run, start, type Child } from '../harness/processes.ts';
 import { consoleTable, fixed, markdownTable } from '../harness/tables.ts';
 import { onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
@@ -85,12 +85,6 @@ interface Settings {
   readonly idleConnections: number;
   readonly nofileLimit: number;
 }
-
-/**
- * Descriptors a proxy needs besides its two per WebSocket (listeners, stdio, epoll, logs: about 25
- * for drain-proxy), with room to spare: with 128, drain-proxy once reset the last 32 of 9,936.
- */
-const OWN_DESCRIPTORS = 256;
 
 /**
  * The open-file limit the WebSocket processes get: enough for 2 descriptors per idle WebSocket
@@ -302,7 +296,7 @@ async function runSection(context: BenchContext): Promise<string | undefined> {
   const nofileLimit = await nofileLimitFor(requested.idleConnections);
   const settings: Settings = {
     ...requested,
-    idleConnections: Math.min(requested.idleConnections, Math.floor((nofileLimit - OWN_DESCRIPTORS) / 2)),
+    idleConnections: Math.min(requested.idleConnections, connectionsFitting(nofileLimit)),
     nofileLimit,
   };
   if (settings.idleConnections < requested.idleConnections) {
