@@ -90,13 +90,8 @@ async function startCountingRelay(appPort: number): Promise<{ port: number; rece
   return { port, received };
 }
 
-async function scrape(proxy: DrainProxy | undefined): Promise<string> {
-  try {
-    return proxy === undefined ? '' : await proxy.metrics();
-  } catch {
-    return '';
-  }
-}
+/** drain-proxy's /metrics; nothing for nginx. */
+const metricsOf = async (proxy: DrainProxy | undefined): Promise<string> => (proxy === undefined ? '' : proxy.metrics().catch(() => ''));
 
 /** Counters of refusals and limits that moved, `name{labels} value` each. */
 function limitCounts(text: string): string[] {
@@ -173,7 +168,7 @@ async function runShape(shape: AbuseShape, targetName: string, app: { port: numb
   const target = await startTarget(targetName, shape, app.port, index);
   const pid = target.child.pid;
   await sleep(3000);
-  const idleMetrics = await scrape(target.drainProxy);
+  const idleMetrics = await metricsOf(target.drainProxy);
   const { rssBytes: idleRss, anonBytes: idleAnon } = treeMemory(pid);
   const appReadBefore = await app.received();
   let peakRss = idleRss;
@@ -199,7 +194,7 @@ async function runShape(shape: AbuseShape, targetName: string, app: { port: numb
   const settle = target.drainProxy === undefined ? 5 : settings.settleSeconds;
   await sleep(settle * 1000);
   if (!target.child.running) throw new Error(`${targetName} exited during ${shape}: ${target.child.describe()}`);
-  const settledMetrics = await scrape(target.drainProxy);
+  const settledMetrics = await metricsOf(target.drainProxy);
   const settledRss = treeMemory(pid).rssBytes;
   await target.child.stop(3000);
   const heap = (text: string): number | undefined => {

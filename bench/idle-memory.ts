@@ -15,14 +15,12 @@
  *
  *   npm run build && node bench/idle-memory.ts [--connections N]
  *
- * The app is this file too (`--app PORT`): an HTTP server that never closes
- * an idle keep-alive connection and echoes WebSockets.
+ * The app is bench/ws-echo-app.ts: it never closes an idle keep-alive
+ * connection and echoes WebSockets.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { WebSocketServer } from 'ws';
 import { runMain } from '../harness/cli.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { waitFor200 } from '../harness/http.ts';
@@ -35,23 +33,6 @@ const DEFAULT_MAX_CONNECTIONS = 10_000;
 const SETTLE_MS = 2000;
 const OPEN_CONCURRENCY = 200;
 const OPEN_TIMEOUT_MS = 120_000;
-
-function runApp(port: number): void {
-  const server = createServer((_request, response) => {
-    response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' });
-    response.end('ok\n');
-  });
-  // An idle keep-alive connection stays open until the client closes it: the proxy's worst case.
-  server.keepAliveTimeout = 0;
-  server.requestTimeout = 0;
-  const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false });
-  wss.on('connection', (socket) => {
-    socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
-    socket.on('error', () => socket.terminate());
-  });
-  server.listen({ host: '127.0.0.1', port, backlog: 4096 });
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => process.exit(0));
-}
 
 interface MemorySample {
   readonly connections: number;
@@ -183,11 +164,10 @@ async function main(): Promise<number> {
     console.log(`open-file limit ${hardNofileLimit()} (hard; raising it needs CAP_SYS_RESOURCE): ${connections} connections fit, 2 descriptors each in the proxy, not ${requested}`);
   }
   const [appPort] = await freePorts(1);
-  const app = start(process.execPath, [import.meta.filename, '--app', String(appPort)], { name: 'app' });
+  const app = start(process.execPath, [new URL('./ws-echo-app.ts', import.meta.url).pathname, String(appPort)], { name: 'app' });
   await waitFor200(`http://127.0.0.1:${appPort}/`, app);
   for (const kind of Object.keys(KINDS) as (keyof typeof KINDS)[]) await measure(kind, connections, appPort);
   return 0;
 }
 
-if (args[0] === '--app') runApp(Number(args[1]));
-else runMain('idle-memory', main);
+runMain('idle-memory', main);

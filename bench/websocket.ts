@@ -13,7 +13,7 @@ import {
 } from '../harness/bench.ts';
 import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet, waitFor200 } from '../harness/http.ts';
-import { metricValue } from '../harness/metrics.ts';
+import { metricValue, scrape } from '../harness/metrics.ts';
 import { freePorts } from '../harness/ports.ts';
 import { allowedCpus, connectionsFitting, hardNofileLimit, openFds, treeMemory } from '../harness/proc.ts';
 import { run, start, type Child } from '../harness/processes.ts';
@@ -137,12 +137,8 @@ async function measureEcho(target: WsTarget, round: number, appPid: number, sett
 
 /** drain-proxy's own view: WebSockets it counts as open, and V8's used heap. */
 async function drainProxyMetrics(adminPort: number): Promise<{ webSockets: number | undefined; heapUsed: number | undefined }> {
-  try {
-    const { body } = await httpGet(`http://127.0.0.1:${adminPort}/metrics`, 5000);
-    return { webSockets: metricValue(body, 'drain_proxy_connections_active{protocol="websocket"}'), heapUsed: metricValue(body, 'nodejs_heap_size_used_bytes') };
-  } catch {
-    return { webSockets: undefined, heapUsed: undefined };
-  }
+  const body = await scrape(`http://127.0.0.1:${adminPort}/metrics`) ?? '';
+  return { webSockets: metricValue(body, 'drain_proxy_connections_active{protocol="websocket"}'), heapUsed: metricValue(body, 'nodejs_heap_size_used_bytes') };
 }
 
 async function measureIdleMemory(target: WsTarget, settings: Settings): Promise<WsMemoryMeasurement> {

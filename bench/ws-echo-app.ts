@@ -1,6 +1,7 @@
-// The WebSocket app of the bench, run as its own process (so its CPU is measured apart from
-// the load generator's): `node bench/ws-echo-app.ts PORT`. Every message is sent back as it
-// came, text or binary; a plain GET answers 200 so the bench can tell when it is up.
+// The WebSocket app of the bench and of bench/idle-memory.ts, run as its own process (so its CPU is measured apart
+// from the load generator's): `node bench/ws-echo-app.ts PORT`. Every message is sent back as it came, text or
+// binary; a plain GET answers 200 "ok", and the connection it came on is never closed for being idle (the idle
+// keep-alive connections of idle-memory.ts are the proxy's worst case).
 import { createServer } from 'node:http';
 import { WebSocketServer } from 'ws';
 
@@ -11,9 +12,11 @@ if (!Number.isInteger(port) || port < 1 || port > 65535) {
 }
 
 const server = createServer((_request, response) => {
-  response.writeHead(200, { 'content-type': 'text/plain' });
-  response.end('ws echo app\n');
+  response.writeHead(200, { 'content-type': 'text/plain', 'content-length': '3' });
+  response.end('ok\n');
 });
+server.keepAliveTimeout = 0;
+server.requestTimeout = 0;
 // No compression (the load generator does not offer it), no set of all clients kept.
 const wss = new WebSocketServer({ server, perMessageDeflate: false, clientTracking: false });
 wss.on('connection', (socket) => {

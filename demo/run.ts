@@ -12,7 +12,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet, type HttpAnswer } from '../harness/http.ts';
-import { metricValue } from '../harness/metrics.ts';
+import { metricValue, scrape } from '../harness/metrics.ts';
 import { countBy, tally } from '../harness/tables.ts';
 import { choosePodAddresses, startPod, type Pod, type PodAddress, type ProxySettings } from './support/pods.ts';
 import { runMain } from '../harness/cli.ts';
@@ -97,16 +97,12 @@ interface HandshakeMetrics {
 
 /** The closing-handshake figures from drain-proxy's /metrics (undefined when unavailable). */
 async function readHandshakeMetrics(pod: Pod): Promise<HandshakeMetrics | undefined> {
-  try {
-    const { body } = await httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/metrics`, 1000);
-    const completed = metricValue(body, 'drain_proxy_websocket_close_handshake_seconds_count');
-    const totalSeconds = metricValue(body, 'drain_proxy_websocket_close_handshake_seconds_sum');
-    const timedOut = metricValue(body, 'drain_proxy_websocket_close_timeouts_total');
-    if (completed === undefined || totalSeconds === undefined || timedOut === undefined) return undefined;
-    return { completed, totalSeconds, timedOut };
-  } catch {
-    return undefined;
-  }
+  const body = await scrape(`http://${pod.address.ip}:${pod.address.adminPort}/metrics`, 1000) ?? '';
+  const completed = metricValue(body, 'drain_proxy_websocket_close_handshake_seconds_count');
+  const totalSeconds = metricValue(body, 'drain_proxy_websocket_close_handshake_seconds_sum');
+  const timedOut = metricValue(body, 'drain_proxy_websocket_close_timeouts_total');
+  if (completed === undefined || totalSeconds === undefined || timedOut === undefined) return undefined;
+  return { completed, totalSeconds, timedOut };
 }
 
 /** A WebSocket close as the app saw it (its "websocket closed" log line). */

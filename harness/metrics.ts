@@ -1,4 +1,5 @@
 /** Reading a Prometheus text exposition, as drain-proxy's /metrics serves it. */
+import { httpGet } from './http.ts';
 
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
@@ -30,4 +31,10 @@ export function metricValue(text: string, series: string): number | undefined {
     sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
+}
+
+/** The exposition at `url` (an admin port's /metrics), or undefined when it cannot be read. */
+export async function scrape(url: string, timeoutMs = 5000): Promise<string | undefined> {
+  const answer = await httpGet(url, timeoutMs).catch(() => undefined);
+  return answer?.status === 200 ? answer.body : undefined;
 }
