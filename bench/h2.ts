@@ -9,7 +9,7 @@
 // node:http2's server side alone costs, the floor under a node:http2 proxy's client leg.
 import { join } from 'node:path';
 import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary, type ToolResult } from '../harness/bench.ts';
-import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
+import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { h2Get } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
 import { run as runCommand, startScript, stopAll } from '../harness/processes.ts';
@@ -135,10 +135,6 @@ export function ratioLines(
 }
 
 async function run(context: BenchContext): Promise<string | undefined> {
-  if (!drainProxyBuilt()) {
-    console.warn('warning: dist/main.js does not exist; no HTTP/2 figures');
-    return undefined;
-  }
   const [h2Port, http1Port, nginxH2cPort, nginxH2cCheckPort, nginxHttp1Port, nginxHttp1CheckPort, nodeH2Port] = await freePorts(7);
   const app = await startNginxH2cApp(join(context.tempDir, 'h2c-app'), h2Port, http1Port, APP_BODY);
   const nginxProxy = (upstream: H2UpstreamProtocol, port: number, checkPort: number) => startNginxH2Proxy(join(context.tempDir, `nginx-h2-${upstream}`),
@@ -183,4 +179,4 @@ percentiles: the mean request time is its \`time for request\` mean.
 ${tail}`;
 }
 
-export const h2Section: BenchSection = { name: 'h2', switch: 'BENCH_H2', markers: markers('bench-h2-results', 'Latest HTTP/2 run'), run };
+export const h2Section: BenchSection = { name: 'h2', switch: 'BENCH_H2', markers: markers('bench-h2-results', 'Latest HTTP/2 run'), needsDrainProxy: true, run };

@@ -10,6 +10,7 @@
 //   tls        HTTPS/1.1 and HTTP/2 over TLS through nginx and drain-proxy terminating TLS alike: CPU per request (bench/tls.ts; BENCH_TLS=0)
 import { availableParallelism, release } from 'node:os';
 import { runMain, scratchDir } from '../harness/cli.ts';
+import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
 import { cpuModel } from '../harness/proc.ts';
 import { stopAll } from '../harness/processes.ts';
 import { h2Section } from './h2.ts';
@@ -45,6 +46,10 @@ async function main(): Promise<number> {
     rounds: positiveIntegerFromEnv('BENCH_ROUNDS', 3),
   };
   for (const section of sections) {
+    if (section.needsDrainProxy === true && !drainProxyBuilt()) {
+      console.warn(`warning: ${MAIN} does not exist; no ${section.name} figures`);
+      continue;
+    }
     const markdown = await section.run(context);
     // The section's targets would only sit idle through the next one's figures.
     await stopAll(3000);

@@ -31,6 +31,8 @@ export interface BenchSection {
   /** Off when this variable is 0. */
   readonly switch?: string;
   readonly markers: SectionMarkers;
+  /** Skipped, with a warning, when dist/main.js is not built: without drain-proxy it has nothing to measure. */
+  readonly needsDrainProxy?: boolean;
   /** Resolves with the section's markdown, or undefined when drain-proxy was not measured. */
   run(context: BenchContext): Promise<string | undefined>;
 }

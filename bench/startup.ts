@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { median } from '../harness/bench.ts';
-import { DrainProxy, drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
+import { DrainProxy, MAIN } from '../harness/drain-proxy.ts';
 import { httpGet } from '../harness/http.ts';
 import { connectOutcome, freePorts } from '../harness/ports.ts';
 import { start, type Child } from '../harness/processes.ts';
@@ -44,10 +44,6 @@ async function timeStart(starter: Starter): Promise<number> {
 const HEADER = ['process', 'ready when', 'median ms', 'fastest ms', 'slowest ms'];
 
 async function run(context: BenchContext): Promise<string | undefined> {
-  if (!drainProxyBuilt()) {
-    console.warn(`warning: ${MAIN} does not exist; no start-up figures`);
-    return undefined;
-  }
   const [appPort, listenPort, adminPort, barePort, httpPort] = await freePorts(5);
   await startNginxApp(join(context.tempDir, 'startup-app'), appPort, APP_BODY);
   const starters: Array<Starter & { readonly when: string }> = [
@@ -111,5 +107,5 @@ ${markdownTable(HEADER, rows)}
 }
 
 export const startupSection: BenchSection = {
-  name: 'startup', switch: 'BENCH_STARTUP', markers: markers('bench-startup-results', 'Latest start-up run'), run,
+  name: 'startup', switch: 'BENCH_STARTUP', markers: markers('bench-startup-results', 'Latest start-up run'), needsDrainProxy: true, run,
 };

@@ -10,7 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRounds, reportMedians, summarize } from '../harness/bench.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../harness/certificates.ts';
-import { drainProxyBuilt, startDrainProxy } from '../harness/drain-proxy.ts';
+import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
 import { checkH2Target, h2loadVersion, HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
 import { checkTarget } from './http1.ts';
@@ -58,10 +58,6 @@ function certificates(dir: string): { files: TlsFiles; ca: Buffer } {
 }
 
 async function run(context: BenchContext): Promise<string | undefined> {
-  if (!drainProxyBuilt()) {
-    console.warn('warning: dist/main.js does not exist; no TLS figures');
-    return undefined;
-  }
   const { files, ca } = certificates(join(context.tempDir, 'tls'));
   const [h2Port, http1Port, nginxH1Port, nginxH1CheckPort, nginxH2Port, nginxH2CheckPort] = await freePorts(6);
   const app = await startNginxH2cApp(join(context.tempDir, 'tls-app'), h2Port, http1Port, APP_BODY);
@@ -122,4 +118,4 @@ async function run(context: BenchContext): Promise<string | undefined> {
 ${tail}`;
 }
 
-export const tlsSection: BenchSection = { name: 'tls', switch: 'BENCH_TLS', markers: markers('bench-tls-results', 'Latest TLS run'), run };
+export const tlsSection: BenchSection = { name: 'tls', switch: 'BENCH_TLS', markers: markers('bench-tls-results', 'Latest TLS run'), needsDrainProxy: true, run };

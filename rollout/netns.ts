@@ -114,21 +114,16 @@ export function deleteNetns(name: string): void {
   }
 }
 
-export interface NetnsOptions {
-  /** Install iptables first (the rollout's Service needs it); default true. */
-  readonly iptables?: boolean;
-}
-
 /**
- * Runs this same script (same node, same execArgv, same argv) again inside a
- * fresh, uniquely named network namespace with `lo` up; installs iptables
- * first when missing. Resolves with the child's exit code (128 + signal number
- * when a signal ended it) once the namespace is deleted. SIGINT and SIGTERM
- * sent to this process are forwarded to the child, which runs in its own
- * process group so that a terminal's Ctrl-C reaches it once, through here.
+ * Returns at once in the re-executed child (DRAIN_PROXY_NETNS is set). Anywhere else it runs this same script (same
+ * node, same execArgv, same argv) again inside a fresh, uniquely named network namespace with `lo` up, and exits with
+ * the child's code (128 + signal number when a signal ended it) once the namespace is deleted, never returning.
+ * SIGINT and SIGTERM sent to this process are forwarded to the child, which runs in its own process group so that a
+ * terminal's Ctrl-C reaches it once, through here. `iptables` (default true): install it first when missing, as the
+ * rollout's Service needs it and the namespace has no network to download it through.
  */
-export async function reexecInNetns(options: NetnsOptions = {}): Promise<number> {
-  if (process.env[NETNS_ENV] !== undefined) throw new Error(`already inside network namespace ${process.env[NETNS_ENV]}`);
+export async function enterFreshNetns(options: { readonly iptables?: boolean } = {}): Promise<void> {
+  if (process.env[NETNS_ENV] !== undefined) return;
   if (!netnsAvailable()) throw new Error('a network namespace needs root and a working `ip netns` (iproute2)');
   if (options.iptables ?? true) ensureIptables();
   const name = `drain-proxy-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -137,6 +132,7 @@ export async function reexecInNetns(options: NetnsOptions = {}): Promise<number>
   process.once('exit', removeNow);
   let forward: ((signal: NodeJS.Signals) => void) | undefined;
   let killTimer: NodeJS.Timeout | undefined;
+  let exitCode: number;
   try {
     ip(['netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up']);
     const child = spawn('ip', ['netns', 'exec', name, process.execPath, ...process.execArgv, ...process.argv.slice(1)], {
@@ -152,9 +148,9 @@ export async function reexecInNetns(options: NetnsOptions = {}): Promise<number>
     process.on('SIGTERM', forward);
     const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
       child.once('error', reject);
-      child.once('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+      child.once('exit', (childCode, childSignal) => resolve([childCode, childSignal]));
     });
-    return code ?? 128 + (signal === null ? 0 : constants.signals[signal]);
+    exitCode = code ?? 128 + (signal === null ? 0 : constants.signals[signal]);
   } finally {
     if (forward !== undefined) {
       process.off('SIGINT', forward);
@@ -164,14 +160,5 @@ export async function reexecInNetns(options: NetnsOptions = {}): Promise<number>
     removeNow();
     process.off('exit', removeNow);
   }
-}
-
-/**
- * Returns at once in the re-executed child (DRAIN_PROXY_NETNS is set);
- * anywhere else runs the script again inside a fresh namespace
- * (reexecInNetns) and exits with the child's code, never returning.
- */
-export async function enterFreshNetns(options: NetnsOptions = {}): Promise<void> {
-  if (process.env[NETNS_ENV] !== undefined) return;
-  process.exit(await reexecInNetns(options));
+  process.exit(exitCode);
 }
