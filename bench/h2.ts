@@ -10,9 +10,9 @@
 import { join } from 'node:path';
 import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary, type ToolResult } from '../harness/bench.ts';
 import { startDrainProxy } from '../harness/drain-proxy.ts';
-import { h2Get } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
 import { run as runCommand, startScript, stopAll } from '../harness/processes.ts';
+import { checkTarget } from './http1.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type H2UpstreamProtocol } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 
@@ -70,18 +70,6 @@ export async function runH2load(url: string, durationSeconds: number, loadArgs: 
 export async function h2loadVersion(): Promise<string> {
   const version = await runCommand('h2load', ['--version'], { allowFailure: true });
   return /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
-}
-
-/** Every target must serve the app's exact body; proxies show the forwarding headers the app saw. `ca`: the one an https target's certificate is signed by. */
-export async function checkH2Target(target: H2Target, ca?: Buffer): Promise<void> {
-  const answer = await h2Get(target.url, 5000, ca);
-  if (answer.status !== 200 || answer.body !== APP_BODY) {
-    throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes over HTTP/2, not the app's ${APP_BODY.length}-byte 200`);
-  }
-  if (target.proxyPid === undefined || target.answersItself === true) return;
-  const { headers } = await h2Get(new URL('/check', target.url).href, 5000, ca);
-  const seen = (name: string) => String(headers[`x-seen-${name}`] ?? '-');
-  console.log(`${target.name} forwards X-Forwarded-For: ${seen('forwarded-for')}, X-Forwarded-Proto: ${seen('forwarded-proto')}, Host: ${seen('host')}`);
 }
 
 /** drain-proxy's targets: per-round CPU per request over the paired nginx target's. */
@@ -152,7 +140,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
     { name: 'drain-proxy http1', url: viaHttp1.url('/'), proxyPid: viaHttp1.pid, pairedWith: 'nginx http1' },
     { name: NODE_H2_SERVER, url: `http://127.0.0.1:${nodeH2Port}/`, proxyPid: nodeH2.pid, answersItself: true },
   ];
-  for (const target of targets) await checkH2Target(target);
+  for (const target of targets) await checkTarget(target, undefined, true);
   const runs = await loadRounds('HTTP/2', targets, context.rounds, UNITS, {
     ...settings, appPid: app.pid, command: `h2load -t1 -c${settings.clients} -m${settings.streams} -D${settings.durationSeconds}`,
   }, async (target, seconds, round) => {

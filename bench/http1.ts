@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchRun, type BenchSummary } from '../harness/bench.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy } from '../harness/drain-proxy.ts';
 import { startScript } from '../harness/processes.ts';
-import { httpGet } from '../harness/http.ts';
+import { h2Get, httpGet, type HttpAnswer } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
 import { fixed } from '../harness/tables.ts';
 import { startNginxApp, startNginxProxy } from './nginx.ts';
@@ -33,17 +33,20 @@ export interface Target {
 }
 
 /**
- * Every target must serve the app's exact body, or the figures compare different work; the proxies show the forwarding headers the app saw.
- * `ca`: the one an https target's certificate is signed by.
+ * Every target must serve the app's exact body, or the figures compare different work; the proxies show the forwarding
+ * headers the app saw (a target that `answersItself` has none). Asked over HTTP/2 when `h2`; `ca`: the one an https
+ * target's certificate is signed by.
  */
-export async function checkTarget(target: Target, ca?: Buffer): Promise<void> {
-  const answer = await httpGet(target.url, 2000, ca);
+export async function checkTarget(target: Target & { readonly answersItself?: boolean }, ca?: Buffer, h2 = false): Promise<void> {
+  const get = (url: string): Promise<HttpAnswer> => (h2 ? h2Get(url, 5000, ca) : httpGet(url, 2000, ca));
+  const answer = await get(target.url);
   if (answer.status !== 200 || answer.body !== APP_BODY) {
-    throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes, not the app's ${APP_BODY.length}-byte 200`);
+    throw new Error(`${target.name} answered ${answer.status} with ${answer.body.length} bytes${h2 ? ' over HTTP/2' : ''}, not the app's ${APP_BODY.length}-byte 200`);
   }
-  if (target.proxyPid === undefined) return;
-  const { headers } = await httpGet(new URL('/check', target.url).href, 2000, ca);
-  console.log(`${target.name} forwards X-Forwarded-For: ${headers['x-seen-forwarded-for'] ?? '-'}, X-Forwarded-Proto: ${headers['x-seen-forwarded-proto'] ?? '-'}`);
+  if (target.proxyPid === undefined || target.answersItself === true) return;
+  const { headers } = await get(new URL('/check', target.url).href);
+  const seen = (name: string): string => String(headers[`x-seen-${name}`] ?? '-');
+  console.log(`${target.name} forwards X-Forwarded-For: ${seen('forwarded-for')}, X-Forwarded-Proto: ${seen('forwarded-proto')}${h2 ? `, Host: ${seen('host')}` : ''}`);
 }
 
 /** The verdict rests on the median of the per-round ratios; the pipe's figure, when it ran, beside it. */

@@ -12,7 +12,7 @@ import { loadRounds, reportMedians, summarize } from '../harness/bench.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../harness/certificates.ts';
 import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
-import { checkH2Target, h2loadVersion, HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
+import { h2loadVersion, HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
 import { checkTarget } from './http1.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type TlsFiles } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
@@ -79,7 +79,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
     { ...h2, name: 'nginx HTTP/2 TLS', url: `https://127.0.0.1:${nginxH2Port}/`, proxyPid: nginxH2.pid },
     { ...h2, name: 'drain-proxy HTTP/2 TLS', url: https(viaH2.url('/')), proxyPid: viaH2.pid, pairedWith: 'nginx HTTP/2 TLS' },
   ];
-  for (const target of targets) await (target.alpn === 'h2' ? checkH2Target(target, ca) : checkTarget(target, ca));
+  for (const target of targets) await checkTarget(target, ca, target.alpn === 'h2');
   const sessions = new Map<string, string>();
   const loads = targets.filter((t, i) => targets.findIndex((o) => o.alpn === t.alpn) === i).map((t) => `${t.alpn} ${t.loadArgs.join(' ')}`);
   const runs = await loadRounds('TLS', targets, context.rounds, UNITS, {
