@@ -29,7 +29,7 @@ const MB = 1e6;
 const RSS_RISE_TARGET_MB = 96;
 const HEAP_SETTLE_FACTOR = 2;
 
-/** Connections each shape keeps open at once: the measurements used 20 for pipelining, 2 for rapid reset. */
+/** Connections each shape keeps open at once. */
 const CONNECTIONS: Record<AbuseShape, number> = {
   'h1-pipeline': 20,
   'h2-rapid-reset': 2,
