@@ -35,6 +35,12 @@ export interface DrainProxyOptions {
   readonly wrap?: readonly string[];
 }
 
+export interface ProxyStatus {
+  readonly phase: string;
+  readonly connections: Record<string, number>;
+  readonly inFlight: Record<string, number>;
+}
+
 export class DrainProxy extends Child {
   readonly host: string;
   readonly listenPort: number;
@@ -60,8 +66,8 @@ export class DrainProxy extends Child {
   }
 
   /** GET /status: the drain phase, open connections and requests in flight, by protocol. */
-  async status(): Promise<{ phase: string; connections: Record<string, number>; inFlight: Record<string, number> }> {
-    return (await this.admin('/status')).json() as Promise<{ phase: string; connections: Record<string, number>; inFlight: Record<string, number> }>;
+  async status(): Promise<ProxyStatus> {
+    return (await this.admin('/status')).json() as Promise<ProxyStatus>;
   }
 
   /** Resolves once GET /readyz answers `status` (default 200); fails early when the process exits. */

@@ -1,8 +1,8 @@
 /** harness/bench.ts and harness/tables.ts: medians, ratios taken round by round, rotating rounds, summaries and tables. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { median, medianOf, pairedRatios, perRoundTable, rotatingRounds, summarize, type BenchRun } from '../../harness/bench.ts';
-import { consoleTable, fixed, markdownTable } from '../../harness/tables.ts';
+import { median, medianOf, pairedRatios, perRoundTable, reportMedians, rotatingRounds, summarize, type BenchRun } from '../../harness/bench.ts';
+import { consoleTable, countBy, fixed, markdownTable, tally } from '../../harness/tables.ts';
 
 const UNITS = { rate: 'req/s', latency: 'p99', operation: 'req' };
 
@@ -77,4 +77,23 @@ test('tables: the first column a label, the rest right-aligned, in the console a
   assert.equal(fixed(undefined, 1), 'n/a');
   assert.equal(fixed(Number.NaN, 1), 'n/a');
   assert.equal(fixed(1.25, 1), '1.3');
+});
+
+test('a section record\'s tail: the table, one verdict in bold or several as a bold list, then the per-round table', () => {
+  const summaries = summarize([{ name: 'nginx', proxyPid: 1 }], [run('nginx', 1, 10, 900)]);
+  const header = ['target', 'req/s'];
+  const rows = [['nginx', '900']];
+  const one = reportMedians('T', { rounds: 1, cpus: 2 }, UNITS, summaries, header, rows, ['MET: fine.']);
+  assert.ok(one.startsWith(`${markdownTable(header, rows)}\n\n**MET: fine.**\n\nPer round: req/s;`), one);
+  assert.ok(one.endsWith('|\n'));
+  const two = reportMedians('T', { rounds: 1, cpus: 2 }, UNITS, summaries, header, rows, ['MET: a', 'MISSED: b']);
+  assert.match(two, /\n\n- \*\*MET: a\*\*\n- \*\*MISSED: b\*\*\n\n/);
+});
+
+test('tallies: counts in the order first seen, with the separator asked for; nothing is an empty string', () => {
+  const codes = [1012, 1006, 1012];
+  assert.deepEqual([...countBy(codes, String)], [['1012', 2], ['1006', 1]]);
+  assert.equal(tally(codes, String), '1012 x2, 1006 x1');
+  assert.equal(tally(codes, String, ': '), '1012: 2, 1006: 1');
+  assert.equal(tally([], String), '');
 });
