@@ -67,11 +67,6 @@ export async function runH2load(url: string, durationSeconds: number, loadArgs: 
   return stdout + stderr;
 }
 
-export async function h2loadVersion(): Promise<string> {
-  const version = await runCommand('h2load', ['--version'], { allowFailure: true });
-  return /nghttp2\/(\S+)/.exec(version.stdout + version.stderr)?.[1] ?? 'unknown';
-}
-
 /** drain-proxy's targets: per-round CPU per request over the paired nginx target's. */
 function ratiosOf(summaries: readonly BenchSummary[], target: H2Target): number[] {
   return target.pairedWith === undefined ? [] : pairedRatios(runsOf(summaries, target.name), runsOf(summaries, target.pairedWith), (run) => run.proxyCpuUs);
@@ -152,7 +147,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const summaries = summarize(targets, runs);
   const tail = reportMedians('HTTP/2', context, UNITS, summaries, HEADER, rows(summaries, targets), ratioLines(summaries, targets));
   return `Run ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} with \`${context.command}\` on ${context.cpuModel} (Linux ${context.kernel}):
-h2load ${await h2loadVersion()} (\`-t1 -c${settings.clients} -m${settings.streams}\`, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ${context.rounds} rounds, order rotated)
+h2load ${context.versions.h2load} (\`-t1 -c${settings.clients} -m${settings.streams}\`, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s measured, ${context.rounds} rounds, order rotated)
 against nginx ${context.versions.nginx} serving a ${Buffer.byteLength(APP_BODY)}-byte body over h2c (one worker): directly, and through
 two proxies per upstream protocol, each with one worker or thread and the same header work (Host kept,
 X-Forwarded-For appended, X-Forwarded-Proto set). h2c upstream: nginx \`grpc_pass grpc://\` (one upstream

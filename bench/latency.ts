@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
 import { fixed } from '../harness/tables.ts';
-import { h2loadVersion, parseH2load, runH2load } from './h2.ts';
+import { parseH2load, runH2load } from './h2.ts';
 import { NODE_PIPE, startHttp1Targets, startNodePipe } from './http1.ts';
 import { APP_BODY, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 
@@ -119,7 +119,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   writeRawOutput('last-run-latency.json', JSON.stringify({ context, settings, runs, latencies: Object.fromEntries(latencies) }, null, 2));
   if (!targets.some((target) => target.name === 'drain-proxy')) return undefined;
   return `${measuredOn(context)}
-- Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, h2load ${await h2loadVersion()}
+- Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, h2load ${context.versions.h2load}
 - Load: \`h2load --h1 -t1 -c${settings.clients} --rps ${settings.rate / settings.clients} -D ${settings.durationSeconds}\` (${settings.rate} req/s in all, `
     + `keep-alive HTTP/1.1) after a ${settings.warmupSeconds} s warm-up at the same rate, ${Buffer.byteLength(APP_BODY)}-byte response bodies, `
     + `${context.rounds} rounds in rotating order; percentiles from h2load's per-request log (\`--log-file\`), each figure the median over the rounds, `

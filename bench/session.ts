@@ -20,7 +20,7 @@ export interface BenchContext {
   readonly cpus: number;
   readonly cpuModel: string;
   readonly kernel: string;
-  readonly versions: { readonly node: string; readonly nginx: string; readonly wrk: string };
+  readonly versions: { readonly node: string; readonly nginx: string; readonly wrk: string; readonly h2load: string };
   readonly rounds: number;
 }
 

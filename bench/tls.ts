@@ -12,7 +12,7 @@ import { loadRounds, reportMedians, summarize } from '../harness/bench.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../harness/certificates.ts';
 import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
-import { h2loadVersion, HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
+import { HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
 import { checkTarget } from './http1.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type TlsFiles } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
@@ -103,7 +103,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const verdicts = ratioLines(summaries, targets, (target) => (target as TlsTarget).job);
   const tail = reportMedians('TLS', context, UNITS, summaries, HEADER, rows(summaries, targets), verdicts);
   return `${measuredOn(context)}
-- Versions: Node ${context.versions.node} (its bundled OpenSSL ${process.versions.openssl}), nginx ${context.versions.nginx}, h2load ${await h2loadVersion()}
+- Versions: Node ${context.versions.node} (its bundled OpenSSL ${process.versions.openssl}), nginx ${context.versions.nginx}, h2load ${context.versions.h2load}
 - Load: h2load \`-t1 -D${settings.durationSeconds}\` after a ${settings.warmupSeconds} s warm-up, HTTPS/1.1 \`--h1 -c${settings.h1Clients}\`, HTTP/2 over TLS \`-c${settings.h2Clients} -m${settings.h2Streams}\`,
   keep-alive (each connection's handshake once per run), ${Buffer.byteLength(APP_BODY)}-byte bodies, ${context.rounds} rounds in rotating order; medians over the rounds
 - Both proxies: one worker or thread, the same ECDSA P-256 certificate, TLS 1.2 and 1.3 with drain-proxy's ciphers and groups

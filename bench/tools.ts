@@ -13,13 +13,16 @@ export function ensureBenchTools(): void {
   if (missing.length > 0) aptGetInstall(missing);
 }
 
-export async function toolVersions(): Promise<{ node: string; nginx: string; wrk: string }> {
-  const nginx = await run(nginxBinary(), ['-v'], { allowFailure: true });
-  // wrk has no version-only flag: -v prints the version line, then usage, and exits 1.
-  const wrk = await run('wrk', ['-v'], { allowFailure: true });
+export async function toolVersions(): Promise<{ node: string; nginx: string; wrk: string; h2load: string }> {
+  const output = async (command: string, args: string[]): Promise<string> => {
+    const { stdout, stderr } = await run(command, args, { allowFailure: true });
+    return stdout + stderr;
+  };
   return {
     node: process.version,
-    nginx: /nginx\/(\S+)/.exec(nginx.stderr + nginx.stdout)?.[1] ?? 'unknown',
-    wrk: /^wrk (\S+)/m.exec(wrk.stdout + wrk.stderr)?.[1] ?? 'unknown',
+    nginx: /nginx\/(\S+)/.exec(await output(nginxBinary(), ['-v']))?.[1] ?? 'unknown',
+    // wrk has no version-only flag: -v prints the version line, then usage, and exits 1.
+    wrk: /^wrk (\S+)/m.exec(await output('wrk', ['-v']))?.[1] ?? 'unknown',
+    h2load: /nghttp2\/(\S+)/.exec(await output('h2load', ['--version']))?.[1] ?? 'unknown',
   };
 }
