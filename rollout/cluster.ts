@@ -145,10 +145,7 @@ export class Cluster {
       : this.#spec.proxy === 'goaway-t0'
         ? await startGoawayFrontPod(address, this.#settings.goawayFront)
         : await startPod(address, this.#spec.proxy === 'none' ? undefined : { ...this.#settings.proxySettings, ...this.#spec.proxySettings });
-    let markReady = (): void => {};
-    const readyPromise = new Promise<void>((resolve) => {
-      markReady = resolve;
-    });
+    const { promise: readyPromise, resolve: markReady } = Promise.withResolvers<void>();
     const state: PodState = { name: address.name, pod, ready: false, deleting: false, readyPromise, markReady, probeLoop: Promise.resolve() };
     this.#pods.set(address.name, state);
     state.probeLoop = this.#probe(state);
@@ -191,15 +188,9 @@ export class Cluster {
   async waitReady(name: string): Promise<void> {
     const state = this.#pods.get(name);
     if (state === undefined) throw new Error(`no pod ${name}`);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${name} not ready within ${this.#settings.podReadyTimeoutMs} ms`)), this.#settings.podReadyTimeoutMs);
-    });
-    try {
-      await Promise.race([state.readyPromise, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    const timeoutMs = this.#settings.podReadyTimeoutMs;
+    const ready = await Promise.race([state.readyPromise.then(() => true), sleep(timeoutMs, false)]);
+    if (!ready) throw new Error(`${name} not ready within ${timeoutMs} ms`);
   }
 
   get podNames(): string[] {
