@@ -4,13 +4,8 @@ import { processTree } from '../harness/proc.ts';
 import { run } from '../harness/processes.ts';
 
 /** Whether `taskset` (util-linux) can be run. */
-export async function tasksetAvailable(): Promise<boolean> {
-  try {
-    const probe = await run('taskset', ['-c', '0', 'true'], { allowFailure: true, timeoutMs: 5000 });
-    return probe.code === 0;
-  } catch {
-    return false;
-  }
+export function tasksetAvailable(): Promise<boolean> {
+  return run('taskset', ['-c', '0', 'true'], { allowFailure: true, timeoutMs: 5000 }).then((probe) => probe.code === 0, () => false);
 }
 
 export const cpuList = (cpus: readonly number[]): string => cpus.join(',');

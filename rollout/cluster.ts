@@ -161,12 +161,7 @@ export class Cluster {
     let failures = 0;
     const maxProbes = Math.ceil(600_000 / this.#settings.probePeriodMs);
     for (let probes = 0; probes < maxProbes && !state.deleting; probes++) {
-      let ok = false;
-      try {
-        ok = (await httpGet(url, this.#settings.probeTimeoutMs)).status === 200;
-      } catch {
-        ok = false;
-      }
+      const ok = (await httpGet(url, this.#settings.probeTimeoutMs).catch(() => undefined))?.status === 200;
       if (state.deleting) return;
       if (ok) {
         failures = 0;
@@ -228,14 +223,8 @@ export class Cluster {
       if (status.signal === 'SIGKILL') sigkilled = true;
       return status;
     };
-    const drainHook = async (): Promise<string> => {
-      try {
-        const answer = await httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/drain?wait=1`, Math.max(1, remaining()));
-        return `httpGet /drain?wait=1: ${answer.status}`;
-      } catch (err) {
-        return `httpGet /drain?wait=1 failed: ${(err as Error).message}`;
-      }
-    };
+    const drainHook = (): Promise<string> => httpGet(`http://${pod.address.ip}:${pod.address.adminPort}/drain?wait=1`, Math.max(1, remaining()))
+      .then((answer) => `httpGet /drain?wait=1: ${answer.status}`, (err: Error) => `httpGet /drain?wait=1 failed: ${err.message}`);
 
     const run = async (): Promise<Termination> => {
       let preStop = 'none';

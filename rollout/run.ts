@@ -211,12 +211,7 @@ async function startReplicas(cluster: Cluster): Promise<void> {
 
 /** Stops the scenario's pods and Service; resolves with the Service's counters. */
 async function stopScenario(cluster: Cluster, service: Child, control: string): Promise<ScenarioResult['serviceStats']> {
-  let serviceStats: ScenarioResult['serviceStats'];
-  try {
-    serviceStats = JSON.parse((await httpGet(`${control}/stats`, 2000)).body) as ScenarioResult['serviceStats'];
-  } catch {
-    serviceStats = undefined;
-  }
+  const serviceStats = await httpGet(`${control}/stats`, 2000).then((answer) => JSON.parse(answer.body) as ScenarioResult['serviceStats']).catch(() => undefined);
   await cluster.stopAll();
   await service.stop(5000);
   return serviceStats;
