@@ -16,6 +16,7 @@ import { runMain, scratchDir } from '../harness/cli.ts';
 import { drainProxyBuilt, MAIN, startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
 import { h2Get, httpGet } from '../harness/http.ts';
 import { metricValue } from '../harness/metrics.ts';
+import { chartMemoryLimit, podMemory } from '../harness/memory-limit.ts';
 import { freePorts } from '../harness/ports.ts';
 import { cpuModel, treeMemory, type Memory } from '../harness/proc.ts';
 import { run, startScript, type Child } from '../harness/processes.ts';
@@ -47,16 +48,10 @@ const settings = {
   shapes: (process.env.ABUSE_SHAPES ?? ABUSE_SHAPES.join(',')).split(',').map((s) => s.trim()).filter(Boolean) as AbuseShape[],
   targets: (process.env.ABUSE_TARGETS ?? 'drain-proxy,nginx').split(',').map((s) => s.trim()),
   writeDoc: process.env.BENCH_WRITE_DOC !== '0',
-  /** The chart's default memory limit (256 Mi), as MEMORY_LIMIT: what the proxy runs with in a pod. */
-  memoryLimit: process.env.ABUSE_MEMORY_LIMIT ?? '268435456',
-  /**
-   * In a container Node sizes V8's heap from the cgroup's limit (src/api/environment.cc,
-   * SetIsolateCreateParamsForNode: ConfigureDefaults(constrained memory)): for 256 MiB, semi-spaces of at most
-   * 1 MiB (Node's --max-semi-space-size docs give 1 MiB for a 512 MiB limit) and the 256 MiB old-generation floor.
-   * The bench machine has no memory cgroup and 24 GB, where V8 lets semi-spaces grow to 64 MiB: these flags give
-   * the proxy the heap it has in the pod. Empty: V8's sizing for this machine.
-   */
-  proxyNodeFlags: (process.env.ABUSE_PROXY_NODE_FLAGS ?? '--max-semi-space-size=1 --max-old-space-size=256').split(' ').filter(Boolean),
+  /** drain-proxy's MEMORY_LIMIT: the chart's default limit, as the chart sets it (in bytes, from the downward API). */
+  memoryLimit: process.env.ABUSE_MEMORY_LIMIT ?? String(chartMemoryLimit().bytes),
+  /** Node flags of drain-proxy on top of the pod's memory (`harness/memory-limit.ts`). */
+  proxyNodeFlags: (process.env.ABUSE_PROXY_NODE_FLAGS ?? '').split(' ').filter(Boolean),
 };
 for (const shape of settings.shapes) if (!ABUSE_SHAPES.includes(shape)) throw new Error(`ABUSE_SHAPES: unknown shape ${shape} (known: ${ABUSE_SHAPES.join(', ')})`);
 
@@ -65,6 +60,13 @@ const docPath = join(repoRoot, 'docs', 'reliability.md');
 const SECTION = markers('abuse-results', 'Latest abuse run', 'npm run abuse');
 
 const tempDir = scratchDir('drain-proxy-abuse-');
+/**
+ * drain-proxy runs under the chart's memory limit, as in a pod: Node sizes V8's heap from it (for 256 MiB, two 1 MiB
+ * semi-spaces, where this machine without a limit lets them grow to 64 MiB and keeps the pages). One cgroup serves
+ * every shape's fresh drain-proxy in turn.
+ */
+const pod = podMemory();
+process.on('exit', () => pod.remove());
 
 /** The process tree's memory (nginx's master and worker), nothing once it is gone. */
 function memoryOf(pid: number): Memory | undefined {
@@ -160,7 +162,9 @@ async function startTarget(name: string, shape: AbuseShape, appPort: number, ind
     const nginx = h2 ? await startNginxH2Proxy(prefix, port, checkPort, 'http1', appPort, 16) : await startNginxProxy(prefix, port, appPort);
     return { name, child: nginx, port, probeUrl: `http://127.0.0.1:${h2 ? checkPort : port}/` };
   }
-  const proxy = await startDrainProxy(appPort, { nodeFlags: settings.proxyNodeFlags, env: { ...BENCH_PROXY_ENV, MEMORY_LIMIT: settings.memoryLimit } });
+  const proxy = await startDrainProxy(appPort, {
+    nodeFlags: [...pod.nodeFlags, ...settings.proxyNodeFlags], wrap: pod.wrap, env: { ...BENCH_PROXY_ENV, MEMORY_LIMIT: settings.memoryLimit },
+  });
   return { name, child: proxy, port: proxy.listenPort, probeUrl: proxy.url('/'), drainProxy: proxy };
 }
 
@@ -266,13 +270,14 @@ async function main(): Promise<number> {
       }
     }
   }
+  pod.remove();
   const table = markdownTable(HEADER, runs.map(row));
   console.log(`\n${table}`);
   const counted = runs.filter((run) => run.counted.length > 0).map((run) => `- ${run.shape}: ${run.counted.map((line) => `\`${line}\``).join(', ')}`);
   const section = [
     `Run ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')}: \`${benchCommand('npm run abuse', ['ABUSE_'])}\`; ${availableParallelism()} CPUs (${cpuModel()}), Linux ${release()}, `
-      + `Node ${versions.node}, nginx ${versions.nginx}. drain-proxy with \`MEMORY_LIMIT=${settings.memoryLimit}\` (the chart's 256 Mi) and every other setting at its default, `
-      + `Node flags \`${settings.proxyNodeFlags.join(' ') || '(none)'}\` (the V8 heap Node gives a 256 MiB container); `
+      + `Node ${versions.node}, nginx ${versions.nginx}. drain-proxy under ${pod.description}, with \`MEMORY_LIMIT=${settings.memoryLimit}\` as the chart sets it `
+      + `and every other setting at its default${settings.proxyNodeFlags.length === 0 ? '' : `, Node flags \`${settings.proxyNodeFlags.join(' ')}\``}; `
       + `each shape runs ${settings.seconds} s against a fresh target; RSS sampled every 100 ms (process tree: nginx's master and worker).`,
     '',
     table,

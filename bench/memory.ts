@@ -7,12 +7,9 @@
 // generation included (two 1 MiB semi-spaces for 256 MiB, where this 24 GB machine without a limit lets them grow to
 // 16 MiB and more), so the row without a limit, as the CPU sections run drain-proxy, shows what that sizing saves and
 // costs. MEMORY_VARIANT_FLAGS adds a row: the pod's drain-proxy with those Node flags too (empty: no such row).
-import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parse } from 'yaml';
 import { startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
-import { parseMemoryLimit } from '../src/config/schema.ts';
-import { memoryLimit } from '../harness/memory-limit.ts';
+import { podMemory, type PodMemory } from '../harness/memory-limit.ts';
 import { treeMemory, type Memory } from '../harness/proc.ts';
 import { start } from '../harness/processes.ts';
 import { median, pairedRatios, runsOf, summarize } from '../harness/bench.ts';
@@ -29,22 +26,7 @@ const MiB = 1024 * 1024;
 
 export const GOALS = { idleAnonMiB: 16, loadedAnonMiB: 24, idleOverBare: 2 };
 const VARIANT_FLAGS = (process.env.MEMORY_VARIANT_FLAGS ?? '--max-semi-space-size=4').split(' ').filter(Boolean);
-/**
- * What Node gives a process in a container limited to 256 MiB (`SetIsolateCreateParamsForNode` sizes V8 from the
- * constrained memory), for a machine where this process cannot make a memory cgroup.
- */
-const LIMIT_AS_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=256'];
-
 const UNLIMITED = 'drain-proxy, no memory limit';
-const CHART_VALUES = new URL('../charts/drain-proxy/values.yaml', import.meta.url);
-/** The chart's default `resources.limits.memory`, as written there and in bytes. */
-function chartMemoryLimit(): { text: string; bytes: number } {
-  const values = parse(readFileSync(CHART_VALUES, 'utf8')) as { resources?: { limits?: { memory?: string } } };
-  const text = String(values.resources?.limits?.memory);
-  const bytes = parseMemoryLimit(text);
-  if (typeof bytes !== 'number' || bytes === 0) throw new Error(`${CHART_VALUES.pathname} sets no resources.limits.memory`);
-  return { text, bytes };
-}
 
 interface Row {
   readonly name: string;
@@ -92,14 +74,10 @@ async function run(context: BenchContext): Promise<string | undefined> {
   const unlimited = targets.find((target) => target.name === 'drain-proxy');
   if (unlimited === undefined) return undefined;
   const appPort = Number(new URL(targets.find((target) => target.name === 'direct')!.url).port);
-  const chartLimit = chartMemoryLimit();
   const imageEnv = Object.entries(IMAGE_ENV).map(([name, value]) => `${name}=${value}`).join(' ');
-  const limits = [memoryLimit(chartLimit.bytes), ...(VARIANT_FLAGS.length > 0 ? [memoryLimit(chartLimit.bytes)] : [])];
-  const inLimit = limits[0] === undefined
-    ? `no memory cgroup could be made here, so Node flags ${LIMIT_AS_FLAGS.join(' ')} stand for it (what Node gives a 256 MiB container)`
-    : 'in a real memory cgroup with that limit, entered before node starts';
-  const podProxy = (flags: readonly string[], limit: typeof limits[number], name: string): Promise<DrainProxy> => startDrainProxy(appPort, {
-    env: { ...IMAGE_ENV, ...BENCH_PROXY_ENV }, nodeFlags: [...(limit === undefined ? LIMIT_AS_FLAGS : []), ...flags], wrap: limit?.wrap, name,
+  const limits = [podMemory(), ...(VARIANT_FLAGS.length > 0 ? [podMemory()] : [])];
+  const podProxy = (flags: readonly string[], limit: PodMemory, name: string): Promise<DrainProxy> => startDrainProxy(appPort, {
+    env: { ...IMAGE_ENV, ...BENCH_PROXY_ENV }, nodeFlags: [...limit.nodeFlags, ...flags], wrap: limit.wrap, name,
   });
   const pod = await podProxy([], limits[0], 'drain-proxy in a pod');
   const variant = VARIANT_FLAGS.length > 0 ? await podProxy(VARIANT_FLAGS, limits[1], 'drain-proxy variant') : undefined;
@@ -133,7 +111,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
 - Versions: Node ${context.versions.node}, nginx ${context.versions.nginx}, wrk ${context.versions.wrk}
 - Load: \`wrk -t1 -c${CONNECTIONS} -d${LOAD_SECONDS}s\` against each proxy in turn (no warm-up), memory read right after it ends;
   idle is ${SETTLE_MS / 1000} s after the processes were ready. Then the CPU per request of each proxy: ${wrkLoad(context)}
-- drain-proxy in a pod: the image's environment (${imageEnv}) and the chart's default memory limit (${chartLimit.text}), ${inLimit};
+- drain-proxy in a pod: the image's environment (${imageEnv}) and ${limits[0].description};
   no memory limit: this ${context.cpus}-CPU machine's own V8 sizing, as the CPU sections run drain-proxy
 
 ${markdownTable(HEADER, rows(measured))}
@@ -142,7 +120,7 @@ ${lines.map((line) => `- **${line}**`).join('\n')}
 `;
   } finally {
     await Promise.all([pod.stop(), variant?.stop(), bare.stop()]);
-    for (const limit of limits) limit?.remove();
+    for (const limit of limits) limit.remove();
   }
 }
 

@@ -9,13 +9,15 @@
  */
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse } from 'yaml';
+import { parseMemoryLimit } from '../src/config/schema.ts';
 
 export interface MemoryLimit {
   readonly bytes: number;
   /** A `wrap` for startDrainProxy: the shell enters the cgroup, then execs the command, so the pid stays the same. */
   readonly wrap: readonly string[];
-  /** Removes the cgroup; the kernel refuses while a process is still in it. */
-  remove(): void;
+  /** Removes the cgroup, or answers false: the kernel refuses while a process is still in it. */
+  remove(): boolean;
 }
 
 function ownCgroupDirectory(): { directory: string; limitFile: string } | undefined {
@@ -48,6 +50,51 @@ export function memoryLimit(bytes: number): MemoryLimit | undefined {
   return {
     bytes,
     wrap: ['sh', '-c', 'echo $$ > "$0" && exec "$@"', join(directory, 'cgroup.procs')],
-    remove: () => rmdirSync(directory),
+    remove: () => {
+      try {
+        rmdirSync(directory);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+const CHART_VALUES = new URL('../charts/drain-proxy/values.yaml', import.meta.url);
+
+/** The chart's default `resources.limits.memory`, as written there and in bytes. */
+export function chartMemoryLimit(): { readonly text: string; readonly bytes: number } {
+  const values = parse(readFileSync(CHART_VALUES, 'utf8')) as { resources?: { limits?: { memory?: string } } };
+  const text = String(values.resources?.limits?.memory);
+  const bytes = parseMemoryLimit(text);
+  if (typeof bytes !== 'number' || bytes === 0) throw new Error(`${CHART_VALUES.pathname} sets no resources.limits.memory`);
+  return { text, bytes };
+}
+
+/** What Node gives a process in a 256 MiB container, for a machine where no memory cgroup can be made. */
+const LIMIT_AS_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=256'];
+
+export interface PodMemory {
+  /** For startDrainProxy: `wrap` and `nodeFlags` put the process under the chart's limit. */
+  readonly wrap: readonly string[] | undefined;
+  readonly nodeFlags: readonly string[];
+  /** For a bench's record: how the limit was given. */
+  readonly description: string;
+  remove(): boolean;
+}
+
+/** The chart's default memory limit for processes started with it: a real cgroup, or the Node flags standing for it. */
+export function podMemory(): PodMemory {
+  const chart = chartMemoryLimit();
+  const limit = memoryLimit(chart.bytes);
+  if (limit !== undefined) {
+    return { wrap: limit.wrap, nodeFlags: [], description: `the chart's ${chart.text} limit, in a real memory cgroup entered before node starts`, remove: limit.remove };
+  }
+  return {
+    wrap: undefined,
+    nodeFlags: LIMIT_AS_FLAGS,
+    description: `the chart's ${chart.text} limit stood for by Node flags ${LIMIT_AS_FLAGS.join(' ')} (the heap Node gives a 256 MiB container; no memory cgroup could be made here)`,
+    remove: () => true,
   };
 }

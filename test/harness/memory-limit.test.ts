@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { memoryLimit } from '../../harness/memory-limit.ts';
-import { run } from '../../harness/processes.ts';
+import { run, start } from '../../harness/processes.ts';
 
 const LIMIT = 256 * 2 ** 20;
 
@@ -25,12 +25,16 @@ test('a process started through the wrap sees the limit and keeps its pid, and N
   }
 });
 
-test('remove() takes the cgroup away, so the next limit is a fresh one', (t) => {
+test('remove() takes the cgroup away once, and is refused while a process is in it', async (t) => {
   const first = memoryLimit(LIMIT);
   if (first === undefined) {
     t.skip('no writable memory cgroup on this machine');
     return;
   }
-  first.remove();
-  assert.throws(() => first.remove(), /ENOENT/);
+  const child = start(first.wrap[0], [...first.wrap.slice(1), process.execPath, '-e', 'setInterval(() => {}, 1000); console.log("listening")'], { name: 'in the cgroup' });
+  await child.nextLine('listening', 5000);
+  assert.equal(first.remove(), false, 'a cgroup with a process in it stays');
+  await child.stop();
+  assert.equal(first.remove(), true);
+  assert.equal(first.remove(), false, 'already gone');
 });
