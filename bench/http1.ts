@@ -54,22 +54,27 @@ export function verdict(summaries: readonly BenchSummary[]): string {
   const ratios = pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
   if (ratios.length === 0) return 'drain-proxy was not measured: no verdict.';
   const ratio = median(ratios);
-  const toPipe = pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, NODE_PIPE), (run) => run.proxyCpuUs);
-  const pipeToNginx = pairedRatios(runsOf(summaries, NODE_PIPE), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
-  const pipe = toPipe.length === 0 ? '' : `; a raw Node socket pipe uses ${median(pipeToNginx).toFixed(2)}x nginx's, `
-    + `drain-proxy ${median(toPipe).toFixed(2)}x the pipe's (rounds ${toPipe.map((r) => r.toFixed(2)).join(', ')})`;
+  const pipe = pipeNote(summaries);
   return `${ratio <= CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: drain-proxy uses ${ratio.toFixed(2)}x nginx's CPU per request `
     + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x)${pipe}.`;
 }
 
-/** The raw Node socket pipe in front of the app, as a target: the floor for any Node proxy. */
-export async function startNodePipe(appPort: number): Promise<Target> {
+/** The raw Node socket pipe in front of the app, as a target: the floor for any Node proxy. `body`: what the app answers to GET /. */
+export async function startNodePipe(appPort: number, body = APP_BODY): Promise<Target & { readonly port: number }> {
   const [port] = await freePorts(1);
   const pipe = await startScript(NODE_PIPE, new URL('./node-pipe.ts', import.meta.url).pathname, [String(port), String(appPort)]);
-  const target = { name: NODE_PIPE, url: `http://127.0.0.1:${port}/`, proxyPid: pipe.pid };
+  const target = { name: NODE_PIPE, url: `http://127.0.0.1:${port}/`, proxyPid: pipe.pid, port };
   const answer = await httpGet(target.url);
-  if (answer.status !== 200 || answer.body !== APP_BODY) throw new Error(`${NODE_PIPE} answered ${answer.status}, not the app's 200`);
+  if (answer.status !== 200 || answer.body !== body) throw new Error(`${NODE_PIPE} answered ${answer.status}, not the app's 200`);
   return target;
+}
+
+/** `; a raw Node socket pipe uses Nx nginx's, drain-proxy Mx the pipe's (rounds ...)`, or '' when the pipe was not measured. */
+export function pipeNote(summaries: readonly BenchSummary[]): string {
+  const toPipe = pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, NODE_PIPE), (run) => run.proxyCpuUs);
+  const pipeToNginx = pairedRatios(runsOf(summaries, NODE_PIPE), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
+  return toPipe.length === 0 ? '' : `; a raw Node socket pipe uses ${median(pipeToNginx).toFixed(2)}x nginx's, `
+    + `drain-proxy ${median(toPipe).toFixed(2)}x the pipe's (rounds ${toPipe.map((r) => r.toFixed(2)).join(', ')})`;
 }
 
 export function rows(summaries: readonly BenchSummary[]): string[][] {

@@ -19,6 +19,7 @@ import { allowedCpus, connectionsFitting, hardNofileLimit, openFds, treeMemory }
 import { run, start, type Child } from '../harness/processes.ts';
 import { consoleTable, fixed, markdownTable } from '../harness/tables.ts';
 import { onCpus, pinProcessTree, tasksetAvailable } from './affinity.ts';
+import { NODE_PIPE, pipeNote, startNodePipe } from './http1.ts';
 import { startNginxWebSocketProxy } from './nginx.ts';
 import { BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 import type { WsLoadConfig, WsOpenResult } from './ws-load.ts';
@@ -229,7 +230,7 @@ function cpuVerdict(shared: readonly BenchSummary[], pinned: readonly BenchSumma
   return `${ratio <= CPU_RATIO_TARGET ? 'MET' : 'MISSED'}: ${pinned === undefined ? 'on shared CPUs' : 'with a sidecar CPU'}, drain-proxy uses `
     + `${ratio.toFixed(2)}x nginx's CPU per round trip (${cpu(measured, 'drain-proxy')} µs and ${cpu(measured, 'nginx')} µs; median of per-round ratios; `
     + `rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x)`
-    + `${pinned === undefined ? '' : `; on shared CPUs ${medianOf(ratiosIn(shared))?.toFixed(2) ?? 'n/a'}x`}.`;
+    + `${pinned === undefined ? '' : `; on shared CPUs ${medianOf(ratiosIn(shared))?.toFixed(2) ?? 'n/a'}x`}${pipeNote(measured)}.`;
 }
 
 function memoryVerdict(memory: readonly WsMemoryMeasurement[]): string {
@@ -316,6 +317,9 @@ async function runSection(context: BenchContext): Promise<string | undefined> {
     const drainProxy = await startDrainProxy(appPort, { env: BENCH_PROXY_ENV, wrap: withNofile(nofileLimit) });
     started.push(drainProxy);
     targets.push({ name: 'drain-proxy', port: drainProxy.listenPort, proxyPid: drainProxy.pid, adminPort: drainProxy.adminPort });
+    // The floor for any Node proxy, as in the HTTP/1.1 section: echo only, its idle memory is not measured.
+    const pipe = await startNodePipe(appPort, 'ok\n');
+    targets.push({ name: NODE_PIPE, port: pipe.port, proxyPid: pipe.proxyPid });
   } else {
     console.warn('warning: dist/main.js does not exist; WebSocket figures for direct and nginx only');
   }
@@ -354,7 +358,7 @@ async function runSection(context: BenchContext): Promise<string | undefined> {
 
   console.log(`\nWebSocket idle memory: ${settings.idleConnections} connections through each proxy`);
   const memory: WsMemoryMeasurement[] = [];
-  for (const target of targets) if (target.proxyPid !== undefined) memory.push(await measureIdleMemory(target, settings));
+  for (const target of targets) if (target.proxyPid !== undefined && target.name !== NODE_PIPE) memory.push(await measureIdleMemory(target, settings));
   console.log(`\n${consoleTable(MEMORY_HEADER, memoryRows(memory))}\n\n${memoryVerdict(memory)}`);
   writeRawOutput('last-run-websocket.json', JSON.stringify({ context, settings, sharedRuns, pinnedRuns, memory }, null, 2));
   for (const child of started.reverse()) await child.stop(3000);
