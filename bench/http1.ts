@@ -8,7 +8,7 @@ import { startScript } from '../harness/processes.ts';
 import { h2Get, httpGet, type HttpAnswer } from '../harness/http.ts';
 import { freePorts } from '../harness/ports.ts';
 import { fixed } from '../harness/tables.ts';
-import { startNginxApp, startNginxProxy } from './nginx.ts';
+import { startNginxApp, startNginxProxy, type TlsFiles } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 import { runWrk } from './wrk.ts';
 
@@ -59,12 +59,18 @@ export function verdict(summaries: readonly BenchSummary[]): string {
     + `(median of per-round ratios; rounds ${ratios.map((r) => r.toFixed(2)).join(', ')}; target <= ${CPU_RATIO_TARGET}x)${pipe}.`;
 }
 
-/** The raw Node socket pipe in front of the app, as a target: the floor for any Node proxy. `body`: what the app answers to GET /. */
-export async function startNodePipe(appPort: number, body = APP_BODY): Promise<Target & { readonly port: number }> {
+/**
+ * The raw Node socket pipe in front of the app, as a target: the floor for any Node proxy. `body`: what the app answers
+ * to GET /; `tls`: the pipe terminates TLS with these files, checked against `tls.ca`.
+ */
+export async function startNodePipe(
+  appPort: number, body = APP_BODY, tls?: TlsFiles & { readonly ca: Buffer },
+): Promise<Target & { readonly port: number }> {
   const [port] = await freePorts(1);
-  const pipe = await startScript(NODE_PIPE, new URL('./node-pipe.ts', import.meta.url).pathname, [String(port), String(appPort)]);
-  const target = { name: NODE_PIPE, url: `http://127.0.0.1:${port}/`, proxyPid: pipe.pid, port };
-  const answer = await httpGet(target.url);
+  const files = tls === undefined ? [] : [tls.certFile, tls.keyFile];
+  const pipe = await startScript(NODE_PIPE, new URL('./node-pipe.ts', import.meta.url).pathname, [String(port), String(appPort), ...files]);
+  const target = { name: NODE_PIPE, url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}/`, proxyPid: pipe.pid, port };
+  const answer = await httpGet(target.url, 2000, tls?.ca);
   if (answer.status !== 200 || answer.body !== body) throw new Error(`${NODE_PIPE} answered ${answer.status}, not the app's 200`);
   return target;
 }

@@ -1,10 +1,15 @@
-// A raw Node socket pipe, the floor for any Node proxy (`node bench/node-pipe.ts LISTEN_PORT APP_PORT`): each
-// accepted socket gets its own connection to the app and bytes go through both ways as they come, with
-// backpressure, and nothing else: no parsing, no headers added, no timers. The HTTP/1.1 and latency sections
-// measure it beside nginx and drain-proxy.
+// A raw Node socket pipe, the floor for any Node proxy (`node bench/node-pipe.ts LISTEN_PORT APP_PORT [CERT KEY]`):
+// each accepted socket gets its own connection to the app and bytes go through both ways as they come, with
+// backpressure, and nothing else: no parsing, no headers added, no timers. The HTTP/1.1, WebSocket and latency
+// sections measure it beside nginx and drain-proxy. With a certificate and key it terminates TLS first, with
+// drain-proxy's TLS settings and ALPN http/1.1 (the TLS section's floor).
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { INTERMEDIATE } from '../src/listeners/tls-credentials.ts';
 
-const [listenPort, appPort] = process.argv.slice(2).map(Number);
+const [listenPort, appPort] = process.argv.slice(2, 4).map(Number);
+const [certFile, keyFile] = process.argv.slice(4);
 
 /** `from`'s bytes to `to`, `from` paused while `to` is full. */
 function forward(from: Socket, to: Socket): void {
@@ -15,7 +20,7 @@ function forward(from: Socket, to: Socket): void {
   from.on('end', () => to.end());
 }
 
-const server = createServer({ noDelay: true }, (client) => {
+function pipe(client: Socket): void {
   const upstream = connect({ host: '127.0.0.1', port: appPort, noDelay: true });
   forward(client, upstream);
   forward(upstream, client);
@@ -26,6 +31,10 @@ const server = createServer({ noDelay: true }, (client) => {
       upstream.destroy();
     });
   }
-});
+}
+
+const server = certFile === undefined
+  ? createServer({ noDelay: true }, pipe)
+  : createTlsServer({ ...INTERMEDIATE, cert: readFileSync(certFile), key: readFileSync(keyFile), ALPNProtocols: ['http/1.1'], noDelay: true }, pipe);
 server.listen(listenPort, '127.0.0.1', () => console.log(`listening on ${listenPort}`));
 process.on('SIGTERM', () => process.exit(0));

@@ -8,12 +8,12 @@
 // and kept: the handshakes are a few dozen per run against hundreds of thousands of requests.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadRounds, reportMedians, summarize } from '../harness/bench.ts';
+import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../harness/certificates.ts';
 import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
 import { HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
-import { checkTarget } from './http1.ts';
+import { checkTarget, startNodePipe } from './http1.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type TlsFiles } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 
@@ -35,6 +35,8 @@ interface TlsTarget extends H2Target {
   readonly loadArgs: readonly string[];
   /** The job, for the verdict: 'HTTPS/1.1 (HTTP/1.1 upstream)'. */
   readonly job: string;
+  /** A floor measured for reference (the raw Node TLS pipe), with no verdict of its own. */
+  readonly reference?: true;
 }
 
 /** What h2load says the handshake settled on: `TLSv1.3, TLS_AES_128_GCM_SHA256, X25519, ALPN h2`. */
@@ -42,6 +44,18 @@ export function parseTlsSession(output: string): { readonly alpn: string; readon
   const field = (name: string): string => new RegExp(`^${name}: (.+)$`, 'm').exec(output)?.[1].trim() ?? '?';
   const alpn = field('Application protocol');
   return { alpn, summary: `${field('TLS Protocol')}, ${field('Cipher')}, ${field('Server Temp Key').replace(/ \d+ bits$/, '')}, ALPN ${alpn}` };
+}
+
+const TLS_PIPE = 'node TLS pipe HTTPS/1.1';
+
+/** What the raw Node TLS pipe costs beside nginx's HTTPS/1.1 proxying, and drain-proxy's HTTPS/1.1 beside the pipe. */
+function pipeLine(summaries: readonly BenchSummary[]): string {
+  const ratios = (name: string, reference: string): number[] => pairedRatios(runsOf(summaries, name), runsOf(summaries, reference), (run) => run.proxyCpuUs);
+  const toNginx = ratios(TLS_PIPE, 'nginx HTTPS/1.1');
+  const drainToPipe = ratios('drain-proxy HTTPS/1.1', TLS_PIPE);
+  return `For reference: a raw Node TLS socket pipe (TLS terminated as drain-proxy does, bytes forwarded, nothing parsed) uses `
+    + `${median(toNginx).toFixed(2)}x nginx's CPU per HTTPS/1.1 request (rounds ${toNginx.map((r) => r.toFixed(2)).join(', ')}), `
+    + `drain-proxy ${median(drainToPipe).toFixed(2)}x the pipe's (rounds ${drainToPipe.map((r) => r.toFixed(2)).join(', ')})`;
 }
 
 /** A fresh CA and a leaf for 127.0.0.1 signed by it: the files both proxies serve, and the CA the checks trust. */
@@ -79,7 +93,9 @@ async function run(context: BenchContext): Promise<string | undefined> {
     { ...h2, name: 'nginx HTTP/2 TLS', url: `https://127.0.0.1:${nginxH2Port}/`, proxyPid: nginxH2.pid },
     { ...h2, name: 'drain-proxy HTTP/2 TLS', url: https(viaH2.url('/')), proxyPid: viaH2.pid, pairedWith: 'nginx HTTP/2 TLS' },
   ];
-  for (const target of targets) await checkTarget(target, ca, target.alpn === 'h2');
+  const pipe = await startNodePipe(http1Port, APP_BODY, { ...files, ca });
+  targets.push({ ...h1, name: TLS_PIPE, url: pipe.url, proxyPid: pipe.proxyPid, pairedWith: 'nginx HTTPS/1.1', reference: true });
+  for (const target of targets) if (target.reference !== true) await checkTarget(target, ca, target.alpn === 'h2');
   const sessions = new Map<string, string>();
   const loads = targets.filter((t, i) => targets.findIndex((o) => o.alpn === t.alpn) === i).map((t) => `${t.alpn} ${t.loadArgs.join(' ')}`);
   const runs = await loadRounds('TLS', targets, context.rounds, UNITS, {
@@ -100,7 +116,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
     }
   }
   const summaries = summarize(targets, runs);
-  const verdicts = ratioLines(summaries, targets, (target) => (target as TlsTarget).job);
+  const verdicts = [...ratioLines(summaries, targets.filter((target) => target.reference !== true), (target) => (target as TlsTarget).job), pipeLine(summaries)];
   const tail = reportMedians('TLS', context, UNITS, summaries, HEADER, rows(summaries, targets), verdicts);
   return `${measuredOn(context)}
 - Versions: Node ${context.versions.node} (its bundled OpenSSL ${process.versions.openssl}), nginx ${context.versions.nginx}, h2load ${context.versions.h2load}
