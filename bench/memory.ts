@@ -1,6 +1,6 @@
 // The memory section of npm run bench (`npm run bench -- memory`): VmRSS, RssAnon (private) and RssFile of drain-proxy,
 // bare Node (`node -e 'setInterval(()=>{},1e3)'`) and nginx (master and worker), idle and right after 10 s of the
-// HTTP/1.1 section's wrk load, with verdicts on drain-proxy's private memory and its CPU per request during that load.
+// HTTP/1.1 section's wrk load, with verdicts on drain-proxy's private memory; then each proxy's CPU per request in rotated rounds.
 //
 // The verdicts rest on drain-proxy as a pod runs it: the image's environment (Dockerfile ENV) inside a memory cgroup
 // limited to the chart's default `resources.limits.memory`. Node sizes V8's heap from that limit at start, young
@@ -57,7 +57,7 @@ export function verdicts(proxy: Row, bare: Row): string[] {
   ];
 }
 
-/** Each load target's idle memory, then, in turn, 10 s of wrk and its memory right after. */
+/** Each load target's idle memory, then, in turn, LOAD_SECONDS of wrk and its memory right after. */
 async function measure(targets: readonly Target[]): Promise<Row[]> {
   const idle = targets.map((target) => treeMemory(target.proxyPid!));
   const measured: Row[] = [];
