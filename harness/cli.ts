@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { killAllNow, stopAll } from './processes.ts';
 
 export function runMain(what: string, main: () => Promise<number>, watchdogMs?: number): void {
@@ -52,4 +53,21 @@ export function numberSetting(name: string, text: string | undefined, fallback: 
     throw new Error(`${name} must be ${integer ? 'an integer' : 'a number'} ${max === Infinity ? `>= ${min}` : `in ${min}..${max}`}, got '${text}'`);
   }
   return value;
+}
+
+/**
+ * Command-line flags (`node:util` parseArgs, strict): `--help` prints `usage` and exits 0; an unknown or malformed
+ * flag prints parseArgs' one-line error and `usage` to stderr and exits 2, rather than a stack trace.
+ */
+export function parseFlags<T extends ParseArgsConfig['options']>(usage: string, options: T): ReturnType<typeof parseArgs<{ options: T }>>['values'] {
+  if (process.argv.slice(2).includes('--help')) {
+    console.log(usage);
+    process.exit(0);
+  }
+  try {
+    return parseArgs({ options }).values;
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n${usage}\n`);
+    process.exit(2);
+  }
 }

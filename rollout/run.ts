@@ -27,16 +27,15 @@
  * network namespace created for the run (root and `ip netns` needed); the
  * default is a userspace load balancer process.
  *
- *   npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 --scenarios a,b,c,d,e|none --spreads s1,s2,s3,s4 --no-spread --no-write --summary file.json]
+ * Flags: USAGE below (`npm run rollout -- --help`).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { httpGet, waitFor200 } from '../harness/http.ts';
 import { type ProxySettings } from '../demo/support/pods.ts';
 import { drainProxyBuilt, MAIN } from '../harness/drain-proxy.ts';
-import { numberSetting, runMain, scratchDir } from '../harness/cli.ts';
+import { numberSetting, parseFlags, runMain, scratchDir } from '../harness/cli.ts';
 import { start, type Child } from '../harness/processes.ts';
 import { GrpcChannels, GrpcClients, type ChannelPlan, type GrpcPlan } from '../demo/support/grpc-clients.ts';
 import { H2Clients, type H2ClientPlan } from '../demo/support/h2-clients.ts';
@@ -62,19 +61,19 @@ const WATCHDOG_MS = 15 * 60_000;
 /** Client plans run at most this long; the scenario stops them when its rollouts are over. */
 const CLIENTS_MAX_MS = 10 * 60_000;
 
-const { values: args } = parseArgs({
-  options: {
-    rollouts: { type: 'string' },
-    'prestop-sleep': { type: 'string' },
-    lag: { type: 'string' },
-    'min-ready': { type: 'string' },
-    scenarios: { type: 'string', default: 'a,b,c,d,e' },
-    spreads: { type: 'string', default: 's1,s2,s3,s4' },
-    'no-spread': { type: 'boolean', default: false },
-    'no-write': { type: 'boolean', default: false },
-    summary: { type: 'string' },
-    service: { type: 'string', default: 'userspace' },
-  },
+const USAGE = 'usage: npm run rollout [-- --service userspace|iptables --rollouts 3 --prestop-sleep 3 --lag 1500 --min-ready 2500 '
+  + '--scenarios a,b,c,d,e|none --spreads s1,s2,s3,s4 --no-spread --no-write --summary file.json]';
+const args = parseFlags(USAGE, {
+  rollouts: { type: 'string' },
+  'prestop-sleep': { type: 'string' },
+  lag: { type: 'string' },
+  'min-ready': { type: 'string' },
+  scenarios: { type: 'string', default: 'a,b,c,d,e' },
+  spreads: { type: 'string', default: 's1,s2,s3,s4' },
+  'no-spread': { type: 'boolean', default: false },
+  'no-write': { type: 'boolean', default: false },
+  summary: { type: 'string' },
+  service: { type: 'string', default: 'userspace' },
 });
 const SERVICE_KIND = args.service as keyof typeof SERVICE_SCRIPTS;
 if (!(SERVICE_KIND in SERVICE_SCRIPTS)) throw new Error(`--service must be userspace or iptables, got ${args.service}`);

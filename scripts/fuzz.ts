@@ -18,18 +18,17 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseFlags } from '../harness/cli.ts';
 
-const { values } = parseArgs({
-  options: {
-    seconds: { type: 'string', default: process.env.FUZZ_SECONDS ?? '120' },
-    workers: { type: 'string', default: String(availableParallelism()) },
-  },
+const USAGE = 'usage: npm run fuzz -- [--seconds N (default 120)] [--workers N (default: CPUs)]';
+const values = parseFlags(USAGE, {
+  seconds: { type: 'string', default: process.env.FUZZ_SECONDS ?? '120' },
+  workers: { type: 'string', default: String(availableParallelism()) },
 });
 const seconds = Number(values.seconds);
 const workers = Number.parseInt(values.workers, 10);
 if (!(seconds > 0) || !(workers >= 1)) {
-  process.stderr.write('usage: npm run fuzz -- [--seconds N (default 120)] [--workers N (default: CPUs)]\n');
+  process.stderr.write(`${USAGE}\n`);
   process.exit(2);
 }
 
