@@ -66,7 +66,6 @@ const tempDir = scratchDir('drain-proxy-abuse-');
  * every shape's fresh drain-proxy in turn.
  */
 const pod = podMemory();
-process.on('exit', () => pod.remove());
 
 /** The process tree's memory (nginx's master and worker), nothing once it is gone. */
 function memoryOf(pid: number): Memory | undefined {

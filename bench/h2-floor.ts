@@ -33,8 +33,8 @@ async function h2load(url: string, seconds: number): Promise<ToolResult> {
   return parseH2load(await runH2load(url, seconds));
 }
 
-/** A process of ours listening on a port: its pid. */
-const listening = async (name: string, args: readonly string[]): Promise<number> => (await startScript(name, args[0], args.slice(1))).pid;
+/** bench/`file` started and listening: its pid. */
+const listening = async (name: string, file: string, args: readonly string[]): Promise<number> => (await startScript(name, script(file), args)).pid;
 
 async function main(): Promise<number> {
   if (!drainProxyBuilt()) throw new Error(`${MAIN} does not exist: npm run build first`);
@@ -48,15 +48,15 @@ async function main(): Promise<number> {
   const url = (port: number): string => `http://127.0.0.1:${port}/`;
   const targets: FloorTarget[] = [
     { name: 'nginx', what: 'nginx grpc_pass, the bench\'s h2c proxy', url: url(nginxPort), proxyPid: nginx.pid },
-    { name: 'server', what: 'a node:http2 server answering by itself', url: url(serverPort), proxyPid: await listening('server', [script('node-h2-server.ts'), String(serverPort)]) },
+    { name: 'server', what: 'a node:http2 server answering by itself', url: url(serverPort), proxyPid: await listening('server', 'node-h2-server.ts', [String(serverPort)]) },
     {
       name: 'server+trailers', what: 'the same, each response waiting for trailers', url: url(trailersPort),
-      proxyPid: await listening('server+trailers', [script('node-h2-server.ts'), String(trailersPort), 'trailers']),
+      proxyPid: await listening('server+trailers', 'node-h2-server.ts', [String(trailersPort), 'trailers']),
     },
     { name: 'client', what: `a node:http2 client, ${concurrency} streams in flight to the app`, url: undefined, proxyPid: undefined },
     {
       name: 'smallest proxy', what: 'the smallest node:http2 proxy (bench/node-h2-proxy.ts)', url: url(proxyPort),
-      proxyPid: await listening('smallest proxy', [script('node-h2-proxy.ts'), String(proxyPort), String(h2Port)]),
+      proxyPid: await listening('smallest proxy', 'node-h2-proxy.ts', [String(proxyPort), String(h2Port)]),
     },
     { name: 'drain-proxy', what: 'drain-proxy, UPSTREAM_PROTOCOL=h2c', url: drainProxy.url('/'), proxyPid: drainProxy.pid },
   ];

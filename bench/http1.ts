@@ -75,10 +75,14 @@ export async function startNodePipe(
   return target;
 }
 
-/** `; a raw Node socket pipe uses Nx nginx's, drain-proxy Mx the pipe's (rounds ...)`, or '' when the pipe was not measured. */
-export function pipeNote(summaries: readonly BenchSummary[]): string {
-  const toPipe = pairedRatios(runsOf(summaries, 'drain-proxy'), runsOf(summaries, NODE_PIPE), (run) => run.proxyCpuUs);
-  const pipeToNginx = pairedRatios(runsOf(summaries, NODE_PIPE), runsOf(summaries, 'nginx'), (run) => run.proxyCpuUs);
+/**
+ * `; a raw Node socket pipe uses Nx nginx's, drain-proxy Mx the pipe's (rounds ...)`, or '' when the pipe was not
+ * measured; `names`: the three targets, where a section calls them otherwise.
+ */
+export function pipeNote(summaries: readonly BenchSummary[], names = { proxy: 'drain-proxy', pipe: NODE_PIPE, nginx: 'nginx' }): string {
+  const ratios = (target: string, reference: string): number[] => pairedRatios(runsOf(summaries, target), runsOf(summaries, reference), (run) => run.proxyCpuUs);
+  const toPipe = ratios(names.proxy, names.pipe);
+  const pipeToNginx = ratios(names.pipe, names.nginx);
   return toPipe.length === 0 ? '' : `; a raw Node socket pipe uses ${median(pipeToNginx).toFixed(2)}x nginx's, `
     + `drain-proxy ${median(toPipe).toFixed(2)}x the pipe's (rounds ${toPipe.map((r) => r.toFixed(2)).join(', ')})`;
 }

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startDrainProxy, type DrainProxy } from '../harness/drain-proxy.ts';
 import { podMemory, type PodMemory } from '../harness/memory-limit.ts';
 import { treeMemory, type Memory } from '../harness/proc.ts';
-import { start } from '../harness/processes.ts';
+import { start, stopAll } from '../harness/processes.ts';
 import { median, pairedRatios, runsOf, summarize } from '../harness/bench.ts';
 import { markdownTable, consoleTable } from '../harness/tables.ts';
 import { startHttp1Targets, wrkLoad, wrkRounds, type Target } from './http1.ts';
@@ -32,7 +32,7 @@ interface Row {
   readonly name: string;
   readonly idle: Memory;
   readonly loaded: Memory | undefined;
-  readonly cpuUsPerRequest: number | undefined;
+  readonly cpuUsPerRequest?: number;
 }
 
 const mib = (bytes: number): string => (bytes / MiB).toFixed(1);
@@ -63,7 +63,7 @@ async function measure(targets: readonly Target[]): Promise<Row[]> {
   const measured: Row[] = [];
   for (const [index, target] of targets.entries()) {
     await runWrk(target.url, CONNECTIONS, LOAD_SECONDS);
-    measured.push({ name: target.name, idle: idle[index], loaded: treeMemory(target.proxyPid!), cpuUsPerRequest: undefined });
+    measured.push({ name: target.name, idle: idle[index], loaded: treeMemory(target.proxyPid!) });
   }
   return measured;
 }
@@ -75,14 +75,17 @@ async function run(context: BenchContext): Promise<string | undefined> {
   if (unlimited === undefined) return undefined;
   const appPort = Number(new URL(targets.find((target) => target.name === 'direct')!.url).port);
   const imageEnv = Object.entries(IMAGE_ENV).map(([name, value]) => `${name}=${value}`).join(' ');
-  const limits = [podMemory(), ...(VARIANT_FLAGS.length > 0 ? [podMemory()] : [])];
-  const podProxy = (flags: readonly string[], limit: PodMemory, name: string): Promise<DrainProxy> => startDrainProxy(appPort, {
-    env: { ...IMAGE_ENV, ...BENCH_PROXY_ENV }, nodeFlags: [...limit.nodeFlags, ...flags], wrap: limit.wrap, name,
-  });
-  const pod = await podProxy([], limits[0], 'drain-proxy in a pod');
-  const variant = VARIANT_FLAGS.length > 0 ? await podProxy(VARIANT_FLAGS, limits[1], 'drain-proxy variant') : undefined;
+  const limits: PodMemory[] = [];
+  /** A drain-proxy in a cgroup of its own with the chart's limit, `flags` on top. */
+  const podProxy = (flags: readonly string[], name: string): Promise<DrainProxy> => {
+    const limit = podMemory();
+    limits.push(limit);
+    return startDrainProxy(appPort, { env: { ...IMAGE_ENV, ...BENCH_PROXY_ENV }, nodeFlags: [...limit.nodeFlags, ...flags], wrap: limit.wrap, name });
+  };
   const bare = start(process.execPath, ['-e', 'setInterval(()=>{},1e3)'], { name: 'bare node' });
   try {
+    const pod = await podProxy([], 'drain-proxy in a pod');
+    const variant = VARIANT_FLAGS.length > 0 ? await podProxy(VARIANT_FLAGS, 'drain-proxy variant') : undefined;
     await sleep(SETTLE_MS);
     const proxies: Target[] = [
       { name: 'drain-proxy in a pod', url: pod.url('/'), proxyPid: pod.pid },
@@ -98,8 +101,8 @@ async function run(context: BenchContext): Promise<string | undefined> {
       return `recorded: ${name} uses ${median(ratios).toFixed(2)}x the CPU per request of drain-proxy without a memory limit `
         + `(median of per-round ratios; rounds ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')})`;
     };
-    const measured = loaded.map((row) => ({ ...row, cpuUsPerRequest: summaries.find((summary) => summary.target === row.name)?.proxyCpuUs }));
-    const bareRow: Row = { name: "bare Node (`node -e 'setInterval(()=>{},1e3)'`)", idle: treeMemory(bare.pid), loaded: undefined, cpuUsPerRequest: undefined };
+    const measured: Row[] = loaded.map((row) => ({ ...row, cpuUsPerRequest: summaries.find((summary) => summary.target === row.name)?.proxyCpuUs }));
+    const bareRow: Row = { name: "bare Node (`node -e 'setInterval(()=>{},1e3)'`)", idle: treeMemory(bare.pid), loaded: undefined };
     measured.splice(measured.length - 1, 0, bareRow);
     const lines = [
       ...verdicts(measured[0], bareRow),
@@ -119,7 +122,8 @@ ${markdownTable(HEADER, rows(measured))}
 ${lines.map((line) => `- **${line}**`).join('\n')}
 `;
   } finally {
-    await Promise.all([pod.stop(), variant?.stop(), bare.stop()]);
+    // Every process of the run, the in-pod ones with them, so that their cgroups can go.
+    await stopAll(3000);
     for (const limit of limits) limit.remove();
   }
 }

@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { median } from '../harness/bench.ts';
-import { DrainProxy, MAIN } from '../harness/drain-proxy.ts';
+import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { httpGet } from '../harness/http.ts';
 import { connectOutcome, freePorts } from '../harness/ports.ts';
 import { start, type Child } from '../harness/processes.ts';
@@ -19,8 +19,8 @@ const GIVE_UP_MS = 20_000;
 
 interface Starter {
   readonly name: string;
-  /** Starts the process; resolves once it answers as it should. */
-  readonly launch: () => { child: Child; ready: () => Promise<boolean> };
+  /** Starts the process (spawned before the promise settles); `ready` says whether it answers as it should. */
+  readonly launch: () => Promise<{ child: Child; ready: () => Promise<boolean> }>;
 }
 
 const answers200 = async (url: string): Promise<boolean> => (await httpGet(url, 1000).catch(() => undefined))?.status === 200;
@@ -28,7 +28,7 @@ const answers200 = async (url: string): Promise<boolean> => (await httpGet(url, 
 /** Milliseconds from spawn to ready, the process stopped after. */
 async function timeStart(starter: Starter): Promise<number> {
   const started = performance.now();
-  const { child, ready } = starter.launch();
+  const { child, ready } = await starter.launch();
   try {
     while (!await ready()) {
       if (!child.running) throw new Error(`${starter.name} exited before it was ready: ${child.describe()}`);
@@ -50,18 +50,15 @@ async function run(context: BenchContext): Promise<string | undefined> {
     {
       name: 'drain-proxy',
       when: 'GET /readyz answers 200 (the app healthy)',
-      launch: () => ({
-        child: new DrainProxy(process.execPath, [MAIN], {
-          ...BENCH_PROXY_ENV, LISTEN_ADDRESS: '127.0.0.1', LISTEN_PORT: String(listenPort), ADMIN_ADDRESS: '127.0.0.1', ADMIN_PORT: String(adminPort),
-          UPSTREAM: `http://127.0.0.1:${appPort}`,
-        }, 'drain-proxy'),
+      launch: async () => ({
+        child: await startDrainProxy(appPort, { env: BENCH_PROXY_ENV, listenPort, adminPort, wait: 'none' }),
         ready: () => answers200(`http://127.0.0.1:${adminPort}/readyz`),
       }),
     },
     {
       name: 'bare Node, listening',
       when: 'a TCP connect succeeds',
-      launch: () => ({
+      launch: async () => ({
         child: start(process.execPath, ['-e', `require('node:net').createServer().listen(${barePort}, '127.0.0.1')`], { name: 'bare Node' }),
         ready: async () => await connectOutcome(barePort) === 'connected',
       }),
@@ -69,7 +66,7 @@ async function run(context: BenchContext): Promise<string | undefined> {
     {
       name: 'bare node:http server',
       when: 'GET / answers 200',
-      launch: () => ({
+      launch: async () => ({
         child: start(process.execPath, ['-e', `require('node:http').createServer((q, s) => s.end('ok')).listen(${httpPort}, '127.0.0.1')`], { name: 'node:http' }),
         ready: () => answers200(`http://127.0.0.1:${httpPort}/`),
       }),

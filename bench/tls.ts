@@ -8,12 +8,12 @@
 // and kept: the handshakes are a few dozen per run against hundreds of thousands of requests.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadRounds, median, pairedRatios, reportMedians, runsOf, summarize, type BenchSummary } from '../harness/bench.ts';
+import { loadRounds, reportMedians, summarize } from '../harness/bench.ts';
 import { ensureOpenssl, makeCa, makeLeaf } from '../harness/certificates.ts';
 import { startDrainProxy } from '../harness/drain-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
 import { HEADER, parseH2load, ratioLines, rows, runH2load, type H2Target } from './h2.ts';
-import { checkTarget, startNodePipe } from './http1.ts';
+import { checkTarget, pipeNote, startNodePipe } from './http1.ts';
 import { startNginxH2cApp, startNginxH2Proxy, type TlsFiles } from './nginx.ts';
 import { APP_BODY, BENCH_PROXY_ENV, markers, measuredOn, positiveIntegerFromEnv, writeRawOutput, type BenchContext, type BenchSection } from './session.ts';
 
@@ -47,16 +47,6 @@ export function parseTlsSession(output: string): { readonly alpn: string; readon
 }
 
 const TLS_PIPE = 'node TLS pipe HTTPS/1.1';
-
-/** What the raw Node TLS pipe costs beside nginx's HTTPS/1.1 proxying, and drain-proxy's HTTPS/1.1 beside the pipe. */
-function pipeLine(summaries: readonly BenchSummary[]): string {
-  const ratios = (name: string, reference: string): number[] => pairedRatios(runsOf(summaries, name), runsOf(summaries, reference), (run) => run.proxyCpuUs);
-  const toNginx = ratios(TLS_PIPE, 'nginx HTTPS/1.1');
-  const drainToPipe = ratios('drain-proxy HTTPS/1.1', TLS_PIPE);
-  return `For reference: a raw Node TLS socket pipe (TLS terminated as drain-proxy does, bytes forwarded, nothing parsed) uses `
-    + `${median(toNginx).toFixed(2)}x nginx's CPU per HTTPS/1.1 request (rounds ${toNginx.map((r) => r.toFixed(2)).join(', ')}), `
-    + `drain-proxy ${median(drainToPipe).toFixed(2)}x the pipe's (rounds ${drainToPipe.map((r) => r.toFixed(2)).join(', ')})`;
-}
 
 /** A fresh CA and a leaf for 127.0.0.1 signed by it: the files both proxies serve, and the CA the checks trust. */
 function certificates(dir: string): { files: TlsFiles; ca: Buffer } {
@@ -116,7 +106,11 @@ async function run(context: BenchContext): Promise<string | undefined> {
     }
   }
   const summaries = summarize(targets, runs);
-  const verdicts = [...ratioLines(summaries, targets.filter((target) => target.reference !== true), (target) => (target as TlsTarget).job), pipeLine(summaries)];
+  const floor = pipeNote(summaries, { proxy: 'drain-proxy HTTPS/1.1', pipe: TLS_PIPE, nginx: 'nginx HTTPS/1.1' });
+  const verdicts = [
+    ...ratioLines(summaries, targets.filter((target) => target.reference !== true), (target) => (target as TlsTarget).job),
+    `For reference, HTTPS/1.1 with TLS terminated alike${floor}`,
+  ];
   const tail = reportMedians('TLS', context, UNITS, summaries, HEADER, rows(summaries, targets), verdicts);
   return `${measuredOn(context)}
 - Versions: Node ${context.versions.node} (its bundled OpenSSL ${process.versions.openssl}), nginx ${context.versions.nginx}, h2load ${context.versions.h2load}

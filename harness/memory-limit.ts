@@ -13,10 +13,9 @@ import { parse } from 'yaml';
 import { parseMemoryLimit } from '../src/config/schema.ts';
 
 export interface MemoryLimit {
-  readonly bytes: number;
   /** A `wrap` for startDrainProxy: the shell enters the cgroup, then execs the command, so the pid stays the same. */
   readonly wrap: readonly string[];
-  /** Removes the cgroup, or answers false: the kernel refuses while a process is still in it. */
+  /** Removes the cgroup, or answers false: the kernel refuses while a process is still in it. Tried at exit too. */
   remove(): boolean;
 }
 
@@ -47,18 +46,16 @@ export function memoryLimit(bytes: number): MemoryLimit | undefined {
     }
     return undefined;
   }
-  return {
-    bytes,
-    wrap: ['sh', '-c', 'echo $$ > "$0" && exec "$@"', join(directory, 'cgroup.procs')],
-    remove: () => {
-      try {
-        rmdirSync(directory);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+  const remove = (): boolean => {
+    try {
+      rmdirSync(directory);
+      return true;
+    } catch {
+      return false;
+    }
   };
+  process.once('exit', remove);
+  return { wrap: ['sh', '-c', 'echo $$ > "$0" && exec "$@"', join(directory, 'cgroup.procs')], remove };
 }
 
 const CHART_VALUES = new URL('../charts/drain-proxy/values.yaml', import.meta.url);

@@ -184,7 +184,8 @@ export class Cluster {
     const state = this.#pods.get(name);
     if (state === undefined) throw new Error(`no pod ${name}`);
     const timeoutMs = this.#settings.podReadyTimeoutMs;
-    const ready = await Promise.race([state.readyPromise.then(() => true), sleep(timeoutMs, false)]);
+    // Not ref'd: the timer outlives a pod that became ready and must not hold the process open.
+    const ready = await Promise.race([state.readyPromise.then(() => true), sleep(timeoutMs, false, { ref: false })]);
     if (!ready) throw new Error(`${name} not ready within ${timeoutMs} ms`);
   }
 

@@ -12,10 +12,10 @@ test('a process started through the wrap sees the limit and keeps its pid, and N
     return;
   }
   try {
-    const script = 'const v8 = require("node:v8"); console.log(JSON.stringify({ pid: process.pid, ppid: process.ppid, '
+    const script = 'const v8 = require("node:v8"); console.log(JSON.stringify({ ppid: process.ppid, '
       + 'constrained: process.constrainedMemory(), heapLimit: v8.getHeapStatistics().heap_size_limit }))';
     const { stdout } = await run(limit.wrap[0], [...limit.wrap.slice(1), process.execPath, '-e', script]);
-    const seen = JSON.parse(stdout) as { pid: number; ppid: number; constrained: number; heapLimit: number };
+    const seen = JSON.parse(stdout) as { ppid: number; constrained: number; heapLimit: number };
     assert.equal(seen.constrained, LIMIT);
     assert.equal(seen.ppid, process.pid, 'the shell execs node: node is the direct child');
     // Without a limit V8 sizes the heap from the machine's memory: gigabytes, not this limit's few hundred MiB.
